@@ -1,0 +1,55 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestErrorCodeAndMessage(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", Errorf(NotFound, "Dataset %q does not exist.", "iris"))
+	assert.Equal(t, NotFound, ErrorCode(err))
+	assert.Equal(t, `Dataset "iris" does not exist.`, ErrorMessage(err))
+
+	raw := errors.New("open /home/u/secret: permission denied")
+	assert.Equal(t, Internal, ErrorCode(raw))
+	assert.NotContains(t, ErrorMessage(raw), "/home/u")
+}
+
+func TestNewIDSortsByTime(t *testing.T) {
+	var ids []string
+	for i := 0; i < 5; i++ {
+		ids = append(ids, NewID())
+		time.Sleep(2 * time.Millisecond)
+	}
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	assert.Equal(t, ids, sorted)
+	assert.Len(t, ids[0], 26)
+	assert.NotEqual(t, NewID(), NewID())
+}
+
+func TestBusFanOutAndSlowSubscriber(t *testing.T) {
+	b := NewBus()
+	fast, stopFast := b.Subscribe(10)
+	slow, stopSlow := b.Subscribe(1)
+	defer stopFast()
+	for i := 0; i < 3; i++ {
+		b.Publish("job.progress", i)
+	}
+	for i := 0; i < 3; i++ {
+		ev := <-fast
+		assert.Equal(t, i, ev.Data)
+	}
+	assert.Equal(t, 0, (<-slow).Data)
+	assert.Equal(t, uint64(2), b.Dropped())
+	stopSlow()
+	stopSlow() // idempotent
+	_, open := <-slow
+	require.False(t, open)
+}
