@@ -1,0 +1,68 @@
+// Package testenv finds the outside parts some tests need — a Docker engine,
+// a Python with given packages — and decides what happens when one is
+// missing: on a developer's machine the test is skipped with the reason; in
+// CI (CI=true) it fails, because a skipped test there proves nothing.
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// InCI reports whether tests run under CI, where nothing may be skipped.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+func missing(tb testing.TB, what string) {
+	tb.Helper()
+	if InCI() {
+		tb.Fatalf("%s is required in CI (make deps-test installs it)", what)
+	}
+	tb.Skipf("skipping: %s not available here (CI installs it)", what)
+}
+
+// RepoRoot is the module root, found from this file's location.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// Python returns a python interpreter that can import every module named,
+// preferring TERN_PYTHON, then the repo's .venv.
+func Python(tb testing.TB, modules ...string) string {
+	tb.Helper()
+	candidates := []string{os.Getenv("TERN_PYTHON"), filepath.Join(RepoRoot(), ".venv", "bin", "python")}
+	for _, py := range candidates {
+		if py == "" {
+			continue
+		}
+		if _, err := os.Stat(py); err != nil {
+			continue
+		}
+		args := []string{"-c", "import " + strings.Join(append([]string{"sys"}, modules...), ", ")}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := exec.CommandContext(ctx, py, args...).Run()
+		cancel()
+		if err == nil {
+			return py
+		}
+	}
+	missing(tb, "a Python with "+strings.Join(modules, ", "))
+	return ""
+}
+
+// Docker ensures a Docker engine answers `docker version`; tests then use
+// the SDK with client.FromEnv.
+func Docker(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run(); err != nil {
+		missing(tb, "a running Docker engine")
+	}
+}
