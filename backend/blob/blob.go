@@ -1,0 +1,471 @@
+// Package blob keeps Tern's large bytes (dataset files, artifacts, models)
+// as content-addressed files on disk, named by their SHA-256, so the same
+// bytes are stored once however many versions, runs or models use them.
+//
+// Who uses a blob is recorded as holder keys in Badger, written in the same
+// transaction as the caller's own records; a blob with no holders is
+// garbage and GC deletes its file. Files are written to a temp file in the
+// store's own tmp directory and renamed into place, so a reader never sees
+// a half-written blob and a failed write leaves nothing behind.
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+// Key prefixes inside the blob range (0x70–0x7f).
+const (
+	prefixMeta   = store.PrefixBlob     // digest → Meta
+	prefixHolder = store.PrefixBlob + 1 // digest, holder → nothing
+)
+
+// Digest is a SHA-256 of a blob's bytes, as 64 lowercase hex characters.
+type Digest string
+
+// ParseDigest checks that s is a well-formed digest, so a digest from a
+// request can never become a path outside the store.
+func ParseDigest(s string) (Digest, error) {
+	if len(s) != 64 {
+		return "", core.Errorf(core.Invalid, "%q is not a SHA-256 digest (64 hex characters).", s)
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", core.Errorf(core.Invalid, "%q is not a SHA-256 digest (64 lowercase hex characters).", s)
+		}
+	}
+	return Digest(s), nil
+}
+
+func (d Digest) raw() []byte {
+	b, _ := hex.DecodeString(string(d))
+	return b
+}
+
+// Meta is what Badger records about one blob.
+type Meta struct {
+	Digest  Digest    `json:"digest"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+}
+
+// Store is the blob directory plus its holder records.
+type Store struct {
+	dir string
+	db  *store.Store
+	// mu serialises linking a blob into place with the transaction that
+	// records its holder, so a concurrent failed write cannot delete a
+	// file that another write has just started to hold.
+	mu sync.Mutex
+}
+
+// Open prepares dir (normally <dataDir>/blobs). Its subdirectories are
+// created here, once, so later failed writes leave the tree byte-for-byte
+// as it was. Leftover temp files from a crash are removed.
+func Open(dir string, db *store.Store) (*Store, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "sha256"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its blob folder %s.", d)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	for _, e := range ents {
+		os.Remove(filepath.Join(dir, "tmp", e.Name()))
+	}
+	return &Store{dir: dir, db: db}, nil
+}
+
+// Dir is the root of the blob tree.
+func (s *Store) Dir() string { return s.dir }
+
+// Path is where the blob with digest d lives (whether or not it exists).
+func (s *Store) Path(d Digest) string {
+	return filepath.Join(s.dir, "sha256", string(d[:2]), string(d))
+}
+
+// Has reports whether the blob's file exists.
+func (s *Store) Has(d Digest) bool {
+	_, err := os.Stat(s.Path(d))
+	return err == nil
+}
+
+// Temp is a blob being written: bytes go to a temp file and into the hash.
+type Temp struct {
+	s    *Store
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	done bool
+}
+
+// Create starts a new blob. Always end it with Commit or Abort; Abort after
+// Commit is a no-op, so `defer t.Abort()` is the idiom.
+func (s *Store) Create() (*Temp, error) {
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
+	if err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "Tern cannot write to its blob folder: %v", plain(err))
+	}
+	return &Temp{s: s, f: f, h: sha256.New()}, nil
+}
+
+// Write hashes and stores p.
+func (t *Temp) Write(p []byte) (int, error) {
+	t.h.Write(p)
+	n, err := t.f.Write(p)
+	t.n += int64(n)
+	if err != nil {
+		return n, core.Wrap(err, core.Unavailable, "Tern could not write the file into its blob folder: %v", plain(err))
+	}
+	return n, nil
+}
+
+// Size is the number of bytes written so far.
+func (t *Temp) Size() int64 { return t.n }
+
+// Digest is the hash of the bytes written so far.
+func (t *Temp) Digest() Digest { return Digest(hex.EncodeToString(t.h.Sum(nil))) }
+
+// File is the open temp file, for formats that must be read back before
+// commit (Parquet keeps its schema in a footer).
+func (t *Temp) File() *os.File { return t.f }
+
+// Abort removes the temp file. Safe to call after Commit.
+func (t *Temp) Abort() {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.f.Close()
+	os.Remove(t.f.Name())
+}
+
+// Commit moves the blob into place and, in one Badger transaction, records
+// holder as using it and runs update (the caller's own records). If update
+// or the transaction fails, the blob file is removed again unless it was
+// already there, so nothing of a failed write remains.
+func (t *Temp) Commit(holder string, update func(txn *badger.Txn, d Digest) error) (Digest, error) {
+	if t.done {
+		return "", core.Errorf(core.Internal, "This blob write was already finished.")
+	}
+	d := t.Digest()
+	if err := t.f.Sync(); err != nil {
+		t.Abort()
+		return "", core.Wrap(err, core.Unavailable, "Tern could not flush the file to disk: %v", plain(err))
+	}
+	if err := t.f.Close(); err != nil {
+		t.Abort()
+		return "", core.Wrap(err, core.Unavailable, "Tern could not finish writing the file: %v", plain(err))
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst := s.Path(d)
+	existed := s.Has(d)
+	newDir := false
+	if existed {
+		os.Remove(t.f.Name())
+	} else {
+		if _, err := os.Stat(filepath.Dir(dst)); errors.Is(err, fs.ErrNotExist) {
+			newDir = true
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			t.Abort()
+			return "", core.Wrap(err, core.Unavailable, "Tern cannot create a blob folder: %v", plain(err))
+		}
+		// Blobs are immutable: read-only on disk so no tool edits one in place.
+		os.Chmod(t.f.Name(), 0o400)
+		if err := os.Rename(t.f.Name(), dst); err != nil {
+			t.Abort()
+			return "", core.Wrap(err, core.Unavailable, "Tern could not move the file into its blob folder: %v", plain(err))
+		}
+	}
+	t.done = true
+	err := s.db.DB.Update(func(txn *badger.Txn) error {
+		if err := s.hold(txn, d, t.n, holder); err != nil {
+			return err
+		}
+		if update != nil {
+			return update(txn, d)
+		}
+		return nil
+	})
+	if err != nil {
+		if !existed {
+			os.Remove(dst)
+			if newDir {
+				os.Remove(filepath.Dir(dst))
+			}
+		}
+		var ce *core.Error
+		if errors.As(err, &ce) {
+			return "", err
+		}
+		return "", core.Wrap(err, core.Internal, "Tern could not record the new file in its database.")
+	}
+	return d, nil
+}
+
+func metaKey(d Digest) []byte { return store.Key(prefixMeta, d.raw()) }
+func holderKey(d Digest, holder string) []byte {
+	return store.Key(prefixHolder, d.raw(), []byte(holder))
+}
+
+func (s *Store) hold(txn *badger.Txn, d Digest, size int64, holder string) error {
+	if holder == "" {
+		return core.Errorf(core.Internal, "A blob holder needs a name.")
+	}
+	if _, err := txn.Get(metaKey(d)); errors.Is(err, badger.ErrKeyNotFound) {
+		b, _ := json.Marshal(Meta{Digest: d, Size: size, Created: time.Now().UTC()})
+		if err := txn.Set(metaKey(d), b); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	return txn.Set(holderKey(d, holder), nil)
+}
+
+// Hold records holder as a user of an existing blob, inside the caller's
+// transaction (a run pinning a dataset version, a second dataset version
+// reusing the same bytes).
+func (s *Store) Hold(txn *badger.Txn, d Digest, holder string) error {
+	item, err := txn.Get(metaKey(d))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return core.Errorf(core.NotFound, "The stored file %s… does not exist.", d[:12])
+	}
+	if err != nil {
+		return err
+	}
+	_ = item
+	return txn.Set(holderKey(d, holder), nil)
+}
+
+// Release drops holder's use of d inside the caller's transaction. The file
+// stays until GC, so a release rolled back with its transaction loses nothing.
+func (s *Store) Release(txn *badger.Txn, d Digest, holder string) error {
+	return txn.Delete(holderKey(d, holder))
+}
+
+// Holders lists who uses d.
+func (s *Store) Holders(d Digest) ([]string, error) {
+	var out []string
+	prefix := store.Key(prefixHolder, d.raw())
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Prefix = prefix
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Stat returns the recorded metadata of d.
+func (s *Store) Stat(d Digest) (Meta, error) {
+	var m Meta
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaKey(d))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error { return json.Unmarshal(b, &m) })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return m, core.Errorf(core.NotFound, "The stored file %s… does not exist.", shortD(d))
+	}
+	return m, err
+}
+
+func shortD(d Digest) string {
+	if len(d) > 12 {
+		return string(d[:12])
+	}
+	return string(d)
+}
+
+// List returns every recorded blob with its holder count.
+func (s *Store) List() (map[Digest]Meta, map[Digest]int, error) {
+	metas := map[Digest]Meta{}
+	counts := map[Digest]int{}
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = []byte{prefixMeta}
+		it := txn.NewIterator(opt)
+		for it.Rewind(); it.Valid(); it.Next() {
+			var m Meta
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
+				it.Close()
+				return err
+			}
+			metas[m.Digest] = m
+		}
+		it.Close()
+		opt = badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Prefix = []byte{prefixHolder}
+		it = txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) < 33 {
+				continue
+			}
+			counts[Digest(hex.EncodeToString(k[1:33]))]++
+		}
+		return nil
+	})
+	return metas, counts, err
+}
+
+// GCResult says what a GC round freed.
+type GCResult struct {
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+}
+
+// GC deletes every blob that has no holder: first its record (so a crash
+// between the two leaves an orphan file, which the next GC removes, never a
+// record pointing at nothing), then its file. Files on disk with no record
+// at all (left by a crash between rename and commit) are removed too.
+func (s *Store) GC(ctx context.Context) (GCResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res GCResult
+	metas, counts, err := s.List()
+	if err != nil {
+		return res, core.Wrap(err, core.Internal, "Tern could not read its blob records.")
+	}
+	for d, m := range metas {
+		if ctx.Err() != nil {
+			return res, core.Errorf(core.Invalid, "Freeing disk space was cancelled.")
+		}
+		if counts[d] > 0 {
+			continue
+		}
+		err := s.db.DB.Update(func(txn *badger.Txn) error {
+			// Re-check inside the transaction: a holder may have arrived.
+			opt := badger.DefaultIteratorOptions
+			opt.PrefetchValues = false
+			opt.Prefix = store.Key(prefixHolder, d.raw())
+			it := txn.NewIterator(opt)
+			it.Rewind()
+			held := it.Valid()
+			it.Close()
+			if held {
+				return errHeld
+			}
+			return txn.Delete(metaKey(d))
+		})
+		if errors.Is(err, errHeld) {
+			continue
+		}
+		if err != nil {
+			return res, core.Wrap(err, core.Internal, "Tern could not update its blob records.")
+		}
+		if err := removeBlobFile(s.Path(d)); err == nil {
+			res.Blobs++
+			res.Bytes += m.Size
+		}
+	}
+	// Orphan files: on disk, not recorded.
+	root := filepath.Join(s.dir, "sha256")
+	filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return nil
+		}
+		d, perr := ParseDigest(de.Name())
+		if perr != nil {
+			return nil
+		}
+		if _, ok := metas[d]; !ok {
+			if fi, err := de.Info(); err == nil && removeBlobFile(p) == nil {
+				res.Blobs++
+				res.Bytes += fi.Size()
+			}
+		}
+		return nil
+	})
+	return res, nil
+}
+
+var errHeld = errors.New("blob held")
+
+func removeBlobFile(p string) error {
+	err := os.Remove(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	os.Remove(filepath.Dir(p)) // only succeeds when the fan-out dir is empty
+	return nil
+}
+
+// Put stores everything read from r as a blob held by holder; a convenience
+// for callers that have nothing of their own to write in the transaction.
+func (s *Store) Put(ctx context.Context, r io.Reader, holder string) (Digest, int64, error) {
+	t, err := s.Create()
+	if err != nil {
+		return "", 0, err
+	}
+	defer t.Abort()
+	buf := make([]byte, 1<<20)
+	for {
+		if ctx.Err() != nil {
+			return "", 0, core.Errorf(core.Invalid, "Storing the file was cancelled.")
+		}
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if _, err := t.Write(buf[:n]); err != nil {
+				return "", 0, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return "", 0, core.Wrap(rerr, core.Unavailable, "Tern could not read the file: %v", plain(rerr))
+		}
+	}
+	d, err := t.Commit(holder, nil)
+	return d, t.n, err
+}
+
+// Open opens a blob for reading.
+func (s *Store) Open(d Digest) (*os.File, error) {
+	f, err := os.Open(s.Path(d))
+	if err != nil {
+		return nil, core.Wrap(err, core.NotFound, "The stored file %s… is missing from the blob folder.", shortD(d))
+	}
+	return f, nil
+}
+
+func plain(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err.Error()
+	}
+	return strings.TrimSpace(fmt.Sprint(err))
+}
