@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/ml"
+)
+
+func train(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	data := fs.String("data", "", "CSV file to train on (default: the only file in /tern/data)")
+	paramsFile := fs.String("params", "/tern/params.json", "params JSON file (TERN_PARAMS overrides)")
+	outDir := fs.String("out", "/tern/outputs", "output directory")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	err := runTrain(ctx, *data, *paramsFile, *outDir)
+	if err != nil {
+		out.fail(core.ErrorMessage(err))
+		fmt.Fprintln(os.Stderr, "train failed:", core.ErrorMessage(err))
+		return exitFailed
+	}
+	return exitOK
+}
+
+func runTrain(ctx context.Context, data, paramsFile, outDir string) error {
+	params, err := readParams(paramsFile)
+	if err != nil {
+		return err
+	}
+	if data == "" {
+		if data, err = onlyFile("/tern/data"); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	frame, err := ml.ReadCSVFile(data)
+	if err != nil {
+		return err
+	}
+	out.status(fmt.Sprintf("read %d rows × %d columns in %s", frame.Len(), len(frame.Columns), time.Since(start).Round(time.Millisecond)))
+	p, err := params.WithDefaults()
+	if err != nil {
+		return err
+	}
+	logParams(p)
+	start = time.Now()
+	model, ev, err := ml.Train(ctx, frame, params, out.metric)
+	if err != nil {
+		if ctx.Err() != nil {
+			return core.Errorf(core.Invalid, "Training was cancelled.")
+		}
+		return err
+	}
+	out.metric("training_seconds", time.Since(start).Seconds(), 0)
+	keys := make([]string, 0, len(ev.Metrics))
+	for k := range ev.Metrics {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.metric("test_"+k, ev.Metrics[k], 0)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return core.Wrap(err, core.Internal, "Cannot create the output folder %s.", outDir)
+	}
+	n := min(5, frame.Len())
+	if err := model.Save(filepath.Join(outDir, "model"), &ml.Frame{Columns: frame.Columns, Rows: frame.Rows[:n]}); err != nil {
+		return err
+	}
+	if err := writeEvaluation(outDir, ev); err != nil {
+		return err
+	}
+	out.status("model written to " + filepath.Join(outDir, "model"))
+	return nil
+}
+
+func readParams(file string) (ml.Params, error) {
+	var p ml.Params
+	raw := []byte(os.Getenv("TERN_PARAMS"))
+	if len(raw) == 0 {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return p, core.Errorf(core.Invalid, "No parameters: set TERN_PARAMS or provide %s.", file)
+			}
+			return p, core.Wrap(err, core.Invalid, "Cannot read the parameters file %s.", file)
+		}
+		raw = b
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if err := dec.Decode(&p); err != nil {
+		return p, core.Errorf(core.Invalid, "The parameters are not valid JSON for this model: %v.", err)
+	}
+	return p, nil
+}
+
+func onlyFile(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", core.Errorf(core.Invalid, "No data: pass -data or mount a file in %s.", dir)
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(files) != 1 {
+		return "", core.Errorf(core.Invalid, "Expected exactly one data file in %s, found %d; pass -data.", dir, len(files))
+	}
+	return files[0], nil
+}
+
+// logParams reports the effective parameters, defaults included, so the run
+// records exactly what was trained.
+func logParams(p ml.Params) {
+	v := reflect.ValueOf(p)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		val := v.Field(i).Interface()
+		switch x := val.(type) {
+		case []string:
+			if len(x) == 0 {
+				continue
+			}
+			val = strings.Join(x, ",")
+		case float64:
+			if math.IsNaN(x) {
+				continue
+			}
+		}
+		out.param(name, fmt.Sprint(val))
+	}
+}
+
+func writeEvaluation(dir string, ev *ml.Evaluation) error {
+	files := map[string]any{"evaluation.json": ev}
+	if ev.Confusion != nil {
+		files["confusion_matrix.json"] = ev.Confusion
+	}
+	if len(ev.ROC) > 0 {
+		files["roc_curve.json"] = ev.ROC
+		files["pr_curve.json"] = ev.PR
+	}
+	for name, v := range files {
+		b, err := json.MarshalIndent(sanitize(v), "", " ")
+		if err != nil {
+			return core.Wrap(err, core.Internal, "Cannot encode %s.", name)
+		}
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			return core.Wrap(err, core.Internal, "Cannot write %s.", name)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return core.Wrap(err, core.Internal, "Cannot write %s.", name)
+		}
+	}
+	return nil
+}
+
+// sanitize round-trips through a generic form replacing non-finite floats
+// (AUC is NaN with one class in the test split; thresholds start at +Inf),
+// which encoding/json refuses.
+func sanitize(v any) any {
+	b, err := json.Marshal(fixFloats(reflect.ValueOf(v)))
+	if err != nil {
+		return v
+	}
+	var g any
+	_ = json.Unmarshal(b, &g)
+	return g
+}
+
+func fixFloats(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return fixFloats(v.Elem())
+	case reflect.Float64, reflect.Float32:
+		f := v.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Sprint(f)
+		}
+		return f
+	case reflect.Map:
+		m := map[string]any{}
+		for _, k := range v.MapKeys() {
+			m[fmt.Sprint(k.Interface())] = fixFloats(v.MapIndex(k))
+		}
+		return m
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return nil
+		}
+		s := make([]any, v.Len())
+		for i := range s {
+			s[i] = fixFloats(v.Index(i))
+		}
+		return s
+	case reflect.Struct:
+		m := map[string]any{}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = t.Field(i).Name
+			}
+			m[name] = fixFloats(v.Field(i))
+		}
+		return m
+	}
+	return v.Interface()
+}
