@@ -1,0 +1,335 @@
+package serving
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+)
+
+// The four JSON forms of MLflow's /invocations; exactly one must be given.
+var mlflowKeys = []string{"dataframe_split", "dataframe_records", "instances", "inputs"}
+
+// DecodeMLflow decodes an /invocations body of the given Content-Type
+// against sig. Errors are *RequestError with the status MLflow's scoring
+// server gives: 415 for a media type or charset it does not take, 400 for
+// everything wrong inside the body.
+func DecodeMLflow(contentType string, body []byte, sig Signature) (*Batch, *RequestError) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if contentType == "" {
+		return nil, &RequestError{Status: 415, Msg: "Content-Type is missing; send application/json or text/csv."}
+	}
+	if err != nil {
+		return nil, &RequestError{Status: 415, Msg: "Content-Type is not a valid media type; send application/json or text/csv."}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return nil, &RequestError{Status: 415, Msg: "Charset " + clip(cs) + " is not supported; send UTF-8."}
+	}
+	switch mt {
+	case "application/json":
+		return decodeMLflowJSON(body, sig)
+	case "text/csv":
+		return decodeCSV(body, sig)
+	}
+	return nil, &RequestError{Status: 415, Msg: "Content-Type " + clip(mt) + " is not supported; send application/json or text/csv."}
+}
+
+func decodeMLflowJSON(body []byte, sig Signature) (*Batch, *RequestError) {
+	if !utf8.Valid(body) {
+		return nil, bad("The body is not valid UTF-8.")
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, bad("The body is not a JSON object: %s.", jsonProblem(err))
+	}
+	var found []string
+	for _, k := range mlflowKeys {
+		if _, ok := top[k]; ok {
+			found = append(found, k)
+		}
+	}
+	if len(found) != 1 {
+		msg := "The body must have exactly one of the keys dataframe_split, dataframe_records, instances, inputs"
+		if len(found) == 0 {
+			return nil, bad("%s; it has none.", msg)
+		}
+		return nil, bad("%s; it has %s.", msg, strings.Join(found, " and "))
+	}
+	raw := top[found[0]]
+	switch found[0] {
+	case "dataframe_split":
+		return decodeSplit(raw, sig)
+	case "dataframe_records":
+		var recs []map[string]any
+		if err := json.Unmarshal(raw, &recs); err != nil {
+			return nil, bad("dataframe_records must be a list of objects: %s.", jsonProblem(err))
+		}
+		return fromRecords(recs, sig)
+	default:
+		return decodeInstances(found[0], raw, sig)
+	}
+}
+
+func decodeSplit(raw json.RawMessage, sig Signature) (*Batch, *RequestError) {
+	var split struct {
+		Columns []string `json:"columns"`
+		Data    [][]any  `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &split); err != nil {
+		return nil, bad("dataframe_split must be an object with columns (a list of names) and data (a list of rows): %s.", jsonProblem(err))
+	}
+	if split.Columns == nil {
+		return fromRows(split.Data, sig, "dataframe_split")
+	}
+	pos, rerr := columnMap(sig, split.Columns)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if len(split.Data) > maxRows {
+		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
+	}
+	b := newBatch(len(split.Data), len(sig.Inputs))
+	for r, row := range split.Data {
+		if len(row) != len(split.Columns) {
+			return nil, bad("Row %d of dataframe_split has %d values but %d columns are named.", r+1, len(row), len(split.Columns))
+		}
+		for i, v := range row {
+			f, err := convert(v, sig.Inputs[pos[i]], r+1)
+			if err != nil {
+				return nil, err
+			}
+			b.X[r*b.NCols+pos[i]] = f
+		}
+	}
+	return b, nil
+}
+
+// fromRows reads positional rows: values in signature order.
+func fromRows(rows [][]any, sig Signature, form string) (*Batch, *RequestError) {
+	if len(rows) > maxRows {
+		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
+	}
+	b := newBatch(len(rows), len(sig.Inputs))
+	for r, row := range rows {
+		if len(row) != len(sig.Inputs) {
+			return nil, bad("Row %d of %s has %d values; the model takes %d (%s).", r+1, form, len(row), len(sig.Inputs), inputList(sig))
+		}
+		for c, v := range row {
+			f, err := convert(v, sig.Inputs[c], r+1)
+			if err != nil {
+				return nil, err
+			}
+			b.X[r*b.NCols+c] = f
+		}
+	}
+	return b, nil
+}
+
+func fromRecords(recs []map[string]any, sig Signature) (*Batch, *RequestError) {
+	if len(recs) > maxRows {
+		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
+	}
+	idx := sig.index()
+	b := newBatch(len(recs), len(sig.Inputs))
+	seen := make([]bool, len(sig.Inputs))
+	for r, rec := range recs {
+		if rec == nil {
+			return nil, bad("Row %d is null; each record must be an object of column values.", r+1)
+		}
+		clear(seen)
+		for name, v := range rec {
+			p, ok := idx[name]
+			if !ok {
+				return nil, bad("Unknown column %q in row %d; the model's inputs are %s.", clip(name), r+1, inputList(sig))
+			}
+			seen[p] = true
+			f, err := convert(v, sig.Inputs[p], r+1)
+			if err != nil {
+				return nil, err
+			}
+			b.X[r*b.NCols+p] = f
+		}
+		for p, ok := range seen {
+			if !ok && !sig.Inputs[p].Optional {
+				return nil, bad("Row %d is missing column %q (type %s) required by the model signature.", r+1, sig.Inputs[p].Name, sig.Inputs[p].Type)
+			}
+		}
+	}
+	return b, nil
+}
+
+// decodeInstances handles TF-serving style "instances" and "inputs": a list
+// of records, a list of positional rows, a list of scalars for a one-input
+// model, or (inputs only) an object of column -> list of values.
+func decodeInstances(key string, raw json.RawMessage, sig Signature) (*Batch, *RequestError) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, bad("%s is not valid JSON: %s.", key, jsonProblem(err))
+	}
+	switch t := v.(type) {
+	case []any:
+		if len(t) == 0 {
+			return newBatch(0, len(sig.Inputs)), nil
+		}
+		switch t[0].(type) {
+		case map[string]any:
+			recs := make([]map[string]any, len(t))
+			for i, e := range t {
+				m, ok := e.(map[string]any)
+				if !ok {
+					return nil, bad("Item %d of %s is %s; items must all be objects like the first.", i+1, key, describe(e))
+				}
+				recs[i] = m
+			}
+			return fromRecords(recs, sig)
+		case []any:
+			rows := make([][]any, len(t))
+			for i, e := range t {
+				r, ok := e.([]any)
+				if !ok {
+					return nil, bad("Item %d of %s is %s; items must all be lists like the first.", i+1, key, describe(e))
+				}
+				rows[i] = r
+			}
+			return fromRows(rows, sig, key)
+		default:
+			if len(sig.Inputs) != 1 {
+				return nil, bad("%s is a list of single values but the model takes %d inputs (%s); send a list of rows or records.", key, len(sig.Inputs), inputList(sig))
+			}
+			rows := make([][]any, len(t))
+			for i, e := range t {
+				rows[i] = []any{e}
+			}
+			return fromRows(rows, sig, key)
+		}
+	case map[string]any:
+		if key != "inputs" {
+			return nil, bad("instances must be a list.")
+		}
+		return fromColumns(t, sig)
+	}
+	return nil, bad("%s must be a list of rows or records, or an object of columns; got %s.", key, describe(v))
+}
+
+func fromColumns(cols map[string]any, sig Signature) (*Batch, *RequestError) {
+	idx := sig.index()
+	n := -1
+	seen := make([]bool, len(sig.Inputs))
+	lists := make([][]any, len(sig.Inputs))
+	for name, v := range cols {
+		p, ok := idx[name]
+		if !ok {
+			return nil, bad("Unknown input %q; the model's inputs are %s.", clip(name), inputList(sig))
+		}
+		list, ok := v.([]any)
+		if !ok {
+			list = []any{v} // a single value is one row, as MLflow reads it
+		}
+		if n >= 0 && len(list) != n {
+			return nil, bad("Input %q has %d values but other inputs have %d; all columns must be the same length.", name, len(list), n)
+		}
+		n = len(list)
+		seen[p] = true
+		lists[p] = list
+	}
+	if err := checkRequired(sig, seen); err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		n = 0
+	}
+	b := newBatch(n, len(sig.Inputs))
+	for p, list := range lists {
+		for r, v := range list {
+			f, err := convert(v, sig.Inputs[p], r+1)
+			if err != nil {
+				return nil, err
+			}
+			b.X[r*b.NCols+p] = f
+		}
+	}
+	return b, nil
+}
+
+// decodeCSV reads text/csv with a header row naming the columns.
+func decodeCSV(body []byte, sig Signature) (*Batch, *RequestError) {
+	if !utf8.Valid(body) {
+		return nil, &RequestError{Status: 415, Msg: "The CSV body is not valid UTF-8; send it as UTF-8."}
+	}
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	r := csv.NewReader(bytes.NewReader(body))
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, bad("The CSV body is empty; it needs a header row naming the columns.")
+	}
+	if err != nil {
+		return nil, bad("The CSV header cannot be read: %s.", csvProblem(err))
+	}
+	header = append([]string(nil), header...)
+	pos, rerr := columnMap(sig, header)
+	if rerr != nil {
+		return nil, rerr
+	}
+	b := &Batch{NCols: len(sig.Inputs)}
+	for row := 1; ; row++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, bad("CSV row %d cannot be read: %s.", row, csvProblem(err))
+		}
+		if row > maxRows {
+			return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
+		}
+		start := len(b.X)
+		for range b.NCols {
+			b.X = append(b.X, nanValue)
+		}
+		for i, s := range rec {
+			f, rerr := convertText(s, sig.Inputs[pos[i]], row)
+			if rerr != nil {
+				return nil, rerr
+			}
+			b.X[start+pos[i]] = f
+		}
+		b.NRows++
+	}
+	return b, nil
+}
+
+func csvProblem(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			return "it has a different number of fields than the header (ragged CSV)"
+		}
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// jsonProblem words a JSON error without Go type names.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "invalid JSON near byte " + itoa(int(se.Offset))
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		where := te.Field
+		if where == "" {
+			where = "the top level"
+		}
+		return "found a JSON " + te.Value + " at " + where
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the JSON ends too early"
+	}
+	return "invalid JSON"
+}

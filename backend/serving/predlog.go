@@ -1,0 +1,210 @@
+package serving
+
+import (
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+// Key layout of the serving range (0x40–0x4f):
+//
+//	0x40 deployment id                                  -> Deployment (JSON), owned by backend/deployment
+//	0x41 deployment id 0x00 I64(unix ns) U64(seq)       -> Record (JSON)
+const prefixPredLog = store.PrefixServing + 1
+
+// Record is one logged exchange through a router.
+type Record struct {
+	Deployment    string `json:"deployment"`
+	Backend       string `json:"backend"`
+	Time          int64  `json:"time"` // unix nanoseconds
+	LatencyMicros int64  `json:"latencyMicros"`
+	Status        int    `json:"status"`
+	Path          string `json:"path"`
+	// Shadow marks a mirrored copy; Agree says whether its answer matched
+	// the live one.
+	Shadow   bool   `json:"shadow,omitempty"`
+	Agree    *bool  `json:"agree,omitempty"`
+	Request  []byte `json:"request,omitempty"`
+	Response []byte `json:"response,omitempty"`
+}
+
+// LogOptions tune a PredictionLog; zero values take defaults.
+type LogOptions struct {
+	// Capacity is the queue length; when it is full new records are
+	// dropped and counted, never blocking a caller. Default 65536.
+	Capacity int
+	// BatchSize and FlushEvery bound how long a record waits to be written.
+	BatchSize  int
+	FlushEvery time.Duration
+}
+
+// PredictionLog writes records to Badger off the request path: Enqueue
+// never blocks, a single writer drains the queue in batches.
+type PredictionLog struct {
+	st      *store.Store
+	opt     LogOptions
+	ch      chan Record
+	seq     atomic.Uint64
+	written atomic.Uint64
+	dropped atomic.Uint64
+	failed  atomic.Uint64
+	done    chan struct{}
+	close   sync.Once
+}
+
+// NewPredictionLog starts the writer.
+func NewPredictionLog(st *store.Store, opt LogOptions) *PredictionLog {
+	if opt.Capacity <= 0 {
+		opt.Capacity = 1 << 16
+	}
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = 2048
+	}
+	if opt.FlushEvery <= 0 {
+		opt.FlushEvery = 50 * time.Millisecond
+	}
+	l := &PredictionLog{st: st, opt: opt, ch: make(chan Record, opt.Capacity), done: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+// Enqueue hands a record to the writer; false means it was dropped.
+func (l *PredictionLog) Enqueue(r Record) (ok bool) {
+	defer func() {
+		// Enqueue after Close: the record is dropped, not a panic.
+		if recover() != nil {
+			l.dropped.Add(1)
+			ok = false
+		}
+	}()
+	select {
+	case l.ch <- r:
+		return true
+	default:
+		l.dropped.Add(1)
+		return false
+	}
+}
+
+// Counts is records written and records dropped (queue full or write
+// failed) since start.
+func (l *PredictionLog) Counts() (written, dropped uint64) {
+	return l.written.Load(), l.dropped.Load() + l.failed.Load()
+}
+
+// Close drains what is queued and stops the writer.
+func (l *PredictionLog) Close() {
+	l.close.Do(func() { close(l.ch) })
+	<-l.done
+}
+
+func (l *PredictionLog) run() {
+	defer close(l.done)
+	batch := make([]Record, 0, l.opt.BatchSize)
+	t := time.NewTicker(l.opt.FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case r, ok := <-l.ch:
+			if !ok {
+				l.flush(batch)
+				return
+			}
+			batch = append(batch, r)
+			if len(batch) >= l.opt.BatchSize {
+				l.flush(batch)
+				batch = batch[:0]
+			}
+		case <-t.C:
+			if len(batch) > 0 {
+				l.flush(batch)
+				batch = batch[:0]
+			}
+		}
+	}
+}
+
+func (l *PredictionLog) flush(batch []Record) {
+	if len(batch) == 0 {
+		return
+	}
+	wb := l.st.DB.NewWriteBatch()
+	defer wb.Cancel()
+	for _, r := range batch {
+		v, err := json.Marshal(r)
+		if err != nil {
+			l.failed.Add(1)
+			continue
+		}
+		if err := wb.Set(logKey(r.Deployment, r.Time, l.seq.Add(1)), v); err != nil {
+			l.failed.Add(uint64(len(batch)))
+			return
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		l.failed.Add(uint64(len(batch)))
+		return
+	}
+	l.written.Add(uint64(len(batch)))
+}
+
+func logKey(deployment string, t int64, seq uint64) []byte {
+	return store.Key(prefixPredLog, []byte(deployment), []byte{0}, store.I64(t), store.U64(seq))
+}
+
+// Recent returns up to limit records of a deployment, newest first.
+func (l *PredictionLog) Recent(deployment string, limit int) ([]Record, error) {
+	return ReadLog(l.st, deployment, limit)
+}
+
+// ReadLog reads a deployment's records newest first.
+func ReadLog(st *store.Store, deployment string, limit int) ([]Record, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	prefix := store.Key(prefixPredLog, []byte(deployment), []byte{0})
+	var out []Record
+	err := st.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Reverse = true
+		opt.Prefix = prefix
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(store.PrefixEnd(prefix)); it.ValidForPrefix(prefix) && len(out) < limit; it.Next() {
+			var r Record
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "The prediction log of %q could not be read.", deployment)
+	}
+	return out, nil
+}
+
+// CountLog counts a deployment's records (tests and the UI's totals).
+func CountLog(st *store.Store, deployment string) (int, error) {
+	prefix := store.Key(prefixPredLog, []byte(deployment), []byte{0})
+	n := 0
+	err := st.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Prefix = prefix
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,686 @@
+package serving
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tern-studio/tern/backend/core"
+)
+
+// Backend is one serving endpoint behind a router, normally a model
+// version's container on 127.0.0.1.
+type Backend struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+}
+
+// Split gives a backend a share of live traffic, in percent.
+type Split struct {
+	Backend string  `json:"backend"`
+	Weight  float64 `json:"weight"`
+}
+
+// Traffic is how a router spreads requests. Weights are percentages that
+// must each be finite and non-negative and together sum to 100 (within
+// 0.01); anything else is rejected, not normalised, so a typo never sends
+// traffic somewhere the user did not mean.
+type Traffic struct {
+	Split []Split `json:"split"`
+	// Shadow, when set, gets a copy of every request; its answer is
+	// compared with the live one and discarded.
+	Shadow string `json:"shadow,omitempty"`
+}
+
+// Validate checks weights and that every named backend is known.
+func (t Traffic) Validate(known func(string) bool) error {
+	if len(t.Split) == 0 {
+		return core.Errorf(core.Invalid, "The traffic split names no backend.")
+	}
+	sum := 0.0
+	seen := map[string]bool{}
+	for _, s := range t.Split {
+		if math.IsNaN(s.Weight) || math.IsInf(s.Weight, 0) {
+			return core.Errorf(core.Invalid, "The weight of %q is not a number.", s.Backend)
+		}
+		if s.Weight < 0 {
+			return core.Errorf(core.Invalid, "The weight of %q is negative (%g%%); weights are percentages from 0 to 100.", s.Backend, s.Weight)
+		}
+		if seen[s.Backend] {
+			return core.Errorf(core.Invalid, "Backend %q appears twice in the traffic split.", s.Backend)
+		}
+		seen[s.Backend] = true
+		if known != nil && !known(s.Backend) {
+			return core.Errorf(core.Invalid, "Backend %q is not part of this deployment.", s.Backend)
+		}
+		sum += s.Weight
+	}
+	if math.Abs(sum-100) > 0.01 {
+		return core.Errorf(core.Invalid, "Traffic weights sum to %g%%; they must sum to 100%%.", sum)
+	}
+	if t.Shadow != "" && known != nil && !known(t.Shadow) {
+		return core.Errorf(core.Invalid, "Shadow backend %q is not part of this deployment.", t.Shadow)
+	}
+	return nil
+}
+
+// RouterOptions tune a router; zero values take defaults.
+type RouterOptions struct {
+	// StickyHeader names the request header whose value pins a caller to
+	// one backend (same value, same backend, while weights are unchanged).
+	// Default "X-Tern-Sticky".
+	StickyHeader string
+	// HealthInterval is how often backends are probed on /ping; 0 means
+	// 500 ms, negative disables probing (tests drive MarkHealthy).
+	HealthInterval time.Duration
+	// MaxBodyBytes caps a request body; 0 means 32 MiB (413 above).
+	MaxBodyBytes int64
+	// Timeout bounds one proxied request; 0 means 30 s.
+	Timeout time.Duration
+	// ShadowConcurrency bounds shadow requests in flight; copies beyond it
+	// are dropped and counted so a slow shadow cannot pile up goroutines.
+	ShadowConcurrency int
+	// Log receives every request and response; nil logs nothing.
+	Log *PredictionLog
+	// LogBodyBytes caps the bytes of each body kept in the log; 0 means 64 KiB.
+	LogBodyBytes int
+}
+
+type backendState struct {
+	Backend
+	healthy  atomic.Bool
+	failures atomic.Int32
+	stats    *latencyStats
+}
+
+type routeTable struct {
+	traffic Traffic
+	// cum holds cumulative weights of the split, for picking.
+	cum []float64
+}
+
+// Router is a deployment's stable endpoint. It spreads requests over
+// backends by weight, mirrors them to a shadow, keeps unhealthy backends
+// out of rotation and logs every exchange asynchronously.
+type Router struct {
+	name string
+	opt  RouterOptions
+
+	mu       sync.Mutex // guards backends map writes and history
+	backends atomic.Pointer[map[string]*backendState]
+	table    atomic.Pointer[routeTable]
+	history  []Traffic
+
+	client   *http.Client
+	shadowCh chan struct{}
+	shadow   shadowStats
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+type shadowStats struct {
+	sent, agree, disagree, failed, dropped atomic.Uint64
+}
+
+// NewRouter builds a router named after its deployment.
+func NewRouter(name string, backends []Backend, traffic Traffic, opt RouterOptions) (*Router, error) {
+	if opt.StickyHeader == "" {
+		opt.StickyHeader = "X-Tern-Sticky"
+	}
+	if opt.HealthInterval == 0 {
+		opt.HealthInterval = 500 * time.Millisecond
+	}
+	if opt.MaxBodyBytes == 0 {
+		opt.MaxBodyBytes = 32 << 20
+	}
+	if opt.Timeout == 0 {
+		opt.Timeout = 30 * time.Second
+	}
+	if opt.ShadowConcurrency == 0 {
+		opt.ShadowConcurrency = 64
+	}
+	if opt.LogBodyBytes == 0 {
+		opt.LogBodyBytes = 64 << 10
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // backends are on loopback; never via a proxy
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	r := &Router{
+		name:     name,
+		opt:      opt,
+		client:   &http.Client{Transport: tr, Timeout: opt.Timeout},
+		shadowCh: make(chan struct{}, opt.ShadowConcurrency),
+		done:     make(chan struct{}),
+	}
+	m := map[string]*backendState{}
+	r.backends.Store(&m)
+	for _, b := range backends {
+		r.AddBackend(b)
+	}
+	if err := r.SetTraffic(traffic); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	if opt.HealthInterval > 0 {
+		go r.healthLoop(ctx)
+	} else {
+		close(r.done)
+	}
+	return r, nil
+}
+
+// Close stops health probing and idle connections.
+func (r *Router) Close() {
+	r.stop()
+	<-r.done
+	r.client.CloseIdleConnections()
+}
+
+// AddBackend adds (or replaces) a backend; it starts healthy so a backend
+// checked before it was added takes traffic at once.
+func (r *Router) AddBackend(b Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.backends.Load()
+	m := make(map[string]*backendState, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	st := &backendState{Backend: b, stats: newLatencyStats()}
+	st.healthy.Store(true)
+	m[b.ID] = st
+	r.backends.Store(&m)
+}
+
+// RemoveBackend drops a backend that no traffic split uses.
+func (r *Router) RemoveBackend(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.table.Load().traffic
+	for _, s := range t.Split {
+		if s.Backend == id && s.Weight > 0 {
+			return core.Errorf(core.Conflict, "Backend %q still takes %g%% of traffic; move its traffic first.", id, s.Weight)
+		}
+	}
+	if t.Shadow == id {
+		return core.Errorf(core.Conflict, "Backend %q is the shadow; clear the shadow first.", id)
+	}
+	old := *r.backends.Load()
+	m := make(map[string]*backendState, len(old))
+	for k, v := range old {
+		if k != id {
+			m[k] = v
+		}
+	}
+	r.backends.Store(&m)
+	return nil
+}
+
+func (r *Router) known(id string) bool { _, ok := (*r.backends.Load())[id]; return ok }
+
+// SetTraffic replaces the split atomically: the very next request uses it.
+// The previous split is kept for Rollback.
+func (r *Router) SetTraffic(t Traffic) error {
+	if err := t.Validate(r.known); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur := r.table.Load(); cur != nil {
+		r.history = append(r.history, cur.traffic)
+		if len(r.history) > 32 {
+			r.history = r.history[1:]
+		}
+	}
+	r.table.Store(buildTable(t))
+	return nil
+}
+
+func buildTable(t Traffic) *routeTable {
+	t.Split = append([]Split(nil), t.Split...)
+	rt := &routeTable{traffic: t, cum: make([]float64, len(t.Split))}
+	sum := 0.0
+	for i, s := range t.Split {
+		sum += s.Weight
+		rt.cum[i] = sum
+	}
+	return rt
+}
+
+// Rollback restores the split in force before the last change; the next
+// request already uses it.
+func (r *Router) Rollback() (Traffic, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.history) == 0 {
+		return Traffic{}, core.Errorf(core.Conflict, "There is no earlier traffic split to roll back to.")
+	}
+	prev := r.history[len(r.history)-1]
+	r.history = r.history[:len(r.history)-1]
+	r.table.Store(buildTable(prev))
+	return prev, nil
+}
+
+// Traffic is the split in force.
+func (r *Router) Traffic() Traffic { return r.table.Load().traffic }
+
+// MarkHealthy sets a backend's health by hand (tests, and the deployment
+// service when a container exits).
+func (r *Router) MarkHealthy(id string, ok bool) {
+	if b := (*r.backends.Load())[id]; b != nil {
+		b.healthy.Store(ok)
+		if ok {
+			b.failures.Store(0)
+		}
+	}
+}
+
+// pick chooses a backend for a request. Unhealthy backends are skipped and
+// their share goes to the healthy ones in proportion, so a failing canary
+// leaves its traffic on stable. exclude is a backend that just failed.
+func (r *Router) pick(req *http.Request, exclude string) *backendState {
+	rt := r.table.Load()
+	bs := *r.backends.Load()
+	var u float64
+	if key := req.Header.Get(r.opt.StickyHeader); key != "" {
+		h := fnv.New64a()
+		io.WriteString(h, key)
+		u = float64(h.Sum64()>>11) / (1 << 53)
+	} else {
+		u = rand.Float64()
+	}
+	total := 0.0
+	for _, s := range rt.traffic.Split {
+		if b := bs[s.Backend]; b != nil && b.healthy.Load() && s.Backend != exclude {
+			total += s.Weight
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	target := u * total
+	acc := 0.0
+	var last *backendState
+	for _, s := range rt.traffic.Split {
+		b := bs[s.Backend]
+		if b == nil || !b.healthy.Load() || s.Backend == exclude || s.Weight == 0 {
+			continue
+		}
+		acc += s.Weight
+		last = b
+		if target < acc {
+			return b
+		}
+	}
+	return last
+}
+
+// Header names the router sets on responses so callers and tests can see
+// which version answered.
+const BackendHeader = "X-Tern-Backend"
+
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	if req.ContentLength > r.opt.MaxBodyBytes {
+		writeJSON(w, 413, map[string]string{"error_code": "BAD_REQUEST", "message": fmt.Sprintf("The body is %d bytes; the limit is %d.", req.ContentLength, r.opt.MaxBodyBytes)})
+		return
+	}
+	var body []byte
+	if req.Body != nil {
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, req.Body, r.opt.MaxBodyBytes))
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				writeJSON(w, 413, map[string]string{"error_code": "BAD_REQUEST", "message": fmt.Sprintf("The body is larger than the limit of %d bytes.", r.opt.MaxBodyBytes)})
+				return
+			}
+			writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": "The body could not be read."})
+			return
+		}
+	}
+	b := r.pick(req, "")
+	var status int
+	var respBody []byte
+	var hdr http.Header
+	var err error
+	for attempt := 0; b != nil && attempt < 2; attempt++ {
+		bStart := time.Now()
+		status, hdr, respBody, err = r.forward(req.Context(), b, req, body)
+		if err == nil {
+			b.stats.add(time.Since(bStart), status >= 500)
+			break
+		}
+		// The backend did not answer (crashed, restarting, stopped during
+		// a rollback): take it out of rotation now and give the request to
+		// another one, so the caller never sees the failure. Scoring is
+		// idempotent, so the retry is safe.
+		b.stats.add(time.Since(bStart), true)
+		r.fail(b)
+		if req.Context().Err() != nil {
+			return
+		}
+		b = r.pick(req, b.ID)
+	}
+	if b == nil || err != nil {
+		writeJSON(w, 503, map[string]string{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "No healthy backend can take this request right now."})
+		r.logExchange(req, "", body, 503, nil, time.Since(start), false, nil)
+		return
+	}
+	if ct := hdr.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.Header().Set(BackendHeader, b.ID)
+	w.WriteHeader(status)
+	w.Write(respBody)
+	elapsed := time.Since(start)
+	r.logExchange(req, b.ID, body, status, respBody, elapsed, false, nil)
+	if sh := r.table.Load().traffic.Shadow; sh != "" && req.Method == http.MethodPost {
+		r.mirror(req, sh, body, status, respBody)
+	}
+}
+
+func (r *Router) forward(ctx context.Context, b *backendState, req *http.Request, body []byte) (int, http.Header, []byte, error) {
+	out, err := http.NewRequestWithContext(ctx, req.Method, b.URL+req.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for _, h := range []string{"Content-Type", "Accept"} {
+		if v := req.Header.Get(h); v != "" {
+			out.Header.Set(h, v)
+		}
+	}
+	resp, err := r.client.Do(out)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return resp.StatusCode, resp.Header, rb, nil
+}
+
+func (r *Router) fail(b *backendState) {
+	b.failures.Add(1)
+	b.healthy.Store(false)
+}
+
+// mirror sends a copy to the shadow after the caller has its answer, so
+// the shadow's speed and failures never touch the caller.
+func (r *Router) mirror(req *http.Request, id string, body []byte, liveStatus int, liveBody []byte) {
+	b := (*r.backends.Load())[id]
+	if b == nil || !b.healthy.Load() {
+		r.shadow.dropped.Add(1)
+		return
+	}
+	select {
+	case r.shadowCh <- struct{}{}:
+	default:
+		r.shadow.dropped.Add(1)
+		return
+	}
+	// The caller's request is finished by the time this runs, so the copy
+	// carries only what forward needs.
+	clone := &http.Request{Method: req.Method, URL: req.URL, Header: req.Header.Clone()}
+	r.shadow.sent.Add(1)
+	go func() {
+		defer func() { <-r.shadowCh }()
+		ctx, cancel := context.WithTimeout(context.Background(), r.opt.Timeout)
+		defer cancel()
+		start := time.Now()
+		status, _, rb, err := r.forward(ctx, b, clone, body)
+		b.stats.add(time.Since(start), err != nil || status >= 500)
+		if err != nil {
+			r.shadow.failed.Add(1)
+			r.fail(b)
+			r.logExchange(clone, id, body, 0, nil, time.Since(start), true, nil)
+			return
+		}
+		agree := status == liveStatus && SamePredictions(liveBody, rb)
+		if agree {
+			r.shadow.agree.Add(1)
+		} else {
+			r.shadow.disagree.Add(1)
+		}
+		r.logExchange(clone, id, body, status, rb, time.Since(start), true, &agree)
+	}()
+}
+
+// SamePredictions compares two scoring responses: equal bytes, or the same
+// JSON with numbers equal to 1e-9 relative, so a shadow built by another
+// library that prints floats differently still agrees.
+func SamePredictions(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return sameJSON(va, vb)
+}
+
+func sameJSON(a, b any) bool {
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y || math.Abs(x-y) <= 1e-9*math.Max(math.Abs(x), math.Abs(y)))
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			return false
+		}
+		// Only the answer matters: a V2 response's model_version differs
+		// between live and shadow by design.
+		for k, v := range x {
+			if k == "model_version" || k == "model_name" || k == "id" {
+				continue
+			}
+			if !sameJSON(v, y[k]) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b
+}
+
+func (r *Router) logExchange(req *http.Request, backend string, body []byte, status int, resp []byte, d time.Duration, shadow bool, agree *bool) {
+	if r.opt.Log == nil {
+		return
+	}
+	rec := Record{
+		Deployment: r.name, Backend: backend, Time: time.Now().UnixNano(), LatencyMicros: d.Microseconds(),
+		Status: status, Path: req.URL.Path, Shadow: shadow, Agree: agree,
+		Request: clipBody(body, r.opt.LogBodyBytes), Response: clipBody(resp, r.opt.LogBodyBytes),
+	}
+	r.opt.Log.Enqueue(rec)
+}
+
+func clipBody(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return append([]byte(nil), b...)
+}
+
+func (r *Router) healthLoop(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(r.opt.HealthInterval)
+	defer t.Stop()
+	probe := &http.Client{Transport: r.client.Transport, Timeout: r.opt.HealthInterval}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, b := range *r.backends.Load() {
+			ok := false
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.URL+"/ping", nil)
+			if resp, err := probe.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				ok = resp.StatusCode == 200
+			}
+			if ok {
+				b.failures.Store(0)
+				b.healthy.Store(true)
+			} else if b.failures.Add(1) >= 2 {
+				// Two misses in a row: one lost probe on a busy laptop
+				// must not flap a backend out of rotation.
+				b.healthy.Store(false)
+			}
+		}
+	}
+}
+
+// BackendStats is what the UI shows per backend.
+type BackendStats struct {
+	ID       string  `json:"id"`
+	URL      string  `json:"url"`
+	Healthy  bool    `json:"healthy"`
+	Weight   float64 `json:"weight"`
+	Shadow   bool    `json:"shadow"`
+	Requests uint64  `json:"requests"`
+	Errors   uint64  `json:"errors"`
+	P50Ms    float64 `json:"p50Ms"`
+	P95Ms    float64 `json:"p95Ms"`
+	P99Ms    float64 `json:"p99Ms"`
+	// RPS is requests per second over the last ten seconds.
+	RPS float64 `json:"rps"`
+}
+
+// RouterStats is a snapshot of a router.
+type RouterStats struct {
+	Traffic  Traffic        `json:"traffic"`
+	Backends []BackendStats `json:"backends"`
+	Shadow   struct {
+		Sent     uint64 `json:"sent"`
+		Agree    uint64 `json:"agree"`
+		Disagree uint64 `json:"disagree"`
+		Failed   uint64 `json:"failed"`
+		Dropped  uint64 `json:"dropped"`
+	} `json:"shadow"`
+	LogDropped uint64 `json:"logDropped"`
+	LogWritten uint64 `json:"logWritten"`
+}
+
+// Stats snapshots counters and latency percentiles.
+func (r *Router) Stats() RouterStats {
+	var s RouterStats
+	t := r.Traffic()
+	s.Traffic = t
+	weights := map[string]float64{}
+	for _, sp := range t.Split {
+		weights[sp.Backend] = sp.Weight
+	}
+	for _, b := range *r.backends.Load() {
+		bs := BackendStats{ID: b.ID, URL: b.URL, Healthy: b.healthy.Load(), Weight: weights[b.ID], Shadow: t.Shadow == b.ID}
+		bs.Requests, bs.Errors, bs.P50Ms, bs.P95Ms, bs.P99Ms, bs.RPS = b.stats.snapshot()
+		s.Backends = append(s.Backends, bs)
+	}
+	sort.Slice(s.Backends, func(i, j int) bool { return s.Backends[i].ID < s.Backends[j].ID })
+	s.Shadow.Sent = r.shadow.sent.Load()
+	s.Shadow.Agree = r.shadow.agree.Load()
+	s.Shadow.Disagree = r.shadow.disagree.Load()
+	s.Shadow.Failed = r.shadow.failed.Load()
+	s.Shadow.Dropped = r.shadow.dropped.Load()
+	if r.opt.Log != nil {
+		s.LogWritten, s.LogDropped = r.opt.Log.Counts()
+	}
+	return s
+}
+
+// latencyStats keeps the last 4096 latencies for percentiles and a
+// per-second request count for throughput.
+type latencyStats struct {
+	mu       sync.Mutex
+	ring     [4096]float64
+	n        int
+	requests uint64
+	errors   uint64
+	secs     [10]struct {
+		sec   int64
+		count uint64
+	}
+}
+
+func newLatencyStats() *latencyStats { return &latencyStats{} }
+
+func (l *latencyStats) add(d time.Duration, failed bool) {
+	now := time.Now().Unix()
+	l.mu.Lock()
+	l.ring[l.n%len(l.ring)] = float64(d.Microseconds()) / 1000
+	l.n++
+	l.requests++
+	if failed {
+		l.errors++
+	}
+	slot := &l.secs[now%int64(len(l.secs))]
+	if slot.sec != now {
+		slot.sec, slot.count = now, 0
+	}
+	slot.count++
+	l.mu.Unlock()
+}
+
+func (l *latencyStats) snapshot() (req, errs uint64, p50, p95, p99, rps float64) {
+	now := time.Now().Unix()
+	l.mu.Lock()
+	n := min(l.n, len(l.ring))
+	vals := append([]float64(nil), l.ring[:n]...)
+	req, errs = l.requests, l.errors
+	var total uint64
+	for _, s := range l.secs {
+		if s.sec > now-int64(len(l.secs)) && s.sec <= now {
+			total += s.count
+		}
+	}
+	l.mu.Unlock()
+	rps = float64(total) / float64(len(l.secs))
+	if n == 0 {
+		return
+	}
+	sort.Float64s(vals)
+	q := func(p float64) float64 { return vals[min(n-1, int(p*float64(n)))] }
+	return req, errs, q(0.50), q(0.95), q(0.99), rps
+}
+
+// Name is the deployment the router fronts.
+func (r *Router) Name() string { return r.name }
+
+// String is for logs.
+func (r *Router) String() string { return "router " + strconv.Quote(r.name) }

@@ -1,0 +1,319 @@
+package serving
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tern-studio/tern/backend/core"
+)
+
+// Model is one servable model version.
+type Model struct {
+	Name      string
+	Version   string
+	Signature Signature
+	Predictor Predictor
+	// Classes, when set, label the output columns of a classifier.
+	Classes []string
+}
+
+// ServerOptions bound what one request may cost.
+type ServerOptions struct {
+	// MaxBodyBytes caps a request body; 0 means 32 MiB. Larger bodies get 413.
+	MaxBodyBytes int64
+	// Version is reported by /version and /v2.
+	Version string
+}
+
+// Server speaks the MLflow scoring protocol and the Open Inference (KServe
+// V2) protocol for one model, and exposes Prometheus metrics. It is the
+// handler `tern-runtime serve` runs inside a serving container and the one
+// the in-process launcher runs when Docker is absent.
+type Server struct {
+	model   Model
+	opt     ServerOptions
+	mux     *http.ServeMux
+	metrics *Metrics
+	bufs    sync.Pool
+}
+
+// NewServer checks the model and builds its handler.
+func NewServer(m Model, opt ServerOptions) (*Server, error) {
+	if err := m.Signature.Validate(); err != nil {
+		return nil, err
+	}
+	if m.Predictor.NumFeatures() != len(m.Signature.Inputs) {
+		return nil, core.Errorf(core.Invalid, "The model reads %d features but its signature has %d inputs.", m.Predictor.NumFeatures(), len(m.Signature.Inputs))
+	}
+	if opt.MaxBodyBytes == 0 {
+		opt.MaxBodyBytes = 32 << 20
+	}
+	if opt.Version == "" {
+		opt.Version = "tern-dev"
+	}
+	s := &Server{model: m, opt: opt, mux: http.NewServeMux(), metrics: NewMetrics()}
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	ok := func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200); io.WriteString(w, "\n") }
+	s.mux.HandleFunc("GET /ping", ok)
+	s.mux.HandleFunc("GET /health", ok)
+	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, opt.Version) })
+	s.mux.HandleFunc("POST /invocations", s.invocations)
+	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		s.metrics.WriteTo(w)
+	})
+	s.mux.HandleFunc("GET /v2", s.v2Server)
+	s.mux.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"live": true}) })
+	s.mux.HandleFunc("GET /v2/health/ready", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"ready": true}) })
+	s.mux.HandleFunc("GET /v2/models/{name}", s.v2Metadata)
+	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}", s.v2Metadata)
+	s.mux.HandleFunc("GET /v2/models/{name}/ready", s.v2Ready)
+	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.v2Ready)
+	s.mux.HandleFunc("POST /v2/models/{name}/infer", s.v2Infer)
+	s.mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.v2Infer)
+	return s, nil
+}
+
+// Metrics is the server's Prometheus counters.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A panic in a model must not take the server down, and the
+		// caller gets a JSON error rather than a dropped connection.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			writeJSON(w, 500, map[string]string{"error_code": "INTERNAL_ERROR", "message": "The model failed while scoring this request."})
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// readBody reads at most MaxBodyBytes; more is a 413.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *RequestError) {
+	if r.ContentLength > s.opt.MaxBodyBytes {
+		return nil, &RequestError{Status: 413, Msg: "The body is " + strconv.FormatInt(r.ContentLength, 10) + " bytes; the limit is " + strconv.FormatInt(s.opt.MaxBodyBytes, 10) + "."}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, &RequestError{Status: 413, Msg: "The body is larger than the limit of " + strconv.FormatInt(s.opt.MaxBodyBytes, 10) + " bytes."}
+		}
+		return nil, bad("The body could not be read.")
+	}
+	return body, nil
+}
+
+func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body, rerr := s.readBody(w, r)
+	var b *Batch
+	if rerr == nil {
+		b, rerr = DecodeMLflow(r.Header.Get("Content-Type"), body, s.model.Signature)
+	}
+	var out []float64
+	if rerr == nil {
+		out, rerr = s.predict(b)
+	}
+	if rerr != nil {
+		s.metrics.observe("mlflow", rerr.Status, 0, time.Since(start))
+		code := "BAD_REQUEST"
+		if rerr.Status >= 500 {
+			code = "INTERNAL_ERROR"
+		}
+		writeJSON(w, rerr.Status, map[string]string{"error_code": code, "message": rerr.Msg})
+		return
+	}
+	bp := s.bufs.Get().(*[]byte)
+	buf := append((*bp)[:0], `{"predictions":`...)
+	buf = appendPredictions(buf, out, b.NRows, s.model.Predictor.OutputWidth())
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(buf)
+	*bp = buf
+	s.bufs.Put(bp)
+	s.metrics.observe("mlflow", 200, b.NRows, time.Since(start))
+}
+
+func (s *Server) predict(b *Batch) ([]float64, *RequestError) {
+	out := make([]float64, b.NRows*s.model.Predictor.OutputWidth())
+	if b.NRows == 0 {
+		return out, nil
+	}
+	if err := s.model.Predictor.Predict(b.X, out); err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, &RequestError{Status: 500, Msg: "The model failed while scoring this request."}
+	}
+	return out, nil
+}
+
+// appendPredictions writes a flat list for single-output models and a
+// list of lists otherwise. Non-finite values are written as null: JSON has
+// no NaN, and a client parser must not choke on a prediction.
+func appendPredictions(buf []byte, out []float64, nrows, width int) []byte {
+	buf = append(buf, '[')
+	for r := 0; r < nrows; r++ {
+		if r > 0 {
+			buf = append(buf, ',')
+		}
+		if width == 1 {
+			buf = appendFloat(buf, out[r])
+			continue
+		}
+		buf = append(buf, '[')
+		for c := 0; c < width; c++ {
+			if c > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendFloat(buf, out[r*width+c])
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, ']')
+}
+
+func appendFloat(buf []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(buf, "null"...)
+	}
+	return strconv.AppendFloat(buf, f, 'g', -1, 64)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) v2Server(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, 200, map[string]any{"name": "tern", "version": s.opt.Version, "extensions": []string{}})
+}
+
+// v2Model checks the path names this server's model; a different name is
+// a 404 as the protocol says.
+func (s *Server) v2Model(w http.ResponseWriter, r *http.Request) bool {
+	if r.PathValue("name") != s.model.Name {
+		writeJSON(w, 404, map[string]string{"error": "Model " + strconv.Quote(clip(r.PathValue("name"))) + " is not served here; this server serves " + strconv.Quote(s.model.Name) + "."})
+		return false
+	}
+	if v := r.PathValue("version"); v != "" && v != s.model.Version {
+		writeJSON(w, 404, map[string]string{"error": "Version " + strconv.Quote(clip(v)) + " of " + strconv.Quote(s.model.Name) + " is not served here; this server serves version " + s.model.Version + "."})
+		return false
+	}
+	return true
+}
+
+func (s *Server) v2Ready(w http.ResponseWriter, r *http.Request) {
+	if s.v2Model(w, r) {
+		writeJSON(w, 200, map[string]any{"name": s.model.Name, "ready": true})
+	}
+}
+
+func v2Datatype(t string) string {
+	switch t {
+	case "long":
+		return "INT64"
+	case "integer":
+		return "INT32"
+	case "float":
+		return "FP32"
+	case "boolean":
+		return "BOOL"
+	}
+	return "FP64"
+}
+
+func (s *Server) v2Metadata(w http.ResponseWriter, r *http.Request) {
+	if !s.v2Model(w, r) {
+		return
+	}
+	type meta struct {
+		Name     string  `json:"name"`
+		Datatype string  `json:"datatype"`
+		Shape    []int64 `json:"shape"`
+	}
+	var ins []meta
+	for _, c := range s.model.Signature.Inputs {
+		ins = append(ins, meta{c.Name, v2Datatype(c.Type), []int64{-1}})
+	}
+	width := int64(s.model.Predictor.OutputWidth())
+	outShape := []int64{-1}
+	if width > 1 {
+		outShape = []int64{-1, width}
+	}
+	writeJSON(w, 200, map[string]any{
+		"name": s.model.Name, "versions": []string{s.model.Version}, "platform": "tern",
+		"inputs": ins, "outputs": []meta{{"predict", "FP64", outShape}},
+	})
+}
+
+func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if !s.v2Model(w, r) {
+		s.metrics.observe("v2", 404, 0, time.Since(start))
+		return
+	}
+	body, rerr := s.readBody(w, r)
+	if rerr == nil {
+		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+			rerr = &RequestError{Status: 415, Msg: "Content-Type " + clip(ct) + " is not supported; the V2 protocol takes application/json."}
+		}
+	}
+	var b *Batch
+	var id string
+	if rerr == nil {
+		b, id, rerr = DecodeV2(body, s.model.Signature)
+	}
+	var out []float64
+	if rerr == nil {
+		out, rerr = s.predict(b)
+	}
+	if rerr != nil {
+		s.metrics.observe("v2", rerr.Status, 0, time.Since(start))
+		writeJSON(w, rerr.Status, map[string]string{"error": rerr.Msg})
+		return
+	}
+	width := s.model.Predictor.OutputWidth()
+	bp := s.bufs.Get().(*[]byte)
+	buf := append((*bp)[:0], `{"model_name":`...)
+	buf = strconv.AppendQuote(buf, s.model.Name)
+	buf = append(buf, `,"model_version":`...)
+	buf = strconv.AppendQuote(buf, s.model.Version)
+	if id != "" {
+		buf = append(buf, `,"id":`...)
+		idb, _ := json.Marshal(id)
+		buf = append(buf, idb...)
+	}
+	buf = append(buf, `,"outputs":[{"name":"predict","datatype":"FP64","shape":[`...)
+	buf = strconv.AppendInt(buf, int64(b.NRows), 10)
+	if width > 1 {
+		buf = append(buf, ',')
+		buf = strconv.AppendInt(buf, int64(width), 10)
+	}
+	buf = append(buf, `],"data":[`...)
+	for i, f := range out {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendFloat(buf, f)
+	}
+	buf = append(buf, "]}]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(buf)
+	*bp = buf
+	s.bufs.Put(bp)
+	s.metrics.observe("v2", 200, b.NRows, time.Since(start))
+}

@@ -1,0 +1,190 @@
+package serving
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+var nanValue = math.NaN()
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// V2Request is the Open Inference Protocol (KServe V2) infer request.
+type V2Request struct {
+	ID         string         `json:"id,omitempty"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+	Inputs     []V2Tensor     `json:"inputs"`
+	Outputs    []struct {
+		Name string `json:"name"`
+	} `json:"outputs,omitempty"`
+}
+
+// V2Tensor is one named input or output tensor; data is row-major and
+// may be sent flat or nested.
+type V2Tensor struct {
+	Name     string  `json:"name"`
+	Shape    []int64 `json:"shape"`
+	Datatype string  `json:"datatype"`
+	Data     any     `json:"data"`
+}
+
+// V2 datatypes the protocol defines, and what kind of value each carries.
+var v2Types = map[string]byte{
+	"BOOL": 'b', "UINT8": 'u', "UINT16": 'u', "UINT32": 'u', "UINT64": 'u',
+	"INT8": 'i', "INT16": 'i', "INT32": 'i', "INT64": 'i',
+	"FP16": 'f', "FP32": 'f', "FP64": 'f', "BYTES": 's',
+}
+
+// DecodeV2 decodes an infer request against sig. Inputs are either one
+// tensor of shape [rows, features] in signature order, or one tensor per
+// signature input named after it, of shape [rows] or [rows, 1].
+func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
+	if !utf8.Valid(body) {
+		return nil, "", bad("The body is not valid UTF-8.")
+	}
+	var req V2Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, "", bad("The body is not a V2 inference request: %s.", jsonProblem(err))
+	}
+	if len(req.Inputs) == 0 {
+		return nil, req.ID, bad("The request has no inputs.")
+	}
+	idx := sig.index()
+	if len(req.Inputs) == 1 {
+		if _, named := idx[req.Inputs[0].Name]; !named || len(sig.Inputs) == 1 && len(req.Inputs[0].Shape) == 2 {
+			b, err := matrixInput(req.Inputs[0], sig)
+			return b, req.ID, err
+		}
+	}
+	n := int64(-1)
+	seen := make([]bool, len(sig.Inputs))
+	cols := make([][]float64, len(sig.Inputs))
+	for _, t := range req.Inputs {
+		p, ok := idx[t.Name]
+		if !ok {
+			return nil, req.ID, bad("Unknown input %q; the model's inputs are %s.", clip(t.Name), inputList(sig))
+		}
+		if seen[p] {
+			return nil, req.ID, bad("Input %q is given twice.", t.Name)
+		}
+		seen[p] = true
+		if len(t.Shape) == 0 || len(t.Shape) > 2 || len(t.Shape) == 2 && t.Shape[1] != 1 {
+			return nil, req.ID, bad("Input %q has shape %v; a named input must have shape [rows] or [rows, 1].", t.Name, t.Shape)
+		}
+		if n >= 0 && t.Shape[0] != n {
+			return nil, req.ID, bad("Input %q has %d rows but other inputs have %d.", t.Name, t.Shape[0], n)
+		}
+		n = t.Shape[0]
+		vals, err := tensorValues(t, sig.Inputs[p])
+		if err != nil {
+			return nil, req.ID, err
+		}
+		cols[p] = vals
+	}
+	if err := checkRequired(sig, seen); err != nil {
+		return nil, req.ID, err
+	}
+	b := newBatch(int(n), len(sig.Inputs))
+	for p, col := range cols {
+		for r, v := range col {
+			b.X[r*b.NCols+p] = v
+		}
+	}
+	return b, req.ID, nil
+}
+
+func matrixInput(t V2Tensor, sig Signature) (*Batch, *RequestError) {
+	nf := int64(len(sig.Inputs))
+	switch {
+	case len(t.Shape) == 2 && t.Shape[1] == nf:
+	case len(t.Shape) == 1 && nf == 1:
+	case len(t.Shape) == 1 && t.Shape[0] == nf:
+		t.Shape = []int64{1, nf} // a single row sent flat
+	default:
+		return nil, bad("Input %q has shape %v; the model takes [rows, %d] (%s), or one input per column named after it.", clip(t.Name), t.Shape, nf, inputList(sig))
+	}
+	// Columns may differ in type; check each value against its own column.
+	vals, err := tensorValues(t, Column{Name: t.Name, Type: "double"})
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{X: vals, NRows: int(t.Shape[0]), NCols: int(nf)}
+	for i, v := range vals {
+		c := sig.Inputs[i%int(nf)]
+		if (c.Type == "long" || c.Type == "integer") && v != math.Trunc(v) && !math.IsNaN(v) {
+			return nil, bad("Column %q expects %s (a whole number) but row %d has %v.", c.Name, c.Type, i/int(nf)+1, v)
+		}
+	}
+	return b, nil
+}
+
+// tensorValues checks shape, datatype and data agree and flattens data.
+func tensorValues(t V2Tensor, col Column) ([]float64, *RequestError) {
+	kind, ok := v2Types[t.Datatype]
+	if !ok {
+		return nil, bad("Input %q has datatype %q, which the V2 protocol does not define.", clip(t.Name), clip(t.Datatype))
+	}
+	if kind == 's' {
+		return nil, bad("Input %q is BYTES but the model expects numbers (%s).", clip(t.Name), col.Type)
+	}
+	want := int64(1)
+	for _, d := range t.Shape {
+		if d < 0 {
+			return nil, bad("Input %q has a negative dimension in shape %v.", clip(t.Name), t.Shape)
+		}
+		if d > maxRows*64 || want*d > maxRows*64 {
+			return nil, &RequestError{Status: 413, Msg: "Input " + strconv.Quote(clip(t.Name)) + " is larger than one request may be."}
+		}
+		want *= d
+	}
+	out := make([]float64, 0, want)
+	var walk func(v any) *RequestError
+	walk = func(v any) *RequestError {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		case float64:
+			switch kind {
+			case 'b':
+				return bad("Input %q is BOOL but holds the number %v.", clip(t.Name), x)
+			case 'i', 'u':
+				if x != math.Trunc(x) || kind == 'u' && x < 0 {
+					return bad("Input %q is %s but holds %v.", clip(t.Name), t.Datatype, x)
+				}
+			}
+		case bool:
+			if kind != 'b' {
+				return bad("Input %q is %s but holds %v.", clip(t.Name), t.Datatype, x)
+			}
+		case nil:
+			if kind != 'f' {
+				return bad("Input %q is %s but holds null.", clip(t.Name), t.Datatype)
+			}
+		default:
+			return bad("Input %q is %s but holds %s.", clip(t.Name), t.Datatype, describe(v))
+		}
+		if int64(len(out)) >= want {
+			return bad("Input %q has more values than its shape %v holds (%d).", clip(t.Name), t.Shape, want)
+		}
+		f, err := convert(v, col, 0)
+		if err != nil {
+			return err
+		}
+		out = append(out, f)
+		return nil
+	}
+	if err := walk(t.Data); err != nil {
+		return nil, err
+	}
+	if int64(len(out)) != want {
+		return nil, bad("Input %q has %d values but its shape %v needs %d.", clip(t.Name), len(out), t.Shape, want)
+	}
+	return out, nil
+}
