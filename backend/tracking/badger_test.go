@@ -1,0 +1,5 @@
+package tracking
+
+import "github.com/dgraph-io/badger/v4"
+
+type badgerTxn = badger.Txn
