@@ -50,7 +50,7 @@ func (t Test) Valid() bool { return slices.Contains(Tests, t) }
 // are used, and the distinct-value counts that make a column "numeric" and
 // "binary" for that choice.
 const (
-	smallReference = 1000
+	smallReference     = 1000
 	numericMinDistinct = 5
 	binaryMaxDistinct  = 2
 )
@@ -144,30 +144,30 @@ type Overlay struct {
 // Verdict is one column's drift result: the test, why it was chosen, what
 // it measured and against which threshold.
 type Verdict struct {
-	Column      string  `json:"column"`
-	Kind        Kind    `json:"kind"`
-	Status      Status  `json:"status"`
-	Test        Test    `json:"test,omitempty"`
-	Reason      string  `json:"reason"`
-	Method      string  `json:"method,omitempty"` // KS: exact or asymptotic
-	Statistic   Num     `json:"statistic"`
-	PValue      Num     `json:"pValue"`   // null for distances
-	Distance    Num     `json:"distance"` // null for p-value tests
-	Threshold   Num     `json:"threshold"`
-	Rule        string  `json:"rule,omitempty"`
-	Significant bool    `json:"significant"` // the test alone says drift
-	Drift       bool    `json:"drift"`       // after the effect-size guard
-	Effect      *Effect `json:"effect,omitempty"`
-	SmallEffect bool    `json:"smallEffect,omitempty"` // significant but small
-	Approximate bool    `json:"approximate,omitempty"`
-	ErrorBound  Num     `json:"errorBound,omitempty"`
-	RefCount    int     `json:"refCount"`
-	CurCount    int     `json:"curCount"`
-	RefMissing  int     `json:"refMissing"`
-	CurMissing  int     `json:"curMissing"`
+	Column      string   `json:"column"`
+	Kind        Kind     `json:"kind"`
+	Status      Status   `json:"status"`
+	Test        Test     `json:"test,omitempty"`
+	Reason      string   `json:"reason"`
+	Method      string   `json:"method,omitempty"` // KS: exact or asymptotic
+	Statistic   Num      `json:"statistic"`
+	PValue      Num      `json:"pValue"`   // null for distances
+	Distance    Num      `json:"distance"` // null for p-value tests
+	Threshold   Num      `json:"threshold"`
+	Rule        string   `json:"rule,omitempty"`
+	Significant bool     `json:"significant"` // the test alone says drift
+	Drift       bool     `json:"drift"`       // after the effect-size guard
+	Effect      *Effect  `json:"effect,omitempty"`
+	SmallEffect bool     `json:"smallEffect,omitempty"` // significant but small
+	Approximate bool     `json:"approximate,omitempty"`
+	ErrorBound  Num      `json:"errorBound,omitempty"`
+	RefCount    int      `json:"refCount"`
+	CurCount    int      `json:"curCount"`
+	RefMissing  int      `json:"refMissing"`
+	CurMissing  int      `json:"curMissing"`
 	Unseen      []string `json:"unseen,omitempty"` // current categories the reference never saw (first 10)
-	UnseenCount int     `json:"unseenCount,omitempty"`
-	Note        string  `json:"note,omitempty"`
+	UnseenCount int      `json:"unseenCount,omitempty"`
+	Note        string   `json:"note,omitempty"`
 	Overlay     *Overlay `json:"overlay,omitempty"`
 }
 

@@ -28,9 +28,9 @@ type lcgSpec struct {
 }
 
 type refSample struct {
-	LCG     *lcgSpec  `json:"lcg"`
-	Values  []Num     `json:"values"`
-	Strings []string  `json:"strings"`
+	LCG     *lcgSpec `json:"lcg"`
+	Values  []Num    `json:"values"`
+	Strings []string `json:"strings"`
 }
 
 type refPair struct {
