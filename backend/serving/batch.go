@@ -2,25 +2,56 @@ package serving
 
 import (
 	"fmt"
+	"github.com/tern-studio/tern/backend/core"
 	"math"
 	"strconv"
 	"strings"
 )
 
 // Batch is a decoded request: rows of features in signature order,
-// row-major. Missing values are NaN.
+// row-major. Missing values are NaN. Text holds the values of string
+// columns (Text[col][row], "" when missing); it is nil for numeric columns,
+// whose X entries stay NaN.
 type Batch struct {
 	X     []float64
 	NRows int
 	NCols int
+	Text  [][]string
 }
 
-// Predictor is what the scoring server calls. Implementations read
-// NumFeatures values per row and write OutputWidth values per row.
+// set stores one JSON value at row r, column p.
+func (b *Batch) set(r, p int, v any, col Column) *RequestError {
+	if col.Type == "string" {
+		switch t := v.(type) {
+		case string:
+			b.Text[p][r] = t
+		case nil:
+		default:
+			return bad("Column %q expects string but got %s in row %d.", col.Name, describe(v), r+1)
+		}
+		return nil
+	}
+	f, err := convert(v, col, r+1)
+	if err != nil {
+		return err
+	}
+	b.X[r*b.NCols+p] = f
+	return nil
+}
+
+// Predictor is what the scoring server calls. Implementations read a
+// batch of NumFeatures columns and write OutputWidth values per row.
 type Predictor interface {
 	NumFeatures() int
 	OutputWidth() int
-	Predict(x []float64, out []float64) error
+	Predict(b *Batch, out []float64) error
+}
+
+// Labeler is a classifier whose answer is a class label per row, derived
+// from its OutputWidth scores; the MLflow protocol returns the labels, as
+// a scikit-learn classifier's predict does.
+type Labeler interface {
+	Labels(out []float64, nrows int) []any
 }
 
 // RequestError is a payload the server refuses; Status is the HTTP code
@@ -188,10 +219,19 @@ func inputList(sig Signature) string {
 	return b.String()
 }
 
-func newBatch(nrows, ncols int) *Batch {
+func newBatch(nrows int, sig Signature) *Batch {
+	ncols := len(sig.Inputs)
 	x := make([]float64, nrows*ncols)
 	for i := range x {
 		x[i] = math.NaN()
 	}
-	return &Batch{X: x, NRows: nrows, NCols: ncols}
+	b := &Batch{X: x, NRows: nrows, NCols: ncols, Text: make([][]string, ncols)}
+	for p, c := range sig.Inputs {
+		if c.Type == "string" {
+			b.Text[p] = make([]string, nrows)
+		}
+	}
+	return b
 }
+
+func errMessage(err error) string { return core.ErrorMessage(err) }

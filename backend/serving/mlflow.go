@@ -92,17 +92,15 @@ func decodeSplit(raw json.RawMessage, sig Signature) (*Batch, *RequestError) {
 	if len(split.Data) > maxRows {
 		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
 	}
-	b := newBatch(len(split.Data), len(sig.Inputs))
+	b := newBatch(len(split.Data), sig)
 	for r, row := range split.Data {
 		if len(row) != len(split.Columns) {
 			return nil, bad("Row %d of dataframe_split has %d values but %d columns are named.", r+1, len(row), len(split.Columns))
 		}
 		for i, v := range row {
-			f, err := convert(v, sig.Inputs[pos[i]], r+1)
-			if err != nil {
+			if err := b.set(r, pos[i], v, sig.Inputs[pos[i]]); err != nil {
 				return nil, err
 			}
-			b.X[r*b.NCols+pos[i]] = f
 		}
 	}
 	return b, nil
@@ -113,17 +111,15 @@ func fromRows(rows [][]any, sig Signature, form string) (*Batch, *RequestError) 
 	if len(rows) > maxRows {
 		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
 	}
-	b := newBatch(len(rows), len(sig.Inputs))
+	b := newBatch(len(rows), sig)
 	for r, row := range rows {
 		if len(row) != len(sig.Inputs) {
 			return nil, bad("Row %d of %s has %d values; the model takes %d (%s).", r+1, form, len(row), len(sig.Inputs), inputList(sig))
 		}
 		for c, v := range row {
-			f, err := convert(v, sig.Inputs[c], r+1)
-			if err != nil {
+			if err := b.set(r, c, v, sig.Inputs[c]); err != nil {
 				return nil, err
 			}
-			b.X[r*b.NCols+c] = f
 		}
 	}
 	return b, nil
@@ -134,7 +130,7 @@ func fromRecords(recs []map[string]any, sig Signature) (*Batch, *RequestError) {
 		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
 	}
 	idx := sig.index()
-	b := newBatch(len(recs), len(sig.Inputs))
+	b := newBatch(len(recs), sig)
 	seen := make([]bool, len(sig.Inputs))
 	for r, rec := range recs {
 		if rec == nil {
@@ -147,11 +143,9 @@ func fromRecords(recs []map[string]any, sig Signature) (*Batch, *RequestError) {
 				return nil, bad("Unknown column %q in row %d; the model's inputs are %s.", clip(name), r+1, inputList(sig))
 			}
 			seen[p] = true
-			f, err := convert(v, sig.Inputs[p], r+1)
-			if err != nil {
+			if err := b.set(r, p, v, sig.Inputs[p]); err != nil {
 				return nil, err
 			}
-			b.X[r*b.NCols+p] = f
 		}
 		for p, ok := range seen {
 			if !ok && !sig.Inputs[p].Optional {
@@ -173,7 +167,7 @@ func decodeInstances(key string, raw json.RawMessage, sig Signature) (*Batch, *R
 	switch t := v.(type) {
 	case []any:
 		if len(t) == 0 {
-			return newBatch(0, len(sig.Inputs)), nil
+			return newBatch(0, sig), nil
 		}
 		switch t[0].(type) {
 		case map[string]any:
@@ -242,14 +236,12 @@ func fromColumns(cols map[string]any, sig Signature) (*Batch, *RequestError) {
 	if n < 0 {
 		n = 0
 	}
-	b := newBatch(n, len(sig.Inputs))
+	b := newBatch(n, sig)
 	for p, list := range lists {
 		for r, v := range list {
-			f, err := convert(v, sig.Inputs[p], r+1)
-			if err != nil {
+			if err := b.set(r, p, v, sig.Inputs[p]); err != nil {
 				return nil, err
 			}
-			b.X[r*b.NCols+p] = f
 		}
 	}
 	return b, nil
@@ -275,7 +267,7 @@ func decodeCSV(body []byte, sig Signature) (*Batch, *RequestError) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	b := &Batch{NCols: len(sig.Inputs)}
+	b := &Batch{NCols: len(sig.Inputs), Text: make([][]string, len(sig.Inputs))}
 	for row := 1; ; row++ {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -292,6 +284,10 @@ func decodeCSV(body []byte, sig Signature) (*Batch, *RequestError) {
 			b.X = append(b.X, nanValue)
 		}
 		for i, s := range rec {
+			if c := sig.Inputs[pos[i]]; c.Type == "string" {
+				b.Text[pos[i]] = append(b.Text[pos[i]], s)
+				continue
+			}
 			f, rerr := convertText(s, sig.Inputs[pos[i]], row)
 			if rerr != nil {
 				return nil, rerr
@@ -299,6 +295,11 @@ func decodeCSV(body []byte, sig Signature) (*Batch, *RequestError) {
 			b.X[start+pos[i]] = f
 		}
 		b.NRows++
+		for p, c := range sig.Inputs {
+			if c.Type == "string" && len(b.Text[p]) < b.NRows {
+				b.Text[p] = append(b.Text[p], "")
+			}
+		}
 	}
 	return b, nil
 }

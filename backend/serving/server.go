@@ -136,7 +136,12 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	}
 	bp := s.bufs.Get().(*[]byte)
 	buf := append((*bp)[:0], `{"predictions":`...)
-	buf = appendPredictions(buf, out, b.NRows, s.model.Predictor.OutputWidth())
+	if lb, ok := s.model.Predictor.(Labeler); ok {
+		lj, _ := json.Marshal(lb.Labels(out, b.NRows))
+		buf = append(buf, lj...)
+	} else {
+		buf = appendPredictions(buf, out, b.NRows, s.model.Predictor.OutputWidth())
+	}
 	buf = append(buf, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(buf)
@@ -150,7 +155,7 @@ func (s *Server) predict(b *Batch) ([]float64, *RequestError) {
 	if b.NRows == 0 {
 		return out, nil
 	}
-	if err := s.model.Predictor.Predict(b.X, out); err != nil {
+	if err := s.model.Predictor.Predict(b, out); err != nil {
 		var re *RequestError
 		if errors.As(err, &re) {
 			return nil, re
@@ -287,6 +292,11 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	width := s.model.Predictor.OutputWidth()
+	if lb, ok := s.model.Predictor.(Labeler); ok {
+		s.v2Labels(w, id, lb.Labels(out, b.NRows), out, b.NRows, width)
+		s.metrics.observe("v2", 200, b.NRows, time.Since(start))
+		return
+	}
 	bp := s.bufs.Get().(*[]byte)
 	buf := append((*bp)[:0], `{"model_name":`...)
 	buf = strconv.AppendQuote(buf, s.model.Name)
@@ -316,4 +326,41 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 	*bp = buf
 	s.bufs.Put(bp)
 	s.metrics.observe("v2", 200, b.NRows, time.Since(start))
+}
+
+// v2Labels answers a classifier: "predict" holds the labels (BYTES when
+// they are text) and "probabilities" the class scores.
+func (s *Server) v2Labels(w http.ResponseWriter, id string, labels []any, out []float64, nrows, width int) {
+	dt := "FP64"
+	for _, l := range labels {
+		if _, ok := l.(string); ok {
+			dt = "BYTES"
+			break
+		}
+	}
+	type tensor struct {
+		Name     string `json:"name"`
+		Datatype string `json:"datatype"`
+		Shape    []int  `json:"shape"`
+		Data     any    `json:"data"`
+	}
+	probs := make([]any, len(out))
+	for i, f := range out {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			probs[i] = nil
+		} else {
+			probs[i] = f
+		}
+	}
+	resp := map[string]any{
+		"model_name": s.model.Name, "model_version": s.model.Version,
+		"outputs": []tensor{
+			{"predict", dt, []int{nrows}, labels},
+			{"probabilities", "FP64", []int{nrows, width}, probs},
+		},
+	}
+	if id != "" {
+		resp["id"] = id
+	}
+	writeJSON(w, 200, resp)
 }

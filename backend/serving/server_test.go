@@ -24,7 +24,8 @@ type linear struct {
 
 func (l linear) NumFeatures() int { return len(l.w) }
 func (l linear) OutputWidth() int { return max(1, l.width) }
-func (l linear) Predict(x, out []float64) error {
+func (l linear) Predict(b *Batch, out []float64) error {
+	x := b.X
 	n := len(l.w)
 	for r := 0; r < len(x)/n; r++ {
 		y := l.b
@@ -263,8 +264,8 @@ func TestMultiOutputAndNonFinite(t *testing.T) {
 }
 
 func TestSignatureChecks(t *testing.T) {
-	_, err := NewServer(Model{Name: "m", Signature: Signature{Inputs: []Column{{Name: "a", Type: "string"}}}, Predictor: linear{w: []float64{1}}}, ServerOptions{})
-	assert.ErrorContains(t, err, "numeric inputs only")
+	_, err := NewServer(Model{Name: "m", Signature: Signature{Inputs: []Column{{Name: "a", Type: "datetime"}}}, Predictor: linear{w: []float64{1}}}, ServerOptions{})
+	assert.ErrorContains(t, err, "Tern serves double")
 	_, err = NewServer(Model{Name: "m", Signature: DefaultSignature(nil, 2), Predictor: linear{w: []float64{1}}}, ServerOptions{})
 	assert.ErrorContains(t, err, "reads 1 features but its signature has 2")
 	_, err = NewServer(Model{Name: "m", Signature: Signature{Inputs: []Column{{Name: "a", Type: "double"}, {Name: "a", Type: "double"}}}, Predictor: linear{w: []float64{1, 1}}}, ServerOptions{})

@@ -26,11 +26,11 @@ type Signature struct {
 	Outputs []Column `json:"outputs,omitempty"`
 }
 
-// Column types Tern's numeric models can score. MLflow also has string,
-// binary and datetime; a signature naming them is rejected at registration
-// with a sentence, because no built-in or GBDT model can take them.
+// Column types Tern's models can score. MLflow also has binary and
+// datetime; a signature naming them is rejected with a sentence, because no
+// built-in or GBDT model can take them.
 var numericTypes = map[string]bool{
-	"double": true, "float": true, "long": true, "integer": true, "boolean": true,
+	"double": true, "float": true, "long": true, "integer": true, "boolean": true, "string": true,
 }
 
 // Validate checks the signature is usable for scoring.
@@ -48,7 +48,7 @@ func (s Signature) Validate() error {
 		}
 		seen[c.Name] = true
 		if !numericTypes[c.Type] {
-			return core.Errorf(core.Invalid, "Input %q has type %q; Tern serves numeric inputs only (double, float, long, integer, boolean).", c.Name, c.Type)
+			return core.Errorf(core.Invalid, "Input %q has type %q; Tern serves double, float, long, integer, boolean and string inputs.", c.Name, c.Type)
 		}
 	}
 	return nil

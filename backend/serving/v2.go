@@ -61,6 +61,7 @@ func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
 	n := int64(-1)
 	seen := make([]bool, len(sig.Inputs))
 	cols := make([][]float64, len(sig.Inputs))
+	texts := make([][]string, len(sig.Inputs))
 	for _, t := range req.Inputs {
 		p, ok := idx[t.Name]
 		if !ok {
@@ -77,6 +78,14 @@ func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
 			return nil, req.ID, bad("Input %q has %d rows but other inputs have %d.", t.Name, t.Shape[0], n)
 		}
 		n = t.Shape[0]
+		if sig.Inputs[p].Type == "string" {
+			txt, err := tensorText(t)
+			if err != nil {
+				return nil, req.ID, err
+			}
+			texts[p] = txt
+			continue
+		}
 		vals, err := tensorValues(t, sig.Inputs[p])
 		if err != nil {
 			return nil, req.ID, err
@@ -86,10 +95,13 @@ func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
 	if err := checkRequired(sig, seen); err != nil {
 		return nil, req.ID, err
 	}
-	b := newBatch(int(n), len(sig.Inputs))
+	b := newBatch(int(n), sig)
 	for p, col := range cols {
 		for r, v := range col {
 			b.X[r*b.NCols+p] = v
+		}
+		if texts[p] != nil {
+			b.Text[p] = texts[p]
 		}
 	}
 	return b, req.ID, nil
@@ -98,6 +110,8 @@ func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
 func matrixInput(t V2Tensor, sig Signature) (*Batch, *RequestError) {
 	nf := int64(len(sig.Inputs))
 	switch {
+	case hasText(sig):
+		return nil, bad("The model has string inputs (%s); send one named input per column.", inputList(sig))
 	case len(t.Shape) == 2 && t.Shape[1] == nf:
 	case len(t.Shape) == 1 && nf == 1:
 	case len(t.Shape) == 1 && t.Shape[0] == nf:
@@ -110,7 +124,7 @@ func matrixInput(t V2Tensor, sig Signature) (*Batch, *RequestError) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{X: vals, NRows: int(t.Shape[0]), NCols: int(nf)}
+	b := &Batch{X: vals, NRows: int(t.Shape[0]), NCols: int(nf), Text: make([][]string, nf)}
 	for i, v := range vals {
 		c := sig.Inputs[i%int(nf)]
 		if (c.Type == "long" || c.Type == "integer") && v != math.Trunc(v) && !math.IsNaN(v) {
@@ -185,6 +199,54 @@ func tensorValues(t V2Tensor, col Column) ([]float64, *RequestError) {
 	}
 	if int64(len(out)) != want {
 		return nil, bad("Input %q has %d values but its shape %v needs %d.", clip(t.Name), len(out), t.Shape, want)
+	}
+	return out, nil
+}
+
+func hasText(sig Signature) bool {
+	for _, c := range sig.Inputs {
+		if c.Type == "string" {
+			return true
+		}
+	}
+	return false
+}
+
+// tensorText reads a BYTES tensor of shape [rows] or [rows, 1] as text.
+func tensorText(t V2Tensor) ([]string, *RequestError) {
+	if t.Datatype != "BYTES" {
+		return nil, bad("Input %q is %s but the model expects text (BYTES).", clip(t.Name), clip(t.Datatype))
+	}
+	if t.Shape[0] < 0 || t.Shape[0] > maxRows {
+		return nil, &RequestError{Status: 413, Msg: "Input " + strconv.Quote(clip(t.Name)) + " is larger than one request may be."}
+	}
+	var out []string
+	var walk func(v any) *RequestError
+	walk = func(v any) *RequestError {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case string:
+			out = append(out, x)
+		case nil:
+			out = append(out, "")
+		default:
+			return bad("Input %q is BYTES but holds %s.", clip(t.Name), describe(v))
+		}
+		if int64(len(out)) > t.Shape[0] {
+			return bad("Input %q has more values than its shape %v holds.", clip(t.Name), t.Shape)
+		}
+		return nil
+	}
+	if err := walk(t.Data); err != nil {
+		return nil, err
+	}
+	if int64(len(out)) != t.Shape[0] {
+		return nil, bad("Input %q has %d values but its shape %v needs %d.", clip(t.Name), len(out), t.Shape, t.Shape[0])
 	}
 	return out, nil
 }
