@@ -59,6 +59,9 @@ func (f Float) MarshalJSON() ([]byte, error) {
 		return []byte(`"Infinity"`), nil
 	case math.IsInf(v, -1):
 		return []byte(`"-Infinity"`), nil
+	case v == 0 && math.Signbit(v):
+		// "-0" would read back as the integer 0 in Python; "-0.0" keeps the sign
+		return []byte(`-0.0`), nil
 	}
 	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
 }

@@ -1,0 +1,144 @@
+package mlflowapi
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/testenv"
+	"github.com/tern-studio/tern/backend/tracking"
+)
+
+const testToken = "tern-test-token-0123456789abcdef"
+
+// newServer builds the real HTTP face (httpapi.New, with its Host, token
+// and Origin gate) around the MLflow routes over a real Badger store.
+func newServer(t *testing.T) (*httptest.Server, *tracking.Service) {
+	t.Helper()
+	st := store.MustOpen(t)
+	bus := core.NewBus()
+	svc, err := tracking.NewService(st, bus, st.Dir)
+	require.NoError(t, err)
+	srv, err := httpapi.New(httpapi.Config{Token: testToken, Bus: bus, Routes: New(svc, nil).Routes()})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return ts, svc
+}
+
+func TestRealMLflowClientRoundTrip(t *testing.T) {
+	py := testenv.Python(t, "mlflow")
+	ts, svc := newServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "testdata/client_roundtrip.py")
+	cmd.Env = append(os.Environ(),
+		"MLFLOW_TRACKING_URI="+ts.URL,
+		"MLFLOW_TRACKING_TOKEN="+testToken,
+		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=0",
+		"MLFLOW_HTTP_REQUEST_TIMEOUT=60",
+		"GIT_PYTHON_REFRESH=quiet",
+	)
+	outb, err := cmd.CombinedOutput()
+	out := string(outb)
+	require.NoError(t, err, out)
+	i := strings.LastIndex(out, "RESULT ")
+	require.GreaterOrEqual(t, i, 0, out)
+	var res struct {
+		MissingByName    bool   `json:"missing_by_name"`
+		DefaultName      string `json:"default_name"`
+		ExpID            string `json:"exp_id"`
+		DupExpError      string `json:"dup_exp_error"`
+		ParamChangeError string `json:"param_change_error"`
+		Run              struct {
+			Name        string             `json:"name"`
+			Status      string             `json:"status"`
+			EndTimeSet  bool               `json:"end_time_set"`
+			Params      map[string]string  `json:"params"`
+			Tags        map[string]string  `json:"tags"`
+			Metrics     map[string]any     `json:"metrics"`
+			NegzeroSign float64            `json:"negzero_sign"`
+		} `json:"run"`
+		HistoryLen      int       `json:"history_len"`
+		HistoryFirst    []float64 `json:"history_first"`
+		HistoryLast     []float64 `json:"history_last"`
+		NanHistory      string    `json:"nan_history"`
+		SearchFilter    []bool    `json:"search_filter"`
+		SearchOr        []string  `json:"search_or"`
+		BadFilterError  string    `json:"bad_filter_error"`
+		ArtifactsTop    [][]any   `json:"artifacts_top"`
+		ArtifactsSub    []string  `json:"artifacts_sub"`
+		Download        string    `json:"download"`
+		DownloadDir     []string  `json:"download_dir"`
+		MissingRunError string    `json:"missing_run_error"`
+		RunID           string    `json:"run_id"`
+		Run2ID          string    `json:"run2_id"`
+		AfterDelete     int       `json:"after_delete"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out[i+7:])), &res), out)
+
+	// what the mlflow client read back
+	assert.True(t, res.MissingByName, "get_experiment_by_name of a missing name is None")
+	assert.Equal(t, "Default", res.DefaultName)
+	assert.Equal(t, "RESOURCE_ALREADY_EXISTS", res.DupExpError)
+	assert.Equal(t, "INVALID_PARAMETER_VALUE", res.ParamChangeError)
+	assert.Equal(t, "gbdt-1", res.Run.Name)
+	assert.Equal(t, "FINISHED", res.Run.Status)
+	assert.True(t, res.Run.EndTimeSet)
+	assert.Equal(t, map[string]string{"model": "gbdt", "lr": "0.1", "depth": "6"}, res.Run.Params)
+	assert.Equal(t, map[string]string{"team": "risk", "stage": "dev"}, res.Run.Tags)
+	assert.Equal(t, 0.93, res.Run.Metrics["auc"])
+	assert.Equal(t, "nan", res.Run.Metrics["nan_metric"])
+	assert.Equal(t, "inf", res.Run.Metrics["inf_metric"])
+	assert.Equal(t, "-inf", res.Run.Metrics["ninf_metric"])
+	assert.Equal(t, 1e308, res.Run.Metrics["huge"])
+	assert.Equal(t, -1.0, res.Run.NegzeroSign)
+	assert.Equal(t, 1e-4, res.Run.Metrics["loss"])
+	assert.Equal(t, 10_000, res.HistoryLen)
+	assert.Equal(t, []float64{0, 1, 1_700_000_000_000}, res.HistoryFirst)
+	assert.Equal(t, []float64{9999, 1e-4}, res.HistoryLast)
+	assert.Equal(t, "nan", res.NanHistory)
+	assert.Equal(t, []bool{true}, res.SearchFilter)
+	assert.Equal(t, []string{"gbdt-1", "linear-1"}, res.SearchOr)
+	assert.Equal(t, "INVALID_PARAMETER_VALUE", res.BadFilterError)
+	assert.Equal(t, [][]any{{"notes.txt", false}, {"sub", true}, {"texts", true}}, res.ArtifactsTop)
+	assert.Equal(t, []string{"sub/dir/notes.txt"}, res.ArtifactsSub)
+	assert.Equal(t, "hello from mlflow", res.Download)
+	assert.Equal(t, []string{"a.txt"}, res.DownloadDir)
+	assert.Equal(t, "RESOURCE_DOES_NOT_EXIST", res.MissingRunError)
+	assert.Equal(t, 1, res.AfterDelete)
+
+	// the same data through Tern's own Go API
+	run, err := svc.GetRun(res.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, res.ExpID, run.ExperimentID)
+	assert.Equal(t, tracking.StatusFinished, run.Status)
+	assert.Equal(t, "gbdt", run.Params["model"])
+	assert.Equal(t, "risk", run.Tags["team"])
+	assert.True(t, math.IsNaN(float64(run.Metrics["nan_metric"].Value)))
+	assert.True(t, math.IsInf(float64(run.Metrics["ninf_metric"].Value), -1))
+	h, err := svc.MetricHistory(res.RunID, "loss")
+	require.NoError(t, err)
+	require.Len(t, h, 10_000)
+	assert.Equal(t, int64(9999), h[9999].Step)
+	found, err := svc.SearchRuns(tracking.SearchRequest{ExperimentIDs: []string{res.ExpID}, Query: `params.model = "gbdt" or tags.team = "growth"`})
+	require.NoError(t, err)
+	assert.Equal(t, 1, found.Total, "the deleted run is hidden")
+	arts, err := svc.ListArtifacts(res.RunID, "sub/dir")
+	require.NoError(t, err)
+	assert.Equal(t, []tracking.Artifact{{Path: "sub/dir/notes.txt", Size: 17}}, arts)
+	gone, err := svc.GetRun(res.Run2ID)
+	require.NoError(t, err)
+	assert.Equal(t, tracking.StageDeleted, gone.LifecycleStage)
+}

@@ -1,0 +1,26 @@
+// Package mlflowapi serves Tern's tracking store over the MLflow REST API
+// (/api/2.0/mlflow/...) and the mlflow-artifacts proxy endpoints, so an
+// unmodified `mlflow` Python client pointed at Tern (MLFLOW_TRACKING_URI,
+// MLFLOW_TRACKING_TOKEN) logs and reads runs as it would against
+// `mlflow server`.
+//
+// Wire behaviour follows MLflow's server: protobuf-JSON field names,
+// int64 fields as JSON numbers, non-finite metric values as the strings
+// "NaN", "Infinity" and "-Infinity", errors as
+// {"error_code": "...", "message": "..."} with MLflow's status codes
+// (400 INVALID_PARAMETER_VALUE / RESOURCE_ALREADY_EXISTS, 404
+// RESOURCE_DOES_NOT_EXIST, 500 INTERNAL_ERROR). GET endpoints read query
+// parameters, POST endpoints a JSON object; IDs are accepted as strings or
+// numbers and unknown fields are ignored.
+//
+// Retries: log-metric and log-batch are idempotent (a point is its key,
+// step, timestamp and value), log-parameter with the same value succeeds,
+// set-tag overwrites, update-run to an end status a second time is
+// accepted and keeps the first end. Only experiments/create is not: a
+// retry after a lost response gets RESOURCE_ALREADY_EXISTS, as in MLflow.
+//
+// Tern's CRASHED status is reported as FAILED (the client knows no other).
+//
+// The routes are handed to httpapi (which applies Host, token and Origin
+// checks) by main.go via Routes.
+package mlflowapi

@@ -1,0 +1,630 @@
+package mlflowapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/tracking"
+)
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// API serves the MLflow REST API over a tracking service.
+type API struct {
+	svc *tracking.Service
+	log *slog.Logger
+}
+
+// New builds the API; log may be nil.
+func New(svc *tracking.Service, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{svc: svc, log: log}
+}
+
+const (
+	v2 = "/api/2.0/mlflow/"
+	// batchBodyCap lets an over-limit log-batch be read and answered
+	// with MLflow's 400 rather than cut off.
+	batchBodyCap = 4 << 20
+	// MaxArtifactBytes caps one artifact upload (413 above it).
+	MaxArtifactBytes = 8 << 30
+)
+
+// Routes is the route table main.go hands to httpapi.
+func (a *API) Routes() []httpapi.Route {
+	h := func(fn func(*http.Request, args) (any, error)) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			in, err := readArgs(r)
+			if err == nil {
+				var out any
+				if out, err = fn(r, in); err == nil {
+					writeJSON(w, http.StatusOK, out)
+					return
+				}
+			}
+			writeErr(w, a.log, err)
+		})
+	}
+	rt := func(pattern string, fn func(*http.Request, args) (any, error)) httpapi.Route {
+		return httpapi.Route{Pattern: pattern, Handler: h(fn)}
+	}
+	routes := []httpapi.Route{
+		rt("POST "+v2+"experiments/create", a.createExperiment),
+		rt("GET "+v2+"experiments/get", a.getExperiment),
+		rt("GET "+v2+"experiments/get-by-name", a.getExperimentByName),
+		rt("POST "+v2+"experiments/search", a.searchExperiments),
+		rt("GET "+v2+"experiments/search", a.searchExperiments),
+		rt("POST "+v2+"experiments/update", a.updateExperiment),
+		rt("POST "+v2+"experiments/delete", a.deleteExperiment),
+		rt("POST "+v2+"experiments/restore", a.restoreExperiment),
+		rt("POST "+v2+"experiments/set-experiment-tag", a.setExperimentTag),
+		rt("POST "+v2+"runs/create", a.createRun),
+		rt("GET "+v2+"runs/get", a.getRun),
+		rt("POST "+v2+"runs/update", a.updateRun),
+		rt("POST "+v2+"runs/delete", a.deleteRun),
+		rt("POST "+v2+"runs/restore", a.restoreRun),
+		rt("POST "+v2+"runs/search", a.searchRuns),
+		rt("POST "+v2+"runs/log-metric", a.logMetric),
+		rt("POST "+v2+"runs/log-parameter", a.logParam),
+		rt("POST "+v2+"runs/set-tag", a.setTag),
+		rt("POST "+v2+"runs/delete-tag", a.deleteTag),
+		rt("GET "+v2+"metrics/get-history", a.metricHistory),
+		rt("GET "+v2+"artifacts/list", a.listRunArtifacts),
+	}
+	routes = append(routes,
+		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: h(a.logBatch), MaxBytes: batchBodyCap},
+		// runs/log-inputs: the client sends dataset inputs with
+		// mlflow.log_input; accepted and ignored so such scripts run.
+		rt("POST "+v2+"runs/log-inputs", func(*http.Request, args) (any, error) { return struct{}{}, nil }),
+		// MLflow 3 clients look for logged models when listing a run's
+		// artifacts; Tern keeps models in its registry, so there are none.
+		rt("POST "+v2+"logged-models/search", func(*http.Request, args) (any, error) { return struct{}{}, nil }),
+		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts", Handler: http.HandlerFunc(a.listArtifacts)},
+		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.downloadArtifact)},
+		httpapi.Route{Pattern: "PUT /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.uploadArtifact), RawBody: true, MaxBytes: -1},
+		httpapi.Route{Pattern: "DELETE /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.deleteArtifact)},
+	)
+	return routes
+}
+
+// ---- experiments
+
+type experimentJSON struct {
+	ExperimentID     string `json:"experiment_id"`
+	Name             string `json:"name"`
+	ArtifactLocation string `json:"artifact_location"`
+	LifecycleStage   string `json:"lifecycle_stage"`
+	LastUpdateTime   int64  `json:"last_update_time"`
+	CreationTime     int64  `json:"creation_time"`
+	Tags             []kv   `json:"tags,omitempty"`
+}
+
+func expJSON(e tracking.Experiment) experimentJSON {
+	return experimentJSON{e.ID, e.Name, e.ArtifactLocation, e.LifecycleStage, e.LastUpdateTime, e.CreationTime, kvList(e.Tags)}
+}
+
+func (a *API) createExperiment(_ *http.Request, in args) (any, error) {
+	name, err := in.required("name")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := readKVs("tags", in.body["tags"])
+	if err != nil {
+		return nil, err
+	}
+	tm := map[string]string{}
+	for _, t := range tags {
+		tm[t.Key] = t.Value
+	}
+	e, err := a.svc.CreateExperiment(name, tm)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"experiment_id": e.ID}, nil
+}
+
+func (a *API) getExperiment(_ *http.Request, in args) (any, error) {
+	id, err := in.required("experiment_id")
+	if err != nil {
+		return nil, err
+	}
+	e, err := a.svc.Experiment(id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"experiment": expJSON(e)}, nil
+}
+
+func (a *API) getExperimentByName(_ *http.Request, in args) (any, error) {
+	name, err := in.required("experiment_name")
+	if err != nil {
+		return nil, err
+	}
+	e, err := a.svc.ExperimentByName(name)
+	if err != nil {
+		return nil, &apiError{http.StatusNotFound, errNotFound, sprintf("Could not find experiment with name '%s'", name)}
+	}
+	return map[string]any{"experiment": expJSON(e)}, nil
+}
+
+var expFilter = regexp.MustCompile(`(?i)^\s*(?:attributes?\.)?name\s*(=|!=|like|ilike)\s*(?:'((?:[^']|'')*)'|"((?:[^"]|"")*)")\s*$`)
+
+func (a *API) searchExperiments(_ *http.Request, in args) (any, error) {
+	view, err := viewType(in, "view_type")
+	if err != nil {
+		return nil, err
+	}
+	filter, err := in.str("filter")
+	if err != nil {
+		return nil, err
+	}
+	var match func(string) bool
+	if strings.TrimSpace(filter) != "" {
+		m := expFilter.FindStringSubmatch(filter)
+		if m == nil {
+			return nil, invalid("Tern supports experiment filters of the form name = '...', name != '...' and name LIKE/ILIKE '...'; got %q.", filter)
+		}
+		val := m[2] + m[3]
+		switch strings.ToLower(m[1]) {
+		case "=":
+			match = func(s string) bool { return s == val }
+		case "!=":
+			match = func(s string) bool { return s != val }
+		default:
+			q, err := tracking.ParseQuery(sprintf("run_name %s '%s'", m[1], strings.ReplaceAll(val, "'", "''")))
+			if err != nil {
+				return nil, err
+			}
+			match = func(s string) bool {
+				return q.Match(&tracking.Run{RunInfo: tracking.RunInfo{Name: s}}, 0)
+			}
+		}
+	}
+	max, _, err := in.int64("max_results")
+	if err != nil {
+		return nil, err
+	}
+	if max <= 0 {
+		max = 1000
+	}
+	if max > 50000 {
+		return nil, invalid("Invalid value %d for parameter 'max_results' supplied. It must be at most 50000.", max)
+	}
+	tok, _ := in.str("page_token")
+	off := 0
+	if tok != "" {
+		if off, err = strconv.Atoi(tok); err != nil || off < 0 {
+			return nil, invalid("Invalid page token %q.", tok)
+		}
+	}
+	var out []experimentJSON
+	for _, e := range a.svc.Experiments(true) {
+		if (view == tracking.ViewActive && e.LifecycleStage != tracking.StageActive) ||
+			(view == tracking.ViewDeleted && e.LifecycleStage != tracking.StageDeleted) {
+			continue
+		}
+		if match == nil || match(e.Name) {
+			out = append(out, expJSON(e))
+		}
+	}
+	resp := map[string]any{}
+	if off < len(out) {
+		end := min(off+int(max), len(out))
+		resp["experiments"] = out[off:end]
+		if end < len(out) {
+			resp["next_page_token"] = strconv.Itoa(end)
+		}
+	}
+	return resp, nil
+}
+
+func viewType(in args, name string) (string, error) {
+	v, err := in.str(name)
+	if err != nil {
+		return "", err
+	}
+	switch strings.ToUpper(v) {
+	case "", "1", "ACTIVE_ONLY":
+		return tracking.ViewActive, nil
+	case "2", "DELETED_ONLY":
+		return tracking.ViewDeleted, nil
+	case "3", "ALL":
+		return tracking.ViewAll, nil
+	}
+	return "", invalid("Invalid value %q for parameter '%s'; use ACTIVE_ONLY, DELETED_ONLY or ALL.", v, name)
+}
+
+func (a *API) updateExperiment(_ *http.Request, in args) (any, error) {
+	id, err := in.required("experiment_id")
+	if err != nil {
+		return nil, err
+	}
+	name, err := in.str("new_name")
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.UpdateExperiment(id, name, "", nil)
+	return struct{}{}, err
+}
+
+func (a *API) deleteExperiment(_ *http.Request, in args) (any, error) {
+	id, err := in.required("experiment_id")
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.UpdateExperiment(id, "", tracking.StageDeleted, nil)
+	return struct{}{}, err
+}
+
+func (a *API) restoreExperiment(_ *http.Request, in args) (any, error) {
+	id, err := in.required("experiment_id")
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.UpdateExperiment(id, "", tracking.StageActive, nil)
+	return struct{}{}, err
+}
+
+func (a *API) setExperimentTag(_ *http.Request, in args) (any, error) {
+	id, err := in.required("experiment_id")
+	if err != nil {
+		return nil, err
+	}
+	key, err := in.required("key")
+	if err != nil {
+		return nil, err
+	}
+	val, err := in.str("value")
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.UpdateExperiment(id, "", "", map[string]string{key: val})
+	return struct{}{}, err
+}
+
+// ---- runs
+
+type runInfoJSON struct {
+	RunID          string `json:"run_id"`
+	RunUUID        string `json:"run_uuid"`
+	RunName        string `json:"run_name"`
+	ExperimentID   string `json:"experiment_id"`
+	UserID         string `json:"user_id,omitempty"`
+	Status         string `json:"status"`
+	StartTime      int64  `json:"start_time"`
+	EndTime        int64  `json:"end_time,omitempty"`
+	ArtifactURI    string `json:"artifact_uri"`
+	LifecycleStage string `json:"lifecycle_stage"`
+}
+
+type runJSON struct {
+	Info   runInfoJSON    `json:"info"`
+	Data   runDataJSON    `json:"data"`
+	Inputs map[string]any `json:"inputs"`
+}
+
+type runDataJSON struct {
+	Metrics []metricJSON `json:"metrics,omitempty"`
+	Params  []kv         `json:"params,omitempty"`
+	Tags    []kv         `json:"tags,omitempty"`
+}
+
+func mlStatus(s tracking.Status) string {
+	if s == tracking.StatusCrashed {
+		return string(tracking.StatusFailed)
+	}
+	return string(s)
+}
+
+func infoJSON(r tracking.Run) runInfoJSON {
+	return runInfoJSON{r.ID, r.ID, r.Name, r.ExperimentID, r.UserID, mlStatus(r.Status), r.StartTime, r.EndTime, r.ArtifactURI, r.LifecycleStage}
+}
+
+func toRunJSON(r tracking.Run) runJSON {
+	out := runJSON{Info: infoJSON(r), Data: runDataJSON{Params: kvList(r.Params), Tags: kvList(r.Tags)}, Inputs: map[string]any{}}
+	keys := make([]string, 0, len(r.Metrics))
+	for k := range r.Metrics {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		p := r.Metrics[k]
+		out.Data.Metrics = append(out.Data.Metrics, metricJSON{k, p.Value, p.Timestamp, p.Step})
+	}
+	return out
+}
+
+func (a *API) createRun(_ *http.Request, in args) (any, error) {
+	exp, err := in.str("experiment_id")
+	if err != nil {
+		return nil, err
+	}
+	user, err := in.str("user_id")
+	if err != nil {
+		return nil, err
+	}
+	name, err := in.str("run_name")
+	if err != nil {
+		return nil, err
+	}
+	start, _, err := in.int64("start_time")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := readKVs("tags", in.body["tags"])
+	if err != nil {
+		return nil, err
+	}
+	spec := tracking.RunSpec{ExperimentID: exp, UserID: user, Name: name, StartTime: start, Tags: map[string]string{}}
+	for _, t := range tags {
+		spec.Tags[t.Key] = t.Value
+		switch t.Key {
+		case "mlflow.source.name":
+			spec.Source = t.Value
+		case "mlflow.source.git.commit":
+			spec.GitCommit = t.Value
+		case "mlflow.user":
+			if spec.UserID == "" {
+				spec.UserID = t.Value
+			}
+		}
+	}
+	r, err := a.svc.CreateRun(spec)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"run": toRunJSON(r)}, nil
+}
+
+func (a *API) getRun(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.svc.GetRun(id)
+	if err != nil {
+		return nil, &apiError{http.StatusNotFound, errNotFound, sprintf("Run with id=%s not found", id)}
+	}
+	return map[string]any{"run": toRunJSON(r)}, nil
+}
+
+func (a *API) updateRun(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	status, err := in.str("status")
+	if err != nil {
+		return nil, err
+	}
+	u := tracking.RunUpdate{}
+	if status != "" {
+		switch tracking.Status(status) {
+		case tracking.StatusRunning, tracking.StatusScheduled, tracking.StatusFinished, tracking.StatusFailed, tracking.StatusKilled:
+			u.Status = tracking.Status(status)
+		default:
+			// proto enum numbers as some clients send them
+			nums := map[string]tracking.Status{"1": tracking.StatusRunning, "2": tracking.StatusScheduled, "3": tracking.StatusFinished, "4": tracking.StatusFailed, "5": tracking.StatusKilled}
+			if s, ok := nums[status]; ok {
+				u.Status = s
+			} else {
+				return nil, invalid("Invalid value %q for parameter 'status'; use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED.", status)
+			}
+		}
+	}
+	if u.EndTime, _, err = in.int64("end_time"); err != nil {
+		return nil, err
+	}
+	if u.Name, err = in.str("run_name"); err != nil {
+		return nil, err
+	}
+	r, err := a.svc.UpdateRun(id, u)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"run_info": infoJSON(r)}, nil
+}
+
+func (a *API) deleteRun(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.svc.SoftDelete(id)
+}
+
+func (a *API) restoreRun(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.svc.Restore(id)
+}
+
+func (a *API) searchRuns(_ *http.Request, in args) (any, error) {
+	exps, err := in.strs("experiment_ids")
+	if err != nil {
+		return nil, err
+	}
+	filter, err := in.str("filter")
+	if err != nil {
+		return nil, err
+	}
+	view, err := viewType(in, "run_view_type")
+	if err != nil {
+		return nil, err
+	}
+	max, _, err := in.int64("max_results")
+	if err != nil {
+		return nil, err
+	}
+	order, err := in.strs("order_by")
+	if err != nil {
+		return nil, err
+	}
+	tok, err := in.str("page_token")
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.svc.SearchRuns(tracking.SearchRequest{ExperimentIDs: exps, Query: filter, OrderBy: order, MaxResults: int(max), PageToken: tok, ViewType: view})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if len(res.Runs) > 0 {
+		runs := make([]runJSON, len(res.Runs))
+		for i, r := range res.Runs {
+			runs[i] = toRunJSON(r)
+		}
+		out["runs"] = runs
+	}
+	if res.NextPageToken != "" {
+		out["next_page_token"] = res.NextPageToken
+	}
+	return out, nil
+}
+
+func (a *API) logMetric(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	if in.body == nil {
+		return nil, invalid("Send the metric as a JSON body.")
+	}
+	m, err := readMetric("", in.body)
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.svc.LogBatch(id, tracking.Batch{Metrics: []tracking.Metric{m}})
+}
+
+func (a *API) logParam(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	key, err := in.required("key")
+	if err != nil {
+		return nil, err
+	}
+	val, err := in.str("value")
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.svc.LogBatch(id, tracking.Batch{Params: []tracking.Param{{Key: key, Value: val}}})
+}
+
+func (a *API) setTag(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	key, err := in.required("key")
+	if err != nil {
+		return nil, err
+	}
+	val, err := in.str("value")
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.svc.LogBatch(id, tracking.Batch{Tags: []tracking.Tag{{Key: key, Value: val}}})
+}
+
+func (a *API) deleteTag(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	key, err := in.required("key")
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, a.svc.DeleteTag(id, key)
+}
+
+func (a *API) logBatch(r *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	if r.ContentLength > tracking.MaxBatchBytes {
+		return nil, invalid("Batch request is %d bytes; the limit is %d.", r.ContentLength, tracking.MaxBatchBytes)
+	}
+	var b tracking.Batch
+	if raw := in.body["metrics"]; len(raw) > 0 && string(raw) != "null" {
+		var ms []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &ms); err != nil {
+			return nil, invalid("Field 'metrics' should be a list of metric objects.")
+		}
+		if len(ms) > tracking.MaxMetricsPerBatch {
+			return nil, invalid("A batch logging request can contain at most %d metrics. Got %d metrics.", tracking.MaxMetricsPerBatch, len(ms))
+		}
+		b.Metrics = make([]tracking.Metric, 0, len(ms))
+		for i, m := range ms {
+			mt, err := readMetric(sprintf("metrics[%d].", i), m)
+			if err != nil {
+				return nil, err
+			}
+			b.Metrics = append(b.Metrics, mt)
+		}
+	}
+	params, err := readKVs("params", in.body["params"])
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range params {
+		b.Params = append(b.Params, tracking.Param{Key: p.Key, Value: p.Value})
+	}
+	tags, err := readKVs("tags", in.body["tags"])
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		b.Tags = append(b.Tags, tracking.Tag{Key: t.Key, Value: t.Value})
+	}
+	return struct{}{}, a.svc.LogBatch(id, b)
+}
+
+func (a *API) metricHistory(_ *http.Request, in args) (any, error) {
+	id, err := in.runID()
+	if err != nil {
+		return nil, err
+	}
+	key, err := in.required("metric_key")
+	if err != nil {
+		return nil, err
+	}
+	max, _, err := in.int64("max_results")
+	if err != nil {
+		return nil, err
+	}
+	tokStr, _ := in.str("page_token")
+	var tok []byte
+	if tokStr != "" {
+		if tok, err = decodeToken(tokStr); err != nil {
+			return nil, err
+		}
+	}
+	pts, next, err := a.svc.MetricHistoryPage(id, key, int(max), tok)
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]metricJSON, len(pts))
+	for i, p := range pts {
+		ms[i] = metricJSON{key, p.Value, p.Timestamp, p.Step}
+	}
+	out := map[string]any{"metrics": ms}
+	if next != nil {
+		out["next_page_token"] = encodeToken(next)
+	}
+	return out, nil
+}
