@@ -252,6 +252,9 @@ func readKVs(name string, v json.RawMessage) ([]kv, error) {
 	}
 	out := make([]kv, 0, len(raw))
 	for i, m := range raw {
+		if rk := strings.TrimSpace(string(m["key"])); rk != "" && rk[0] != '"' && rk != "null" {
+			return nil, invalid("Field '%s[%d].key' should be a string.", name, i)
+		}
 		k, err := rawString(sprintf("%s[%d].key", name, i), m["key"])
 		if err != nil {
 			return nil, err
