@@ -25,7 +25,7 @@ import (
 const (
 	exitOK        = 0
 	exitFailed    = 1 // the job failed (bad data, bad params, internal error)
-	exitUsage     = 2
+	exitUsage     = 64 // EX_USAGE; 2 is what a Go panic exits with
 	exitCancelled = 143 // SIGTERM, as a shell would report it
 )
 
@@ -53,9 +53,9 @@ func main() {
 	// so stop cleanly on SIGTERM/SIGINT ourselves.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	code := commands[os.Args[1]](ctx, os.Args[2:])
-	stop()
 	if ctx.Err() != nil && code != exitOK {
 		code = exitCancelled
 	}
+	stop()
 	os.Exit(code)
 }

@@ -72,6 +72,10 @@ func runTrain(ctx context.Context, data, paramsFile, outDir string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		out.metric("test_"+k, ev.Metrics[k], 0)
+		if b, ok := ev.Baseline[k]; ok {
+			// The trivial model's score, so "better than nothing" is on record.
+			out.metric("baseline_"+k, b, 0)
+		}
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return core.Wrap(err, core.Internal, "Cannot create the output folder %s.", outDir)

@@ -1,0 +1,29 @@
+// Package runner runs training jobs: in locked-down Docker containers
+// through the official SDK (the real engine), or as local processes when
+// Docker is absent. It owns job states (queued, running, succeeded, failed,
+// cancelled, crashed), a concurrency limit, cancel, live log and metric
+// streaming onto the core.Bus, recording into tracking through a Sink,
+// reattaching to its containers after a restart (found by io.tern.* labels)
+// and reaping the orphans, and the built-in runtime image, built locally
+// FROM scratch from the tern-runtime binary.
+//
+// # Container contract (what a training image sees)
+//
+//	/tern/data/<file>      the dataset version, read-only
+//	/tern/params.json      the job's parameters, read-only (also in env TERN_PARAMS)
+//	/tern/outputs/         writable; /tern/outputs/model/ is the model, other files become artifacts
+//	/tmp                   a small writable tmpfs (the root filesystem is read-only)
+//	env TERN_RUN_ID, TERN_JOB_ID
+//	stdout                 JSON lines {"tern":"metric","key":"loss","value":0.3,"step":1},
+//	                       {"tern":"param","key":"lr","value":"0.1"}, {"tern":"error","message":"..."};
+//	                       any other line is a log line, as is everything on stderr
+//
+// Containers run as a non-root user with every capability dropped,
+// no-new-privileges, a read-only root, no network, and memory, CPU and pids
+// limits. Exit 0 succeeds; anything else fails with a worded reason.
+//
+// # Store keys (prefix range 0x60–0x6f)
+//
+//	0x60 jobID       → Job JSON (state, container, log cursors)
+//	0x61 "instance"  → this data dir's runner instance ID (label io.tern.instance)
+package runner

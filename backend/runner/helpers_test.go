@@ -1,0 +1,150 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/testenv"
+	"github.com/tern-studio/tern/backend/tracking"
+)
+
+var (
+	runtimeOnce sync.Once
+	runtimeBin  string
+	runtimeErr  error
+)
+
+// runtimeBinary builds the real tern-runtime once per test binary.
+func runtimeBinary(t testing.TB) string {
+	t.Helper()
+	runtimeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tern-runtime-test")
+		if err != nil {
+			runtimeErr = err
+			return
+		}
+		runtimeBin = filepath.Join(dir, "tern-runtime")
+		cmd := exec.Command("go", "build", "-o", runtimeBin, "./backend/cmd/tern-runtime")
+		cmd.Dir = testenv.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			runtimeErr = fmt.Errorf("building tern-runtime: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, runtimeErr)
+	return runtimeBin
+}
+
+type env struct {
+	st      *store.Store
+	bus     *core.Bus
+	track   *tracking.Service
+	dataDir string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st := store.MustOpen(t)
+	bus := core.NewBus()
+	dir := t.TempDir()
+	svc, err := tracking.NewService(st, bus, dir)
+	require.NoError(t, err)
+	return &env{st: st, bus: bus, track: svc, dataDir: dir}
+}
+
+func (e *env) runner(t *testing.T, docker DockerAPI, mod func(*Config)) *Runner {
+	t.Helper()
+	bin := runtimeBinary(t)
+	cfg := Config{Store: e.st, Bus: e.bus, Sink: TrackingSink{Svc: e.track}, DataDir: e.dataDir, AppVersion: "test",
+		RuntimeBinary: func() (string, error) { return bin, nil }, Docker: docker}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	return r
+}
+
+// writeCSV writes a generated classification dataset: "separable" (a clean
+// linear boundary), "noisy" (a weak signal) or "regression".
+func writeCSV(t testing.TB, n int, kind string) string {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(n), 9))
+	var b strings.Builder
+	b.WriteString("a,b,colour,y\n")
+	colours := []string{"red", "green", "blue"}
+	for i := 0; i < n; i++ {
+		a, bb, c := r.NormFloat64(), r.NormFloat64(), r.IntN(3)
+		var y string
+		switch kind {
+		case "separable":
+			y = "0"
+			if a+0.5*bb+0.3*float64(c) > 0.3 {
+				y = "1"
+			}
+		case "noisy":
+			y = "0"
+			if a+2*r.NormFloat64() > 1 {
+				y = "1"
+			}
+		default:
+			y = fmt.Sprint(2*a - bb + float64(c) + 0.1*r.NormFloat64())
+		}
+		fmt.Fprintf(&b, "%.6f,%.6f,%s,%s\n", a, bb, colours[c], y)
+	}
+	p := filepath.Join(t.TempDir(), kind+".csv")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	return p
+}
+
+func params(t testing.TB, m map[string]any) json.RawMessage {
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	return b
+}
+
+// slowParams train long enough to cancel, kill or restart mid-run.
+func slowParams(t testing.TB) json.RawMessage {
+	return params(t, map[string]any{"target": "y", "max_iter": 3000, "learning_rate": 0.001, "early_stopping": "off", "max_leaf_nodes": 63})
+}
+
+func waitJob(t *testing.T, r *Runner, id string, within time.Duration) Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	j, err := r.Wait(ctx, id)
+	require.NoError(t, err, "job %s did not finish within %s", id, within)
+	return j
+}
+
+// waitMetric waits until the run has some point of key.
+func waitMetric(t *testing.T, e *env, runID, key string, within time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		pts, err := e.track.MetricHistory(runID, key)
+		return err == nil && len(pts) > 0
+	}, within, 50*time.Millisecond, "no %s metric within %s", key, within)
+}
+
+func metric(t *testing.T, e *env, runID, key string) float64 {
+	t.Helper()
+	run, err := e.track.GetRun(runID)
+	require.NoError(t, err)
+	p, ok := run.Metrics[key]
+	require.True(t, ok, "run has no metric %s (has %v)", key, run.Metrics)
+	return float64(p.Value)
+}

@@ -1,0 +1,853 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+// Store key kinds (see doc.go).
+const (
+	kJob      = store.PrefixRunner
+	kInstance = store.PrefixRunner + 1
+)
+
+// Event topics published on the bus.
+const (
+	TopicJob     = "training.job"     // Job
+	TopicMetrics = "training.metrics" // MetricsEvent
+	TopicLog     = "training.log"     // LogEvent
+)
+
+// MetricsEvent carries the metric points of one ~100 ms window.
+type MetricsEvent struct {
+	JobID  string        `json:"jobId"`
+	RunID  string        `json:"runId"`
+	Points []MetricPoint `json:"points"`
+}
+
+// MetricPoint is one metric point for the UI.
+type MetricPoint struct {
+	Key   string  `json:"key"`
+	Value float64 `json:"value"`
+	Step  int64   `json:"step"`
+}
+
+// LogEvent carries log lines of one ~100 ms window.
+type LogEvent struct {
+	JobID string   `json:"jobId"`
+	Lines []string `json:"lines"`
+}
+
+// Config builds a Runner. Zero values take defaults where one makes sense.
+type Config struct {
+	Store *store.Store
+	Bus   *core.Bus
+	Sink  Sink
+	// DataDir holds each job's working folder (DataDir/jobs/<id>).
+	DataDir    string
+	AppVersion string
+	// RuntimeBinary returns the path of the static tern-runtime binary
+	// (run by the local runner and baked into the runtime image).
+	RuntimeBinary func() (string, error)
+	// Docker is the engine client; nil means none (local runner only).
+	Docker DockerAPI
+	// Limit is how many jobs run at once (default 2).
+	Limit int
+	// StopGrace is how long a cancelled job gets to stop before it is
+	// killed (default 1 s).
+	StopGrace time.Duration
+}
+
+// Runner runs and watches jobs.
+type Runner struct {
+	cfg      Config
+	docker   *dockerEngine
+	local    *localEngine
+	sem      chan struct{}
+	ctx      context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	jobs     map[string]*tracked
+	instance string
+	// lastTicket is closed once the most recently queued job has taken a
+	// slot, so queued jobs start in the order they were submitted.
+	lastTicket chan struct{}
+}
+
+// tracked is a job this runner is responsible for right now.
+type tracked struct {
+	mu      sync.Mutex
+	job     Job
+	proc    process
+	engine  engine
+	started chan struct{} // closed once proc is set (or the job ended before)
+	done    chan struct{}
+	// dequeue is closed when a queued job is cancelled.
+	dequeue     chan struct{}
+	dequeueOnce sync.Once
+	prev, ticket chan struct{}
+}
+
+// New builds a runner; call Start to reattach to jobs left running.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Store == nil || cfg.Bus == nil || cfg.Sink == nil || cfg.DataDir == "" {
+		return nil, core.Errorf(core.Internal, "runner.New needs a store, a bus, a sink and a data dir.")
+	}
+	if cfg.Limit <= 0 {
+		cfg.Limit = 2
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = time.Second
+	}
+	if cfg.AppVersion == "" {
+		cfg.AppVersion = "dev"
+	}
+	if cfg.RuntimeBinary == nil {
+		cfg.RuntimeBinary = DefaultRuntimeBinary
+	}
+	r := &Runner{cfg: cfg, sem: make(chan struct{}, cfg.Limit), jobs: map[string]*tracked{}}
+	r.ctx, r.stop = context.WithCancel(context.Background())
+	inst, err := r.loadInstance()
+	if err != nil {
+		return nil, err
+	}
+	r.instance = inst
+	r.local = &localEngine{binary: cfg.RuntimeBinary}
+	if cfg.Docker != nil {
+		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion,
+			runtime: &runtimeImage{appVersion: cfg.AppVersion, binary: func() ([]byte, error) {
+				p, err := cfg.RuntimeBinary()
+				if err != nil {
+					return nil, err
+				}
+				return os.ReadFile(p)
+			}}}
+	}
+	return r, nil
+}
+
+// DefaultRuntimeBinary finds tern-runtime beside the running executable or
+// on PATH.
+func DefaultRuntimeBinary() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "tern-runtime")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("tern-runtime"); err == nil {
+		return p, nil
+	}
+	return "", core.Errorf(core.Unavailable, "The tern-runtime binary was not found beside Tern or on PATH.")
+}
+
+func (r *Runner) loadInstance() (string, error) {
+	key := store.Key(kInstance, []byte("instance"))
+	var id string
+	err := r.cfg.Store.DB.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err == nil {
+			return item.Value(func(v []byte) error { id = string(v); return nil })
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		id = core.NewID()
+		return txn.Set(key, []byte(id))
+	})
+	if err != nil {
+		return "", core.Wrap(err, core.Internal, "Cannot read the runner's instance ID.")
+	}
+	return id, nil
+}
+
+// Instance is the label value marking this data dir's containers.
+func (r *Runner) Instance() string { return r.instance }
+
+// DockerStatus says whether Docker answers, in words for the UI.
+type DockerStatus struct {
+	Available bool   `json:"available"`
+	Message   string `json:"message"`
+}
+
+// Docker reports the engine's state.
+func (r *Runner) Docker(ctx context.Context) DockerStatus {
+	if r.docker == nil {
+		return DockerStatus{Message: "Docker is not configured: jobs run as local processes."}
+	}
+	if err := r.docker.available(ctx); err != nil {
+		return DockerStatus{Message: "Docker is not running: jobs with the built-in model run as local processes (no isolation, no memory limit)."}
+	}
+	return DockerStatus{Available: true, Message: "Docker is running."}
+}
+
+// Submit validates spec, records a run for it and queues it.
+func (r *Runner) Submit(spec JobSpec) (Job, error) {
+	if spec.DataPath == "" {
+		return Job{}, core.Errorf(core.Invalid, "Choose a dataset version to train on.")
+	}
+	st, err := os.Stat(spec.DataPath)
+	if err != nil || !st.Mode().IsRegular() {
+		return Job{}, core.Errorf(core.NotFound, "The data file %s does not exist.", spec.DataPath)
+	}
+	if len(spec.Params) == 0 {
+		spec.Params = json.RawMessage("{}")
+	}
+	if !json.Valid(spec.Params) {
+		return Job{}, core.Errorf(core.Invalid, "The parameters are not valid JSON.")
+	}
+	if spec.Image == "" && spec.BuildDir == "" {
+		var p ml.Params
+		if err := json.Unmarshal(spec.Params, &p); err != nil {
+			return Job{}, core.Errorf(core.Invalid, "The parameters do not fit the built-in models: %v.", err)
+		}
+		if _, err := p.WithDefaults(); err != nil {
+			return Job{}, err
+		}
+	}
+	switch spec.Backend {
+	case "", BackendDocker, BackendLocal:
+	default:
+		return Job{}, core.Errorf(core.Invalid, "Unknown backend %q: use docker or local.", spec.Backend)
+	}
+	if spec.Resources.MemoryMB != 0 && spec.Resources.MemoryMB < 6 {
+		return Job{}, core.Errorf(core.Invalid, "The memory limit must be at least 6 MB (Docker's minimum).")
+	}
+	j := Job{ID: core.NewID(), Spec: spec, State: Queued, CreatedAt: time.Now().UTC()}
+	runID, err := r.cfg.Sink.StartRun(&j)
+	if err != nil {
+		return Job{}, err
+	}
+	j.RunID = runID
+	if err := r.save(&j); err != nil {
+		return Job{}, err
+	}
+	t := r.track(j)
+	r.publish(j)
+	r.wg.Add(1)
+	go r.run(t)
+	return j, nil
+}
+
+func (r *Runner) track(j Job) *tracked {
+	t := &tracked{job: j, started: make(chan struct{}), done: make(chan struct{}), dequeue: make(chan struct{}), ticket: make(chan struct{})}
+	r.mu.Lock()
+	r.jobs[j.ID] = t
+	t.prev, r.lastTicket = r.lastTicket, t.ticket
+	r.mu.Unlock()
+	return t
+}
+
+func (r *Runner) save(j *Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return core.Wrap(err, core.Internal, "Cannot encode job %s.", j.ID)
+	}
+	if err := r.cfg.Store.DB.Update(func(txn *badger.Txn) error {
+		return txn.Set(store.Key(kJob, []byte(j.ID)), b)
+	}); err != nil {
+		return core.Wrap(err, core.Internal, "Cannot save job %s.", j.ID)
+	}
+	return nil
+}
+
+func (r *Runner) publish(j Job) { r.cfg.Bus.Publish(TopicJob, j) }
+
+// Get returns a job.
+func (r *Runner) Get(id string) (Job, error) {
+	r.mu.Lock()
+	t := r.jobs[id]
+	r.mu.Unlock()
+	if t != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.job, nil
+	}
+	var j Job
+	err := r.cfg.Store.DB.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(store.Key(kJob, []byte(id)))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &j) })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Job{}, core.Errorf(core.NotFound, "There is no job %s.", id)
+	}
+	if err != nil {
+		return Job{}, core.Wrap(err, core.Internal, "Cannot read job %s.", id)
+	}
+	return j, nil
+}
+
+// List returns every job, newest first.
+func (r *Runner) List() ([]Job, error) {
+	var out []Job
+	err := r.cfg.Store.DB.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Reverse = true
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		prefix := []byte{kJob}
+		for it.Seek(store.PrefixEnd(prefix)); it.ValidForPrefix(prefix); it.Next() {
+			var j Job
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &j) }); err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "Cannot list jobs.")
+	}
+	for i := range out {
+		if live, err := r.Get(out[i].ID); err == nil {
+			out[i] = live
+		}
+	}
+	return out, nil
+}
+
+// Wait blocks until the job is final (or ctx ends) and returns it.
+func (r *Runner) Wait(ctx context.Context, id string) (Job, error) {
+	r.mu.Lock()
+	t := r.jobs[id]
+	r.mu.Unlock()
+	if t != nil {
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return Job{}, ctx.Err()
+		}
+	}
+	return r.Get(id)
+}
+
+// Cancel stops a job: a queued one never starts, a running one is sent
+// SIGTERM and killed after the grace period.
+func (r *Runner) Cancel(id string) error {
+	r.mu.Lock()
+	t := r.jobs[id]
+	r.mu.Unlock()
+	if t == nil {
+		j, err := r.Get(id)
+		if err != nil {
+			return err
+		}
+		return core.Errorf(core.Conflict, "Job %s has already ended (%s).", id, j.State)
+	}
+	t.mu.Lock()
+	if t.job.State.Final() {
+		t.mu.Unlock()
+		return core.Errorf(core.Conflict, "Job %s has already ended (%s).", id, t.job.State)
+	}
+	t.job.CancelRequested = true
+	j := t.job
+	proc := t.proc
+	t.mu.Unlock()
+	if err := r.save(&j); err != nil {
+		return err
+	}
+	if proc == nil {
+		t.dequeueOnce.Do(func() { close(t.dequeue) })
+	}
+	if proc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StopGrace+10*time.Second)
+		defer cancel()
+		return proc.stop(ctx, r.cfg.StopGrace)
+	}
+	return nil
+}
+
+// Logs returns the last n lines of a job's log.
+func (r *Runner) Logs(id string, n int) ([]string, error) {
+	if _, err := r.Get(id); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(r.workdir(id).log)
+	if err != nil {
+		return []string{}, nil
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), maxLine+1)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if n > 0 && len(lines) > 2*n {
+			lines = append([]string(nil), lines[len(lines)-n:]...)
+		}
+	}
+	if n > 0 && len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// workdir is a job's folder on the host.
+type workdir struct {
+	root, outputs, params, log string
+}
+
+func (r *Runner) workdir(id string) workdir {
+	root := filepath.Join(r.cfg.DataDir, "jobs", id)
+	return workdir{root: root, outputs: filepath.Join(root, "outputs"), params: filepath.Join(root, "params.json"), log: filepath.Join(root, "job.log")}
+}
+
+func (r *Runner) prepare(j *Job) (workdir, error) {
+	w := r.workdir(j.ID)
+	if err := os.MkdirAll(w.outputs, 0o755); err != nil {
+		return w, core.Wrap(err, core.Internal, "Cannot create the job folder %s.", w.root)
+	}
+	if err := os.WriteFile(w.params, j.Spec.Params, 0o644); err != nil {
+		return w, core.Wrap(err, core.Internal, "Cannot write the job's parameters.")
+	}
+	return w, nil
+}
+
+// pickEngine chooses Docker or the local runner, and says why.
+func (r *Runner) pickEngine(j *Job) (engine, string, error) {
+	switch j.Spec.Backend {
+	case BackendLocal:
+		return r.local, "Running as a local process (chosen), without container isolation or memory limit.", nil
+	case BackendDocker:
+		if r.docker == nil || r.docker.available(r.ctx) != nil {
+			return nil, "", core.Errorf(core.Unavailable, "Docker is not running; start it, or run the job locally.")
+		}
+		return r.docker, "Running in a Docker container.", nil
+	}
+	if r.docker != nil && r.docker.available(r.ctx) == nil {
+		return r.docker, "Running in a Docker container.", nil
+	}
+	return r.local, "Docker is not available, so this job runs as a local process (no isolation, no memory limit).", nil
+}
+
+// run takes a job from queued to final.
+func (r *Runner) run(t *tracked) {
+	defer r.wg.Done()
+	passTicket := sync.OnceFunc(func() { close(t.ticket) })
+	defer passTicket()
+	if t.prev != nil {
+		select {
+		case <-t.prev:
+		case <-t.dequeue:
+		case <-r.ctx.Done():
+			return
+		}
+	}
+	select {
+	case r.sem <- struct{}{}:
+		defer func() { <-r.sem }()
+	case <-t.dequeue:
+	case <-r.ctx.Done():
+		return // stays queued; the next start picks it up
+	}
+	passTicket()
+	t.mu.Lock()
+	j := t.job
+	t.mu.Unlock()
+	if j.CancelRequested {
+		r.finish(t, nil, Cancelled, "Cancelled before it started.", 0)
+		return
+	}
+	eng, why, err := r.pickEngine(&j)
+	if err != nil {
+		r.finish(t, nil, Failed, core.ErrorMessage(err), 0)
+		return
+	}
+	w, err := r.prepare(&j)
+	if err != nil {
+		r.finish(t, nil, Failed, core.ErrorMessage(err), 0)
+		return
+	}
+	proc, err := eng.start(r.ctx, &j, w)
+	if err != nil {
+		r.finish(t, nil, Failed, core.ErrorMessage(err), 0)
+		return
+	}
+	t.mu.Lock()
+	t.job.Backend, t.job.Image, t.job.ContainerID, t.job.PID = eng.name(), j.Image, j.ContainerID, j.PID
+	t.job.State, t.job.StartedAt, t.job.Reason = Running, time.Now().UTC(), why
+	t.proc, t.engine = proc, eng
+	cancelled := t.job.CancelRequested
+	snap := t.job
+	t.mu.Unlock()
+	close(t.started)
+	_ = r.save(&snap)
+	_ = r.cfg.Sink.EndRun(snap.RunID, Running, "")
+	r.publish(snap)
+	if cancelled {
+		_ = proc.stop(r.ctx, r.cfg.StopGrace)
+	}
+	r.monitor(t)
+}
+
+// monitor streams a running job's output into tracking and the bus until
+// it exits, then finalises it. If the runner is closing, it returns without
+// finalising: the container keeps running and the next start reattaches.
+func (r *Runner) monitor(t *tracked) {
+	t.mu.Lock()
+	proc, eng, j := t.proc, t.engine, t.job
+	t.mu.Unlock()
+	w := r.workdir(j.ID)
+	logf, _ := os.OpenFile(w.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	s := &streamer{r: r, t: t, log: logf, params: map[string]string{}}
+
+	streamCtx, stopStream := context.WithCancel(r.ctx)
+	streamDone := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		for {
+			t.mu.Lock()
+			from := t.job.Cursors
+			t.mu.Unlock()
+			_ = proc.stream(streamCtx, from, s.handle)
+			select {
+			case <-exited:
+				return
+			case <-streamCtx.Done():
+				return
+			default:
+			}
+			if eng.name() == BackendLocal {
+				return
+			}
+			// The log stream broke while the job still runs (the engine
+			// restarted): resume from the cursors.
+			select {
+			case <-time.After(time.Second):
+			case <-exited:
+			case <-streamCtx.Done():
+				return
+			}
+		}
+	}()
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				s.flush()
+			case <-streamDone:
+				return
+			}
+		}
+	}()
+
+	ex, err := proc.wait(r.ctx)
+	close(exited)
+	if err == nil {
+		// Let the tail of the output arrive; the stream ends at exit.
+		select {
+		case <-streamDone:
+		case <-time.After(3 * time.Second):
+		}
+	}
+	stopStream()
+	<-streamDone
+	<-flushDone
+	s.flush()
+	if logf != nil {
+		logf.Close()
+	}
+	if err != nil {
+		// The runner is closing (r.ctx done): leave the job running.
+		if eng.name() == BackendLocal {
+			_ = proc.stop(context.Background(), 0)
+			r.finish(t, proc, Crashed, "Tern quit while the job ran as a local process.", -1)
+		}
+		return
+	}
+	t.mu.Lock()
+	cancelReq, lastErr := t.job.CancelRequested, t.job.LastError
+	mem := t.job.Spec.Resources.withDefaults().MemoryMB
+	t.mu.Unlock()
+	state, reason := describeExit(ex, cancelReq, mem, lastErr)
+	if state == Succeeded {
+		if err := r.cfg.Sink.SaveOutputs(j.RunID, w.outputs); err != nil {
+			state, reason = Failed, "The job finished but its outputs could not be saved: "+core.ErrorMessage(err)
+		}
+	}
+	r.finish(t, proc, state, reason, ex.code)
+}
+
+// finish records a final state everywhere, once.
+func (r *Runner) finish(t *tracked, proc process, state State, reason string, code int) {
+	t.mu.Lock()
+	if t.job.State.Final() {
+		t.mu.Unlock()
+		return
+	}
+	t.job.State, t.job.Reason, t.job.ExitCode, t.job.FinishedAt = state, reason, code, time.Now().UTC()
+	j := t.job
+	t.mu.Unlock()
+	_ = r.save(&j)
+	_ = r.cfg.Sink.EndRun(j.RunID, state, reason)
+	if proc != nil {
+		proc.remove(context.Background())
+	}
+	select {
+	case <-t.started:
+	default:
+		close(t.started)
+	}
+	r.mu.Lock()
+	delete(r.jobs, j.ID)
+	r.mu.Unlock()
+	close(t.done)
+	r.publish(j)
+}
+
+// Start reattaches to jobs left running by a previous Tern (found by their
+// labels), requeues queued ones, finalises jobs whose process is gone, and
+// reaps this instance's containers that belong to no job.
+func (r *Runner) Start(ctx context.Context) error {
+	jobs, err := r.List()
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.State.Final() {
+			continue
+		}
+		r.mu.Lock()
+		_, mine := r.jobs[j.ID]
+		r.mu.Unlock()
+		if mine {
+			continue
+		}
+		t := r.track(j)
+		switch {
+		case j.State == Queued:
+			r.wg.Add(1)
+			go r.run(t)
+		case j.Backend == BackendDocker && r.docker != nil:
+			proc, err := r.docker.attach(ctx, &j)
+			if err != nil {
+				if core.ErrorCode(err) == core.NotFound {
+					r.finish(t, nil, Failed, "The container disappeared while Tern was not running.", -1)
+				} else {
+					// Docker is down: the job stays running and unknown
+					// until it comes back; try again in the background.
+					r.wg.Add(1)
+					go r.reattachLater(t)
+				}
+				continue
+			}
+			r.adopt(t, proc, r.docker)
+		default:
+			r.finish(t, nil, Crashed, "The job ran as a local process and was lost when Tern stopped.", -1)
+		}
+	}
+	if r.docker != nil && r.docker.available(ctx) == nil {
+		r.docker.reap(ctx, func(jobID, containerID string) bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			t := r.jobs[jobID]
+			if t == nil {
+				return false
+			}
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			return t.job.ContainerID == containerID || t.job.State == Queued
+		})
+	}
+	return nil
+}
+
+func (r *Runner) adopt(t *tracked, proc process, eng engine) {
+	t.mu.Lock()
+	t.proc, t.engine = proc, eng
+	t.mu.Unlock()
+	close(t.started)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.monitor(t)
+	}()
+}
+
+func (r *Runner) reattachLater(t *tracked) {
+	defer r.wg.Done()
+	backoff := time.Second
+	for {
+		select {
+		case <-time.After(backoff):
+		case <-r.ctx.Done():
+			return
+		}
+		t.mu.Lock()
+		j := t.job
+		t.mu.Unlock()
+		proc, err := r.docker.attach(r.ctx, &j)
+		if err == nil {
+			r.adopt(t, proc, r.docker)
+			return
+		}
+		if core.ErrorCode(err) == core.NotFound {
+			r.finish(t, nil, Failed, "The container disappeared while Docker was unreachable.", -1)
+			return
+		}
+		if backoff < 30*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// Close stops watching jobs. Containers keep running (the next Start
+// reattaches); local processes are stopped.
+func (r *Runner) Close() {
+	r.stop()
+	r.wg.Wait()
+}
+
+// streamer turns output lines into metrics, params and log lines, batching
+// them into ~100 ms flushes to tracking and the bus.
+type streamer struct {
+	r       *Runner
+	t       *tracked
+	log     *os.File
+	mu      sync.Mutex
+	metrics []Metric
+	params  map[string]string
+	lines   []string
+	cursors [3]Cursor
+	dirty   bool
+}
+
+// protocolLine is a JSON line of the container contract.
+type protocolLine struct {
+	Tern    string          `json:"tern"`
+	Key     string          `json:"key"`
+	Value   json.RawMessage `json:"value"`
+	Step    int64           `json:"step"`
+	Message string          `json:"message"`
+}
+
+func (s *streamer) handle(l line) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty {
+		s.t.mu.Lock()
+		s.cursors = s.t.job.Cursors
+		s.t.mu.Unlock()
+	}
+	s.dirty = true
+	c := &s.cursors[l.stream]
+	if n := l.ts.UnixNano(); n == c.TS {
+		c.N++
+	} else {
+		c.TS, c.N = n, 1
+	}
+	text := strings.TrimRight(l.text, "\r")
+	if l.stream == stdout && strings.HasPrefix(text, "{") && strings.Contains(text, `"tern"`) {
+		var p protocolLine
+		if json.Unmarshal([]byte(text), &p) == nil && p.Tern != "" {
+			switch p.Tern {
+			case "metric":
+				if v, ok := metricValue(p.Value); ok && p.Key != "" {
+					s.metrics = append(s.metrics, Metric{Key: p.Key, Value: v, Step: p.Step, Time: l.ts})
+				}
+				return
+			case "param":
+				var v any
+				_ = json.Unmarshal(p.Value, &v)
+				if p.Key != "" {
+					s.params[p.Key] = fmt.Sprint(v)
+				}
+				return
+			case "error":
+				s.t.mu.Lock()
+				s.t.job.LastError = p.Message
+				s.t.mu.Unlock()
+				text = "error: " + p.Message
+			case "status":
+				text = p.Message
+			}
+		}
+	}
+	s.lines = append(s.lines, text)
+	if s.log != nil {
+		_, _ = s.log.WriteString(text + "\n")
+	}
+}
+
+func metricValue(raw json.RawMessage) (float64, bool) {
+	var f float64
+	if json.Unmarshal(raw, &f) == nil {
+		return f, true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "NaN":
+			return math.NaN(), true
+		case "Infinity", "inf":
+			return math.Inf(1), true
+		case "-Infinity", "-inf":
+			return math.Inf(-1), true
+		}
+	}
+	return 0, false
+}
+
+// flush writes what arrived since the last flush: metrics and params to
+// the sink first, then the cursors, so a crash in between repeats points
+// (harmless: same timestamp, same value, one point) rather than losing them.
+func (s *streamer) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty {
+		return
+	}
+	s.t.mu.Lock()
+	runID, jobID := s.t.job.RunID, s.t.job.ID
+	s.t.mu.Unlock()
+	if len(s.params) > 0 {
+		_ = s.r.cfg.Sink.LogParams(runID, s.params)
+		s.params = map[string]string{}
+	}
+	if len(s.metrics) > 0 {
+		_ = s.r.cfg.Sink.LogMetrics(runID, s.metrics)
+		ev := MetricsEvent{JobID: jobID, RunID: runID}
+		for _, m := range s.metrics {
+			if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
+				ev.Points = append(ev.Points, MetricPoint{Key: m.Key, Value: m.Value, Step: m.Step})
+			}
+		}
+		s.r.cfg.Bus.Publish(TopicMetrics, ev)
+		s.metrics = nil
+	}
+	if len(s.lines) > 0 {
+		s.r.cfg.Bus.Publish(TopicLog, LogEvent{JobID: jobID, Lines: s.lines})
+		s.lines = nil
+	}
+	s.t.mu.Lock()
+	s.t.job.Cursors = s.cursors
+	j := s.t.job
+	s.t.mu.Unlock()
+	_ = s.r.save(&j)
+	s.dirty = false
+}
