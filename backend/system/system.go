@@ -1,0 +1,110 @@
+// Package system reports on the machine Tern runs on, for the status bar:
+// whether a Docker engine answers (and its version), where data lives and
+// how much disk it takes.
+package system
+
+import (
+	"context"
+	"io/fs"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/client"
+)
+
+// Status is what the status bar shows.
+type Status struct {
+	AppVersion    string `json:"appVersion"`
+	Mode          string `json:"mode"` // "desktop" or "browser"
+	DockerRunning bool   `json:"dockerRunning"`
+	DockerVersion string `json:"dockerVersion,omitempty"`
+	// DockerMessage is the sentence shown when the engine is not there.
+	DockerMessage string `json:"dockerMessage,omitempty"`
+	DataDir       string `json:"dataDir"`
+	DataBytes     int64  `json:"dataBytes"`
+	FreeBytes     int64  `json:"freeBytes"`
+	// APIURL is where the HTTP face (and the MLflow-compatible API) answers.
+	APIURL string `json:"apiUrl,omitempty"`
+}
+
+// DockerNotRunning is shown when no engine answers.
+const DockerNotRunning = "Docker not running — jobs will run as local processes"
+
+// Service answers Status, caching the slow parts (engine ping, disk walk)
+// so a status bar that polls does not load the machine.
+type Service struct {
+	version string
+	mode    string
+	dataDir string
+	apiURL  string
+	ttl     time.Duration
+
+	mu     sync.Mutex
+	cached Status
+	at     time.Time
+}
+
+// New makes the service; mode is "desktop" or "browser".
+func New(appVersion, mode, dataDir string) *Service {
+	return &Service{version: appVersion, mode: mode, dataDir: dataDir, ttl: 5 * time.Second}
+}
+
+// SetAPIURL records where the HTTP face listens, once it does.
+func (s *Service) SetAPIURL(u string) {
+	s.mu.Lock()
+	s.apiURL = u
+	s.at = time.Time{}
+	s.mu.Unlock()
+}
+
+// Status returns the current state, at most ttl old.
+func (s *Service) Status(ctx context.Context) Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.at) < s.ttl {
+		return s.cached
+	}
+	st := Status{AppVersion: s.version, Mode: s.mode, DataDir: s.dataDir, APIURL: s.apiURL}
+	st.DockerVersion, st.DockerRunning = dockerVersion(ctx)
+	if !st.DockerRunning {
+		st.DockerMessage = DockerNotRunning
+	}
+	st.DataBytes = dirSize(s.dataDir)
+	st.FreeBytes = freeBytes(s.dataDir)
+	s.cached, s.at = st, time.Now()
+	return st
+}
+
+// dockerVersion asks the engine named by DOCKER_HOST (or the default
+// socket) for its version, giving up quickly: a missing engine is normal.
+func dockerVersion(ctx context.Context) (string, bool) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return "", false
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := c.ServerVersion(ctx)
+	if err != nil {
+		return "", false
+	}
+	return v.Version, true
+}
+
+func dirSize(root string) int64 {
+	var n int64
+	_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // a file vanishing mid-walk is fine
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

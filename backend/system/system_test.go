@@ -1,0 +1,51 @@
+package system
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/testenv"
+)
+
+func TestStatusCountsDataDir(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "blobs"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "blobs", "a"), make([]byte, 1000), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "b"), make([]byte, 24), 0o600))
+	s := New("1.2.3", "browser", dir)
+	st := s.Status(context.Background())
+	assert.Equal(t, int64(1024), st.DataBytes)
+	assert.Equal(t, dir, st.DataDir)
+	assert.Equal(t, "1.2.3", st.AppVersion)
+	assert.Greater(t, st.FreeBytes, int64(0))
+
+	// Cached: a new file is not seen until the TTL passes.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "c"), make([]byte, 10), 0o600))
+	assert.Equal(t, int64(1024), s.Status(context.Background()).DataBytes)
+	s.ttl = 0
+	assert.Equal(t, int64(1034), s.Status(context.Background()).DataBytes)
+}
+
+func TestStatusWithoutDocker(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no.sock"))
+	st := New("v", "desktop", t.TempDir()).Status(context.Background())
+	assert.False(t, st.DockerRunning)
+	assert.Equal(t, DockerNotRunning, st.DockerMessage)
+}
+
+func TestStatusWithDocker(t *testing.T) {
+	testenv.Docker(t)
+	out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
+	require.NoError(t, err)
+	st := New("v", "desktop", t.TempDir()).Status(context.Background())
+	assert.True(t, st.DockerRunning)
+	assert.Equal(t, strings.TrimSpace(string(out)), st.DockerVersion)
+	assert.Empty(t, st.DockerMessage)
+}
