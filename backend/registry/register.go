@@ -1,0 +1,304 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/gbdt"
+	"github.com/tern-studio/tern/backend/serving"
+)
+
+// Bounds on what an imported directory may hold.
+const (
+	maxImportFiles = 1000
+	maxImportBytes = 1 << 30
+)
+
+// Meta is what a caller may add to a registration.
+type Meta struct {
+	Description    string
+	RunID          string
+	ExperimentID   string
+	DatasetVersion string
+	Metrics        map[string]float64
+	Params         map[string]string
+	Source         string
+}
+
+// RegisterRun registers the model a run wrote (its artifact directory
+// artifactPath, "model" by default) as the next version of name, creating
+// the model if needed. Lineage (dataset version, run, metrics, params) is
+// copied from the run.
+func (s *Service) RegisterRun(name, runID, artifactPath string) (Version, error) {
+	if s.runs == nil {
+		return Version{}, core.Errorf(core.Unavailable, "Run tracking is not available.")
+	}
+	run, err := s.runs.GetRun(runID)
+	if err != nil {
+		return Version{}, err
+	}
+	if artifactPath == "" {
+		artifactPath = "model"
+	}
+	adir, err := s.runs.ArtifactDir(runID)
+	if err != nil {
+		return Version{}, err
+	}
+	src := filepath.Join(adir, filepath.FromSlash(artifactPath))
+	if rel, err := filepath.Rel(adir, src); err != nil || rel == ".." || filepath.IsAbs(rel) || len(rel) > 2 && rel[:3] == ".."+string(filepath.Separator) {
+		return Version{}, core.Errorf(core.Invalid, "Artifact path %q is outside the run's artifacts.", artifactPath)
+	}
+	metrics := map[string]float64{}
+	for k, p := range run.Metrics {
+		metrics[k] = float64(p.Value)
+	}
+	return s.RegisterDir(name, src, Meta{
+		RunID: runID, ExperimentID: run.ExperimentID, DatasetVersion: run.DatasetVersion,
+		Metrics: metrics, Params: run.Params, Source: "run",
+	})
+}
+
+// RegisterDir copies a model directory (MLmodel + files) into the registry
+// as the next version of name. The directory is validated by loading it
+// for serving first, so only servable models are registered; nothing is
+// left behind on failure.
+func (s *Service) RegisterDir(name, src string, meta Meta) (Version, error) {
+	if err := checkName(name); err != nil {
+		return Version{}, err
+	}
+	if meta.Source == "" {
+		meta.Source = "import-dir"
+	}
+	tmp, err := os.MkdirTemp(s.root, ".incoming-*")
+	if err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyTree(src, tmp); err != nil {
+		return Version{}, err
+	}
+	return s.commit(name, tmp, meta)
+}
+
+// ImportFile registers a bare XGBoost JSON or LightGBM text model file.
+// sig may be empty, in which case the inputs are named from the file (or
+// f0..fN). An input example may be given as an MLflow request body.
+func (s *Service) ImportFile(name string, data []byte, sig serving.Signature, example json.RawMessage, meta Meta) (Version, error) {
+	if err := checkName(name); err != nil {
+		return Version{}, err
+	}
+	g, err := gbdt.Read(data)
+	if err != nil {
+		return Version{}, err
+	}
+	if len(sig.Inputs) == 0 {
+		sig = serving.DefaultSignature(g.FeatureNames, g.Features)
+	}
+	if len(sig.Inputs) != g.Features {
+		return Version{}, core.Errorf(core.Invalid, "The signature names %d inputs but the model reads %d features.", len(sig.Inputs), g.Features)
+	}
+	file := "model.json"
+	if g.Kind == "lightgbm" {
+		file = "model.lgb"
+	}
+	tmp, err := os.MkdirTemp(s.root, ".incoming-*")
+	if err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+	}
+	defer os.RemoveAll(tmp)
+	exFile := ""
+	if len(example) > 0 {
+		if !json.Valid(example) {
+			return Version{}, core.Errorf(core.Invalid, "The input example is not valid JSON.")
+		}
+		exFile = "input_example.json"
+		if err := os.WriteFile(filepath.Join(tmp, exFile), example, 0o644); err != nil {
+			return Version{}, core.Wrap(err, core.Unavailable, "Cannot write the input example.")
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, file), data, 0o644); err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write the model file.")
+	}
+	if err := os.WriteFile(filepath.Join(tmp, serving.MLmodelFile), serving.WriteMLmodel(g.Kind, file, sig, exFile), 0o644); err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write the MLmodel file.")
+	}
+	if meta.Source == "" {
+		meta.Source = "import-file"
+	}
+	return s.commit(name, tmp, meta)
+}
+
+// commit validates the staged directory, moves it into place and writes
+// the version (and model, on first registration) in one transaction.
+func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
+	loaded, err := serving.LoadDir(staged, name, "0")
+	if err != nil {
+		return Version{}, err
+	}
+	var profile json.RawMessage
+	if meta.DatasetVersion != "" && s.Profile != nil {
+		if p, err := s.Profile(meta.DatasetVersion); err == nil {
+			profile, _ = json.Marshal(p)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err := s.Get(name)
+	if core.ErrorCode(err) == core.NotFound {
+		now := time.Now().UnixMilli()
+		m = Model{Name: name, Created: now, Aliases: map[string]int{}}
+	} else if err != nil {
+		return Version{}, err
+	}
+	n := m.LatestVersion + 1
+	rel := filepath.ToSlash(filepath.Join(name, strconv.Itoa(n)))
+	dest := filepath.Join(s.root, name, strconv.Itoa(n))
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Cannot create the folder for %q.", name)
+	}
+	// A leftover from a crash between rename and commit holds no version.
+	_ = os.RemoveAll(dest)
+	if err := os.Rename(staged, dest); err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Cannot move the model into place.")
+	}
+	v := Version{
+		Model: name, Version: n, Created: time.Now().UnixMilli(), Source: meta.Source,
+		RunID: meta.RunID, ExperimentID: meta.ExperimentID, DatasetVersion: meta.DatasetVersion,
+		Flavor: loaded.Flavor, Signature: loaded.Model.Signature, InputExample: loaded.Example,
+		Metrics: meta.Metrics, Params: meta.Params, Description: meta.Description, Profile: profile, Dir: rel,
+	}
+	m.LatestVersion = n
+	m.Updated = v.Created
+	err = s.st.DB.Update(func(txn *badger.Txn) error {
+		if err := setJSON(txn, versionKey(name, n), v); err != nil {
+			return err
+		}
+		return setJSON(txn, modelKey(name), m)
+	})
+	if err != nil {
+		os.RemoveAll(dest)
+		return Version{}, wrap(err, "register version %d of %q", n, name)
+	}
+	if s.bus != nil {
+		s.bus.Publish("registry.version", v)
+	}
+	return v, nil
+}
+
+// Export copies a version's directory to dest, which must not exist: an
+// MLflow-style model directory that `tern-runtime serve` (or MLflow, for
+// the xgboost and lightgbm flavors) can load.
+func (s *Service) Export(name, ref, dest string) error {
+	v, err := s.Version(name, ref)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return core.Errorf(core.Conflict, "%s already exists; choose a new folder to export into.", dest)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".export-*")
+	if err != nil {
+		return core.Wrap(err, core.Unavailable, "Cannot write into %s.", filepath.Dir(dest))
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyTree(s.Dir(v), tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return core.Wrap(err, core.Unavailable, "Cannot move the export into %s.", dest)
+	}
+	return nil
+}
+
+// copyTree copies regular files and folders; links, devices and anything
+// else are refused, so an imported directory cannot point outside itself.
+func copyTree(src, dst string) error {
+	info, err := os.Stat(src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return core.Errorf(core.NotFound, "There is no model folder at %s.", src)
+		}
+		return core.Wrap(err, core.Invalid, "The model folder %s cannot be read.", src)
+	}
+	if !info.IsDir() {
+		return core.Errorf(core.Invalid, "%s is a file, not a model folder.", src)
+	}
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		return core.Wrap(err, core.Invalid, "The model folder %s cannot be opened.", src)
+	}
+	defer root.Close()
+	files := 0
+	var total int64
+	return fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return core.Wrap(err, core.Invalid, "The model folder cannot be read at %s.", p)
+		}
+		target := filepath.Join(dst, filepath.FromSlash(p))
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type().IsRegular():
+		default:
+			return core.Errorf(core.Invalid, "The model folder holds %s, which is a link or special file; only plain files are imported.", p)
+		}
+		files++
+		if files > maxImportFiles {
+			return core.Errorf(core.Invalid, "The model folder holds more than %d files.", maxImportFiles)
+		}
+		in, err := root.Open(p)
+		if err != nil {
+			return core.Wrap(err, core.Invalid, "Cannot open %s in the model folder.", p)
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return core.Wrap(err, core.Unavailable, "Cannot write %s.", p)
+		}
+		n, err := io.Copy(out, io.LimitReader(in, maxImportBytes-total+1))
+		total += n
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return core.Wrap(err, core.Unavailable, "Cannot copy %s.", p)
+		}
+		if total > maxImportBytes {
+			return core.Errorf(core.Invalid, "The model folder is larger than %d MB.", maxImportBytes>>20)
+		}
+		return nil
+	})
+}
+
+// Lineage is the chain a version sits in.
+type Lineage struct {
+	DatasetVersion string   `json:"datasetVersion,omitempty"`
+	RunID          string   `json:"runId,omitempty"`
+	ExperimentID   string   `json:"experimentId,omitempty"`
+	Model          string   `json:"model"`
+	Version        int      `json:"version"`
+	Deployments    []string `json:"deployments"`
+}
+
+// Lineage returns dataset version -> run -> version -> deployments;
+// deployments are supplied by the caller (the deployment service knows them).
+func (s *Service) Lineage(name, ref string, deployments func(model string, version int) []string) (Lineage, error) {
+	v, err := s.Version(name, ref)
+	if err != nil {
+		return Lineage{}, err
+	}
+	l := Lineage{DatasetVersion: v.DatasetVersion, RunID: v.RunID, ExperimentID: v.ExperimentID, Model: v.Model, Version: v.Version, Deployments: []string{}}
+	if deployments != nil {
+		l.Deployments = append(l.Deployments, deployments(v.Model, v.Version)...)
+	}
+	return l, nil
+}
