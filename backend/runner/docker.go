@@ -299,7 +299,14 @@ func (p *dockerProc) wait(ctx context.Context) (exit, error) {
 				return exit{disappeared: true, code: -1}, nil
 			}
 			if err == nil {
+				if info.State != nil && (info.State.Status == container.StateRemoving || info.State.Dead) {
+					return exit{disappeared: true, code: info.State.ExitCode}, nil
+				}
 				if info.State != nil && !info.State.Running {
+					if info.State.ExitCode == 137 && !info.State.OOMKilled && p.removedSoon(ctx) {
+						// `docker rm -f` kills first and removes a moment later.
+						return exit{disappeared: true, code: 137}, nil
+					}
 					return exit{code: info.State.ExitCode, oom: info.State.OOMKilled}, nil
 				}
 				continue // still running: the wait was interrupted
@@ -320,6 +327,22 @@ func (p *dockerProc) wait(ctx context.Context) (exit, error) {
 			backoff *= 2
 		}
 	}
+}
+
+// removedSoon reports whether the container vanishes within a moment.
+func (p *dockerProc) removedSoon(ctx context.Context) bool {
+	for i := 0; i < 5; i++ {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return false
+		}
+		info, err := p.api.ContainerInspect(ctx, p.id)
+		if client.IsErrNotFound(err) || (err == nil && info.State != nil && (info.State.Status == container.StateRemoving || info.State.Dead)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *dockerProc) stop(ctx context.Context, grace time.Duration) error {

@@ -94,7 +94,9 @@ type Job struct {
 	Spec    JobSpec `json:"spec"`
 	State   State   `json:"state"`
 	Backend string  `json:"backend"`
-	// Reason says in words why the job ended (or which backend runs it).
+	// Note says which backend runs the job and why (e.g. Docker is down).
+	Note string `json:"note"`
+	// Reason says in words why the job ended.
 	Reason      string    `json:"reason"`
 	ExitCode    int       `json:"exitCode"`
 	Image       string    `json:"image"`

@@ -485,7 +485,7 @@ func (r *Runner) run(t *tracked) {
 	}
 	t.mu.Lock()
 	t.job.Backend, t.job.Image, t.job.ContainerID, t.job.PID = eng.name(), j.Image, j.ContainerID, j.PID
-	t.job.State, t.job.StartedAt, t.job.Reason = Running, time.Now().UTC(), why
+	t.job.State, t.job.StartedAt, t.job.Note = Running, time.Now().UTC(), why
 	t.proc, t.engine = proc, eng
 	cancelled := t.job.CancelRequested
 	snap := t.job

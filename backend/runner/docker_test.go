@@ -1,0 +1,378 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/testenv"
+	"github.com/tern-studio/tern/backend/tracking"
+)
+
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	testenv.Docker(t)
+	c, err := NewDockerClient()
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func dockerCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	require.NoError(t, err, "docker %v: %s", args, out)
+	return strings.TrimSpace(string(out))
+}
+
+// startSlow submits a long job and waits until it reports metrics.
+func startSlow(t *testing.T, e *env, r *Runner, data string, res Resources) Job {
+	t.Helper()
+	j, err := r.Submit(JobSpec{DataPath: data, Params: slowParams(t), Resources: res})
+	require.NoError(t, err)
+	waitMetric(t, e, j.RunID, "train_loss", 60*time.Second)
+	j, err = r.Get(j.ID)
+	require.NoError(t, err)
+	require.Equal(t, Running, j.State)
+	require.NotEmpty(t, j.ContainerID)
+	return j
+}
+
+func TestDockerTrainingQuality(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	cases := []struct {
+		kind  string
+		check func(t *testing.T, runID string)
+	}{
+		{"separable", func(t *testing.T, runID string) {
+			assert.GreaterOrEqual(t, metric(t, e, runID, "test_roc_auc"), 0.9)
+		}},
+		{"noisy", func(t *testing.T, runID string) {
+			assert.Greater(t, metric(t, e, runID, "test_accuracy"), metric(t, e, runID, "baseline_accuracy"))
+			assert.Less(t, metric(t, e, runID, "test_log_loss"), metric(t, e, runID, "baseline_log_loss"))
+		}},
+		{"regression", func(t *testing.T, runID string) {
+			assert.Less(t, metric(t, e, runID, "test_rmse"), 0.5*metric(t, e, runID, "baseline_rmse"))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.kind, func(t *testing.T) {
+			j, err := r.Submit(JobSpec{DataPath: writeCSV(t, 20000, c.kind), Params: params(t, map[string]any{"target": "y"})})
+			require.NoError(t, err)
+			j = waitJob(t, r, j.ID, 120*time.Second)
+			require.Equal(t, Succeeded, j.State, j.Reason)
+			assert.Equal(t, BackendDocker, j.Backend)
+			assert.True(t, strings.HasPrefix(j.Image, "tern-runtime:test-"), j.Image)
+			c.check(t, j.RunID)
+			_, _, err = e.track.OpenArtifact(j.RunID, "model/MLmodel")
+			require.NoError(t, err)
+			// The container is removed once the job is final.
+			_, err = dc.ContainerInspect(context.Background(), j.ContainerID)
+			assert.True(t, client.IsErrNotFound(err), "container left behind: %v", err)
+		})
+	}
+	assert.Equal(t, 1, r.docker.runtime.built+boolInt(r.docker.runtime.built == 0), "the runtime image is built at most once")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestRuntimeImageRebuiltOnlyWhenBinaryChanges(t *testing.T) {
+	dc := dockerClient(t)
+	bin, err := os.ReadFile(runtimeBinary(t))
+	require.NoError(t, err)
+	changed := append(append([]byte(nil), bin...), []byte("tern-test-marker")...)
+	ri := &runtimeImage{appVersion: "imgtest", binary: func() ([]byte, error) { return changed, nil }}
+	ctx := context.Background()
+	tag := RuntimeImageTag("imgtest", changed)
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
+	_ = exec.Command("docker", "rmi", "-f", tag).Run()
+	got, err := ri.ensure(ctx, dc)
+	require.NoError(t, err)
+	assert.Equal(t, tag, got)
+	assert.Equal(t, 1, ri.built)
+	// A fresh instance (as after a restart) finds the image and does not build.
+	ri2 := &runtimeImage{appVersion: "imgtest", binary: func() ([]byte, error) { return changed, nil }}
+	_, err = ri2.ensure(ctx, dc)
+	require.NoError(t, err)
+	assert.Equal(t, 0, ri2.built)
+	img, err := dc.ImageInspect(ctx, tag)
+	require.NoError(t, err)
+	assert.Equal(t, "runtime", img.Config.Labels[LabelKind])
+	assert.Equal(t, "65532:65532", img.Config.User)
+	assert.NotEqual(t, RuntimeImageTag("imgtest", bin), tag, "a different binary gets a different tag")
+}
+
+func TestDockerLockdown(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{MemoryMB: 300, CPUs: 0.5, Pids: 64})
+	info, err := dc.ContainerInspect(context.Background(), j.ContainerID)
+	require.NoError(t, err)
+	hc := info.HostConfig
+	assert.False(t, hc.Privileged)
+	assert.Equal(t, []string{"ALL"}, []string(hc.CapDrop))
+	assert.Empty(t, hc.CapAdd)
+	assert.True(t, hc.ReadonlyRootfs)
+	assert.Contains(t, hc.SecurityOpt, "no-new-privileges")
+	assert.Equal(t, int64(300<<20), hc.Memory)
+	assert.Equal(t, int64(300<<20), hc.MemorySwap)
+	assert.Equal(t, int64(5e8), hc.NanoCPUs)
+	require.NotNil(t, hc.PidsLimit)
+	assert.Equal(t, int64(64), *hc.PidsLimit)
+	assert.Equal(t, "none", string(hc.NetworkMode))
+	assert.Empty(t, hc.PortBindings)
+	assert.NotEqual(t, "", info.Config.User)
+	assert.False(t, strings.HasPrefix(info.Config.User, "0:") || info.Config.User == "root" || info.Config.User == "0")
+	for _, m := range info.Mounts {
+		assert.NotContains(t, m.Source, "docker.sock")
+		if m.Destination != "/tern/outputs" {
+			assert.False(t, m.RW, "%s must be read-only", m.Destination)
+		}
+	}
+	for _, k := range []string{LabelApp, LabelJob, LabelRun, LabelKind, LabelVersion, LabelInstance} {
+		assert.NotEmpty(t, info.Config.Labels[k], k)
+	}
+	assert.Equal(t, j.ID, info.Config.Labels[LabelJob])
+	assert.Equal(t, r.Instance(), info.Config.Labels[LabelInstance])
+	require.NoError(t, r.Cancel(j.ID))
+	waitJob(t, r, j.ID, 10*time.Second)
+}
+
+func TestDockerCancelWithinTwoSeconds(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{})
+	start := time.Now()
+	require.NoError(t, r.Cancel(j.ID))
+	j = waitJob(t, r, j.ID, 10*time.Second)
+	elapsed := time.Since(start)
+	assert.Less(t, elapsed, 2*time.Second)
+	assert.Equal(t, Cancelled, j.State, j.Reason)
+	assert.Contains(t, j.Reason, "Cancelled by you")
+	run, err := e.track.GetRun(j.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, tracking.StatusKilled, run.Status)
+	t.Logf("cancel took %s", elapsed)
+}
+
+// TestDockerExitsWorded: an OOM kill, a kill from outside and a stop from
+// outside each get their own words.
+func TestDockerExitsWorded(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, func(c *Config) { c.Limit = 3 })
+	big := writeCSV(t, 200000, "separable")
+	small := writeCSV(t, 5000, "separable")
+
+	oom, err := r.Submit(JobSpec{DataPath: big, Params: params(t, map[string]any{"target": "y"}), Resources: Resources{MemoryMB: 20}})
+	require.NoError(t, err)
+	killed := startSlow(t, e, r, small, Resources{})
+	stopped := startSlow(t, e, r, small, Resources{})
+	dockerCLI(t, "kill", killed.ContainerID)
+	dockerCLI(t, "stop", "-t", "5", stopped.ContainerID)
+
+	cases := []struct {
+		id, want string
+		code     int
+	}{
+		{oom.ID, "Out of memory: the job went over its 20 MB limit", 137},
+		{killed.ID, "Killed from outside Tern (SIGKILL, exit 137), not for lack of memory", 137},
+		{stopped.ID, "Stopped from outside Tern (SIGTERM, exit 143)", 143},
+	}
+	for _, c := range cases {
+		j := waitJob(t, r, c.id, 60*time.Second)
+		assert.Equal(t, Failed, j.State)
+		assert.Contains(t, j.Reason, c.want)
+		assert.Equal(t, c.code, j.ExitCode)
+	}
+}
+
+func TestDockerContainerRemovedFromOutside(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{})
+	dockerCLI(t, "rm", "-f", j.ContainerID)
+	j = waitJob(t, r, j.ID, 20*time.Second)
+	assert.Equal(t, Failed, j.State)
+	assert.Contains(t, j.Reason, "container disappeared")
+	run, err := e.track.GetRun(j.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, tracking.StatusFailed, run.Status)
+	// The job's goroutines (stream, flush, wait) are gone.
+	assert.Eventually(t, func() bool { return runnerGoroutines() == 0 }, 5*time.Second, 50*time.Millisecond,
+		"runner goroutines left: %d", runnerGoroutines())
+}
+
+// runnerGoroutines counts goroutines running this package's code (other
+// than tests), which must all end with their job.
+func runnerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "backend/runner.(*") && !strings.Contains(g, "testing.tRunner") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestDockerImageNotFoundFailsFast(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	start := time.Now()
+	j, err := r.Submit(JobSpec{DataPath: writeCSV(t, 50, "separable"), Image: "tern-test/never-built:1"})
+	require.NoError(t, err)
+	j = waitJob(t, r, j.ID, 15*time.Second)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Equal(t, Failed, j.State)
+	assert.Contains(t, j.Reason, "not found locally")
+	assert.Contains(t, j.Reason, "never pulls")
+}
+
+// TestDockerReattachAfterRestart: a runner closes mid-training (as when
+// the app quits), a new runner on the same store finds the container by its
+// labels, resumes the log from its cursor and records the end.
+func TestDockerReattachAfterRestart(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r1 := e.runner(t, dc, nil)
+	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
+	time.Sleep(300 * time.Millisecond)
+	r1.Close()
+	info, err := dc.ContainerInspect(context.Background(), j.ContainerID)
+	require.NoError(t, err)
+	assert.True(t, info.State.Running, "closing the app leaves the training running")
+
+	r2 := e.runner(t, dc, nil)
+	require.NoError(t, r2.Start(context.Background()))
+	j2 := waitJob(t, r2, j.ID, 120*time.Second)
+	require.Equal(t, Succeeded, j2.State, j2.Reason)
+	pts, err := e.track.MetricHistory(j.RunID, "train_loss")
+	require.NoError(t, err)
+	require.Len(t, pts, 3000, "every step once: nothing lost, nothing repeated")
+	for i, p := range pts {
+		require.Equal(t, int64(i+1), p.Step)
+	}
+	logs, err := r2.Logs(j.ID, 0)
+	require.NoError(t, err)
+	count := 0
+	for _, l := range logs {
+		if strings.HasPrefix(l, "read 5000 rows") {
+			count++
+		}
+	}
+	assert.Equal(t, 1, count, "log lines are not repeated: %v", logs)
+	run, err := e.track.GetRun(j.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, tracking.StatusFinished, run.Status)
+}
+
+// TestDockerReattachFinalisesExitedJob: the job ended while Tern was
+// closed; the restart records how it ended.
+func TestDockerReattachFinalisesExitedJob(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r1 := e.runner(t, dc, nil)
+	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
+	r1.Close()
+	dockerCLI(t, "kill", j.ContainerID)
+	r2 := e.runner(t, dc, nil)
+	require.NoError(t, r2.Start(context.Background()))
+	j2 := waitJob(t, r2, j.ID, 30*time.Second)
+	assert.Equal(t, Failed, j2.State)
+	assert.Contains(t, j2.Reason, "Killed from outside")
+
+	// And one whose container was removed while Tern was closed.
+	r3 := e.runner(t, dc, nil)
+	j3 := startSlow(t, e, r3, writeCSV(t, 5000, "separable"), Resources{})
+	r3.Close()
+	dockerCLI(t, "rm", "-f", j3.ContainerID)
+	r4 := e.runner(t, dc, nil)
+	require.NoError(t, r4.Start(context.Background()))
+	got, err := r4.Get(j3.ID)
+	require.NoError(t, err)
+	assert.Equal(t, Failed, got.State)
+	assert.Contains(t, got.Reason, "disappeared")
+}
+
+// TestDockerReaper: containers of this instance that belong to no job are
+// removed at start; a foreign container wearing Tern's labels (another
+// instance) is neither adopted nor touched.
+func TestDockerReaper(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	tag, err := r.docker.runtime.ensure(context.Background(), dc)
+	require.NoError(t, err)
+	mk := func(instance, job string) string {
+		c, err := dc.ContainerCreate(context.Background(), &container.Config{Image: tag, Cmd: []string{"version"},
+			Labels: map[string]string{LabelApp: "tern", LabelInstance: instance, LabelJob: job}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		return c.ID
+	}
+	orphan := mk(r.Instance(), "no-such-job")
+	foreign := mk("someone-else", "no-such-job")
+	require.NoError(t, r.Start(context.Background()))
+	_, err = dc.ContainerInspect(context.Background(), orphan)
+	assert.True(t, client.IsErrNotFound(err), "the orphan is reaped")
+	_, err = dc.ContainerInspect(context.Background(), foreign)
+	assert.NoError(t, err, "a foreign container is left alone")
+}
+
+// TestDockerDownFallsBackToLocal: with the engine unreachable the same job
+// runs as a local process, says so, and trains the same model.
+func TestDockerDownFallsBackToLocal(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	data := writeCSV(t, 3000, "separable")
+	p := params(t, map[string]any{"target": "y"})
+
+	inDocker := e.runner(t, dc, nil)
+	a, err := inDocker.Submit(JobSpec{DataPath: data, Params: p})
+	require.NoError(t, err)
+	a = waitJob(t, inDocker, a.ID, 60*time.Second)
+	require.Equal(t, Succeeded, a.State, a.Reason)
+
+	dead, err := client.NewClientWithOpts(client.WithHost("unix://"+filepath.Join(t.TempDir(), "no-docker.sock")), client.WithAPIVersionNegotiation())
+	require.NoError(t, err)
+	down := e.runner(t, dead, nil)
+	assert.False(t, down.Docker(context.Background()).Available)
+	assert.Contains(t, down.Docker(context.Background()).Message, "not running")
+	b, err := down.Submit(JobSpec{DataPath: data, Params: p})
+	require.NoError(t, err)
+	b = waitJob(t, down, b.ID, 60*time.Second)
+	require.Equal(t, Succeeded, b.State, b.Reason)
+	assert.Equal(t, BackendLocal, b.Backend)
+	assert.Contains(t, b.Note, "Docker is not available")
+	assert.Equal(t, metric(t, e, a.RunID, "test_roc_auc"), metric(t, e, b.RunID, "test_roc_auc"), "same data, same seed, same model")
+
+	// A job that needs Docker says so instead of running.
+	c, err := down.Submit(JobSpec{DataPath: data, Image: "some/image:1"})
+	require.NoError(t, err)
+	c = waitJob(t, down, c.ID, 10*time.Second)
+	assert.Equal(t, Failed, c.State)
+	assert.Contains(t, c.Reason, "Docker is not running")
+}
