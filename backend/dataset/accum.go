@@ -1,0 +1,457 @@
+package dataset
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// kind is how a column's values are read while importing.
+type kind uint8
+
+const (
+	kNumber kind = iota // integer, float
+	kBool
+	kDate
+	kString // categorical, text
+)
+
+func kindOf(t ColumnType) kind {
+	switch t {
+	case Integer, Float:
+		return kNumber
+	case Boolean:
+		return kBool
+	case Datetime:
+		return kDate
+	}
+	return kString
+}
+
+// lineError is a problem with one line, found by a parse worker.
+type lineError struct {
+	line int64
+	msg  string
+}
+
+// colAcc accumulates one column's profile inside one parse worker. Every
+// part merges, so workers never share state.
+type colAcc struct {
+	name   string
+	typ    ColumnType
+	kind   kind
+	layout string
+
+	n, missing, nonFinite int64
+	// moments around a shift (the first value) for numerical stability
+	shifted  bool
+	shift    float64
+	s1, s2   float64
+	min, max float64
+	nonInt   bool
+	kll      *KLL
+	hll      *HLL
+
+	top                   *topK
+	lenSum                int64
+	lenMin, lenMax        int
+	trues, falses         int64
+}
+
+func newColAcc(c Column) *colAcc {
+	a := &colAcc{name: c.Name, typ: c.Type, kind: kindOf(c.Type), layout: c.DateLayout,
+		hll: newHLL(), min: math.Inf(1), max: math.Inf(-1), lenMin: math.MaxInt}
+	if a.kind != kString {
+		a.kll = newKLL()
+	}
+	if a.kind == kString || a.kind == kBool {
+		a.top = newTopK()
+	}
+	return a
+}
+
+// str views b as a string without copying; only for calls that do not
+// keep the string (parsers on the success path).
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func (a *colAcc) addNumber(v float64) {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		a.nonFinite++
+		a.missing++
+		return
+	}
+	a.n++
+	if !a.shifted {
+		a.shifted, a.shift = true, v
+	}
+	d := v - a.shift
+	a.s1 += d
+	a.s2 += d * d
+	if v < a.min {
+		a.min = v
+	}
+	if v > a.max {
+		a.max = v
+	}
+	a.kll.Add(v)
+	a.hll.Add(hashFloat(v))
+}
+
+// add reads one present (non-null) field. It returns the parsed number for
+// numeric kinds (for correlations) and ok=false with a message when the
+// value does not fit the column's type.
+func (a *colAcc) add(b []byte) (float64, bool, string) {
+	switch a.kind {
+	case kNumber:
+		v, err := strconv.ParseFloat(str(b), 64)
+		if err != nil {
+			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+				v, _ = strconv.ParseFloat(string(b), 64) // ±Inf or 0, counted as non-finite below
+			} else {
+				return 0, false, fmt.Sprintf("%s is not a number", quoteVal(b))
+			}
+		}
+		if !a.nonInt && bytes.IndexAny(b, ".eE") >= 0 {
+			a.nonInt = true
+		}
+		a.addNumber(v)
+		return v, true, ""
+	case kBool:
+		t, ok := parseBool(b)
+		if !ok {
+			return 0, false, fmt.Sprintf("%s is not true/false", quoteVal(b))
+		}
+		if t {
+			a.trues++
+			a.top.add([]byte("true"))
+			a.addNumber(1)
+			return 1, true, ""
+		}
+		a.falses++
+		a.top.add([]byte("false"))
+		a.addNumber(0)
+		return 0, true, ""
+	case kDate:
+		tm, err := time.Parse(a.layout, str(b))
+		if err != nil {
+			return 0, false, fmt.Sprintf("%s is not a date like %s", quoteVal(b), a.layout)
+		}
+		v := float64(tm.UnixNano()) / 1e9
+		a.addNumber(v)
+		return v, true, ""
+	}
+	a.n++
+	a.hll.Add(xxhash.Sum64(b))
+	a.top.add(b)
+	l := len(b)
+	a.lenSum += int64(l)
+	if l < a.lenMin {
+		a.lenMin = l
+	}
+	if l > a.lenMax {
+		a.lenMax = l
+	}
+	return 0, true, ""
+}
+
+func quoteVal(b []byte) string {
+	if len(b) > 40 {
+		b = append(append([]byte(nil), b[:40]...), "…"...)
+	}
+	if !utf8.Valid(b) {
+		return fmt.Sprintf("%q", b)
+	}
+	return `"` + string(b) + `"`
+}
+
+func parseBool(b []byte) (bool, bool) {
+	switch len(b) {
+	case 1:
+		switch b[0] {
+		case 't', 'T', 'y', 'Y':
+			return true, true
+		case 'f', 'F', 'n', 'N':
+			return false, true
+		}
+	case 2, 3, 4, 5:
+		switch string(bytes.ToLower(b)) {
+		case "true", "yes":
+			return true, true
+		case "false", "no":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+func (a *colAcc) merge(o *colAcc) {
+	a.missing += o.missing
+	a.nonFinite += o.nonFinite
+	if o.n > 0 {
+		if a.n == 0 {
+			a.shifted, a.shift, a.s1, a.s2 = o.shifted, o.shift, o.s1, o.s2
+		} else if a.kind != kString {
+			// re-centre o's sums on a's shift: Σ(x-a) = Σ(x-b) + n(b-a)
+			delta := o.shift - a.shift
+			a.s2 += o.s2 + 2*delta*o.s1 + float64(o.n)*delta*delta
+			a.s1 += o.s1 + float64(o.n)*delta
+		}
+		a.min = math.Min(a.min, o.min)
+		a.max = math.Max(a.max, o.max)
+	}
+	a.n += o.n
+	a.nonInt = a.nonInt || o.nonInt
+	if a.kll != nil {
+		a.kll.Merge(o.kll)
+	}
+	a.hll.Merge(o.hll)
+	if a.top != nil {
+		a.top.merge(o.top)
+	}
+	a.lenSum += o.lenSum
+	if o.lenMin < a.lenMin {
+		a.lenMin = o.lenMin
+	}
+	if o.lenMax > a.lenMax {
+		a.lenMax = o.lenMax
+	}
+	a.trues += o.trues
+	a.falses += o.falses
+}
+
+var profileQuantiles = []float64{0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99}
+
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// finish turns the accumulator into a stored profile, settling the final
+// type: an integer column that held decimals becomes float; a string
+// column is categorical when its values repeat, text when they mostly don't.
+func (a *colAcc) finish(rows int64, userTyped bool) ColumnProfile {
+	p := ColumnProfile{Name: a.name, Type: a.typ, Count: a.n, Missing: a.missing}
+	d := int64(math.Round(a.hll.Estimate()))
+	if d > a.n {
+		d = a.n
+	}
+	if a.top != nil && !a.top.pruned {
+		d = int64(len(a.top.m)) // exact
+	}
+	p.Distinct = d
+	switch a.kind {
+	case kNumber, kDate, kBool:
+		if a.kind == kNumber && a.typ == Integer && a.nonInt {
+			p.Type = Float
+		}
+		ns := &NumericStats{Sketch: a.kll, NonFinite: a.nonFinite}
+		if a.n > 0 {
+			mean := a.shift + a.s1/float64(a.n)
+			ns.Min, ns.Max, ns.Mean = a.min, a.max, finite(mean)
+			if a.n > 1 {
+				v := (a.s2 - a.s1*a.s1/float64(a.n)) / float64(a.n-1)
+				ns.Std = finite(math.Sqrt(math.Max(v, 0)))
+			}
+			for _, q := range profileQuantiles {
+				ns.Quantiles = append(ns.Quantiles, Quantile{q, finite(a.kll.Quantile(q))})
+			}
+			ns.Histogram = histogramFromSketch(a.kll, a.min, a.max, p.Type == Integer || a.kind == kBool)
+		}
+		p.Numeric = ns
+		if a.kind == kBool {
+			p.Categories = &CategoryStats{Top: a.top.top(2)}
+		}
+	default:
+		if !userTyped {
+			if d <= 50 || float64(d) <= 0.5*float64(a.n) {
+				p.Type = Categorical
+			} else {
+				p.Type = Text
+			}
+		}
+		top := a.top.top(20)
+		var inTop int64
+		for _, c := range top {
+			inTop += c.Count
+		}
+		p.Categories = &CategoryStats{Top: top, Other: a.n - inTop, Approximate: a.top.pruned}
+		if a.n > 0 {
+			p.Text = &TextStats{MinLen: a.lenMin, MaxLen: a.lenMax, MeanLen: float64(a.lenSum) / float64(a.n)}
+		}
+	}
+	return p
+}
+
+// histogramFromSketch spreads the sketch's CDF over equal-width bins; small
+// integer ranges get one bin per value so counts line up with the values.
+func histogramFromSketch(s *KLL, lo, hi float64, integer bool) Histogram {
+	bins := 30
+	if integer && hi-lo < 30 {
+		bins = int(hi-lo) + 1
+		lo -= 0.5
+		hi += 0.5
+	}
+	if hi <= lo {
+		lo, hi = lo-0.5, hi+0.5
+		bins = 1
+	}
+	h := Histogram{Edges: make([]float64, bins+1), Counts: make([]float64, bins)}
+	w := (hi - lo) / float64(bins)
+	for i := range h.Edges {
+		h.Edges[i] = lo + float64(i)*w
+	}
+	h.Edges[bins] = hi
+	items := s.sorted()
+	// Walk sorted items once, assigning each item's weight to its bin.
+	scale := float64(s.N)
+	total := 0.0
+	for _, it := range items {
+		total += it.w
+	}
+	if total == 0 {
+		return h
+	}
+	scale /= total
+	for _, it := range items {
+		i := int((it.v - lo) / w)
+		if i >= bins {
+			i = bins - 1
+		}
+		if i < 0 {
+			i = 0
+		}
+		h.Counts[i] += it.w * scale
+	}
+	for i := range h.Counts {
+		h.Counts[i] = math.Round(h.Counts[i])
+	}
+	return h
+}
+
+// corrAcc accumulates co-moments of the numeric columns over complete rows.
+type corrAcc struct {
+	cols    []int // indexes into the row
+	n       int64
+	shift   []float64
+	s       []float64
+	sxy     []float64 // k*k, upper triangle used
+	vals    []float64
+	shifted bool
+}
+
+const maxCorrColumns = 32
+
+func newCorrAcc(cols []int) *corrAcc {
+	if len(cols) > maxCorrColumns {
+		cols = cols[:maxCorrColumns]
+	}
+	k := len(cols)
+	return &corrAcc{cols: cols, shift: make([]float64, k), s: make([]float64, k), sxy: make([]float64, k*k), vals: make([]float64, k)}
+}
+
+// addRow takes the row's numeric values (present[i] false means missing).
+func (c *corrAcc) addRow(vals []float64, present []bool) {
+	k := len(c.cols)
+	if k < 2 {
+		return
+	}
+	for i, ci := range c.cols {
+		if !present[ci] {
+			return
+		}
+		c.vals[i] = vals[ci]
+	}
+	if !c.shifted {
+		c.shifted = true
+		copy(c.shift, c.vals)
+	}
+	for i := 0; i < k; i++ {
+		c.vals[i] -= c.shift[i]
+		c.s[i] += c.vals[i]
+	}
+	for i := 0; i < k; i++ {
+		vi := c.vals[i]
+		row := c.sxy[i*k : i*k+k]
+		for j := i; j < k; j++ {
+			row[j] += vi * c.vals[j]
+		}
+	}
+	c.n++
+}
+
+// centred returns means and the centred co-moment matrix.
+func (c *corrAcc) centred() ([]float64, []float64) {
+	k := len(c.cols)
+	mean := make([]float64, k)
+	cm := make([]float64, k*k)
+	if c.n == 0 {
+		return mean, cm
+	}
+	n := float64(c.n)
+	for i := 0; i < k; i++ {
+		mean[i] = c.shift[i] + c.s[i]/n
+	}
+	for i := 0; i < k; i++ {
+		for j := i; j < k; j++ {
+			cm[i*k+j] = c.sxy[i*k+j] - c.s[i]*c.s[j]/n
+		}
+	}
+	return mean, cm
+}
+
+// mergeCorr combines workers' co-moments (Chan et al.'s pairwise update).
+func mergeCorr(parts []*corrAcc, names []string) *Correlations {
+	if len(parts) == 0 || len(parts[0].cols) < 2 {
+		return nil
+	}
+	k := len(parts[0].cols)
+	var n float64
+	mean := make([]float64, k)
+	cm := make([]float64, k*k)
+	for _, p := range parts {
+		if p.n == 0 {
+			continue
+		}
+		pm, pc := p.centred()
+		nb := float64(p.n)
+		if n == 0 {
+			n, mean, cm = nb, pm, pc
+			continue
+		}
+		tot := n + nb
+		for i := 0; i < k; i++ {
+			for j := i; j < k; j++ {
+				cm[i*k+j] += pc[i*k+j] + (pm[i]-mean[i])*(pm[j]-mean[j])*n*nb/tot
+			}
+		}
+		for i := range mean {
+			mean[i] += (pm[i] - mean[i]) * nb / tot
+		}
+		n = tot
+	}
+	out := &Correlations{Columns: names, Rows: int64(n), Matrix: make([][]float64, k)}
+	for i := 0; i < k; i++ {
+		out.Matrix[i] = make([]float64, k)
+		for j := 0; j < k; j++ {
+			a, b := i, j
+			if a > b {
+				a, b = b, a
+			}
+			den := math.Sqrt(cm[a*k+a] * cm[b*k+b])
+			if i == j {
+				out.Matrix[i][j] = 1
+			} else if den > 0 {
+				out.Matrix[i][j] = finite(cm[a*k+b] / den)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,190 @@
+package dataset
+
+import (
+	"bytes"
+	"io"
+)
+
+// csvRecords walks the records of one chunk. A chunk always starts at a
+// record start; fields are slices into the chunk when unquoted (no copy)
+// and into a scratch buffer when quotes had to be undone.
+type csvRecords struct {
+	data    []byte
+	pos     int
+	line    int64 // line number of data[pos]
+	delim   byte
+	final   bool // the last chunk of the file: an open quote here is an error
+	fields  [][]byte
+	scratch []byte
+	ends    []int
+}
+
+// errOpenQuote is returned when a quoted field runs to the end of the file.
+type errOpenQuote struct{ line int64 }
+
+func (e errOpenQuote) Error() string { return "open quote" }
+
+// next returns the next record and the line it starts on; io.EOF at the end.
+// Blank lines are skipped, as spreadsheet tools and pandas do.
+func (r *csvRecords) next() ([][]byte, int64, error) {
+	for {
+		if r.pos >= len(r.data) {
+			return nil, 0, io.EOF
+		}
+		rest := r.data[r.pos:]
+		nl := bytes.IndexByte(rest, '\n')
+		line := rest
+		if nl >= 0 {
+			line = rest[:nl]
+		}
+		if bytes.IndexByte(line, '"') >= 0 {
+			return r.quoted(rest)
+		}
+		start := r.line
+		r.line++
+		if nl >= 0 {
+			r.pos += nl + 1
+		} else {
+			r.pos = len(r.data)
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) == 0 {
+			continue
+		}
+		f := r.fields[:0]
+		for {
+			i := bytes.IndexByte(line, r.delim)
+			if i < 0 {
+				f = append(f, line)
+				break
+			}
+			f = append(f, line[:i])
+			line = line[i+1:]
+		}
+		r.fields = f
+		return f, start, nil
+	}
+}
+
+// quoted parses one record that contains a quote, RFC 4180 style: a quote
+// at the start of a field opens it, "" inside is a quote, newlines inside
+// belong to the field. A quote elsewhere is kept as a literal character,
+// as pandas does, which matches how lastBoundary splits chunks.
+func (r *csvRecords) quoted(rest []byte) ([][]byte, int64, error) {
+	start := r.line
+	sc := r.scratch[:0]
+	ends := r.ends[:0]
+	fieldStart := 0
+	i := 0
+	for {
+		if i >= len(rest) {
+			ends = append(ends, len(sc))
+			r.pos += i
+			break
+		}
+		c := rest[i]
+		switch {
+		case c == '"' && len(sc) == fieldStart:
+			// opening quote: copy until the closing one
+			i++
+			for {
+				j := bytes.IndexByte(rest[i:], '"')
+				if j < 0 {
+					return nil, 0, errOpenQuote{start}
+				}
+				seg := rest[i : i+j]
+				r.line += int64(bytes.Count(seg, []byte{'\n'}))
+				sc = append(sc, seg...)
+				i += j + 1
+				if i < len(rest) && rest[i] == '"' {
+					sc = append(sc, '"')
+					i++
+					continue
+				}
+				break
+			}
+			if len(sc) == fieldStart {
+				// an empty quoted field: remember it is not "unquoted empty"
+				// by nothing; both are empty values.
+			}
+			continue
+		case c == r.delim:
+			ends = append(ends, len(sc))
+			fieldStart = len(sc)
+			i++
+			continue
+		case c == '\n':
+			if n := len(sc); n > fieldStart && sc[n-1] == '\r' {
+				sc = sc[:n-1]
+			}
+			ends = append(ends, len(sc))
+			r.line++
+			r.pos += i + 1
+			goto done
+		default:
+			sc = append(sc, c)
+			i++
+		}
+	}
+	if n := len(sc); n > 0 && len(ends) > 0 && ends[len(ends)-1] == n && sc[n-1] == '\r' {
+		sc = sc[:n-1]
+		ends[len(ends)-1]--
+	}
+	r.line++
+done:
+	r.scratch = sc
+	r.ends = ends
+	f := r.fields[:0]
+	prev := 0
+	for _, e := range ends {
+		f = append(f, sc[prev:e])
+		prev = e
+	}
+	r.fields = f
+	return f, start, nil
+}
+
+// lastBoundary returns the offset just past the last record-ending newline
+// in b that is outside quotes, or -1 if there is none yet. b starts at a
+// record start. Quotes are found with IndexByte, so quote-free numeric data
+// is scanned at memory speed.
+func lastBoundary(b []byte, delim byte) int {
+	last := -1
+	pos := 0
+	for {
+		q := bytes.IndexByte(b[pos:], '"')
+		if q < 0 {
+			if i := bytes.LastIndexByte(b[pos:], '\n'); i >= 0 {
+				last = pos + i + 1
+			}
+			return last
+		}
+		q += pos
+		if i := bytes.LastIndexByte(b[pos:q], '\n'); i >= 0 {
+			last = pos + i + 1
+		}
+		if q > 0 && b[q-1] != delim && b[q-1] != '\n' {
+			pos = q + 1 // a literal quote inside an unquoted field
+			continue
+		}
+		p := q + 1
+		for {
+			c := bytes.IndexByte(b[p:], '"')
+			if c < 0 {
+				return last
+			}
+			c += p
+			if c+1 >= len(b) {
+				return last // cannot tell "" from a close yet: wait for more
+			}
+			if b[c+1] == '"' {
+				p = c + 2
+				continue
+			}
+			pos = c + 1
+			break
+		}
+	}
+}

@@ -1,0 +1,607 @@
+package dataset
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/blob"
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+// Key prefixes in the datasets range (0x10–0x1f).
+const (
+	pDataset = store.PrefixDatasets + iota // id → Dataset
+	pName                                  // name → id (live datasets only)
+	pVerIdx                                // datasetID, U64(number) → versionID
+	pVersion                               // versionID → Version
+	pProfile                               // versionID → Profile
+	pStat                                  // absolute path → statEntry
+)
+
+// Event topics published on the bus.
+const (
+	TopicProgress = "dataset.import.progress"
+	TopicChanged  = "dataset.changed"
+)
+
+// Progress is the payload of TopicProgress events.
+type Progress struct {
+	ImportID  string `json:"importId"`
+	Name      string `json:"name"`
+	Phase     string `json:"phase"` // reading, done, failed, cancelled
+	Bytes     int64  `json:"bytes"`
+	Total     int64  `json:"total"` // 0 when unknown (streamed upload)
+	Rows      int64  `json:"rows"`
+	Error     string `json:"error,omitempty"`
+	VersionID string `json:"versionId,omitempty"`
+}
+
+// Service imports and keeps datasets.
+type Service struct {
+	db      *store.Store
+	blobs   *blob.Store
+	bus     *core.Bus
+	dataDir string
+	// Now is the clock, replaceable in tests.
+	Now func() time.Time
+
+	mu      sync.Mutex // serialises commits, so version numbers never collide
+	imports sync.Map   // importID → context.CancelFunc
+}
+
+// NewService builds the dataset service; blobs live under <dataDir>/blobs.
+func NewService(db *store.Store, blobs *blob.Store, bus *core.Bus, dataDir string) *Service {
+	if bus == nil {
+		bus = core.NewBus()
+	}
+	return &Service{db: db, blobs: blobs, bus: bus, dataDir: dataDir, Now: time.Now}
+}
+
+func holder(versionID string) string { return "dataset-version:" + versionID }
+
+func getJSON(txn *badger.Txn, key []byte, v any) error {
+	item, err := txn.Get(key)
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+func setJSON(txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, b)
+}
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return core.Errorf(core.NotFound, format, args...)
+	}
+	if err != nil && !isCoreErr(err) {
+		return core.Wrap(err, core.Internal, "Tern could not read its dataset records.")
+	}
+	return err
+}
+
+// requestKey identifies an import's settings, so the same bytes imported
+// the same way are recognised as the same version.
+func requestKey(o Options) string {
+	o.Name, o.ImportID = "", ""
+	b, _ := json.Marshal(o)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+type statEntry struct {
+	Size       int64  `json:"size"`
+	ModNanos   int64  `json:"modNanos"`
+	Name       string `json:"name"`
+	RequestKey string `json:"requestKey"`
+	VersionID  string `json:"versionId"`
+}
+
+// datasetName is the name an import goes under.
+func datasetName(o Options, source string) (string, error) {
+	n := strings.TrimSpace(o.Name)
+	if n == "" {
+		base := filepath.Base(source)
+		n = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	if n == "" || n == "." || len(n) > 200 || strings.ContainsAny(n, "\x00\n\r") {
+		return "", core.Errorf(core.Invalid, "A dataset needs a name of 1 to 200 characters on one line.")
+	}
+	return n, nil
+}
+
+// ImportPath imports a file from disk (file dialog, desktop drop). A file
+// already imported with the same settings and unchanged since (same size
+// and modification time, as git and DVC check) returns its version at once
+// without reading it again.
+func (s *Service) ImportPath(ctx context.Context, path string, opts Options) (Version, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Version{}, core.Errorf(core.Invalid, "%q is not a usable file path.", path)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Version{}, core.Errorf(core.NotFound, "There is no file at %s.", abs)
+		}
+		return Version{}, core.Wrap(err, core.Unavailable, "Tern cannot open %s: %v", abs, plain(err))
+	}
+	if fi.IsDir() {
+		return Version{}, core.Errorf(core.Invalid, "%s is a folder. Drop a CSV, Parquet or JSON-lines file.", abs)
+	}
+	name, err := datasetName(opts, abs)
+	if err != nil {
+		return Version{}, err
+	}
+	rk := requestKey(opts)
+	if v, ok := s.statHit(abs, fi, name, rk); ok {
+		v.Reused = true
+		s.publish(Progress{ImportID: opts.ImportID, Name: name, Phase: "done", Bytes: v.Size, Total: v.Size, Rows: v.Rows, VersionID: v.ID})
+		return v, nil
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Tern cannot open %s: %v", abs, plain(err))
+	}
+	defer f.Close()
+	start := s.Now()
+	v, err := s.importStream(ctx, f, fi.Size(), filepath.Base(abs), name, opts)
+	if err != nil {
+		return v, err
+	}
+	// A file modified within the clock's granularity of being read could
+	// change again without its time changing: do not trust it later.
+	if start.Sub(fi.ModTime()) > 2*time.Second {
+		s.db.DB.Update(func(txn *badger.Txn) error {
+			return setJSON(txn, store.Key(pStat, []byte(abs)), statEntry{
+				Size: fi.Size(), ModNanos: fi.ModTime().UnixNano(), Name: name, RequestKey: rk, VersionID: v.ID})
+		})
+	}
+	return v, nil
+}
+
+func (s *Service) statHit(abs string, fi os.FileInfo, name, rk string) (Version, bool) {
+	var v Version
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		var e statEntry
+		if err := getJSON(txn, store.Key(pStat, []byte(abs)), &e); err != nil {
+			return err
+		}
+		if e.Size != fi.Size() || e.ModNanos != fi.ModTime().UnixNano() || e.Name != name || e.RequestKey != rk {
+			return errMiss
+		}
+		if err := getJSON(txn, store.Key(pVersion, []byte(e.VersionID)), &v); err != nil {
+			return err
+		}
+		var d Dataset
+		if err := getJSON(txn, store.Key(pDataset, []byte(v.DatasetID)), &d); err != nil {
+			return err
+		}
+		if v.Trashed || d.Trashed || d.Latest != v.Number || d.Name != name {
+			return errMiss
+		}
+		return nil
+	})
+	return v, err == nil
+}
+
+var errMiss = errors.New("miss")
+
+// ImportReader imports a stream (browser upload). size is 0 when unknown.
+func (s *Service) ImportReader(ctx context.Context, r io.Reader, sourceName string, size int64, opts Options) (Version, error) {
+	name, err := datasetName(opts, sourceName)
+	if err != nil {
+		return Version{}, err
+	}
+	return s.importStream(ctx, r, size, filepath.Base(sourceName), name, opts)
+}
+
+// Cancel stops a running import; it reports whether one was found.
+func (s *Service) Cancel(importID string) bool {
+	if c, ok := s.imports.Load(importID); ok {
+		c.(context.CancelFunc)()
+		return true
+	}
+	return false
+}
+
+func (s *Service) publish(p Progress) {
+	if p.ImportID != "" {
+		s.bus.Publish(TopicProgress, p)
+	}
+}
+
+func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, source, name string, opts Options) (Version, error) {
+	if opts.ImportID == "" {
+		opts.ImportID = core.NewID()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, dup := s.imports.LoadOrStore(opts.ImportID, cancel); dup {
+		return Version{}, core.Errorf(core.Conflict, "An import with id %s is already running.", opts.ImportID)
+	}
+	defer s.imports.Delete(opts.ImportID)
+	start := s.Now()
+	prog := Progress{ImportID: opts.ImportID, Name: name, Phase: "reading", Total: size}
+	s.publish(prog)
+	fail := func(err error) (Version, error) {
+		prog.Phase, prog.Error = "failed", core.ErrorMessage(err)
+		if errors.Is(err, ErrCancelled) || ctx.Err() != nil {
+			prog.Phase, prog.Error, err = "cancelled", "", ErrCancelled
+		}
+		s.publish(prog)
+		return Version{}, err
+	}
+	tmp, err := s.blobs.Create()
+	if err != nil {
+		return fail(err)
+	}
+	defer tmp.Abort()
+	readAt := func() (io.ReaderAt, int64, error) { return tmp.File(), tmp.Size(), nil }
+	p, err := parseStream(ctx, r, tmp, readAt, source, opts, func(b, rows int64) {
+		prog.Bytes, prog.Rows = b, rows
+		s.publish(prog)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if ctx.Err() != nil {
+		return fail(ErrCancelled)
+	}
+	digest := string(tmp.Digest())
+	rk := requestKey(opts)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Same bytes, same settings as the latest version: that version.
+	var ds Dataset
+	var latest Version
+	dsErr := s.db.DB.View(func(txn *badger.Txn) error {
+		var id string
+		item, err := txn.Get(store.Key(pName, []byte(name)))
+		if err != nil {
+			return err
+		}
+		if err := item.Value(func(b []byte) error { id = string(b); return nil }); err != nil {
+			return err
+		}
+		if err := getJSON(txn, store.Key(pDataset, []byte(id)), &ds); err != nil {
+			return err
+		}
+		lv, err := s.latestLive(txn, ds.ID)
+		if err == nil {
+			latest = lv
+		}
+		return nil
+	})
+	if dsErr != nil && !errors.Is(dsErr, badger.ErrKeyNotFound) {
+		return fail(core.Wrap(dsErr, core.Internal, "Tern could not read its dataset records."))
+	}
+	if latest.ID != "" && latest.Digest == digest && latest.requestKey == rk {
+		latest.Reused = true
+		prog.Phase, prog.VersionID, prog.Bytes, prog.Rows = "done", latest.ID, latest.Size, latest.Rows
+		s.publish(prog)
+		return latest, nil
+	}
+	now := s.Now().UTC()
+	if ds.ID == "" {
+		ds = Dataset{ID: core.NewID(), Name: name, Created: now}
+	}
+	det := p.det
+	v := Version{
+		ID: core.NewID(), DatasetID: ds.ID, Dataset: name, Number: ds.Latest + 1, SourceName: source,
+		Size: tmp.Size(), Digest: digest, Rows: p.profile.Rows, Columns: len(p.profile.Columns),
+		Format: det.Format, Encoding: det.Encoding, Delimiter: det.Delimiter, Header: det.Header,
+		NullTokens: opts.NullTokens, Imported: now, requestKey: rk,
+	}
+	for i, c := range det.Columns {
+		c.Type = p.profile.Columns[i].Type
+		v.Schema = append(v.Schema, c)
+	}
+	// Carry the user's roles forward to a new version of the same data.
+	if latest.ID != "" {
+		carryRoles(v.Schema, latest.Schema)
+	}
+	v.ImportMillis = s.Now().Sub(start).Milliseconds()
+	ds.Latest = v.Number
+	_, err = tmp.Commit(holder(v.ID), func(txn *badger.Txn, _ blob.Digest) error {
+		if err := setJSON(txn, store.Key(pDataset, []byte(ds.ID)), ds); err != nil {
+			return err
+		}
+		if err := txn.Set(store.Key(pName, []byte(name)), []byte(ds.ID)); err != nil {
+			return err
+		}
+		if err := txn.Set(store.Key(pVerIdx, []byte(ds.ID), store.U64(uint64(v.Number))), []byte(v.ID)); err != nil {
+			return err
+		}
+		if err := setJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored()); err != nil {
+			return err
+		}
+		return setJSON(txn, store.Key(pProfile, []byte(v.ID)), p.profile)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	prog.Phase, prog.VersionID, prog.Bytes, prog.Rows = "done", v.ID, v.Size, v.Rows
+	s.publish(prog)
+	s.bus.Publish(TopicChanged, map[string]string{"datasetId": ds.ID, "versionId": v.ID})
+	return v, nil
+}
+
+func carryRoles(dst, src []Column) {
+	for i := range dst {
+		for _, o := range src {
+			if o.Name == dst[i].Name {
+				dst[i].Role, dst[i].Protected = o.Role, o.Protected
+			}
+		}
+	}
+}
+
+// latestLive is the highest-numbered version of a dataset not in the trash.
+func (s *Service) latestLive(txn *badger.Txn, datasetID string) (Version, error) {
+	vs, err := s.versions(txn, datasetID, false)
+	if err != nil {
+		return Version{}, err
+	}
+	if len(vs) == 0 {
+		return Version{}, badger.ErrKeyNotFound
+	}
+	return vs[0], nil
+}
+
+// versions lists a dataset's versions, newest first.
+func (s *Service) versions(txn *badger.Txn, datasetID string, withTrashed bool) ([]Version, error) {
+	prefix := store.Key(pVerIdx, []byte(datasetID))
+	opt := badger.DefaultIteratorOptions
+	opt.Reverse = true
+	opt.Prefix = prefix
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	var out []Version
+	for it.Seek(store.PrefixEnd(prefix)); it.Valid(); it.Next() {
+		var id []byte
+		if err := it.Item().Value(func(b []byte) error { id = append([]byte(nil), b...); return nil }); err != nil {
+			return nil, err
+		}
+		var v Version
+		if err := getJSON(txn, store.Key(pVersion, id), &v); err != nil {
+			return nil, err
+		}
+		if v.Trashed && !withTrashed {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Summary is a dataset with its newest live version, for lists.
+type Summary struct {
+	Dataset
+	Versions int      `json:"versions"`
+	Current  *Version `json:"current,omitempty"`
+}
+
+// List returns the datasets not in the trash, by name.
+func (s *Service) List() ([]Summary, error) {
+	var out []Summary
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = []byte{pDataset}
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var d Dataset
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
+				return err
+			}
+			if d.Trashed {
+				continue
+			}
+			vs, err := s.versions(txn, d.ID, false)
+			if err != nil {
+				return err
+			}
+			sm := Summary{Dataset: d, Versions: len(vs)}
+			if len(vs) > 0 {
+				sm.Current = &vs[0]
+			}
+			out = append(out, sm)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "Tern could not list its datasets.")
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
+	return out, nil
+}
+
+// Versions lists a dataset's live versions, newest first.
+func (s *Service) Versions(datasetID string) ([]Version, error) {
+	var out []Version
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		var d Dataset
+		if err := getJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
+			return notFound(err, "There is no dataset with id %s.", datasetID)
+		}
+		var err error
+		out, err = s.versions(txn, datasetID, false)
+		return err
+	})
+	return out, err
+}
+
+// Version returns one version.
+func (s *Service) Version(versionID string) (Version, error) {
+	var v Version
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		return getJSON(txn, store.Key(pVersion, []byte(versionID)), &v)
+	})
+	return v, notFound(err, "There is no dataset version with id %s.", versionID)
+}
+
+// Profile returns the stored profile of a version.
+func (s *Service) Profile(versionID string) (Profile, error) {
+	var p Profile
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		return getJSON(txn, store.Key(pProfile, []byte(versionID)), &p)
+	})
+	return p, notFound(err, "There is no profile for dataset version %s.", versionID)
+}
+
+// VersionFile is the path of a version's bytes in the blob store, for the
+// runner and serving to mount read-only. The file is immutable; callers
+// that keep using it should hold it with blob.Store.Hold(digest).
+func (s *Service) VersionFile(versionID string) (string, error) {
+	v, err := s.Version(versionID)
+	if err != nil {
+		return "", err
+	}
+	d, err := blob.ParseDigest(v.Digest)
+	if err != nil {
+		return "", err
+	}
+	if !s.blobs.Has(d) {
+		return "", core.Errorf(core.Unavailable, "The file of %s v%d is missing from the blob folder.", v.Dataset, v.Number)
+	}
+	return s.blobs.Path(d), nil
+}
+
+// ColumnEdit is a user's correction of one column.
+type ColumnEdit struct {
+	Name      string     `json:"name"`
+	Type      ColumnType `json:"type,omitempty"`
+	Role      Role       `json:"role,omitempty"`
+	Protected *bool      `json:"protected,omitempty"`
+}
+
+// EditSchema applies corrections to a version's schema. Roles and the
+// protected flag are metadata; a type change re-reads the version's stored
+// bytes once to rebuild the profile, and fails (changing nothing) if the
+// data does not fit the new type.
+func (s *Service) EditSchema(ctx context.Context, versionID string, edits []ColumnEdit) (Version, error) {
+	v, err := s.Version(versionID)
+	if err != nil {
+		return v, err
+	}
+	types := map[string]ColumnType{}
+	targets := 0
+	for _, c := range v.Schema {
+		if c.Role == Target {
+			targets++
+		}
+	}
+	byName := map[string]int{}
+	for i, c := range v.Schema {
+		byName[c.Name] = i
+	}
+	schema := append([]Column(nil), v.Schema...)
+	for _, e := range edits {
+		i, ok := byName[e.Name]
+		if !ok {
+			return v, core.Errorf(core.Invalid, "%s v%d has no column named %q.", v.Dataset, v.Number, e.Name)
+		}
+		if e.Role != "" {
+			switch e.Role {
+			case Feature, Target, IDRole, Ignore:
+			default:
+				return v, core.Errorf(core.Invalid, "%q is not a column role; use feature, target, id or ignore.", e.Role)
+			}
+			if e.Role == Target {
+				// One target per dataset: marking a new one demotes the old.
+				for j := range schema {
+					if schema[j].Role == Target {
+						schema[j].Role = Feature
+					}
+				}
+			}
+			schema[i].Role = e.Role
+		}
+		if e.Protected != nil {
+			schema[i].Protected = *e.Protected
+		}
+		if e.Type != "" && e.Type != schema[i].Type {
+			if !validType(e.Type) {
+				return v, core.Errorf(core.Invalid, "%q is not a column type; use integer, float, boolean, categorical, datetime or text.", e.Type)
+			}
+			types[e.Name] = e.Type
+		}
+	}
+	var prof *Profile
+	if len(types) > 0 {
+		for _, c := range v.Schema {
+			if _, ok := types[c.Name]; !ok {
+				types[c.Name] = c.Type
+			}
+		}
+		path, err := s.VersionFile(v.ID)
+		if err != nil {
+			return v, err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return v, core.Wrap(err, core.Unavailable, "Tern cannot read the stored file of %s v%d.", v.Dataset, v.Number)
+		}
+		defer f.Close()
+		h := v.Header
+		opts := Options{Format: v.Format, Encoding: v.Encoding, Delimiter: v.Delimiter, Header: &h, NullTokens: v.NullTokens, Types: types}
+		fi, _ := f.Stat()
+		p, err := parseStream(ctx, f, io.Discard, func() (io.ReaderAt, int64, error) { return f, fi.Size(), nil }, v.SourceName, opts, nil)
+		if err != nil {
+			return v, err
+		}
+		prof = &p.profile
+		for i := range schema {
+			schema[i].Type = p.profile.Columns[i].Type
+			schema[i].DateLayout = p.det.Columns[i].DateLayout
+		}
+	}
+	v.Schema = schema
+	err = s.db.DB.Update(func(txn *badger.Txn) error {
+		var cur Version
+		if err := getJSON(txn, store.Key(pVersion, []byte(v.ID)), &cur); err != nil {
+			return err
+		}
+		cur.Schema = schema
+		if err := setJSON(txn, store.Key(pVersion, []byte(v.ID)), cur.stored()); err != nil {
+			return err
+		}
+		if prof != nil {
+			return setJSON(txn, store.Key(pProfile, []byte(v.ID)), prof)
+		}
+		return nil
+	})
+	if err != nil {
+		return v, notFound(err, "There is no dataset version with id %s.", versionID)
+	}
+	s.bus.Publish(TopicChanged, map[string]string{"datasetId": v.DatasetID, "versionId": v.ID})
+	return s.Version(v.ID)
+}
+
+func plain(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,220 @@
+// Package dataset turns files (CSV, Parquet, JSON lines) into immutable,
+// versioned, profiled datasets. An import reads the file once: the bytes go
+// into the content-addressed blob store while parse workers check every
+// record and build the profile with mergeable sketches. A file that fails
+// anywhere leaves nothing behind: no blob, no record, no temp file.
+//
+// The profile types (NumericStats, Histogram, KLL, CategoryStats) are the
+// reference the drift engine compares live data against; they are stored
+// once per version and never recomputed on view.
+package dataset
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ColumnType is the inferred (or user-corrected) kind of a column.
+type ColumnType string
+
+const (
+	Integer     ColumnType = "integer"
+	Float       ColumnType = "float"
+	Boolean     ColumnType = "boolean"
+	Categorical ColumnType = "categorical"
+	Datetime    ColumnType = "datetime"
+	Text        ColumnType = "text"
+)
+
+func validType(t ColumnType) bool {
+	switch t {
+	case Integer, Float, Boolean, Categorical, Datetime, Text:
+		return true
+	}
+	return false
+}
+
+// Role says how training and fairness should use a column.
+type Role string
+
+const (
+	Feature Role = "feature"
+	Target  Role = "target"
+	IDRole  Role = "id"
+	Ignore  Role = "ignore"
+)
+
+// Column is one column of a version's schema.
+type Column struct {
+	Name string     `json:"name"`
+	Type ColumnType `json:"type"`
+	Role Role       `json:"role"`
+	// Protected marks a sensitive attribute (used by fairness reports).
+	Protected bool `json:"protected"`
+	// DateLayout is the Go time layout a datetime column was read with.
+	DateLayout string `json:"dateLayout,omitempty"`
+}
+
+// Options steer an import. Empty fields are detected.
+type Options struct {
+	// Name is the dataset name; default: the file name without extension.
+	Name string `json:"name"`
+	// ImportID names the import for progress events and Cancel; the UI
+	// picks one so it can cancel before the call returns.
+	ImportID   string                `json:"importId"`
+	Format     string                `json:"format"`    // csv, jsonl, parquet
+	Encoding   string                `json:"encoding"`  // utf-8, utf-16le, utf-16be, windows-1252
+	Delimiter  string                `json:"delimiter"` // one character; "\t" for tabs
+	Header     *bool                 `json:"header"`
+	NullTokens []string              `json:"nullTokens"`
+	Types      map[string]ColumnType `json:"types"`
+}
+
+// DefaultNullTokens are read as missing values, as pandas does.
+var DefaultNullTokens = []string{"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "?", "#N/A"}
+
+// Dataset is a named series of versions.
+type Dataset struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	Latest    int       `json:"latest"` // highest version number
+	Trashed   bool      `json:"trashed"`
+	TrashedAt time.Time `json:"trashedAt,omitempty"`
+}
+
+// Version is one immutable import of a file.
+type Version struct {
+	ID         string    `json:"id"`
+	DatasetID  string    `json:"datasetId"`
+	Dataset    string    `json:"dataset"`
+	Number     int       `json:"number"`
+	SourceName string    `json:"sourceName"`
+	Size       int64     `json:"size"`
+	Digest     string    `json:"digest"` // SHA-256 of the file's bytes
+	Rows       int64     `json:"rows"`
+	Columns    int       `json:"columns"`
+	Format     string    `json:"format"`
+	Encoding   string    `json:"encoding,omitempty"`
+	Delimiter  string    `json:"delimiter,omitempty"`
+	Header     bool      `json:"header"`
+	NullTokens []string  `json:"nullTokens,omitempty"`
+	Schema     []Column  `json:"schema"`
+	Imported   time.Time `json:"imported"`
+	// ImportMillis is how long the import took (read, hash, parse, profile).
+	ImportMillis int64 `json:"importMillis"`
+	Trashed      bool  `json:"trashed"`
+	// Reused is set on an import result that matched an existing version
+	// (same bytes and settings): nothing new was stored.
+	Reused bool `json:"reused,omitempty"`
+	// requestKey fingerprints the import settings (see requestKey); it is
+	// stored through storedVersion and not shown.
+	requestKey string
+}
+
+// storedVersion is Version as written to Badger, with its settings key.
+type storedVersion struct {
+	Version
+	RequestKey string `json:"requestKey"`
+}
+
+func (v Version) stored() storedVersion {
+	v.Reused = false
+	return storedVersion{Version: v, RequestKey: v.requestKey}
+}
+
+// UnmarshalJSON reads a stored version, keeping its settings key.
+func (v *Version) UnmarshalJSON(b []byte) error {
+	type plain Version
+	var sv struct {
+		plain
+		RequestKey string `json:"requestKey"`
+	}
+	if err := json.Unmarshal(b, &sv); err != nil {
+		return err
+	}
+	*v = Version(sv.plain)
+	v.requestKey = sv.RequestKey
+	return nil
+}
+
+// Profile is computed once, in the import's single pass, and stored.
+type Profile struct {
+	Rows    int64           `json:"rows"`
+	Columns []ColumnProfile `json:"columns"`
+	// Correlations are Pearson coefficients between numeric columns, over
+	// the rows where all of them are present.
+	Correlations *Correlations `json:"correlations,omitempty"`
+	// Preview holds the first rows as text.
+	Preview [][]string `json:"preview"`
+}
+
+// ColumnProfile summarises one column.
+type ColumnProfile struct {
+	Name    string     `json:"name"`
+	Type    ColumnType `json:"type"`
+	Count   int64      `json:"count"`   // present values
+	Missing int64      `json:"missing"` // null tokens and empty fields
+	// Distinct is a HyperLogLog estimate (about ±2%), exact for small sets.
+	Distinct   int64          `json:"distinct"`
+	Numeric    *NumericStats  `json:"numeric,omitempty"`
+	Categories *CategoryStats `json:"categories,omitempty"`
+	Text       *TextStats     `json:"text,omitempty"`
+}
+
+// NumericStats describes integer, float, boolean (0/1) and datetime (Unix
+// seconds) columns.
+type NumericStats struct {
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	Std  float64 `json:"std"` // sample standard deviation (n-1), as pandas
+	// NonFinite counts inf/-inf values, which are left out of the stats
+	// (and counted as missing) so one of them cannot make every number inf.
+	NonFinite int64 `json:"nonFinite,omitempty"`
+	// Quantiles at 1, 5, 25, 50, 75, 95, 99 %, read from Sketch.
+	Quantiles []Quantile `json:"quantiles"`
+	Histogram Histogram  `json:"histogram"`
+	// Sketch is the mergeable quantile sketch behind Quantiles and
+	// Histogram; the drift engine can read CDFs from it.
+	Sketch *KLL `json:"sketch"`
+}
+
+// Quantile is one point of a distribution.
+type Quantile struct {
+	Q     float64 `json:"q"`
+	Value float64 `json:"value"`
+}
+
+// Histogram has len(Edges) == len(Counts)+1; bin i is [Edges[i], Edges[i+1])
+// and the last bin includes its right edge. Counts are read from the
+// quantile sketch, so they are exact while a column has ≤ ~200 values and
+// within the sketch's rank error (about 1.3% of rows) beyond.
+type Histogram struct {
+	Edges  []float64 `json:"edges"`
+	Counts []float64 `json:"counts"`
+}
+
+// CategoryStats holds the most frequent values.
+type CategoryStats struct {
+	Top []CategoryCount `json:"top"`
+	// Other counts present values not in Top.
+	Other int64 `json:"other"`
+	// Approximate is true when the column had too many distinct values for
+	// exact counts; Top counts are then lower bounds.
+	Approximate bool `json:"approximate"`
+}
+
+// TextStats describes string lengths (in bytes).
+type TextStats struct {
+	MinLen  int     `json:"minLen"`
+	MaxLen  int     `json:"maxLen"`
+	MeanLen float64 `json:"meanLen"`
+}
+
+// Correlations is a symmetric matrix over Columns.
+type Correlations struct {
+	Columns []string    `json:"columns"`
+	Matrix  [][]float64 `json:"matrix"`
+	Rows    int64       `json:"rows"` // complete rows used
+}
