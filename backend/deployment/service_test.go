@@ -1,0 +1,177 @@
+package deployment
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/registry"
+	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+type fixture struct {
+	st  *store.Store
+	reg *registry.Service
+	dir string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	st := store.MustOpen(t)
+	dir := t.TempDir()
+	reg, err := registry.NewService(st, core.NewBus(), dir, nil)
+	require.NoError(t, err)
+	for _, f := range []string{"xgb_binary.json", "lgb_binary.txt"} {
+		b, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", f))
+		require.NoError(t, err)
+		sig := serving.DefaultSignature([]string{"a", "b", "c", "d", "e", "f"}, 6)
+		_, err = reg.ImportFile("fraud", b, sig, nil, registry.Meta{})
+		require.NoError(t, err)
+	}
+	return fixture{st: st, reg: reg, dir: dir}
+}
+
+func (f fixture) service(l Launcher) *Service {
+	return NewService(Config{Store: f.st, Registry: f.reg, Launcher: l, HealthInterval: 100 * time.Millisecond, LogOptions: serving.LogOptions{FlushEvery: 10 * time.Millisecond}})
+}
+
+func call(t *testing.T, url, path, ct, body string) (int, string, string) {
+	t.Helper()
+	resp, err := http.Post(url+path, ct, strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get(serving.BackendHeader), string(b)
+}
+
+// payloads are every format of both protocols, for a 6-input model.
+var payloads = []struct{ name, path, ct, body string }{
+	{"split", "/invocations", "application/json", `{"dataframe_split":{"columns":["a","b","c","d","e","f"],"data":[[1,2,3,4,5,6]]}}`},
+	{"records", "/invocations", "application/json", `{"dataframe_records":[{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}]}`},
+	{"instances", "/invocations", "application/json", `{"instances":[[1,2,3,4,5,6]]}`},
+	{"inputs", "/invocations", "application/json", `{"inputs":{"a":[1],"b":[2],"c":[3],"d":[4],"e":[5],"f":[6]}}`},
+	{"csv", "/invocations", "text/csv", "a,b,c,d,e,f\n1,2,3,4,5,6\n"},
+	{"v2", "/v2/models/fraud/infer", "application/json", `{"inputs":[{"name":"x","shape":[1,6],"datatype":"FP64","data":[1,2,3,4,5,6]}]}`},
+}
+
+func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
+	f := newFixture(t)
+	svc := f.service(NewProcessLauncher())
+	ctx := context.Background()
+	d, err := svc.Deploy(ctx, "fraud", "1", Options{})
+	require.NoError(t, err)
+	assert.Contains(t, d.Endpoint, "http://127.0.0.1:")
+
+	for _, p := range payloads {
+		code, by, body := call(t, d.Endpoint, p.path, p.ct, p.body)
+		require.Equal(t, 200, code, "%s: %s", p.name, body)
+		assert.Equal(t, "v1", by)
+	}
+	code, _, body := call(t, d.Endpoint, "/invocations", "application/json", `{"instances":[[1,2,3]]}`)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, "the model takes 6")
+	code, _, body = call(t, d.Endpoint, "/invocations", "application/json", `{"dataframe_records":[{"a":"x","b":2,"c":3,"d":4,"e":5,"f":6}]}`)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `Column \"a\" expects double`)
+
+	d, err = svc.AddVersion(ctx, d.ID, "2")
+	require.NoError(t, err)
+	require.Len(t, d.Backends, 2)
+	d, err = svc.SetCanary(d.ID, "v2", 10)
+	require.NoError(t, err)
+	n2 := 0
+	for i := 0; i < 2000; i++ {
+		code, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+		require.Equal(t, 200, code)
+		if by == "v2" {
+			n2++
+		}
+	}
+	assert.InDelta(t, 200, n2, 60, "10%% ± 3%% of 2000 to the canary, got %d", n2)
+
+	// Shadow: v2 gets copies of live traffic on v1.
+	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}, Shadow: "v2"})
+	require.NoError(t, err)
+	for range 20 {
+		_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+		require.Equal(t, "v1", by)
+	}
+	require.Eventually(t, func() bool { st, _ := svc.Stats(d.ID); return st.Shadow.Sent == 20 && st.Shadow.Agree+st.Shadow.Disagree == 20 }, 5*time.Second, 20*time.Millisecond)
+
+	// Blue/green switch, then rollback: the very next request is on v1 again.
+	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v2", Weight: 100}}})
+	require.NoError(t, err)
+	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	require.Equal(t, "v2", by)
+	_, err = svc.Rollback(d.ID)
+	require.NoError(t, err)
+	_, by, _ = call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	require.Equal(t, "v1", by)
+
+	assert.Equal(t, []string{"fraud"}, svc.DeploymentsOf("fraud", 2))
+
+	// Restart: close the service (the app quits) and start a new one on
+	// the same store; the endpoint comes back on the same port.
+	svc.Close()
+	written, dropped := svc.PredictionLog().Counts()
+	assert.Zero(t, dropped)
+	assert.GreaterOrEqual(t, written, uint64(2000))
+	_, err = http.Get(d.Endpoint + "/ping")
+	require.Error(t, err, "the endpoint is down while the app is closed")
+
+	svc2 := f.service(NewProcessLauncher())
+	t.Cleanup(svc2.Close)
+	require.NoError(t, svc2.Start(ctx))
+	d2, err := svc2.Get(d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, d.Endpoint, d2.Endpoint)
+	assert.Equal(t, StateRunning, d2.State)
+	code, by, body = call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "v1", by)
+	recs, err := svc2.Predictions(d.ID, 3)
+	require.NoError(t, err)
+	assert.Len(t, recs, 3)
+
+	d2, err = svc2.Stop(ctx, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StateStopped, d2.State)
+	_, err = http.Get(d.Endpoint + "/ping")
+	assert.Error(t, err)
+}
+
+func TestDeployFailures(t *testing.T) {
+	f := newFixture(t)
+	svc := f.service(NewProcessLauncher())
+	t.Cleanup(svc.Close)
+	ctx := context.Background()
+	_, err := svc.Deploy(ctx, "nope", "1", Options{})
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+	_, err = svc.Deploy(ctx, "fraud", "9", Options{})
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+
+	d, err := svc.Deploy(ctx, "fraud", "1", Options{})
+	require.NoError(t, err)
+	_, err = svc.Deploy(ctx, "fraud", "1", Options{Port: d.Port})
+	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+	assert.ErrorContains(t, err, "already in use")
+
+	_, err = svc.SetCanary(d.ID, "v1", 10)
+	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+	_, err = svc.AddVersion(ctx, d.ID, "1")
+	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 50}}})
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+	_, err = svc.Rollback(d.ID)
+	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+}
