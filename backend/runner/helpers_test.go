@@ -148,3 +148,6 @@ func metric(t *testing.T, e *env, runID, key string) float64 {
 	require.True(t, ok, "run has no metric %s (has %v)", key, run.Metrics)
 	return float64(p.Value)
 }
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
+func symlink(old, p string) error  { return os.Symlink(old, p) }
