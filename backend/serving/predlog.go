@@ -55,7 +55,11 @@ type PredictionLog struct {
 	dropped atomic.Uint64
 	failed  atomic.Uint64
 	done    chan struct{}
-	close   sync.Once
+	// mu orders Enqueue's send against Close's close of ch: senders hold
+	// it shared, Close exclusively, so a late record is dropped, never a
+	// send on a closed channel.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // NewPredictionLog starts the writer.
@@ -75,14 +79,13 @@ func NewPredictionLog(st *store.Store, opt LogOptions) *PredictionLog {
 }
 
 // Enqueue hands a record to the writer; false means it was dropped.
-func (l *PredictionLog) Enqueue(r Record) (ok bool) {
-	defer func() {
-		// Enqueue after Close: the record is dropped, not a panic.
-		if recover() != nil {
-			l.dropped.Add(1)
-			ok = false
-		}
-	}()
+func (l *PredictionLog) Enqueue(r Record) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		l.dropped.Add(1)
+		return false
+	}
 	select {
 	case l.ch <- r:
 		return true
@@ -100,7 +103,12 @@ func (l *PredictionLog) Counts() (written, dropped uint64) {
 
 // Close drains what is queued and stops the writer.
 func (l *PredictionLog) Close() {
-	l.close.Do(func() { close(l.ch) })
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.ch)
+	}
+	l.mu.Unlock()
 	<-l.done
 }
 
