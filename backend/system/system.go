@@ -101,7 +101,7 @@ func dirSize(root string) int64 {
 		}
 		if d.Type().IsRegular() {
 			if info, err := d.Info(); err == nil {
-				n += info.Size()
+				n += diskUsage(info)
 			}
 		}
 		return nil

@@ -21,16 +21,25 @@ func TestStatusCountsDataDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "b"), make([]byte, 24), 0o600))
 	s := New("1.2.3", "browser", dir)
 	st := s.Status(context.Background())
-	assert.Equal(t, int64(1024), st.DataBytes)
+	// Allocated blocks, not apparent sizes: two small files take two blocks.
+	assert.GreaterOrEqual(t, st.DataBytes, int64(1024))
+	assert.LessOrEqual(t, st.DataBytes, int64(16<<10))
 	assert.Equal(t, dir, st.DataDir)
 	assert.Equal(t, "1.2.3", st.AppVersion)
 	assert.Greater(t, st.FreeBytes, int64(0))
 
 	// Cached: a new file is not seen until the TTL passes.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "c"), make([]byte, 10), 0o600))
-	assert.Equal(t, int64(1024), s.Status(context.Background()).DataBytes)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "c"), []byte{1}, 0o600))
+	assert.Equal(t, st.DataBytes, s.Status(context.Background()).DataBytes)
 	s.ttl = 0
-	assert.Equal(t, int64(1034), s.Status(context.Background()).DataBytes)
+	assert.Greater(t, s.Status(context.Background()).DataBytes, st.DataBytes)
+
+	// A sparse file counts for the blocks it holds, not its length.
+	f, err := os.Create(filepath.Join(dir, "sparse"))
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(64<<20))
+	require.NoError(t, f.Close())
+	assert.Less(t, s.Status(context.Background()).DataBytes, int64(1<<20))
 }
 
 func TestStatusWithoutDocker(t *testing.T) {

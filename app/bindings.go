@@ -1,0 +1,20 @@
+package app
+
+import (
+	"github.com/tern-studio/tern/backend/system"
+)
+
+// Services are the backend services main.go builds; each area's bound
+// struct wraps one. Add a field and a line in Bindings per area.
+type Services struct {
+	Shell  *Shell
+	System *system.Service
+}
+
+// Bindings are the objects bound to the window and served at
+// /api/call/<Struct>.<Method> in browser mode — one list for both faces.
+func Bindings(s Services) []any {
+	return []any{
+		&System{svc: s.System, shell: s.Shell},
+	}
+}

@@ -1,0 +1,199 @@
+// Tern is a desktop MLOps studio. This file is the composition root: it
+// reads flags, opens the store, builds every service by constructor and
+// hands them to the two faces — the Wails window (`tern`) and browser
+// mode (`tern serve`). It holds no logic of its own.
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tern-studio/tern/app"
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/system"
+)
+
+//go:embed all:frontend/dist
+var assets embed.FS
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const defaultAddr = "127.0.0.1:7733"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	mode := "desktop"
+	if len(args) > 0 && !isFlag(args[0]) {
+		mode, args = args[0], args[1:]
+	}
+	fl := flag.NewFlagSet("tern "+mode, flag.ContinueOnError)
+	dataDir := fl.String("data-dir", "", "where Tern keeps its data (default: the OS user data dir, or $TERN_DATA_DIR)")
+	addr := fl.String("addr", defaultAddr, "address of the HTTP face (browser mode and the MLflow-compatible API)")
+	newToken := fl.Bool("new-token", false, "replace the access token with a new random one")
+	verbose := fl.Bool("v", false, "log debug detail")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	switch mode {
+	case "version":
+		fmt.Println("tern", version)
+		return 0
+	case "serve", "desktop":
+	default:
+		fmt.Fprintf(os.Stderr, "tern: unknown command %q (use `tern`, `tern serve` or `tern version`)\n", mode)
+		return 2
+	}
+
+	env, err := open(*dataDir, mode, *newToken, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tern:", core.ErrorMessage(err))
+		return 1
+	}
+	defer env.close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if mode == "serve" {
+		return env.serve(ctx, *addr)
+	}
+	return env.desktop(ctx, *addr)
+}
+
+func isFlag(s string) bool { return len(s) > 0 && s[0] == '-' }
+
+// environment is everything built once per process.
+type environment struct {
+	log      *slog.Logger
+	dataDir  string
+	store    *store.Store
+	bus      *core.Bus
+	token    string
+	shell    *app.Shell
+	system   *system.Service
+	bindings []any
+	routes   []httpapi.Route
+}
+
+func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, error) {
+	if dataDir == "" {
+		d, err := store.DefaultDataDir()
+		if err != nil {
+			return nil, err
+		}
+		dataDir = d
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its data folder %s.", dataDir)
+	}
+	st, err := store.Open(dataDir, store.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	token, err := httpapi.LoadOrCreateToken(dataDir, newToken)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	face := "desktop"
+	if mode == "serve" {
+		face = "browser"
+	}
+	e := &environment{log: log, dataDir: dataDir, store: st, bus: core.NewBus(), token: token}
+	e.shell = app.NewShell(e.bus, log)
+	e.system = system.New(version, face, dataDir)
+	e.bindings = app.Bindings(app.Services{
+		Shell:  e.shell,
+		System: e.system,
+	})
+	return e, nil
+}
+
+func (e *environment) close() {
+	if err := e.store.Close(); err != nil {
+		e.log.Error("closing the store", "err", err)
+	}
+}
+
+func (e *environment) httpServer() (*httpapi.Server, error) {
+	ui, err := fs.Sub(assets, "frontend/dist")
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(httpapi.Config{
+		Token: e.token, Bindings: e.bindings, Bus: e.bus, UI: ui, Routes: e.routes, Logger: e.log,
+	})
+}
+
+func (e *environment) serve(ctx context.Context, addr string) int {
+	srv, err := e.httpServer()
+	if err != nil {
+		e.log.Error("building the HTTP face", "err", err)
+		return 1
+	}
+	ln, err := listen(addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tern:", core.ErrorMessage(err))
+		return 1
+	}
+	url := "http://" + ln.Addr().String()
+	e.system.SetAPIURL(url)
+	fmt.Printf("Tern is serving on %s\nOpen %s/#token=%s\nData: %s\n", url, url, e.token, e.dataDir)
+	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+		e.log.Error("serving", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// desktop opens the window and, beside it, the HTTP face on loopback so
+// MLflow clients and scripts can reach Tern while the window is open.
+func (e *environment) desktop(ctx context.Context, addr string) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if srv, err := e.httpServer(); err == nil {
+		if ln, err := listen(addr); err == nil {
+			e.system.SetAPIURL("http://" + ln.Addr().String())
+			go srv.Serve(ctx, ln)
+		} else {
+			e.log.Warn("the HTTP face is off", "err", core.ErrorMessage(err))
+		}
+	}
+	err := e.shell.Run(app.WindowConfig{Title: "Tern", Assets: assets, Bindings: e.bindings, OnQuit: cancel})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tern:", err)
+		return 1
+	}
+	return 0
+}
+
+// listen binds addr, refusing anything but loopback unless the person
+// asked for another address explicitly.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "Tern cannot listen on %s (%v). Is another program using that port? Choose another with --addr.", addr, err)
+	}
+	return ln, nil
+}
