@@ -57,24 +57,128 @@ func FrameFromRecords(columns []string, records []map[string]any) *Frame {
 // with a clear error instead of exhausting memory.
 const maxCSVLine = 8 << 20
 
-// ReadCSVFile reads a CSV file with a header row into a frame of strings
-// (empty fields become nil). Errors name the row.
+// ReadCSVFile reads a data file into a frame: JSON lines when its first
+// non-blank byte is '{', otherwise CSV with a header row whose delimiter
+// (comma, semicolon, tab or pipe) is guessed from the header. Empty fields
+// become nil. Errors name the row.
 func ReadCSVFile(path string) (*Frame, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, core.Wrap(err, core.NotFound, "Cannot open the data file %s.", path)
 	}
 	defer fh.Close()
-	return ReadCSV(fh)
+	br := bufio.NewReaderSize(fh, 1<<16)
+	head, _ := br.Peek(64 << 10)
+	trimmed := strings.TrimLeft(strings.TrimPrefix(string(head), "\ufeff"), " \t\r\n")
+	if strings.HasPrefix(trimmed, "{") {
+		return ReadJSONLines(br)
+	}
+	return readCSV(br, sniffDelimiter(string(head)))
 }
 
-// ReadCSV reads CSV with a header row. A UTF-8 byte-order mark is skipped.
-func ReadCSV(r io.Reader) (*Frame, error) {
+func sniffDelimiter(head string) rune {
+	if i := strings.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	best, n := ',', strings.Count(head, ",")
+	for _, d := range []rune{';', '\t', '|'} {
+		if c := strings.Count(head, string(d)); c > n {
+			best, n = d, c
+		}
+	}
+	return best
+}
+
+// ReadJSONLines reads one JSON object per line; the columns are the keys
+// in order of first appearance.
+func ReadJSONLines(r io.Reader) (*Frame, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	f := &Frame{}
+	col := map[string]int{}
+	var recs []map[string]any
+	lineNo := 0
+	err := scanBounded(br, func(line []byte) error {
+		lineNo++
+		s := strings.TrimSpace(strings.TrimPrefix(string(line), "\ufeff"))
+		if s == "" {
+			return nil
+		}
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil || m == nil {
+			return core.Errorf(core.Invalid, "Line %d is not a JSON object.", lineNo)
+		}
+		for k := range m {
+			if _, ok := col[k]; !ok {
+				col[k] = len(f.Columns)
+				f.Columns = append(f.Columns, k)
+			}
+		}
+		recs = append(recs, m)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Columns) == 0 {
+		return nil, core.Errorf(core.Invalid, "The data file is empty.")
+	}
+	for _, m := range recs {
+		row := make([]any, len(f.Columns))
+		for k, v := range m {
+			switch x := v.(type) {
+			case json.Number:
+				row[col[k]] = x.String()
+			case map[string]any, []any:
+				b, _ := json.Marshal(x)
+				row[col[k]] = string(b)
+			default:
+				row[col[k]] = x
+			}
+		}
+		f.Rows = append(f.Rows, row)
+	}
+	return f, nil
+}
+
+func scanBounded(br *bufio.Reader, fn func([]byte) error) error {
+	var buf []byte
+	for {
+		chunk, isPrefix, err := br.ReadLine()
+		buf = append(buf, chunk...)
+		if len(buf) > maxCSVLine {
+			return core.Errorf(core.Invalid, "A line of the file is longer than %d MB.", maxCSVLine>>20)
+		}
+		if err == io.EOF {
+			if len(buf) > 0 {
+				return fn(buf)
+			}
+			return nil
+		}
+		if err != nil {
+			return core.Wrap(err, core.Invalid, "The data file cannot be read.")
+		}
+		if !isPrefix {
+			if err := fn(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+}
+
+// ReadCSV reads comma-separated CSV with a header row. A UTF-8 byte-order
+// mark is skipped.
+func ReadCSV(r io.Reader) (*Frame, error) { return readCSV(r, ',') }
+
+func readCSV(r io.Reader, delim rune) (*Frame, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
 		_, _ = br.Discard(3)
 	}
 	cr := csv.NewReader(&limitedLines{r: br, max: maxCSVLine})
+	cr.Comma = delim
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {

@@ -313,3 +313,48 @@ func FuzzReadCSV(f *testing.F) {
 		}
 	})
 }
+
+func TestReadDataFileFormats(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]struct {
+		body string
+		want *Frame
+	}{
+		"semicolon.csv": {"a;b\n1;x\n", &Frame{Columns: []string{"a", "b"}, Rows: [][]any{{"1", "x"}}}},
+		"tab.tsv":       {"a\tb\n1\t\n", &Frame{Columns: []string{"a", "b"}, Rows: [][]any{{"1", nil}}}},
+		"rows.jsonl":    {"{\"a\":1,\"b\":\"x\"}\n\n{\"b\":\"y\",\"c\":true}\n", &Frame{Columns: []string{"a", "b", "c"}, Rows: [][]any{{"1", "x", nil}, {nil, "y", true}}}},
+	}
+	for name, c := range cases {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(c.body), 0o644))
+		f, err := ReadCSVFile(p)
+		require.NoError(t, err, name)
+		assert.ElementsMatch(t, c.want.Columns, f.Columns, name)
+		if name != "rows.jsonl" {
+			assert.Equal(t, c.want, f, name)
+		} else {
+			assert.Len(t, f.Rows, 2)
+		}
+	}
+	p := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(p, []byte("{\"a\":1}\n[1,2]\n"), 0o644))
+	_, err := ReadCSVFile(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Line 2")
+}
+
+func TestTrainWithFixedTestSet(t *testing.T) {
+	train := synth(2000, "separable", 1)
+	test := synth(500, "separable", 2)
+	// Reorder the test file's columns: they are matched by name.
+	reordered := &Frame{Columns: []string{"y", "colour", "x2", "x1"}}
+	for _, r := range test.Rows {
+		reordered.Rows = append(reordered.Rows, []any{r[3], r[2], r[1], r[0]})
+	}
+	_, ev, err := TrainWithTest(context.Background(), train, reordered, Params{Target: "y"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 500, ev.Rows)
+	assert.Greater(t, ev.Metrics["roc_auc"], 0.95)
+	_, _, err = TrainWithTest(context.Background(), train, &Frame{Columns: []string{"x1"}, Rows: [][]any{{1.0}}}, Params{Target: "y"}, nil)
+	assert.ErrorContains(t, err, "no column")
+}

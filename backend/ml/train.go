@@ -21,6 +21,19 @@ const minRows = 10
 // split for evaluation. The preprocessing is fitted on the training rows
 // only and saved inside the model.
 func Train(ctx context.Context, f *Frame, params Params, report Reporter) (*Model, *Evaluation, error) {
+	return trainSplit(ctx, f, nil, params, report)
+}
+
+// TrainWithTest trains on every row of train and evaluates on test (same
+// columns), for comparisons that must use one fixed split.
+func TrainWithTest(ctx context.Context, train, test *Frame, params Params, report Reporter) (*Model, *Evaluation, error) {
+	if test == nil || test.Len() == 0 {
+		return nil, nil, core.Errorf(core.Invalid, "The test file has no rows.")
+	}
+	return trainSplit(ctx, train, test, params, report)
+}
+
+func trainSplit(ctx context.Context, f, test *Frame, params Params, report Reporter) (*Model, *Evaluation, error) {
 	if report == nil {
 		report = func(string, float64, int) {}
 	}
@@ -53,6 +66,26 @@ func Train(ctx context.Context, f *Frame, params Params, report Reporter) (*Mode
 	for _, row := range f.Rows {
 		if ti < len(row) && !isMissing(row[ti]) {
 			labelled.Rows = append(labelled.Rows, row)
+		}
+	}
+	nTrain := len(labelled.Rows)
+	if test != nil {
+		// Test rows follow the training rows, their columns put in the
+		// training file's order.
+		idx := make([]int, len(f.Columns))
+		for j, c := range f.Columns {
+			if idx[j] = test.Column(c); idx[j] < 0 {
+				return nil, nil, core.Errorf(core.Invalid, "The test file has no column %q.", c)
+			}
+		}
+		for _, row := range test.Rows {
+			r := make([]any, len(idx))
+			for j, k := range idx {
+				r[j] = row[k]
+			}
+			if !isMissing(r[ti]) {
+				labelled.Rows = append(labelled.Rows, r)
+			}
 		}
 	}
 	n := len(labelled.Rows)
@@ -132,7 +165,10 @@ func Train(ctx context.Context, f *Frame, params Params, report Reporter) (*Mode
 	for i := range all {
 		all[i] = int32(i)
 	}
-	trainRows, testRows := splitRows(all, p.TestFraction, strata, p.Seed)
+	trainRows, testRows := all[:nTrain], all[nTrain:]
+	if test == nil {
+		trainRows, testRows = splitRows(all, p.TestFraction, strata, p.Seed)
+	}
 	trainFrame := &Frame{Columns: labelled.Columns, Rows: make([][]any, len(trainRows))}
 	for i, r := range trainRows {
 		trainFrame.Rows[i] = labelled.Rows[r]
@@ -174,7 +210,7 @@ func Train(ctx context.Context, f *Frame, params Params, report Reporter) (*Mode
 			report("train_rmse", EvaluateRegressor(yr, pred).Metrics["rmse"], 1)
 		}
 	case AlgoGBDT:
-		fitRows, valRows := trainRows, []int32(nil)
+		fitRows, valRows := append([]int32(nil), trainRows...), []int32(nil)
 		early := p.EarlyStopping == "on" || (p.EarlyStopping == "auto" && len(trainRows) > 10000)
 		if early {
 			fitRows, valRows = splitRows(trainRows, p.ValidationFraction, strata, p.Seed+1)

@@ -23,10 +23,11 @@ func train(ctx context.Context, args []string) int {
 	data := fs.String("data", "", "CSV file to train on (default: the only file in /tern/data)")
 	paramsFile := fs.String("params", "/tern/params.json", "params JSON file (TERN_PARAMS overrides)")
 	outDir := fs.String("out", "/tern/outputs", "output directory")
+	testFile := fs.String("test", "", "evaluate on this file instead of a held-out split of -data")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	err := runTrain(ctx, *data, *paramsFile, *outDir)
+	err := runTrain(ctx, *data, *testFile, *paramsFile, *outDir)
 	if err != nil {
 		out.fail(core.ErrorMessage(err))
 		fmt.Fprintln(os.Stderr, "train failed:", core.ErrorMessage(err))
@@ -35,7 +36,7 @@ func train(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-func runTrain(ctx context.Context, data, paramsFile, outDir string) error {
+func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) error {
 	params, err := readParams(paramsFile)
 	if err != nil {
 		return err
@@ -57,7 +58,18 @@ func runTrain(ctx context.Context, data, paramsFile, outDir string) error {
 	}
 	logParams(p)
 	start = time.Now()
-	model, ev, err := ml.Train(ctx, frame, params, out.metric)
+	var model *ml.Model
+	var ev *ml.Evaluation
+	if testFile != "" {
+		test, terr := ml.ReadCSVFile(testFile)
+		if terr != nil {
+			return terr
+		}
+		start = time.Now()
+		model, ev, err = ml.TrainWithTest(ctx, frame, test, params, out.metric)
+	} else {
+		model, ev, err = ml.Train(ctx, frame, params, out.metric)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return core.Errorf(core.Invalid, "Training was cancelled.")
