@@ -109,6 +109,14 @@ func (a *colAcc) addNumber(v float64) {
 func (a *colAcc) add(b []byte) (float64, bool, string) {
 	switch a.kind {
 	case kNumber:
+		v, ok := fastFloat(b)
+		if ok {
+			if !a.nonInt && a.typ == Integer && v != math.Trunc(v) {
+				a.nonInt = true
+			}
+			a.addNumber(v)
+			return v, true, ""
+		}
 		v, err := strconv.ParseFloat(str(b), 64)
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
@@ -117,7 +125,7 @@ func (a *colAcc) add(b []byte) (float64, bool, string) {
 				return 0, false, fmt.Sprintf("%s is not a number", quoteVal(b))
 			}
 		}
-		if !a.nonInt && bytes.IndexAny(b, ".eE") >= 0 {
+		if !a.nonInt && a.typ == Integer && bytes.IndexAny(b, ".eE") >= 0 {
 			a.nonInt = true
 		}
 		a.addNumber(v)
@@ -158,6 +166,54 @@ func (a *colAcc) add(b []byte) (float64, bool, string) {
 		a.lenMax = l
 	}
 	return 0, true, ""
+}
+
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// fastFloat reads plain decimals ([-+]digits[.digits], at most 15
+// significant digits) exactly: an integer mantissa below 2^53 divided by an
+// exact power of ten is correctly rounded (Clinger's fast path), so the
+// result equals strconv.ParseFloat's. Anything else returns ok=false and
+// goes to strconv.
+func fastFloat(b []byte) (float64, bool) {
+	i := 0
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	if i >= len(b) || len(b)-i > 16 {
+		return 0, false
+	}
+	var mant uint64
+	digits, frac := 0, -1
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c >= '0' && c <= '9' {
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+			continue
+		}
+		if c == '.' && frac < 0 {
+			frac = 0
+			continue
+		}
+		return 0, false
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	v := float64(mant)
+	if frac > 0 {
+		v /= pow10[frac]
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 func quoteVal(b []byte) string {

@@ -219,14 +219,23 @@ var dateLayouts = []string{
 
 var dateLike = regexp.MustCompile(`^\d{4}[-/]\d{2}[-/]\d{2}|^\d{2}\.\d{2}\.\d{4}$`)
 
-func isNull(b []byte, nulls map[string]bool) bool {
+// nullTokens is a set of missing-value spellings with a first-byte filter,
+// so the common case (a number) costs one table lookup, not a map probe.
+type nullTokens struct {
+	m     map[string]bool
+	first [256]bool
+	empty bool
+	max   int
+}
+
+func isNull(b []byte, n *nullTokens) bool {
 	if len(b) == 0 {
 		return true
 	}
-	if len(b) > 8 {
+	if len(b) > n.max || !n.first[b[0]] {
 		return false
 	}
-	return nulls[str(b)]
+	return n.m[str(b)]
 }
 
 // inferType picks the narrowest type that reads every sampled value.
@@ -283,7 +292,7 @@ func inferType(vals []string) (ColumnType, string) {
 var idName = regexp.MustCompile(`(?i)^(id|uuid|guid|key|index|.*[_ ]id)$`)
 
 // inferSchema reads header and types from sampled records.
-func inferSchema(recs [][]string, header *bool, nulls map[string]bool, types map[string]ColumnType) (bool, []Column, error) {
+func inferSchema(recs [][]string, header *bool, nulls *nullTokens, types map[string]ColumnType) (bool, []Column, error) {
 	if len(recs) == 0 {
 		return false, nil, core.Errorf(core.Invalid, "The file has no rows to import.")
 	}
@@ -372,15 +381,19 @@ func applyTypes(cols []Column, types map[string]ColumnType) error {
 	return nil
 }
 
-func nullSet(tokens []string) map[string]bool {
+func nullSet(tokens []string) *nullTokens {
 	if tokens == nil {
 		tokens = DefaultNullTokens
 	}
-	m := make(map[string]bool, len(tokens))
+	n := &nullTokens{m: make(map[string]bool, len(tokens))}
 	for _, t := range tokens {
-		m[t] = true
+		n.m[t] = true
+		if t != "" {
+			n.first[t[0]] = true
+			n.max = max(n.max, len(t))
+		}
 	}
-	return m
+	return n
 }
 
 // lineOf counts the line of offset off in data that starts at line first.

@@ -223,7 +223,7 @@ type worker struct {
 	corr     *corrAcc
 	vals     []float64
 	present  []bool
-	nulls    map[string]bool
+	nulls    *nullTokens
 	header   bool // the file has a header row (words the ragged-row message)
 	skip     bool // the first record of the file is that header: skip it
 	factory  recordSourceFactory
@@ -231,7 +231,7 @@ type worker struct {
 	numeric  []bool
 }
 
-func newWorker(cols []Column, nulls map[string]bool, header bool, f recordSourceFactory) *worker {
+func newWorker(cols []Column, nulls *nullTokens, header bool, f recordSourceFactory) *worker {
 	w := &worker{cols: cols, nulls: nulls, header: header, factory: f,
 		vals: make([]float64, len(cols)), present: make([]bool, len(cols)), numeric: make([]bool, len(cols))}
 	var numCols []int
@@ -354,7 +354,7 @@ func (w *worker) records(src recordSource, res *chunkResult, stopLine int64, sto
 
 // parallelPass splits the decoded stream into chunks of whole records and
 // parses them on all cores, with memory bounded by a few blocks in flight.
-func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f recordSourceFactory, delim byte, det Detected, nulls map[string]bool, opts Options, name string, progress progressFunc) (*Profile, error) {
+func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f recordSourceFactory, delim byte, det Detected, nulls *nullTokens, opts Options, name string, progress progressFunc) (*Profile, error) {
 	nw := min(runtime.GOMAXPROCS(0), 4)
 	chunks := make(chan chunk, nw)
 	results := make(chan chunkResult, nw*2)

@@ -90,11 +90,14 @@ type KLL struct {
 	// always gives the same profile.
 	coin uint64
 	caps []int // capacity per level, cached: recomputed when a level is added
+	// sampler state (see Add)
+	m            int
+	blockN, pick uint64
 }
 
 const kllK = 200
 
-func newKLL() *KLL { return &KLL{K: kllK, Levels: [][]float64{make([]float64, 0, kllK)}} }
+func newKLL() *KLL { return &KLL{K: kllK, Levels: [][]float64{make([]float64, 0, kllBatch)}} }
 
 func (s *KLL) capacity(h int) int {
 	if len(s.caps) != len(s.Levels) {
@@ -131,17 +134,58 @@ func (s *KLL) maxSize() int {
 	return n
 }
 
+// kllBatch is how many values Add buffers before compacting: batching
+// keeps the per-value cost to an append (and keeps level 0 exact longer).
+const kllBatch = 1024
+
 // Add inserts one value (NaN is the caller's business: it is never passed).
+//
+// Once the bottom levels have shrunk to the minimum capacity of 2, they
+// would only ever halve what arrives; as in the KLL paper's sampler, one
+// value chosen at random from each block of 2^m is put straight into level
+// m with weight 2^m instead, which has the same distribution and skips
+// almost all the sorting on long columns.
 func (s *KLL) Add(v float64) {
 	s.N++
-	s.Levels[0] = append(s.Levels[0], v)
-	if len(s.Levels[0]) >= s.capacity(0) {
+	if s.m > 0 {
+		hit := s.blockN == s.pick
+		s.blockN++
+		if s.blockN == 1<<s.m {
+			s.blockN = 0
+			s.coin++
+			s.pick = mix64(s.coin) & (1<<s.m - 1)
+		}
+		if !hit {
+			return
+		}
+	}
+	s.Levels[s.m] = append(s.Levels[s.m], v)
+	if len(s.Levels[s.m]) >= kllBatch {
 		s.compress()
+		s.resample()
+	}
+}
+
+// samplerCap: levels this small are replaced by sampling. The paper uses
+// the minimum (2); 8 keeps the measured rank error under 1% on 3M values
+// (TestKLLAccuracy) and makes long columns several times cheaper.
+const samplerCap = 8
+
+// resample sets m, the number of bottom levels at minimum capacity.
+func (s *KLL) resample() {
+	m := 0
+	for m < len(s.Levels)-2 && s.capacity(m) <= samplerCap {
+		m++
+	}
+	if m != s.m {
+		s.m, s.blockN = m, 0
+		s.coin++
+		s.pick = mix64(s.coin) & (1<<m - 1)
 	}
 }
 
 func (s *KLL) compress() {
-	for s.size() >= s.maxSize() {
+	for s.size() > s.maxSize() {
 		for h := 0; h < len(s.Levels); h++ {
 			if len(s.Levels[h]) >= s.capacity(h) {
 				if h+1 == len(s.Levels) {
@@ -151,10 +195,12 @@ func (s *KLL) compress() {
 				slices.Sort(l)
 				s.coin++
 				off := int(mix64(s.coin) & 1)
-				for i := off; i < len(l); i += 2 {
+				// An odd item out stays at this level, so weight is kept.
+				keep := len(l) % 2
+				for i := keep + off; i < len(l); i += 2 {
 					s.Levels[h+1] = append(s.Levels[h+1], l[i])
 				}
-				s.Levels[h] = l[:0]
+				s.Levels[h] = l[:keep]
 				break
 			}
 		}

@@ -1,0 +1,21 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+)
+
+// BenchmarkParse measures the one-pass parse+profile (no blob write) on a
+// numeric CSV like the one bench/datasets generates.
+func BenchmarkParse(b *testing.B) {
+	data, _ := io.ReadAll(&genCSV{left: 64 << 20})
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := parseStream(context.Background(), bytes.NewReader(data), io.Discard, nil, "b.csv", Options{}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
