@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { addPoints, defaults, paths, stateLabel, toParams, validate, type ModelSpec } from './training';
+
+const gbdt: ModelSpec = {
+  name: 'gbdt',
+  label: 'Gradient-boosted trees',
+  tasks: ['classification', 'regression'],
+  params: [
+    { name: 'learning_rate', label: 'Learning rate', type: 'number', default: 0.1, min: 0.001, max: 1, help: '' },
+    { name: 'max_iter', label: 'Rounds', type: 'integer', default: 100, min: 1, max: 10000, help: '' },
+    { name: 'early_stopping', label: 'Early stopping', type: 'choice', default: 'auto', choices: ['auto', 'on', 'off'], help: '' },
+  ],
+};
+
+describe('parameter form', () => {
+  it('starts at the defaults, which validate', () => {
+    const v = defaults(gbdt);
+    expect(v).toEqual({ learning_rate: 0.1, max_iter: 100, early_stopping: 'auto' });
+    expect(validate(gbdt, v)).toEqual({});
+  });
+  it.each([
+    [{ learning_rate: '', max_iter: '100', early_stopping: 'auto' }, 'learning_rate', 'Enter a number.'],
+    [{ learning_rate: 'abc', max_iter: '100', early_stopping: 'auto' }, 'learning_rate', 'Enter a number.'],
+    [{ learning_rate: '2', max_iter: '100', early_stopping: 'auto' }, 'learning_rate', 'At most 1.'],
+    [{ learning_rate: '0.1', max_iter: '2.5', early_stopping: 'auto' }, 'max_iter', 'Enter a whole number.'],
+    [{ learning_rate: '0.1', max_iter: '0', early_stopping: 'auto' }, 'max_iter', 'At least 1.'],
+    [{ learning_rate: '0.1', max_iter: '10', early_stopping: 'maybe' }, 'early_stopping', 'Choose one of auto, on, off.'],
+  ])('rejects %o', (values, field, message) => {
+    expect(validate(gbdt, values)[field]).toBe(message);
+  });
+  it('sends numbers, not strings', () => {
+    expect(toParams(gbdt, { learning_rate: '0.05', max_iter: '300', early_stopping: 'off' })).toEqual({
+      learning_rate: 0.05,
+      max_iter: 300,
+      early_stopping: 'off',
+    });
+  });
+});
+
+describe('live curve', () => {
+  it('keeps one value per step, in order, without mutating', () => {
+    const a = addPoints({}, [
+      { key: 'loss', value: 0.9, step: 1 },
+      { key: 'loss', value: 0.8, step: 2 },
+    ]);
+    const b = addPoints(a, [
+      { key: 'loss', value: 0.7, step: 3 },
+      { key: 'loss', value: 0.85, step: 2 },
+      { key: 'val', value: NaN, step: 1 },
+    ]);
+    expect(a.loss).toHaveLength(2);
+    expect(b.loss.map((p) => p.step)).toEqual([1, 2, 3]);
+    expect(b.loss[1].value).toBe(0.85);
+    expect(b.val).toBeUndefined();
+  });
+  it('draws shared axes', () => {
+    const s = addPoints({}, [
+      { key: 'train', value: 1, step: 1 },
+      { key: 'train', value: 0, step: 2 },
+      { key: 'val', value: 0.5, step: 2 },
+    ]);
+    const p = paths(s, ['train', 'val'], 100, 50);
+    expect(p.train).toBe('M0.0,0.0L100.0,50.0');
+    expect(p.val).toBe('M100.0,25.0');
+    expect(paths({}, ['train'], 100, 50)).toEqual({});
+  });
+  it('words states', () => {
+    expect(stateLabel({ state: 'running', backend: 'local' })).toBe('Running locally');
+    expect(stateLabel({ state: 'running', backend: 'docker' })).toBe('Running in Docker');
+    expect(stateLabel({ state: 'crashed', backend: 'docker' })).toBe('Crashed');
+  });
+});

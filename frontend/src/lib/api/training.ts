@@ -1,0 +1,197 @@
+// Training: the Train form's schema, jobs, and their live progress.
+import { call, on } from './transport';
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'crashed';
+
+export interface Resources {
+  memoryMb: number;
+  cpus: number;
+  pids: number;
+}
+
+export interface Job {
+  id: string;
+  runId: string;
+  state: JobState;
+  backend: '' | 'docker' | 'local';
+  note: string;
+  reason: string;
+  exitCode: number;
+  image: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  spec: { name: string; datasetVersion: string; image: string; resources: Resources };
+}
+
+export interface ParamSpec {
+  name: string;
+  label: string;
+  type: 'number' | 'integer' | 'choice';
+  default: number | string;
+  min?: number;
+  max?: number;
+  choices?: string[];
+  help: string;
+}
+
+export interface ModelSpec {
+  name: string;
+  label: string;
+  tasks: ('classification' | 'regression')[];
+  params: ParamSpec[];
+}
+
+export interface DockerStatus {
+  available: boolean;
+  message: string;
+}
+
+export interface TrainForm {
+  version: { id: string; dataset: string; number: number; rows: number; columns: number };
+  columns: string[];
+  models: ModelSpec[];
+  docker: DockerStatus;
+  resources: Resources;
+}
+
+export interface TrainRequest {
+  datasetVersionId: string;
+  experimentId?: string;
+  name?: string;
+  target: string;
+  model?: string;
+  task?: string;
+  features?: string[];
+  params?: Record<string, number | string>;
+  resources?: Partial<Resources>;
+  image?: string;
+  buildDir?: string;
+  command?: string[];
+}
+
+export interface MetricPoint {
+  key: string;
+  value: number;
+  step: number;
+}
+export interface MetricsEvent {
+  jobId: string;
+  runId: string;
+  points: MetricPoint[];
+}
+export interface LogEvent {
+  jobId: string;
+  lines: string[];
+}
+
+export const form = (versionId: string) => call<TrainForm>('Training.Form', versionId);
+export const models = () => call<ModelSpec[]>('Training.Models');
+export const start = (req: TrainRequest) => call<Job>('Training.Start', req);
+export const jobs = () => call<Job[]>('Training.Jobs');
+export const job = (id: string) => call<Job>('Training.Job', id);
+export const cancel = (id: string) => call<Job>('Training.Cancel', id);
+export const logs = (id: string, tail = 200) => call<string[]>('Training.Logs', id, tail);
+export const docker = () => call<DockerStatus>('Training.Docker');
+
+export const onJob = (cb: (j: Job) => void) => on('training.job', cb);
+export const onMetrics = (cb: (m: MetricsEvent) => void) => on('training.metrics', cb);
+export const onLog = (cb: (l: LogEvent) => void) => on('training.log', cb);
+
+export const isFinal = (s: JobState) => s === 'succeeded' || s === 'failed' || s === 'cancelled' || s === 'crashed';
+
+/** The form's starting values: every parameter at its default. */
+export function defaults(spec: ModelSpec): Record<string, number | string> {
+  return Object.fromEntries(spec.params.map((p) => [p.name, p.default]));
+}
+
+/**
+ * Checks form values against the schema; returns a message per bad field
+ * (empty when all is well). Values arrive as strings from inputs.
+ */
+export function validate(spec: ModelSpec, values: Record<string, unknown>): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const p of spec.params) {
+    const raw = values[p.name];
+    if (p.type === 'choice') {
+      if (!p.choices?.includes(String(raw))) errors[p.name] = `Choose one of ${p.choices?.join(', ')}.`;
+      continue;
+    }
+    const n = typeof raw === 'number' ? raw : Number(String(raw ?? '').trim());
+    if (String(raw ?? '').trim() === '' || !Number.isFinite(n)) {
+      errors[p.name] = 'Enter a number.';
+    } else if (p.type === 'integer' && !Number.isInteger(n)) {
+      errors[p.name] = 'Enter a whole number.';
+    } else if (p.min !== undefined && n < p.min) {
+      errors[p.name] = `At least ${p.min}.`;
+    } else if (p.max !== undefined && n > p.max) {
+      errors[p.name] = `At most ${p.max}.`;
+    }
+  }
+  return errors;
+}
+
+/** Converts validated form values to the numbers the backend expects. */
+export function toParams(spec: ModelSpec, values: Record<string, unknown>): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const p of spec.params) {
+    out[p.name] = p.type === 'choice' ? String(values[p.name]) : Number(values[p.name]);
+  }
+  return out;
+}
+
+/** Series by metric key, one value per step (a repeated step replaces). */
+export type Series = Record<string, { step: number; value: number }[]>;
+
+export function addPoints(series: Series, points: MetricPoint[]): Series {
+  const next: Series = { ...series };
+  for (const p of points) {
+    if (!Number.isFinite(p.value)) continue;
+    const s = (next[p.key] = next[p.key] === series[p.key] ? [...(series[p.key] ?? [])] : next[p.key]);
+    const last = s[s.length - 1];
+    if (!last || p.step > last.step) s.push({ step: p.step, value: p.value });
+    else {
+      const i = s.findIndex((q) => q.step >= p.step);
+      if (s[i].step === p.step) s[i] = { step: p.step, value: p.value };
+      else s.splice(i, 0, { step: p.step, value: p.value });
+    }
+  }
+  return next;
+}
+
+/** Scales series into an SVG path of width×height (shared axes). */
+export function paths(series: Series, keys: string[], width: number, height: number): Record<string, string> {
+  const pts = keys.flatMap((k) => series[k] ?? []);
+  if (pts.length === 0) return {};
+  const xs = pts.map((p) => p.step);
+  const ys = pts.map((p) => p.value);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const sx = (x: number) => (x1 === x0 ? width / 2 : ((x - x0) / (x1 - x0)) * width);
+  const sy = (y: number) => (y1 === y0 ? height / 2 : height - ((y - y0) / (y1 - y0)) * height);
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const s = series[k];
+    if (!s?.length) continue;
+    out[k] = s.map((p, i) => `${i ? 'L' : 'M'}${sx(p.step).toFixed(1)},${sy(p.value).toFixed(1)}`).join('');
+  }
+  return out;
+}
+
+/** The words for a job's state, for badges. */
+export function stateLabel(j: Pick<Job, 'state' | 'backend'>): string {
+  switch (j.state) {
+    case 'queued':
+      return 'Queued';
+    case 'running':
+      return j.backend === 'local' ? 'Running locally' : 'Running in Docker';
+    case 'succeeded':
+      return 'Succeeded';
+    case 'failed':
+      return 'Failed';
+    case 'cancelled':
+      return 'Cancelled';
+    case 'crashed':
+      return 'Crashed';
+  }
+}
