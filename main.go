@@ -136,18 +136,27 @@ func (e *environment) close() {
 	}
 }
 
-func (e *environment) httpServer() (*httpapi.Server, error) {
+func (e *environment) httpServer(addr string) (*httpapi.Server, error) {
 	ui, err := fs.Sub(assets, "frontend/dist")
 	if err != nil {
 		return nil, err
 	}
+	// A person who binds a non-loopback address on purpose reaches Tern by
+	// that address, so it joins the accepted Host names.
+	var extra []string
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			extra = append(extra, host)
+			e.log.Warn("the HTTP face listens beyond this machine; anyone who can reach it still needs the token", "addr", addr)
+		}
+	}
 	return httpapi.New(httpapi.Config{
-		Token: e.token, Bindings: e.bindings, Bus: e.bus, UI: ui, Routes: e.routes, Logger: e.log,
+		Token: e.token, Bindings: e.bindings, Bus: e.bus, UI: ui, Routes: e.routes, Logger: e.log, ExtraHosts: extra,
 	})
 }
 
 func (e *environment) serve(ctx context.Context, addr string) int {
-	srv, err := e.httpServer()
+	srv, err := e.httpServer(addr)
 	if err != nil {
 		e.log.Error("building the HTTP face", "err", err)
 		return 1
@@ -172,7 +181,7 @@ func (e *environment) serve(ctx context.Context, addr string) int {
 func (e *environment) desktop(ctx context.Context, addr string) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if srv, err := e.httpServer(); err == nil {
+	if srv, err := e.httpServer(addr); err == nil {
 		if ln, err := listen(addr); err == nil {
 			e.system.SetAPIURL("http://" + ln.Addr().String())
 			go srv.Serve(ctx, ln)
