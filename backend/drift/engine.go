@@ -187,13 +187,13 @@ type Result struct {
 // exactness tests and the Evidently benchmark use).
 func CompareColumns(ref, cur []Column, opt Options) (*Result, error) {
 	exact := ProfileOptions{SketchSize: -1}
-	return Compare(BuildProfile(ref, exact), BuildProfile(cur, exact), opt)
+	return Compare(BuildProfile(ref, exact), BuildProfile(cur, ProfileOptions{SketchSize: -1, NoHistogram: true}), opt)
 }
 
 // CompareWindow compares a frozen reference profile with raw current
 // columns; its cost grows with the window, not with the reference.
 func CompareWindow(ref *Profile, cur []Column, opt Options) (*Result, error) {
-	return Compare(ref, BuildProfile(cur, ProfileOptions{SketchSize: -1}), opt)
+	return Compare(ref, BuildProfile(cur, ProfileOptions{SketchSize: -1, NoHistogram: true}), opt)
 }
 
 // Compare tests every reference column against the current profile's column
@@ -347,14 +347,13 @@ func compareColumn(ref, cur *ColumnProfile, opt Options) Verdict {
 		if ref.Kind != Numeric {
 			return invalidFor(v, "Wasserstein needs a numeric column")
 		}
-		norm := math.Max(ref.Std, 0.001)
-		w := wasserstein(ref.Values, ref.Weights, float64(ref.Count), cur.Values, cur.Weights, float64(cur.Count)) / norm
+		w, norm := normedWasserstein(ref, cur)
 		v.Statistic, v.Distance = Num(w), Num(w)
 		if ref.Std < 0.001 {
 			v.Note = joinNote(v.Note, "reference is (nearly) constant: distance normed by 0.001 instead of its standard deviation")
 		}
 		if !ref.Exact {
-			v.Approximate, v.ErrorBound = true, Num(ref.SketchError/norm)
+			v.Approximate, v.ErrorBound = true, Num(finite(ref.SketchError/norm))
 		}
 	default: // binned distances
 		rs, cs := shares(rc, float64(ref.Count)), shares(cc, float64(cur.Count))
@@ -387,8 +386,7 @@ func compareColumn(ref, cur *ColumnProfile, opt Options) Verdict {
 	if test.PValued() {
 		switch {
 		case numericLike:
-			norm := math.Max(ref.Std, 0.001)
-			w := wasserstein(ref.Values, ref.Weights, float64(ref.Count), cur.Values, cur.Weights, float64(cur.Count)) / norm
+			w, _ := normedWasserstein(ref, cur)
 			v.Effect = &Effect{Name: "normed Wasserstein", Value: Num(w), Min: minEffectWasserstein}
 		case len(rc) <= binaryMaxDistinct && len(rc) > 0:
 			p1, p2 := rc[0]/float64(ref.Count), cc[0]/float64(cur.Count)
@@ -442,6 +440,32 @@ func joinNote(a, b string) string {
 	return a + "; " + b
 }
 
+// normedWasserstein is W1(ref, cur) / max(std(ref), 0.001), Evidently's
+// numeric drift distance, and the norm used. Values near the largest double
+// are handled by scaling; a distance that is truly beyond float64 saturates
+// at math.MaxFloat64 so it stays finite.
+func normedWasserstein(ref, cur *ColumnProfile) (float64, float64) {
+	norm := math.Max(ref.Std, 0.001)
+	if len(ref.Values) == 0 || len(cur.Values) == 0 {
+		return 0, norm
+	}
+	sc := pow2Scale(ref.Values[0], ref.Values[len(ref.Values)-1], cur.Values[0], cur.Values[len(cur.Values)-1])
+	w := wasserstein(ref.Values, ref.Weights, float64(ref.Count), cur.Values, cur.Weights, float64(cur.Count), sc)
+	return finite(w * (sc / norm)), norm
+}
+
+func finite(x float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case math.IsInf(x, 1):
+		return math.MaxFloat64
+	case math.IsInf(x, -1):
+		return -math.MaxFloat64
+	}
+	return x
+}
+
 // autoTest is Evidently's default choice.
 func autoTest(ref *ColumnProfile, nValues int) (Test, string) {
 	numeric := ref.Kind == Numeric && nValues > numericMinDistinct
@@ -449,6 +473,9 @@ func autoTest(ref *ColumnProfile, nValues int) (Test, string) {
 	what := "categorical"
 	if ref.Kind == Numeric {
 		what = fmt.Sprintf("numeric with %d distinct values", nValues)
+		if nValues > 20 {
+			what = "numeric with more than 20 distinct values"
+		}
 		if !numeric {
 			what = fmt.Sprintf("numeric with only %d distinct values (≤ %d), so treated as categorical", nValues, numericMinDistinct)
 		}
@@ -483,7 +510,8 @@ func unionDistinct(ref, cur *ColumnProfile) int {
 		}
 		return n
 	}
-	if !ref.Exact {
+	if !ref.Exact || ref.Distinct > 20 || cur.Distinct > 20 {
+		// Far above every cut-off: a lower bound is as good and needs no merge.
 		return max(ref.Distinct, cur.Distinct)
 	}
 	n, i, j := 0, 0, 0
@@ -519,13 +547,13 @@ func pairCounts(ref, cur *ColumnProfile) (labels []string, rc, cc []float64, bin
 		for i < len(ref.Values) || j < len(cur.Values) {
 			switch {
 			case j >= len(cur.Values) || (i < len(ref.Values) && ref.Values[i] < cur.Values[j]):
-				labels, rc, cc = append(labels, rl[i]), append(rc, ref.Weights[i]), append(cc, 0)
+				labels, rc, cc = append(labels, rl[i]), append(rc, weight(ref.Weights, i)), append(cc, 0)
 				i++
 			case i >= len(ref.Values) || cur.Values[j] < ref.Values[i]:
-				labels, rc, cc = append(labels, strconv.FormatFloat(cur.Values[j], 'g', -1, 64)), append(rc, 0), append(cc, cur.Weights[j])
+				labels, rc, cc = append(labels, strconv.FormatFloat(cur.Values[j], 'g', -1, 64)), append(rc, 0), append(cc, weight(cur.Weights, j))
 				j++
 			default:
-				labels, rc, cc = append(labels, rl[i]), append(rc, ref.Weights[i]), append(cc, cur.Weights[j])
+				labels, rc, cc = append(labels, rl[i]), append(rc, weight(ref.Weights, i)), append(cc, weight(cur.Weights, j))
 				i++
 				j++
 			}

@@ -76,6 +76,9 @@ type ProfileOptions struct {
 	// SketchSize caps the points kept per numeric column; 0 means
 	// DefaultSketchSize, a negative value keeps every distinct value.
 	SketchSize int
+	// NoHistogram skips the numeric histogram, for a current window, which
+	// is binned on the reference's edges instead.
+	NoHistogram bool
 }
 
 // BuildProfile summarises columns. Columns are profiled concurrently.
@@ -141,19 +144,29 @@ func profileNumeric(name string, raw []float64, opt ProfileOptions) ColumnProfil
 	cp.Min, cp.Max = v[0], v[len(v)-1]
 	cp.Mean, cp.Std = meanStd(v)
 
-	// Distinct values with counts.
-	vals := make([]float64, 0, 64)
-	wts := make([]float64, 0, 64)
-	for i := 0; i < len(v); {
-		j := i + 1
-		for j < len(v) && v[j] == v[i] {
-			j++
+	// Distinct values with counts; when every value is distinct the sorted
+	// sample itself is the profile and the weights are all 1 (nil).
+	distinct := 1
+	for i := 1; i < len(v); i++ {
+		if v[i] != v[i-1] {
+			distinct++
 		}
-		vals = append(vals, v[i])
-		wts = append(wts, float64(j-i))
-		i = j
 	}
-	cp.Distinct = len(vals)
+	vals, wts := v, []float64(nil)
+	if distinct < len(v) {
+		vals = make([]float64, 0, distinct)
+		wts = make([]float64, 0, distinct)
+		for i := 0; i < len(v); {
+			j := i + 1
+			for j < len(v) && v[j] == v[i] {
+				j++
+			}
+			vals = append(vals, v[i])
+			wts = append(wts, float64(j-i))
+			i = j
+		}
+	}
+	cp.Distinct = distinct
 	k := opt.SketchSize
 	if k == 0 {
 		k = DefaultSketchSize
@@ -163,7 +176,9 @@ func profileNumeric(name string, raw []float64, opt ProfileOptions) ColumnProfil
 	} else {
 		cp.Values, cp.Weights, cp.SketchError = sketch(v, k)
 	}
-	cp.Edges, cp.Hist = histogram(v, cp.Min, cp.Max)
+	if !opt.NoHistogram {
+		cp.Edges, cp.Hist = histogram(v, cp.Min, cp.Max)
+	}
 	return cp
 }
 
@@ -195,26 +210,35 @@ func sketch(v []float64, k int) (vals, wts []float64, w1 float64) {
 	return vals, wts, w1 / float64(n)
 }
 
+// meanStd is numpy's mean and std (ddof 0) of sorted v, two-pass, computed
+// in units of a power of two so that huge values cannot overflow (exact
+// scaling, so ordinary data get the very same rounding).
 func meanStd(v []float64) (float64, float64) {
+	sc := pow2Scale(v[0], v[len(v)-1])
 	s := 0.0
 	for _, x := range v {
-		s += x
+		s += x / sc
 	}
 	mean := s / float64(len(v))
 	ss := 0.0
 	for _, x := range v {
-		d := x - mean
+		d := x/sc - mean
 		ss += d * d
 	}
-	return mean, math.Sqrt(ss / float64(len(v)))
+	return mean * sc, finite(math.Sqrt(ss/float64(len(v))) * sc)
 }
 
 // histogram counts sorted v into histBins equal-width bins over [lo, hi]
 // (the last bin closed), plus one bin below lo and one above hi.
 func histogram(v []float64, lo, hi float64) ([]float64, []float64) {
 	edges := make([]float64, histBins+1)
+	span := hi - lo
 	for i := range edges {
-		edges[i] = lo + (hi-lo)*float64(i)/histBins
+		if span > math.MaxFloat64/histBins { // span·i would overflow: step in 30ths
+			edges[i] = lo + (hi/histBins-lo/histBins)*float64(i)
+		} else {
+			edges[i] = lo + span*float64(i)/histBins
+		}
 	}
 	edges[histBins] = hi
 	return edges, histogramOn(v, edges)

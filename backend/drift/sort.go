@@ -3,6 +3,7 @@ package drift
 import (
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // sortFloats sorts finite float64s ascending in place. Windows of
@@ -15,9 +16,9 @@ func sortFloats(v []float64) {
 		slices.Sort(v)
 		return
 	}
-	keys := make([]uint64, len(v))
-	for i, x := range v {
-		b := math.Float64bits(x)
+	// The keys reuse v's memory: a float64 and its bits have the same size.
+	keys := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
+	for i, b := range keys {
 		if b>>63 == 1 {
 			b = ^b
 		} else {
@@ -52,13 +53,16 @@ func sortFloats(v []float64) {
 		}
 		src, dst = dst, src
 	}
-	for i, b := range src {
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
+	for i, b := range keys {
 		if b>>63 == 1 {
 			b &^= 1 << 63
 		} else {
 			b = ^b
 		}
-		v[i] = math.Float64frombits(b)
+		keys[i] = b
 	}
 }
 

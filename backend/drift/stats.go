@@ -33,12 +33,28 @@ func Wasserstein(a, b []float64) float64 {
 		return math.NaN()
 	}
 	x, y := sortedCopy(a), sortedCopy(b)
-	return wasserstein(x, nil, float64(len(x)), y, nil, float64(len(y)))
+	sc := pow2Scale(x[0], x[len(x)-1], y[0], y[len(y)-1])
+	return wasserstein(x, nil, float64(len(x)), y, nil, float64(len(y)), sc) * sc
+}
+
+// pow2Scale is a power of two at least as large as every |v|, so values can
+// be divided by it exactly (no rounding) and differences never overflow.
+func pow2Scale(v ...float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	if m == 0 || math.IsInf(m, 0) || math.IsNaN(m) {
+		return 1
+	}
+	_, e := math.Frexp(m)
+	return math.Ldexp(1, e)
 }
 
 // wasserstein integrates |F_x − F_y| over the merged support of two
-// weighted sorted samples: O(len(xs)+len(ys)).
-func wasserstein(xs, xw []float64, nx float64, ys, yw []float64, ny float64) float64 {
+// weighted sorted samples, in units of scale (a power of two, see
+// pow2Scale, so that huge values cannot overflow): O(len(xs)+len(ys)).
+func wasserstein(xs, xw []float64, nx float64, ys, yw []float64, ny float64, scale float64) float64 {
 	var cx, cy, sum float64
 	i, j := 0, 0
 	prev, started := 0.0, false
@@ -50,7 +66,7 @@ func wasserstein(xs, xw []float64, nx float64, ys, yw []float64, ny float64) flo
 			v = ys[j]
 		}
 		if started {
-			sum += math.Abs(cx/nx-cy/ny) * (v - prev)
+			sum += math.Abs(cx/nx-cy/ny) * (v/scale - prev/scale)
 		}
 		for i < len(xs) && xs[i] <= v {
 			cx += weight(xw, i)
