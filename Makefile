@@ -20,7 +20,7 @@ define timed
 endef
 
 .PHONY: run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
-        test test-go test-frontend test-e2e fuzz bench bench-store clean
+        test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean
 
 ## run: build everything and open the desktop window
 run: deps build
@@ -124,10 +124,13 @@ fuzz:
 	done
 
 ## bench: every benchmark; each prints BENCH <name> ours=… peer=… unit=… ratio=…
-bench: bench-store
+bench: bench-store bench-drift
 
 bench-store:
 	@bash bench/store/run.sh
+
+bench-drift:
+	@bash bench/drift/run.sh
 
 clean:
 	rm -rf bin build/bin frontend/dist test-output
