@@ -62,20 +62,25 @@ func FitPreprocessor(f *Frame, columns []string, oneHot, scale bool) (*Preproces
 func fitFeature(f *Frame, j int, name string) Feature {
 	numeric := true
 	var vals []float64
-	counts := map[string]int{}
 	for _, row := range f.Rows {
 		v := row[j]
 		if isMissing(v) {
 			continue
 		}
-		if numeric {
-			if x, ok := asFloat(v); ok && !math.IsInf(x, 0) {
-				vals = append(vals, x)
-			} else {
-				numeric = false
+		if x, ok := asFloat(v); ok && !math.IsInf(x, 0) {
+			vals = append(vals, x)
+		} else {
+			numeric = false
+			break
+		}
+	}
+	counts := map[string]int{}
+	if !numeric {
+		for _, row := range f.Rows {
+			if v := row[j]; !isMissing(v) {
+				counts[asString(v)]++
 			}
 		}
-		counts[asString(v)]++
 	}
 	if numeric {
 		ft := Feature{Name: name, Kind: Numeric, Std: 1}
