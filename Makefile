@@ -20,7 +20,8 @@ define timed
 endef
 
 .PHONY: run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
-        test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean
+        test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean \
+        sklearn-base bench-training
 
 ## run: build everything and open the desktop window
 run: deps build
@@ -63,7 +64,7 @@ bin/wails: build/wails-cli/go.mod build/wails-cli/go.sum
 	cd build/wails-cli && $(GO) build -o ../../bin/wails github.com/wailsapp/wails/v2/cmd/wails
 
 ## deps-test: deps, plus Xvfb, Chromium, a running Docker engine, and the Python test packages
-deps-test: deps deps-apt-test docker-up .venv/.stamp
+deps-test: deps deps-apt-test docker-up .venv/.stamp sklearn-base
 
 docker-up:
 	@if docker version >/dev/null 2>&1; then \
@@ -76,6 +77,12 @@ docker-up:
 	  docker version --format 'Docker engine {{.Server.Version}} is up' || { echo "dockerd did not start:"; $(SUDO) tail -20 /var/log/tern-dockerd.log; exit 1; }; \
 	else echo "Start Docker Desktop to run the Docker tests"; fi
 
+# The Python + scikit-learn image the sklearn template test trains on, built
+# without a registry (debootstrap + docker import; ~100 s the first time,
+# then the cached root filesystem is only imported, or nothing is done).
+sklearn-base: docker-up
+	@bash backend/runner/templates/sklearn/build-base.sh
+
 .venv/.stamp: .ci/python-test.txt
 	@echo "Creating .venv with the Python packages the tests call"
 	python3 -m venv .venv
@@ -83,7 +90,7 @@ docker-up:
 	@touch $@
 
 ## build: the frontend, bin/tern (browser mode, tests) and build/bin/tern (desktop window)
-build: frontend bin/tern build/bin/tern
+build: frontend bin/tern build/bin/tern bin/tern-runtime build/bin/tern-runtime
 
 frontend: frontend/node_modules/.stamp
 	cd frontend && npm run build --silent
@@ -93,6 +100,11 @@ bin/tern: frontend FORCE
 
 build/bin/tern: bin/wails frontend FORCE
 	./bin/wails build -m -s -skipbindings -tags webkit2_41 -ldflags "$(LDFLAGS)"
+
+# The static runtime run in training containers (and by the local runner);
+# Tern looks for it beside its own executable.
+bin/tern-runtime build/bin/tern-runtime: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./backend/cmd/tern-runtime
 
 FORCE:
 
@@ -124,13 +136,16 @@ fuzz:
 	done
 
 ## bench: every benchmark; each prints BENCH <name> ours=… peer=… unit=… ratio=…
-bench: bench-store bench-drift
+bench: bench-store bench-drift bench-training
 
 bench-store:
 	@bash bench/store/run.sh
 
 bench-drift:
 	@bash bench/drift/run.sh
+
+bench-training:
+	@bash bench/training/run.sh
 
 clean:
 	rm -rf bin build/bin frontend/dist test-output
