@@ -1,7 +1,10 @@
 package mlflowapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -78,9 +81,11 @@ func (a *API) Routes() []httpapi.Route {
 		rt("POST "+v2+"runs/delete-tag", a.deleteTag),
 		rt("GET "+v2+"metrics/get-history", a.metricHistory),
 		rt("GET "+v2+"artifacts/list", a.listRunArtifacts),
+		// the downsampled history MLflow's own UI draws charts from
+		rt("GET /ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", a.historyBulkInterval),
 	}
 	routes = append(routes,
-		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: h(a.logBatch), MaxBytes: batchBodyCap},
+		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: a.logBatchHandler(h(a.logBatch)), MaxBytes: batchBodyCap},
 		// runs/log-inputs: the client sends dataset inputs with
 		// mlflow.log_input; accepted and ignored so such scripts run.
 		rt("POST "+v2+"runs/log-inputs", func(*http.Request, args) (any, error) { return struct{}{}, nil }),
@@ -561,20 +566,26 @@ func (a *API) logBatch(r *http.Request, in args) (any, error) {
 	}
 	var b tracking.Batch
 	if raw := in.body["metrics"]; len(raw) > 0 && string(raw) != "null" {
-		var ms []map[string]json.RawMessage
+		var ms []wireMetric
 		if err := json.Unmarshal(raw, &ms); err != nil {
-			return nil, invalid("Field 'metrics' should be a list of metric objects.")
+			var ae *apiError
+			if errors.As(err, &ae) {
+				return nil, ae
+			}
+			return nil, invalid("Field 'metrics' should be a list of {key, value, timestamp, step} objects: %s", jsonProblem(err))
 		}
 		if len(ms) > tracking.MaxMetricsPerBatch {
 			return nil, invalid("A batch logging request can contain at most %d metrics. Got %d metrics.", tracking.MaxMetricsPerBatch, len(ms))
 		}
-		b.Metrics = make([]tracking.Metric, 0, len(ms))
+		b.Metrics = make([]tracking.Metric, len(ms))
 		for i, m := range ms {
-			mt, err := readMetric(sprintf("metrics[%d].", i), m)
-			if err != nil {
-				return nil, err
+			if m.Key == "" {
+				return nil, invalid("Missing value for required parameter 'metrics[%d].key'.", i)
 			}
-			b.Metrics = append(b.Metrics, mt)
+			if m.Value == nil {
+				return nil, invalid("Missing value for required parameter 'metrics[%d].value'.", i)
+			}
+			b.Metrics[i] = tracking.Metric{Key: m.Key, Value: *m.Value, Timestamp: int64(m.Timestamp), Step: int64(m.Step)}
 		}
 	}
 	params, err := readKVs("params", in.body["params"])
@@ -627,4 +638,109 @@ func (a *API) metricHistory(_ *http.Request, in args) (any, error) {
 		out["next_page_token"] = encodeToken(next)
 	}
 	return out, nil
+}
+
+// MLflow's limits for get-history-bulk-interval.
+const (
+	maxBulkRuns       = 100
+	maxBulkResultsRun = 2500
+)
+
+func (a *API) historyBulkInterval(_ *http.Request, in args) (any, error) {
+	runs, err := in.strs("run_ids")
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, invalid("Missing value for required parameter 'run_ids'.")
+	}
+	if len(runs) > maxBulkRuns {
+		return nil, invalid("GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %d run_ids.", maxBulkRuns, len(runs))
+	}
+	key, err := in.required("metric_key")
+	if err != nil {
+		return nil, err
+	}
+	max, ok, err := in.int64("max_results")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		max = maxBulkResultsRun
+	}
+	if max < 1 || max > maxBulkResultsRun {
+		return nil, invalid("max_results must be between 1 and %d.", maxBulkResultsRun)
+	}
+	start, hasStart, err := in.int64("start_step")
+	if err != nil {
+		return nil, err
+	}
+	end, hasEnd, err := in.int64("end_step")
+	if err != nil {
+		return nil, err
+	}
+	if hasStart != hasEnd {
+		return nil, invalid("If either start step or end step are specified, both must be specified.")
+	}
+	if hasStart && start > end {
+		return nil, invalid("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", start, end)
+	}
+	type withRun struct {
+		metricJSON
+		RunID string `json:"run_id"`
+	}
+	out := []withRun{}
+	for _, id := range runs {
+		pts, err := a.svc.MetricHistory(id, key)
+		if err != nil {
+			return nil, err
+		}
+		if hasStart {
+			lo, hi := 0, len(pts)
+			for lo < len(pts) && pts[lo].Step < start {
+				lo++
+			}
+			for hi > lo && pts[hi-1].Step > end {
+				hi--
+			}
+			pts = pts[lo:hi]
+		}
+		for _, p := range tracking.Downsample(pts, int(max)) {
+			out = append(out, withRun{metricJSON{key, p.Value, p.Timestamp, p.Step}, id})
+		}
+	}
+	return map[string]any{"metrics": out}, nil
+}
+
+// logBatchHandler tries the one-pass decoder first and falls back to the
+// general one (which words the errors) when the body is anything unusual.
+func (a *API) logBatchHandler(general http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeErr(w, a.log, &apiError{http.StatusRequestEntityTooLarge, errBad, sprintf("The request body is larger than %d bytes.", mbe.Limit)})
+				return
+			}
+			writeErr(w, a.log, &apiError{http.StatusBadRequest, errBad, "The request body could not be read."})
+			return
+		}
+		if len(body) > tracking.MaxBatchBytes {
+			writeErr(w, a.log, invalid("Batch request is %d bytes; the limit is %d.", len(body), tracking.MaxBatchBytes))
+			return
+		}
+		if id, b, ok := parseBatchFast(body); ok {
+			if err := a.svc.LogBatch(id, b); err != nil {
+				writeErr(w, a.log, err)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("{}\n"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		general.ServeHTTP(w, r)
+	})
 }

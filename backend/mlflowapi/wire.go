@@ -307,3 +307,36 @@ func readMetric(path string, m map[string]json.RawMessage) (tracking.Metric, err
 	}
 	return tracking.Metric{Key: key, Value: tracking.Float(v), Timestamp: ts, Step: step}, nil
 }
+
+// wireMetric is log-batch's metric, decoded in one pass (the ingest hot
+// path) with MLflow's leniency on numbers given as strings.
+type wireMetric struct {
+	Key       string          `json:"key"`
+	Value     *tracking.Float `json:"value"`
+	Timestamp flexInt         `json:"timestamp"`
+	Step      flexInt         `json:"step"`
+}
+
+// flexInt is an int64 sent as a JSON number or a numeric string (protobuf
+// JSON writes int64 as strings).
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if len(s) >= 2 && s[0] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		fl, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || fl != float64(int64(fl)) {
+			return invalid("%s is not an integer.", string(b))
+		}
+		n = int64(fl)
+	}
+	*f = flexInt(n)
+	return nil
+}

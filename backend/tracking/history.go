@@ -86,7 +86,11 @@ func Downsample(pts []Point, n int) []Point {
 		return pts
 	}
 	if n < 4 {
-		n = 4
+		out := make([]Point, n)
+		for i := range out {
+			out[i] = pts[i*(len(pts)-1)/max(n-1, 1)]
+		}
+		return out
 	}
 	buckets := (n - 2) / 2
 	out := make([]Point, 0, n)

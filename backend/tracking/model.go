@@ -78,6 +78,10 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 // ParseFloat reads a JSON number or one of the strings MLflow clients send
 // for non-finite values ("NaN", "Infinity", "-Infinity", also "inf").
 func ParseFloat(b []byte) (float64, error) {
+	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) && validJSONNumber(b) {
+		// the hot path of ingest: skip a second JSON decode
+		return strconv.ParseFloat(string(b), 64)
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -236,4 +240,49 @@ type SavedView struct {
 	Query         string   `json:"query"`
 	OrderBy       []string `json:"orderBy"`
 	Columns       []string `json:"columns"`
+}
+
+// validJSONNumber accepts exactly JSON's number grammar, which is narrower
+// than strconv's (no "Inf", hex, underscores or leading "+").
+func validJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return false
+	}
+	if b[i] == '0' {
+		i++
+	} else if b[i] >= '1' && b[i] <= '9' {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	} else {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(b)
 }

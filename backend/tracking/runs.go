@@ -148,6 +148,32 @@ func writeParamsTags(txn *badger.Txn, id string, r *Run, params []Param, tags []
 	return nil
 }
 
+// paramTagOps is writeParamsTags as ops for the group committer.
+func paramTagOps(ops []op, id string, r *Run, params []Param, tags []Tag) []op {
+	seen := map[string]bool{}
+	for _, p := range params {
+		if _, had := r.Params[p.Key]; had || seen[p.Key] {
+			continue
+		}
+		seen[p.Key] = true
+		ops = append(ops, op{key: runScoped(kParam, id, p.Key), val: []byte(p.Value)}, op{key: indexKey(kParamIdx, p.Key, p.Value, id)})
+	}
+	last := map[string]string{}
+	for _, t := range tags {
+		last[t.Key] = t.Value
+	}
+	for k, v := range last {
+		if old, had := r.Tags[k]; had {
+			if old == v {
+				continue
+			}
+			ops = append(ops, op{key: indexKey(kTagIdx, k, old, id), del: true})
+		}
+		ops = append(ops, op{key: runScoped(kTag, id, k), val: []byte(v)}, op{key: indexKey(kTagIdx, k, v, id)})
+	}
+	return ops
+}
+
 func applyParamsTags(r *Run, params []Param, tags []Tag) {
 	for _, p := range params {
 		if _, had := r.Params[p.Key]; !had {
@@ -378,31 +404,23 @@ func (s *Service) write(runID string, b Batch) error {
 		}
 	}
 
-	err = s.db.Update(func(txn *badger.Txn) error {
-		for _, m := range b.Metrics {
-			if err := txn.Set(histKey(runID, m), nil); err != nil {
-				return err
-			}
-		}
-		for k, p := range changed {
-			if err := txn.Set(runScoped(kLatest, runID, k), encodePoint(p)); err != nil {
-				return err
-			}
-		}
-		if nameChange {
-			bi, _ := json.Marshal(info)
-			if err := txn.Set(runKey(runID), bi); err != nil {
-				return err
-			}
-		}
-		// Logging counts as a sign of life.
-		if err := txn.Set(beatKey(runID), store.I64(now)); err != nil {
-			return err
-		}
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		return writeParamsTags(txn, runID, r, b.Params, b.Tags)
-	})
+	ops := make([]op, 0, len(b.Metrics)+len(changed)+2*len(b.Params)+3*len(b.Tags)+2)
+	for _, m := range b.Metrics {
+		ops = append(ops, op{key: histKey(runID, m)})
+	}
+	for k, p := range changed {
+		ops = append(ops, op{key: runScoped(kLatest, runID, k), val: encodePoint(p)})
+	}
+	if nameChange {
+		bi, _ := json.Marshal(info)
+		ops = append(ops, op{key: runKey(runID), val: bi})
+	}
+	// Logging counts as a sign of life.
+	ops = append(ops, op{key: beatKey(runID), val: store.I64(now)})
+	s.mu.RLock()
+	ops = paramTagOps(ops, runID, r, b.Params, b.Tags)
+	s.mu.RUnlock()
+	err = s.group.commit(ops)
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return core.Wrap(err, core.Invalid, "This batch is too big to write at once; send it in smaller parts.")

@@ -41,6 +41,8 @@ type Service struct {
 	stripes [128]sync.Mutex
 	expMu   sync.Mutex // experiment create/rename
 
+	group groupCommit
+
 	lastEvent sync.Map // runID → time of the last metrics event, for throttling
 
 	stop context.CancelFunc
@@ -62,6 +64,7 @@ func NewService(st *store.Store, bus *core.Bus, dataDir string) (*Service, error
 		exps:      map[string]*Experiment{},
 		runs:      map[string]*Run{},
 	}
+	s.group.db = st.DB
 	if err := os.MkdirAll(s.artRoot, 0o700); err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its artifacts folder in %s.", dataDir)
 	}
