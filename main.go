@@ -15,10 +15,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/tern-studio/tern/app"
+	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/system"
@@ -92,6 +95,7 @@ type environment struct {
 	token    string
 	shell    *app.Shell
 	system   *system.Service
+	datasets *dataset.Service
 	bindings []any
 	routes   []httpapi.Route
 }
@@ -123,9 +127,17 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e := &environment{log: log, dataDir: dataDir, store: st, bus: core.NewBus(), token: token}
 	e.shell = app.NewShell(e.bus, log)
 	e.system = system.New(version, face, dataDir)
+	blobs, err := blob.Open(filepath.Join(dataDir, "blobs"), st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	e.datasets = dataset.NewService(st, blobs, e.bus, dataDir)
+	e.routes = append(e.routes, e.datasets.Routes(0)...)
 	e.bindings = app.Bindings(app.Services{
-		Shell:  e.shell,
-		System: e.system,
+		Shell:    e.shell,
+		System:   e.system,
+		Datasets: e.datasets,
 	})
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/system"
 )
 
@@ -9,6 +10,8 @@ import (
 type Services struct {
 	Shell  *Shell
 	System *system.Service
+	// Datasets is nil only in tests that do not need it.
+	Datasets *dataset.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -16,5 +19,6 @@ type Services struct {
 func Bindings(s Services) []any {
 	return []any{
 		&System{svc: s.System, shell: s.Shell},
+		NewDatasets(s.Datasets),
 	}
 }

@@ -1,0 +1,106 @@
+package app
+
+import (
+	"context"
+
+	"github.com/tern-studio/tern/backend/blob"
+	"github.com/tern-studio/tern/backend/dataset"
+)
+
+// Datasets is the Datasets screen's face of the dataset service. Imports
+// report progress as dataset.TopicProgress events and can be stopped with
+// Cancel(importID); the UI picks the import ID so it can cancel at once.
+type Datasets struct {
+	svc *dataset.Service
+}
+
+// NewDatasets binds the dataset service.
+func NewDatasets(svc *dataset.Service) *Datasets { return &Datasets{svc: svc} }
+
+// List returns the datasets not in the trash, each with its newest version.
+func (d *Datasets) List() ([]dataset.Summary, error) { return d.svc.List() }
+
+// Versions lists a dataset's versions, newest first.
+func (d *Datasets) Versions(datasetID string) ([]dataset.Version, error) {
+	return d.svc.Versions(datasetID)
+}
+
+// Version returns one version.
+func (d *Datasets) Version(versionID string) (dataset.Version, error) {
+	return d.svc.Version(versionID)
+}
+
+// Profile returns a version's stored profile.
+func (d *Datasets) Profile(versionID string) (dataset.Profile, error) {
+	return d.svc.Profile(versionID)
+}
+
+// Diff compares a version with the one before it.
+func (d *Datasets) Diff(versionID string) (dataset.Diff, error) { return d.svc.Diff(versionID) }
+
+// Detect previews how a file on disk would be imported (desktop: dropped
+// paths and the file dialog); it writes nothing.
+func (d *Datasets) Detect(path string, opts dataset.Options) (dataset.Detected, error) {
+	return d.svc.Detect(path, opts)
+}
+
+// ImportPath imports a file on disk: a path dropped on the window (event
+// "files.dropped") or chosen in the file dialog.
+func (d *Datasets) ImportPath(path string, opts dataset.Options) (dataset.Version, error) {
+	return d.svc.ImportPath(context.Background(), path, opts)
+}
+
+// Cancel stops a running import; false if none has that ID.
+func (d *Datasets) Cancel(importID string) (bool, error) { return d.svc.Cancel(importID), nil }
+
+// EditSchema corrects column types and marks the target, ID columns and
+// protected attributes.
+func (d *Datasets) EditSchema(versionID string, edits []dataset.ColumnEdit) (dataset.Version, error) {
+	return d.svc.EditSchema(context.Background(), versionID, edits)
+}
+
+// ColumnChart is one column's distribution as SVG text.
+func (d *Datasets) ColumnChart(versionID, column string, width, height int) (string, error) {
+	b, err := d.svc.ColumnChart(versionID, column, width, height)
+	return string(b), err
+}
+
+// TrashDataset moves a dataset to the trash and returns the trash.
+func (d *Datasets) TrashDataset(datasetID string) (dataset.TrashInfo, error) {
+	if err := d.svc.TrashDataset(datasetID); err != nil {
+		return dataset.TrashInfo{}, err
+	}
+	return d.svc.Trash()
+}
+
+// TrashVersion moves one version to the trash and returns the trash.
+func (d *Datasets) TrashVersion(versionID string) (dataset.TrashInfo, error) {
+	if err := d.svc.TrashVersion(versionID); err != nil {
+		return dataset.TrashInfo{}, err
+	}
+	return d.svc.Trash()
+}
+
+// RestoreDataset takes a dataset out of the trash.
+func (d *Datasets) RestoreDataset(datasetID string) (dataset.TrashInfo, error) {
+	if err := d.svc.RestoreDataset(datasetID); err != nil {
+		return dataset.TrashInfo{}, err
+	}
+	return d.svc.Trash()
+}
+
+// RestoreVersion takes a version out of the trash.
+func (d *Datasets) RestoreVersion(versionID string) (dataset.TrashInfo, error) {
+	if err := d.svc.RestoreVersion(versionID); err != nil {
+		return dataset.TrashInfo{}, err
+	}
+	return d.svc.Trash()
+}
+
+// Trash lists the trash and the disk emptying it frees.
+func (d *Datasets) Trash() (dataset.TrashInfo, error) { return d.svc.Trash() }
+
+// EmptyTrash deletes what is in the trash and frees its disk.
+func (d *Datasets) EmptyTrash() (blob.GCResult, error) {
+	return d.svc.EmptyTrash(context.Background())
+}

@@ -1,0 +1,76 @@
+package dataset
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestUploadRoute(t *testing.T) {
+	e := newEnv(t)
+	routes := e.svc.Routes(1 << 20)
+	require.Len(t, routes, 1)
+	assert.True(t, routes[0].RawBody)
+	h := routes[0].Handler
+
+	req := httptest.NewRequest("POST", UploadPath+"?filename=../../etc/people.csv&importId=u1", strings.NewReader("a,b\n1,2\n"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var v Version
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v))
+	assert.Equal(t, "people", v.Dataset, "the path part of a filename is dropped")
+	assert.EqualValues(t, 1, v.Rows)
+
+	before := treeDigest(t, e.dir)
+	req = httptest.NewRequest("POST", UploadPath+"?filename=bad.csv", strings.NewReader("a,b\n1,2,3\n"))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), "Line 2 has 3 fields")
+
+	// Over the cap, with the length unknown up front: 413 and nothing kept.
+	big := bytes.Repeat([]byte("1,2\n"), 1<<19)
+	req = httptest.NewRequest("POST", UploadPath+"?filename=big.csv", bytes.NewReader(append([]byte("a,b\n"), big...)))
+	req.ContentLength = -1
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	assert.Equal(t, before, treeDigest(t, e.dir))
+}
+
+func TestColumnChart(t *testing.T) {
+	e := newEnv(t)
+	v, err := e.svc.ImportReader(t.Context(), strings.NewReader("n,c\n1,a\n2,b\n3,a\n"), "c.csv", 0, Options{})
+	require.NoError(t, err)
+	for _, c := range []string{"n", "c"} {
+		svg, err := e.svc.ColumnChart(v.ID, c, 300, 160)
+		require.NoError(t, err)
+		assert.Contains(t, string(svg), `<svg width="300" height="160"`)
+	}
+	_, err = e.svc.ColumnChart(v.ID, "nope", 300, 160)
+	assert.Error(t, err)
+}
+
+func TestDetectWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	before := treeDigest(t, e.dir)
+	d, err := e.svc.Detect("testdata/good/semicolon.csv", Options{})
+	require.NoError(t, err)
+	assert.Equal(t, ";", d.Delimiter)
+	assert.True(t, d.Header)
+	assert.Equal(t, [][]string{{"1", "2,5", "x"}, {"3", "4,5", "y"}}, d.Rows)
+	d, err = e.svc.Detect("testdata/good/windows1252.csv", Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "windows-1252", d.Encoding)
+	assert.Equal(t, "José", d.Rows[0][0])
+	_, err = e.svc.Detect("testdata/malformed/duplicate_columns.csv", Options{})
+	assert.ErrorContains(t, err, "both named")
+	assert.Equal(t, before, treeDigest(t, e.dir))
+}
