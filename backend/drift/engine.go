@@ -406,7 +406,7 @@ func compareColumn(ref, cur *ColumnProfile, opt Options) Verdict {
 	if ref.Kind == Categorical {
 		for i, l := range labels {
 			if rc[i] == 0 && cc[i] > 0 {
-				if len(v.Unseen) < 10 {
+				if len(v.Unseen) < 10 && cc[i] >= minShownCount {
 					v.Unseen = append(v.Unseen, l)
 				}
 				v.UnseenCount++
@@ -637,6 +637,11 @@ func shares(c []float64, n float64) []float64 {
 // maxOverlayCategories caps a categorical overlay; the rest is "other".
 const maxOverlayCategories = 20
 
+// minShownCount is the fewest rows a category needs on one side before its
+// name appears in an overlay or the unseen list: rarer ones are pooled, so a
+// report never names a value that identifies a single row (an ID column).
+const minShownCount = 5
+
 func overlay(ref, cur *ColumnProfile, labels []string, rc, cc []float64, binned bool) *Overlay {
 	rs, cs := shares(rc, float64(ref.Count)), shares(cc, float64(cur.Count))
 	if binned {
@@ -648,26 +653,40 @@ func overlay(ref, cur *ColumnProfile, labels []string, rc, cc []float64, binned 
 	for i := range idx {
 		idx[i] = i
 	}
-	if len(idx) > maxOverlayCategories {
+	if len(idx) > maxOverlayCategories+1 {
 		sort.SliceStable(idx, func(a, b int) bool {
 			return math.Max(rs[idx[a]], cs[idx[a]]) > math.Max(rs[idx[b]], cs[idx[b]])
 		})
 	}
-	var restR, restC float64
-	for k, i := range idx {
-		if k >= maxOverlayCategories {
-			restR += rs[i]
-			restC += cs[i]
+	var restR, restC, rareR, rareC float64
+	rare, shown, rest := 0, 0, 0
+	for _, i := range idx {
+		if rc[i] < minShownCount && cc[i] < minShownCount {
+			rareR += rs[i]
+			rareC += cs[i]
+			rare++
 			continue
 		}
+		if shown >= maxOverlayCategories {
+			restR += rs[i]
+			restC += cs[i]
+			rest++
+			continue
+		}
+		shown++
 		o.Labels = append(o.Labels, labels[i])
 		o.Ref = append(o.Ref, rs[i])
 		o.Cur = append(o.Cur, cs[i])
 	}
-	if len(idx) > maxOverlayCategories {
-		o.Labels = append(o.Labels, fmt.Sprintf("other (%d)", len(idx)-maxOverlayCategories))
+	if rest > 0 {
+		o.Labels = append(o.Labels, fmt.Sprintf("other (%d)", rest))
 		o.Ref = append(o.Ref, restR)
 		o.Cur = append(o.Cur, restC)
+	}
+	if rare > 0 {
+		o.Labels = append(o.Labels, fmt.Sprintf("rare, < %d rows each (%d)", minShownCount, rare))
+		o.Ref = append(o.Ref, rareR)
+		o.Cur = append(o.Cur, rareC)
 	}
 	return o
 }

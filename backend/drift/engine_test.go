@@ -266,9 +266,12 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	t.Run("unseen categories listed", func(t *testing.T) {
-		v := one(t, cat("c", []string{"a", "b", "a", "b"}), cat("c", []string{"a", "q", "r", "r"}), Options{Columns: map[string]ColumnOptions{"c": {Test: TestChiSquare}}})
-		assert.Equal(t, []string{"q", "r"}, v.Unseen)
+		cur := []string{"a", "q", "r", "r", "r", "r", "r"}
+		v := one(t, cat("c", []string{"a", "b", "a", "b"}), cat("c", cur), Options{Columns: map[string]ColumnOptions{"c": {Test: TestChiSquare}}})
+		assert.Equal(t, []string{"r"}, v.Unseen, "q is seen once: counted, never named")
 		assert.Equal(t, 2, v.UnseenCount)
+		assert.Contains(t, v.Overlay.Labels, "rare, < 5 rows each (3)")
+		assert.NotContains(t, v.Overlay.Labels, "q")
 		assert.True(t, math.IsInf(float64(v.Statistic), 1))
 		assert.Equal(t, 0.0, float64(v.PValue))
 		b, err := json.Marshal(v)
