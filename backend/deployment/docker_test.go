@@ -1,0 +1,215 @@
+package deployment
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/testenv"
+)
+
+var (
+	runtimeOnce sync.Once
+	runtimeBin  []byte
+	runtimeErr  error
+)
+
+// staticRuntime builds the tern-runtime binary the way the app embeds it.
+func staticRuntime(t *testing.T) []byte {
+	t.Helper()
+	runtimeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tern-runtime-*")
+		if err != nil {
+			runtimeErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "tern-runtime")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./backend/cmd/tern-runtime")
+		cmd.Dir = testenv.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			runtimeErr = err
+			t.Log(string(b))
+			return
+		}
+		runtimeBin, runtimeErr = os.ReadFile(out)
+	})
+	require.NoError(t, runtimeErr)
+	return runtimeBin
+}
+
+func dockerLauncher(t *testing.T) (*DockerLauncher, *client.Client) {
+	t.Helper()
+	testenv.Docker(t)
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	require.NoError(t, err)
+	bin := staticRuntime(t)
+	inst := "test-" + core.NewID()
+	t.Cleanup(func() {
+		// Remove whatever this test left, by label.
+		ctx := context.Background()
+		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+inst))})
+		for _, c := range list {
+			cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+		cli.Close()
+	})
+	return &DockerLauncher{API: cli, Binary: func() ([]byte, error) { return bin, nil }, Instance: inst}, cli
+}
+
+func TestDockerDeploymentEndToEnd(t *testing.T) {
+	dl, cli := dockerLauncher(t)
+	f := newFixture(t)
+	svc := f.service(dl)
+	ctx := context.Background()
+	d, err := svc.Deploy(ctx, "fraud", "1", Options{})
+	require.NoError(t, err)
+	require.Equal(t, "docker", d.Backends[0].Target)
+	t.Cleanup(func() { svc.Delete(context.Background(), d.ID) })
+
+	// The container is locked down and published on loopback only.
+	info, err := cli.ContainerInspect(ctx, d.Backends[0].ContainerID)
+	require.NoError(t, err)
+	hc := info.HostConfig
+	assert.False(t, hc.Privileged)
+	assert.Equal(t, []string{"ALL"}, []string(hc.CapDrop))
+	assert.True(t, hc.ReadonlyRootfs)
+	assert.Contains(t, hc.SecurityOpt, "no-new-privileges")
+	assert.Greater(t, hc.Memory, int64(0))
+	require.NotNil(t, hc.PidsLimit)
+	assert.Greater(t, *hc.PidsLimit, int64(0))
+	for _, m := range info.Mounts {
+		assert.NotContains(t, m.Source, "docker.sock")
+	}
+	for _, b := range hc.PortBindings[servePort] {
+		assert.Equal(t, "127.0.0.1", b.HostIP)
+	}
+	assert.Equal(t, "65532:65532", info.Config.User)
+
+	for _, p := range payloads {
+		code, by, body := call(t, d.Endpoint, p.path, p.ct, p.body)
+		require.Equal(t, 200, code, "%s: %s", p.name, body)
+		assert.Equal(t, "v1", by)
+	}
+	code, _, body := call(t, d.Endpoint, "/invocations", "application/json", `{"instances":[[1,2,3]]}`)
+	assert.Equal(t, 400, code, body)
+	code, _, body = call(t, d.Endpoint, "/invocations", "application/xml", `<x/>`)
+	assert.Equal(t, 415, code, body)
+
+	d, err = svc.AddVersion(ctx, d.ID, "2")
+	require.NoError(t, err)
+	_, err = svc.SetCanary(d.ID, "v2", 10)
+	require.NoError(t, err)
+	n2 := 0
+	for i := 0; i < 2000; i++ {
+		code, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+		require.Equal(t, 200, code)
+		if by == "v2" {
+			n2++
+		}
+	}
+	assert.InDelta(t, 200, n2, 60, "canary share")
+
+	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}, Shadow: "v2"})
+	require.NoError(t, err)
+	for range 10 {
+		call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	}
+	require.Eventually(t, func() bool { st, _ := svc.Stats(d.ID); return st.Shadow.Agree+st.Shadow.Disagree == 10 }, 10*time.Second, 50*time.Millisecond)
+	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v2", Weight: 100}}})
+	require.NoError(t, err)
+	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	assert.Equal(t, "v2", by)
+	_, err = svc.Rollback(d.ID)
+	require.NoError(t, err)
+	_, by, _ = call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	assert.Equal(t, "v1", by, "rollback takes effect on the next request")
+
+	// App restart: containers keep running and are reattached by label.
+	ids := map[string]bool{}
+	for _, b := range d.Backends {
+		ids[b.ContainerID] = true
+	}
+	svc.Close()
+	svc2 := f.service(dl)
+	t.Cleanup(svc2.Close)
+	require.NoError(t, svc2.Start(ctx))
+	d2, err := svc2.Get(d.ID)
+	require.NoError(t, err)
+	require.Equal(t, StateRunning, d2.State)
+	for _, b := range d2.Backends {
+		assert.True(t, ids[b.ContainerID], "backend %s was relaunched instead of reattached", b.Backend)
+	}
+	code, by, body = call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, "v1", by)
+
+	// A serving container killed from outside is taken out of rotation.
+	_, err = svc2.SetCanary(d.ID, "v2", 50)
+	require.NoError(t, err)
+	for _, b := range d2.Backends {
+		if b.Backend == "v2" {
+			require.NoError(t, cli.ContainerRemove(ctx, b.ContainerID, container.RemoveOptions{Force: true}))
+		}
+	}
+	for range 40 {
+		code, by, _ := call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
+		require.Equal(t, 200, code)
+		require.Equal(t, "v1", by)
+	}
+
+	_, err = svc2.Stop(ctx, d.ID)
+	require.NoError(t, err)
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelDeployment+"="+d.ID))})
+	require.NoError(t, err)
+	assert.Empty(t, list, "stop removes the containers")
+}
+
+func TestPackaging(t *testing.T) {
+	dl, cli := dockerLauncher(t)
+	f := newFixture(t)
+	v, err := f.reg.Version("fraud", "2")
+	require.NoError(t, err)
+	out := t.TempDir()
+	dest := filepath.Join(out, "image.tar")
+	tag, err := dl.SaveImage(context.Background(), "fraud", 2, f.reg.Dir(v), dest)
+	require.NoError(t, err)
+	st, err := os.Stat(dest)
+	require.NoError(t, err)
+	assert.Greater(t, st.Size(), int64(1<<20))
+
+	// The tarball loads and runs on a Docker host without Tern: remove the
+	// image, load the tarball, run it.
+	_, err = cli.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true})
+	require.NoError(t, err)
+	load := exec.Command("docker", "load", "-i", dest)
+	b, err := load.CombinedOutput()
+	require.NoError(t, err, string(b))
+	inst, err := dl.Launch(context.Background(), Spec{Deployment: "pkg", Backend: "v2", Model: "fraud", Version: 2, Dir: f.reg.Dir(v)})
+	require.NoError(t, err)
+	defer dl.Stop(context.Background(), inst)
+	require.NoError(t, waitHealthy(context.Background(), inst.URL, 30*time.Second))
+	code, _, body := call(t, inst.URL, "/invocations", "application/json", payloads[2].body)
+	assert.Equal(t, 200, code, body)
+
+	ctxDir := filepath.Join(out, "context")
+	require.NoError(t, dl.WriteBuildContext(f.reg.Dir(v), ctxDir))
+	for _, p := range []string{"Dockerfile", "tern-runtime", "model/MLmodel", "model/model.lgb"} {
+		assert.FileExists(t, filepath.Join(ctxDir, p))
+	}
+	assert.Error(t, dl.WriteBuildContext(f.reg.Dir(v), ctxDir), "never overwrites")
+}
