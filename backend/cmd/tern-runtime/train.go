@@ -99,6 +99,7 @@ func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) er
 	if err := writeEvaluation(outDir, ev); err != nil {
 		return err
 	}
+	writeCurveCharts(outDir, ev)
 	out.status("model written to " + filepath.Join(outDir, "model"))
 	return nil
 }
