@@ -23,8 +23,10 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/mlflowapi"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/system"
+	"github.com/tern-studio/tern/backend/tracking"
 )
 
 //go:embed all:frontend/dist
@@ -96,6 +98,7 @@ type environment struct {
 	shell    *app.Shell
 	system   *system.Service
 	datasets *dataset.Service
+	tracking *tracking.Service
 	bindings []any
 	routes   []httpapi.Route
 }
@@ -134,15 +137,23 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	}
 	e.datasets = dataset.NewService(st, blobs, e.bus, dataDir)
 	e.routes = append(e.routes, e.datasets.Routes(0)...)
+	if e.tracking, err = tracking.NewService(st, e.bus, dataDir); err != nil {
+		st.Close()
+		return nil, err
+	}
+	e.tracking.Start(context.Background()) // crash detection for runs with heartbeats
+	e.routes = append(e.routes, mlflowapi.New(e.tracking, log).Routes()...)
 	e.bindings = app.Bindings(app.Services{
 		Shell:    e.shell,
 		System:   e.system,
 		Datasets: e.datasets,
+		Tracking: e.tracking,
 	})
 	return e, nil
 }
 
 func (e *environment) close() {
+	e.tracking.Stop()
 	if err := e.store.Close(); err != nil {
 		e.log.Error("closing the store", "err", err)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/system"
+	"github.com/tern-studio/tern/backend/tracking"
 )
 
 // Services are the backend services main.go builds; each area's bound
@@ -12,6 +13,7 @@ type Services struct {
 	System *system.Service
 	// Datasets is nil only in tests that do not need it.
 	Datasets *dataset.Service
+	Tracking *tracking.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -20,5 +22,6 @@ func Bindings(s Services) []any {
 	return []any{
 		&System{svc: s.System, shell: s.Shell},
 		NewDatasets(s.Datasets),
+		NewExperiments(s.Tracking),
 	}
 }
