@@ -1,0 +1,128 @@
+package monitor
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+
+	"github.com/tern-studio/tern/backend/core"
+)
+
+// ParseRequest reads an MLflow scoring request into rows of named values:
+// {"dataframe_split": {"columns": [...], "data": [[...]]}},
+// {"dataframe_records": [{...}]}, {"instances": [{...}]} or
+// {"inputs": {...} | [{...}]}. Unnamed inputs (arrays of arrays) get the
+// names f0, f1, ….
+func ParseRequest(b []byte) ([]map[string]any, error) {
+	var env map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(b))
+	if err := d.Decode(&env); err != nil {
+		return nil, core.Errorf(core.Invalid, "The request is not a JSON object.")
+	}
+	if raw, ok := env["dataframe_split"]; ok {
+		var ds struct {
+			Columns []string `json:"columns"`
+			Data    [][]any  `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &ds); err != nil {
+			return nil, core.Errorf(core.Invalid, "dataframe_split is malformed.")
+		}
+		out := make([]map[string]any, 0, len(ds.Data))
+		for _, row := range ds.Data {
+			m := make(map[string]any, len(row))
+			for i, v := range row {
+				m[name(ds.Columns, i)] = v
+			}
+			out = append(out, m)
+		}
+		return out, nil
+	}
+	for _, key := range []string{"dataframe_records", "instances", "inputs"} {
+		raw, ok := env[key]
+		if !ok {
+			continue
+		}
+		var recs []any
+		if err := json.Unmarshal(raw, &recs); err != nil {
+			// {"inputs": {"a": [1,2], "b": [3,4]}} — columnar.
+			var colsm map[string][]any
+			if err2 := json.Unmarshal(raw, &colsm); err2 != nil {
+				return nil, core.Errorf(core.Invalid, "%s is neither a list of records nor an object of columns.", key)
+			}
+			n := 0
+			for _, v := range colsm {
+				n = max(n, len(v))
+			}
+			out := make([]map[string]any, n)
+			for i := range out {
+				out[i] = map[string]any{}
+			}
+			for k, v := range colsm {
+				for i, x := range v {
+					out[i][k] = x
+				}
+			}
+			return out, nil
+		}
+		out := make([]map[string]any, 0, len(recs))
+		for _, r := range recs {
+			switch x := r.(type) {
+			case map[string]any:
+				out = append(out, x)
+			case []any:
+				m := make(map[string]any, len(x))
+				for i, v := range x {
+					m[name(nil, i)] = v
+				}
+				out = append(out, m)
+			default:
+				out = append(out, map[string]any{"f0": x})
+			}
+		}
+		return out, nil
+	}
+	return nil, core.Errorf(core.Invalid, "The request has none of dataframe_split, dataframe_records, instances or inputs.")
+}
+
+func name(cols []string, i int) string {
+	if i < len(cols) {
+		return cols[i]
+	}
+	return "f" + strconv.Itoa(i)
+}
+
+// ParseResponse reads {"predictions": [...]} (or a bare list); a
+// prediction that is itself a list or object keeps its first value.
+func ParseResponse(b []byte) ([]any, error) {
+	var env struct {
+		Predictions []any `json:"predictions"`
+		Outputs     []any `json:"outputs"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil || (env.Predictions == nil && env.Outputs == nil) {
+		var list []any
+		if err := json.Unmarshal(b, &list); err != nil {
+			return nil, core.Errorf(core.Invalid, "The response holds no predictions.")
+		}
+		env.Predictions = list
+	}
+	p := env.Predictions
+	if p == nil {
+		p = env.Outputs
+	}
+	for i, v := range p {
+		switch x := v.(type) {
+		case []any:
+			if len(x) > 0 {
+				p[i] = x[0]
+			}
+		case map[string]any:
+			for _, k := range []string{"prediction", "label", "value"} {
+				if y, ok := x[k]; ok {
+					p[i] = y
+					break
+				}
+			}
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,108 @@
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"github.com/tern-studio/tern/backend/chart"
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/drift"
+)
+
+// Report is one drift report: aggregates only (test results, shares per bin
+// or category, ops figures), never a row.
+type Report struct {
+	ID      string        `json:"id"`
+	Monitor string        `json:"monitor,omitempty"` // the monitor that produced it, if any
+	Title   string        `json:"title"`
+	Source  string        `json:"source"`
+	Window  string        `json:"window"`
+	Created time.Time     `json:"created"`
+	Rows    int           `json:"rows"` // current rows compared
+	From    time.Time     `json:"from,omitzero"`
+	To      time.Time     `json:"to,omitzero"`
+	Drift   *drift.Result `json:"drift"`
+	Ops     *Ops          `json:"ops,omitempty"`
+	Alerts  []Alert       `json:"alerts,omitempty"`
+}
+
+// BuildOptions tune Build.
+type BuildOptions struct {
+	Title  string
+	Window Window
+	Drift  drift.Options
+	Now    func() time.Time
+	NewID  func() string
+}
+
+// Build runs a comparison and wraps it as a report. Its cost is the current
+// window's: the reference arrives as a frozen profile.
+func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
+	now, newID := time.Now, core.NewID
+	if o.Now != nil {
+		now = o.Now
+	}
+	if o.NewID != nil {
+		newID = o.NewID
+	}
+	ref, err := src.Reference(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ref == nil || len(ref.Columns) == 0 {
+		return nil, core.Errorf(core.Invalid, "The reference has no columns to compare.")
+	}
+	cur, err := src.Current(ctx, o.Window)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "The drift report was cancelled.")
+	}
+	res, err := drift.CompareWindow(ref, cur.Columns, o.Drift)
+	if err != nil {
+		return nil, err
+	}
+	title := o.Title
+	if title == "" {
+		title = "Drift report"
+	}
+	return &Report{
+		ID: newID(), Title: title, Source: src.Describe(), Window: o.Window.String(),
+		Created: now().UTC(), Rows: cur.Rows, From: cur.From, To: cur.To, Drift: res, Ops: cur.Ops,
+	}, nil
+}
+
+// OverlaySVG renders a verdict's reference-vs-current chart in Tern's chart
+// style. Numeric bins outside the reference range are drawn as one extra
+// bin each side when they hold anything.
+func OverlaySVG(v drift.Verdict, width, height int) ([]byte, error) {
+	o := chart.Options{Title: v.Column, Width: width, Height: height, YLabel: "share"}
+	if v.Overlay == nil {
+		return chart.OverlayBars(nil, nil, nil, o)
+	}
+	ov := v.Overlay
+	if ov.Kind == drift.Numeric && len(ov.Edges) >= 2 && len(ov.Ref) == len(ov.Edges)+1 {
+		edges := ov.Edges
+		ref, cur := ov.Ref[1:len(ov.Ref)-1], ov.Cur[1:len(ov.Cur)-1]
+		w := edges[1] - edges[0]
+		if w <= 0 {
+			w = 1
+		}
+		if ov.Ref[0] > 0 || ov.Cur[0] > 0 {
+			edges = append([]float64{edges[0] - w}, edges...)
+			ref = append([]float64{ov.Ref[0]}, ref...)
+			cur = append([]float64{ov.Cur[0]}, cur...)
+		}
+		last := len(ov.Ref) - 1
+		if ov.Ref[last] > 0 || ov.Cur[last] > 0 {
+			edges = append(append([]float64(nil), edges...), edges[len(edges)-1]+w)
+			ref = append(append([]float64(nil), ref...), ov.Ref[last])
+			cur = append(append([]float64(nil), cur...), ov.Cur[last])
+		}
+		return chart.OverlayHistogram(edges, ref, cur, o)
+	}
+	o.YLabel = ""
+	o.XLabel = "share"
+	return chart.OverlayBars(ov.Labels, ov.Ref, ov.Cur, o)
+}

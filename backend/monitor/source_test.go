@@ -1,0 +1,141 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/drift"
+)
+
+func TestReadCSV(t *testing.T) {
+	cols, err := ReadCSV(strings.NewReader("age,city,score\n31,Oslo,0.5\n,Lima,NA\n45,\"Pune, IN\",1e3\n"))
+	require.NoError(t, err)
+	require.Len(t, cols, 3)
+	assert.Equal(t, drift.Numeric, cols[0].Kind)
+	assert.Equal(t, 31.0, cols[0].Num[0])
+	assert.True(t, math.IsNaN(cols[0].Num[1]))
+	assert.Equal(t, drift.Categorical, cols[1].Kind)
+	assert.Equal(t, "Pune, IN", cols[1].Cat[2])
+	assert.True(t, math.IsNaN(cols[2].Num[1]))
+	assert.Equal(t, 1000.0, cols[2].Num[2])
+
+	for _, bad := range []string{"", "a,b\n1\n", "a,b\n\"1,2\n"} {
+		_, err := ReadCSV(strings.NewReader(bad))
+		require.Error(t, err, "%q", bad)
+		assert.Equal(t, core.Invalid, core.ErrorCode(err))
+	}
+}
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		name, body string
+		rows       int
+		first      map[string]any
+	}{
+		{"dataframe_split", `{"dataframe_split":{"columns":["a","b"],"data":[[1,"x"],[2,"y"]]}}`, 2, map[string]any{"a": 1.0, "b": "x"}},
+		{"dataframe_records", `{"dataframe_records":[{"a":1,"b":"x"}]}`, 1, map[string]any{"a": 1.0, "b": "x"}},
+		{"instances", `{"instances":[{"a":3}]}`, 1, map[string]any{"a": 3.0}},
+		{"inputs arrays", `{"inputs":[[1,2]]}`, 1, map[string]any{"f0": 1.0, "f1": 2.0}},
+		{"inputs columnar", `{"inputs":{"a":[1,2]}}`, 2, map[string]any{"a": 1.0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := ParseRequest([]byte(tt.body))
+			require.NoError(t, err)
+			require.Len(t, rows, tt.rows)
+			assert.Equal(t, tt.first, rows[0])
+		})
+	}
+	for _, bad := range []string{``, `[]`, `{"x":1}`, `{"dataframe_split":5}`, `{"inputs":7}`} {
+		_, err := ParseRequest([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+	p, err := ParseResponse([]byte(`{"predictions":[0.2,[0.9,0.1],{"label":"cat"}]}`))
+	require.NoError(t, err)
+	assert.Equal(t, []any{0.2, 0.9, "cat"}, p)
+	p, err = ParseResponse([]byte(`[1,0]`))
+	require.NoError(t, err)
+	assert.Len(t, p, 2)
+}
+
+type fakeLog struct{ recs []LogRecord }
+
+func (f fakeLog) Recent(_ context.Context, _ string, limit int) ([]LogRecord, error) {
+	return f.recs[:min(limit, len(f.recs))], nil
+}
+
+// TestPredictionLogSource: requests become feature columns, responses a
+// prediction column, and windows select by count and by time.
+func TestPredictionLogSource(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	refCols := []drift.Column{
+		{Name: "x", Kind: drift.Numeric, Num: normal(1, 2000, 0)},
+		{Name: "color", Kind: drift.Categorical, Cat: repeat([]string{"red", "blue"}, 1000)},
+		{Name: PredictionColumn, Kind: drift.Numeric, Num: normal(2, 2000, 0.5)},
+	}
+	ref := drift.BuildProfile(refCols, drift.ProfileOptions{})
+	var recs []LogRecord
+	xs := normal(3, 600, 3) // strongly shifted traffic
+	for i := 0; i < 600; i++ {
+		status := 200
+		if i%50 == 0 {
+			status = 500
+		}
+		recs = append(recs, LogRecord{
+			Time: now.Add(-time.Duration(i) * time.Second), LatencyMs: float64(i % 20), Status: status,
+			Request:  []byte(fmt.Sprintf(`{"dataframe_split":{"columns":["x","color"],"data":[[%g,"red"]]}}`, xs[i])),
+			Response: []byte(fmt.Sprintf(`{"predictions":[%g]}`, 0.5+xs[i]/10)),
+		})
+	}
+	src := PredictionLog{Log: fakeLog{recs}, Deployment: "d1", Ref: ref, Now: func() time.Time { return now }}
+
+	s, err := src.Current(context.Background(), Window{LastN: 500})
+	require.NoError(t, err)
+	assert.Equal(t, 500, s.Ops.Requests)
+	assert.Equal(t, 10, s.Ops.Errors)
+	assert.Equal(t, 490, s.Rows, "failed requests are not features")
+	assert.InDelta(t, 0.02, s.Ops.ErrorRate, 1e-9)
+	assert.InDelta(t, 18, s.Ops.LatencyP95Ms, 1)
+	require.Len(t, s.Columns, 3)
+
+	s, err = src.Current(context.Background(), Window{Last: 100 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 101, s.Ops.Requests)
+
+	rep, err := Build(context.Background(), src, BuildOptions{Window: Window{LastN: 500}})
+	require.NoError(t, err)
+	byName := map[string]drift.Verdict{}
+	for _, v := range rep.Drift.Columns {
+		byName[v.Column] = v
+	}
+	assert.True(t, byName["x"].Drift, "shifted feature")
+	assert.True(t, byName["color"].Drift, "all red now")
+	assert.True(t, byName[PredictionColumn].Drift, "prediction drift")
+
+	_, err = PredictionLog{Log: fakeLog{}, Deployment: "d"}.Reference(context.Background())
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+}
+
+func normal(seed uint64, n int, mean float64) []float64 {
+	v := table(seed, n, 0)[0].Num
+	for i := range v {
+		v[i] = (v[i]-40)/12 + mean
+	}
+	return v
+}
+
+func repeat(vals []string, times int) []string {
+	var out []string
+	for i := 0; i < times; i++ {
+		out = append(out, vals...)
+	}
+	return out
+}
