@@ -1,0 +1,244 @@
+// Command servebench drives bench/serving/run.sh.
+//
+//	servebench harness -runtime BIN -model DIR -port-direct P -port-router Q -port-admin R
+//	    starts `tern-runtime serve` on P (the direct path, what a serving
+//	    container runs), Tern's router on Q in front of it with the prediction
+//	    log writing to a real Badger store, and on R an admin endpoint:
+//	    GET /stats -> {"written":…, "dropped":…}, POST /flush waits for the log.
+//	servebench load -url URL -body FILE -ct TYPE -c N (-d DUR | -rate R -d DUR)
+//	    closed loop with N connections, or open loop at R requests/s; prints
+//	    one JSON line: rps, p50/p90/p99 in ms, errors.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: servebench harness|load [flags]")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "harness":
+		harness(os.Args[2:])
+	case "load":
+		load(os.Args[2:])
+	default:
+		fmt.Fprintln(os.Stderr, "usage: servebench harness|load [flags]")
+		os.Exit(2)
+	}
+}
+
+func harness(args []string) {
+	fs := flag.NewFlagSet("harness", flag.ExitOnError)
+	bin := fs.String("runtime", "", "tern-runtime binary")
+	model := fs.String("model", "", "model directory")
+	pd := fs.Int("port-direct", 18601, "")
+	pr := fs.Int("port-router", 18602, "")
+	pa := fs.Int("port-admin", 18603, "")
+	dataDir := fs.String("data", "", "store directory (temp when empty)")
+	fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	cmd := exec.CommandContext(ctx, *bin, "serve", "-model", *model, "-addr", "127.0.0.1:"+strconv.Itoa(*pd), "-name", "bench")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fatal(err)
+	}
+	defer cmd.Process.Kill()
+	direct := "http://127.0.0.1:" + strconv.Itoa(*pd)
+	for i := 0; ; i++ {
+		if resp, err := http.Get(direct + "/ping"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i > 200 {
+			fatal(fmt.Errorf("tern-runtime serve did not come up"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dir := *dataDir
+	if dir == "" {
+		var err error
+		dir, err = os.MkdirTemp("", "servebench-*")
+		if err != nil {
+			fatal(err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		fatal(err)
+	}
+	defer st.Close()
+	plog := serving.NewPredictionLog(st, serving.LogOptions{})
+	r, err := serving.NewRouter("bench", []serving.Backend{{ID: "v1", URL: direct}}, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}}, serving.RouterOptions{Log: plog})
+	if err != nil {
+		fatal(err)
+	}
+	defer r.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(*pr))
+	if err != nil {
+		fatal(err)
+	}
+	go (&http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}).Serve(ln)
+
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		written, dropped := plog.Counts()
+		n, _ := serving.CountLog(st, "bench")
+		json.NewEncoder(w).Encode(map[string]any{"written": written, "dropped": dropped, "stored": n})
+	})
+	aln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(*pa))
+	if err != nil {
+		fatal(err)
+	}
+	go http.Serve(aln, admin)
+	fmt.Println(`{"ready":true}`)
+	<-ctx.Done()
+	plog.Close()
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "servebench:", err)
+	os.Exit(1)
+}
+
+type result struct {
+	Requests int     `json:"requests"`
+	Errors   int64   `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	P50      float64 `json:"p50_ms"`
+	P90      float64 `json:"p90_ms"`
+	P99      float64 `json:"p99_ms"`
+	Max      float64 `json:"max_ms"`
+}
+
+func load(args []string) {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	url := fs.String("url", "", "")
+	bodyFile := fs.String("body", "", "")
+	ct := fs.String("ct", "application/json", "")
+	conc := fs.Int("c", 10, "connections (closed loop) or workers (open loop)")
+	dur := fs.Duration("d", 10*time.Second, "")
+	rate := fs.Int("rate", 0, "requests per second (open loop); 0 = closed loop")
+	warm := fs.Duration("warmup", time.Second, "")
+	fs.Parse(args)
+	body, err := os.ReadFile(*bodyFile)
+	if err != nil {
+		fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: *conc * 2, MaxConnsPerHost: *conc, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var errs atomic.Int64
+	do := func() time.Duration {
+		start := time.Now()
+		resp, err := client.Post(*url, *ct, bytes.NewReader(body))
+		if err != nil {
+			errs.Add(1)
+			return time.Since(start)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			errs.Add(1)
+		}
+		return time.Since(start)
+	}
+	// Warm up connections and caches; not measured.
+	wend := time.Now().Add(*warm)
+	var wg sync.WaitGroup
+	for i := 0; i < *conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(wend) {
+				do()
+			}
+		}()
+	}
+	wg.Wait()
+	errs.Store(0)
+
+	lat := make([][]time.Duration, *conc)
+	start := time.Now()
+	end := start.Add(*dur)
+	if *rate == 0 {
+		for i := 0; i < *conc; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				for time.Now().Before(end) {
+					lat[i] = append(lat[i], do())
+				}
+			}(i)
+		}
+	} else {
+		// Open loop: requests are issued on schedule whether or not earlier
+		// ones finished, so a stall shows up as latency, not as fewer requests.
+		jobs := make(chan struct{}, *rate)
+		for i := 0; i < *conc; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				for range jobs {
+					lat[i] = append(lat[i], do())
+				}
+			}(i)
+		}
+		interval := time.Second / time.Duration(*rate)
+		next := start
+		for next.Before(end) {
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			// Catch up in bursts when the sleep overshot.
+			for !next.After(time.Now()) && next.Before(end) {
+				select {
+				case jobs <- struct{}{}:
+				default:
+					errs.Add(1) // the workers cannot keep up: counted as failed
+				}
+				next = next.Add(interval)
+			}
+		}
+		close(jobs)
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	q := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	res := result{Requests: len(all), Errors: errs.Load(), Seconds: elapsed, RPS: float64(len(all)) / elapsed, P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: q(1)}
+	json.NewEncoder(os.Stdout).Encode(res)
+}
