@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/tern-studio/tern/app"
 	"github.com/tern-studio/tern/backend/blob"
@@ -24,6 +25,7 @@ import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
+	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/system"
 	"github.com/tern-studio/tern/backend/tracking"
@@ -99,6 +101,7 @@ type environment struct {
 	system   *system.Service
 	datasets *dataset.Service
 	tracking *tracking.Service
+	runner   *runner.Runner
 	bindings []any
 	routes   []httpapi.Route
 }
@@ -143,16 +146,28 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	}
 	e.tracking.Start(context.Background()) // crash detection for runs with heartbeats
 	e.routes = append(e.routes, mlflowapi.New(e.tracking, log).Routes()...)
+	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
+		DataDir: dataDir, AppVersion: version, Docker: runner.DockerFromEnv()}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	startCtx, cancelStart := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := e.runner.Start(startCtx); err != nil { // reattach to jobs left running, reap orphans
+		log.Warn("reattaching training jobs", "err", core.ErrorMessage(err))
+	}
+	cancelStart()
 	e.bindings = app.Bindings(app.Services{
 		Shell:    e.shell,
 		System:   e.system,
 		Datasets: e.datasets,
 		Tracking: e.tracking,
+		Runner:   e.runner,
 	})
 	return e, nil
 }
 
 func (e *environment) close() {
+	e.runner.Close() // containers keep running; the next start reattaches
 	e.tracking.Stop()
 	if err := e.store.Close(); err != nil {
 		e.log.Error("closing the store", "err", err)

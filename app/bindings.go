@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/system"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -14,6 +15,7 @@ type Services struct {
 	// Datasets is nil only in tests that do not need it.
 	Datasets *dataset.Service
 	Tracking *tracking.Service
+	Runner   *runner.Runner
 }
 
 // Bindings are the objects bound to the window and served at
@@ -23,5 +25,6 @@ func Bindings(s Services) []any {
 		&System{svc: s.System, shell: s.Shell},
 		NewDatasets(s.Datasets),
 		NewExperiments(s.Tracking),
+		NewTraining(s.Runner, s.Datasets),
 	}
 }

@@ -103,6 +103,18 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 		_ = os.Chmod(w.outputs, 0o777)
 	}
 	dataTarget := "/tern/data/" + filepath.Base(j.Spec.DataPath)
+	dataSource := j.Spec.DataPath
+	if rootApp {
+		// The container's user cannot read a file only its owner may read
+		// (blobs are 0400): give it a readable copy in the job folder.
+		if st, err := os.Stat(dataSource); err == nil && st.Mode().Perm()&0o004 == 0 {
+			cp := filepath.Join(w.root, "data", filepath.Base(dataSource))
+			if err := copyFile(dataSource, cp); err != nil {
+				return nil, core.Wrap(err, core.Internal, "Cannot stage the dataset for the container: %v", err)
+			}
+			dataSource = cp
+		}
+	}
 	cmd := j.Spec.Command
 	if len(cmd) == 0 && j.Spec.Image == "" && j.Spec.BuildDir == "" {
 		cmd = []string{"train", "-data", dataTarget}
@@ -121,7 +133,7 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 	pids := res.Pids
 	host := &container.HostConfig{
 		Binds: []string{
-			j.Spec.DataPath + ":" + dataTarget + ":ro",
+			dataSource + ":" + dataTarget + ":ro",
 			w.params + ":/tern/params.json:ro",
 			w.outputs + ":/tern/outputs:rw",
 		},
@@ -363,3 +375,40 @@ func (p *dockerProc) remove(ctx context.Context) {
 var errNoDocker = errors.New("docker unavailable")
 
 var _ = strconv.Itoa
+
+// DockerFromEnv returns the engine client from the environment, or nil
+// when none can be made (the runner then runs jobs locally).
+func DockerFromEnv() DockerAPI {
+	c, err := NewDockerClient()
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// copyFile copies src to dst (0644) through a temporary file.
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}

@@ -376,3 +376,17 @@ func TestDockerDownFallsBackToLocal(t *testing.T) {
 	assert.Equal(t, Failed, c.State)
 	assert.Contains(t, c.Reason, "Docker is not running")
 }
+
+// TestDockerOwnerOnlyDataFile: dataset blobs are 0400; the container (a
+// different, unprivileged user when the app runs as root) still reads it.
+func TestDockerOwnerOnlyDataFile(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r := e.runner(t, dc, nil)
+	data := writeCSV(t, 500, "separable")
+	require.NoError(t, os.Chmod(data, 0o400))
+	j, err := r.Submit(JobSpec{DataPath: data, Params: params(t, map[string]any{"target": "y"})})
+	require.NoError(t, err)
+	j = waitJob(t, r, j.ID, 60*time.Second)
+	assert.Equal(t, Succeeded, j.State, j.Reason)
+}
