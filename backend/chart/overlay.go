@@ -32,6 +32,17 @@ func legend(p *plot.Plot, s Style, names []string, thumbs ...plot.Thumbnailer) {
 // OverlayHistogram draws binned shares of a numeric column: len(edges) ==
 // len(ref)+1 == len(cur)+1.
 func OverlayHistogram(edges, ref, cur []float64, o Options) ([]byte, error) {
+	p, err := OverlayHistogramPlot(edges, ref, cur, o)
+	if err != nil {
+		return nil, err
+	}
+	w, h := o.size()
+	return SVG(p, w, h)
+}
+
+// OverlayHistogramPlot is OverlayHistogram as a plot, for other canvases
+// (the PDF report).
+func OverlayHistogramPlot(edges, ref, cur []float64, o Options) (*plot.Plot, error) {
 	s := o.style()
 	p := New(s, o)
 	Grid(p, s)
@@ -60,17 +71,26 @@ func OverlayHistogram(edges, ref, cur []float64, o Options) ([]byte, error) {
 		legend(p, s, []string{"reference", "current"}, h, line)
 	}
 	p.Y.Min = 0
-	w, hh := o.size()
-	return SVG(p, w, hh)
+	return p, nil
 }
 
 // OverlayBars draws category shares as paired horizontal bars, one row per
 // label, top to bottom in the given order.
 func OverlayBars(labels []string, ref, cur []float64, o Options) ([]byte, error) {
+	p, err := OverlayBarsPlot(labels, ref, cur, o)
+	if err != nil {
+		return nil, err
+	}
+	w, h := o.size()
+	return SVG(p, w, h)
+}
+
+// OverlayBarsPlot is OverlayBars as a plot, for other canvases.
+func OverlayBarsPlot(labels []string, ref, cur []float64, o Options) (*plot.Plot, error) {
 	s := o.style()
 	p := New(s, o)
 	n := min(len(labels), len(ref), len(cur))
-	w, h := o.size()
+	_, h := o.size()
 	if n > 0 {
 		rv, cv := make(plotter.Values, n), make(plotter.Values, n)
 		names := make([]string, n)
@@ -80,7 +100,7 @@ func OverlayBars(labels []string, ref, cur []float64, o Options) ([]byte, error)
 			names[n-1-i] = shorten(labels[i], 24)
 			hi = max(hi, ref[i], cur[i])
 		}
-		barW := vg.Length(h) * 0.75 * 0.7 / vg.Length(2*(n+1))
+		barW := min(vg.Length(h)*0.75*0.7/vg.Length(2*(n+1)), vg.Points(9))
 		rb, err := plotter.NewBarChart(rv, barW)
 		if err != nil {
 			return nil, err
@@ -99,7 +119,7 @@ func OverlayBars(labels []string, ref, cur []float64, o Options) ([]byte, error)
 		p.NominalY(names...)
 		p.Y.Tick.Length = 0
 		p.Y.LineStyle.Width = 0
-		p.X.Min, p.X.Max = 0, hi*1.06
+		p.X.Min, p.X.Max = 0, hi*1.3 // the right quarter stays free for the legend
 		g := plotter.NewGrid()
 		g.Horizontal.Width = 0
 		g.Vertical.Color = s.Grid
@@ -108,5 +128,5 @@ func OverlayBars(labels []string, ref, cur []float64, o Options) ([]byte, error)
 		legend(p, s, []string{"reference", "current"}, rb, cb)
 	}
 	p.X.Tick.Marker = plot.TickerFunc(func(min, max float64) []plot.Tick { return readableTicks{}.Ticks(min, max) })
-	return SVG(p, w, h)
+	return p, nil
 }

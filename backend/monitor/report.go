@@ -74,35 +74,45 @@ func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
 }
 
 // OverlaySVG renders a verdict's reference-vs-current chart in Tern's chart
-// style. Numeric bins outside the reference range are drawn as one extra
-// bin each side when they hold anything.
+// style.
 func OverlaySVG(v drift.Verdict, width, height int) ([]byte, error) {
 	o := chart.Options{Title: v.Column, Width: width, Height: height, YLabel: "share"}
+	edges, ref, cur, numeric := overlaySeries(v)
+	if numeric {
+		return chart.OverlayHistogram(edges, ref, cur, o)
+	}
+	o.YLabel, o.XLabel = "", "share"
 	if v.Overlay == nil {
 		return chart.OverlayBars(nil, nil, nil, o)
 	}
+	return chart.OverlayBars(v.Overlay.Labels, v.Overlay.Ref, v.Overlay.Cur, o)
+}
+
+// overlaySeries turns a numeric overlay into plain bins. Shares outside the
+// reference range are drawn as one extra bin each side when they hold
+// anything.
+func overlaySeries(v drift.Verdict) (edges, ref, cur []float64, numeric bool) {
 	ov := v.Overlay
-	if ov.Kind == drift.Numeric && len(ov.Edges) >= 2 && len(ov.Ref) == len(ov.Edges)+1 {
-		edges := ov.Edges
-		ref, cur := ov.Ref[1:len(ov.Ref)-1], ov.Cur[1:len(ov.Cur)-1]
-		w := edges[1] - edges[0]
-		if w <= 0 {
-			w = 1
-		}
-		if ov.Ref[0] > 0 || ov.Cur[0] > 0 {
-			edges = append([]float64{edges[0] - w}, edges...)
-			ref = append([]float64{ov.Ref[0]}, ref...)
-			cur = append([]float64{ov.Cur[0]}, cur...)
-		}
-		last := len(ov.Ref) - 1
-		if ov.Ref[last] > 0 || ov.Cur[last] > 0 {
-			edges = append(append([]float64(nil), edges...), edges[len(edges)-1]+w)
-			ref = append(append([]float64(nil), ref...), ov.Ref[last])
-			cur = append(append([]float64(nil), cur...), ov.Cur[last])
-		}
-		return chart.OverlayHistogram(edges, ref, cur, o)
+	if ov == nil || ov.Kind != drift.Numeric || len(ov.Edges) < 2 || len(ov.Ref) != len(ov.Edges)+1 || len(ov.Cur) != len(ov.Ref) {
+		return nil, nil, nil, false
 	}
-	o.YLabel = ""
-	o.XLabel = "share"
-	return chart.OverlayBars(ov.Labels, ov.Ref, ov.Cur, o)
+	edges = append([]float64(nil), ov.Edges...)
+	ref = append([]float64(nil), ov.Ref[1:len(ov.Ref)-1]...)
+	cur = append([]float64(nil), ov.Cur[1:len(ov.Cur)-1]...)
+	w := edges[1] - edges[0]
+	if w <= 0 {
+		w = 1
+	}
+	if ov.Ref[0] > 0 || ov.Cur[0] > 0 {
+		edges = append([]float64{edges[0] - w}, edges...)
+		ref = append([]float64{ov.Ref[0]}, ref...)
+		cur = append([]float64{ov.Cur[0]}, cur...)
+	}
+	last := len(ov.Ref) - 1
+	if ov.Ref[last] > 0 || ov.Cur[last] > 0 {
+		edges = append(edges, edges[len(edges)-1]+w)
+		ref = append(ref, ov.Ref[last])
+		cur = append(cur, ov.Cur[last])
+	}
+	return edges, ref, cur, true
 }

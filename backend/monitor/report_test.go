@@ -154,3 +154,16 @@ func TestBuildFailsPlainly(t *testing.T) {
 	_, err = Build(ctx, Static{Name: "x", Ref: drift.BuildProfile(table(1, 10, 0), drift.ProfileOptions{})}, BuildOptions{})
 	require.Error(t, err)
 }
+
+func TestReportPDF(t *testing.T) {
+	rep, _, _ := fixedReport(t)
+	pdf, err := PDF(rep)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(pdf), "%PDF-"))
+	assert.Contains(t, string(pdf[len(pdf)-64:]), "%%EOF")
+	if *update {
+		require.NoError(t, os.WriteFile(filepath.Join(t.TempDir(), "report.pdf"), pdf, 0o644))
+	}
+	_, err = PDF(nil)
+	require.Error(t, err)
+}
