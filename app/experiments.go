@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tern-studio/tern/backend/chart"
@@ -183,7 +184,11 @@ func (e *Experiments) Compare(runIDs []string) (Comparison, error) {
 			cols["metrics."+k] = true
 		}
 		for k := range r.Tags {
-			cols["tags."+k] = true
+			// MLflow's own bookkeeping tags (run name, source, user) are
+			// noise in a comparison; the run header already shows them.
+			if !strings.HasPrefix(k, "mlflow.") {
+				cols["tags."+k] = true
+			}
 		}
 	}
 	names := make([]string, 0, len(cols))
@@ -231,7 +236,7 @@ func (e *Experiments) Compare(runIDs []string) (Comparison, error) {
 				rows[i] = append(rows[i], f)
 			}
 		}
-		svg, err := chart.ParallelCoordinates(axes, labels, rows, chart.Options{Width: 720, Height: 280})
+		svg, err := chart.ParallelCoordinates(axes, labels, rows, chart.Options{Width: 720, Height: 240})
 		if err == nil {
 			c.Parallel = string(svg)
 		}

@@ -34,6 +34,9 @@ type SearchRequest struct {
 	// MaxResults per page: default 1000, at most 50,000.
 	MaxResults int    `json:"maxResults"`
 	PageToken  string `json:"pageToken"`
+	// Offset, when PageToken is empty, starts the page at that match (the
+	// virtualised table jumps straight to the rows scrolled into view).
+	Offset int `json:"offset"`
 	// ViewType: ACTIVE_ONLY (default), DELETED_ONLY or ALL.
 	ViewType string `json:"viewType"`
 	// Columns, when set, trims each run's params, tags and metrics to these
@@ -117,6 +120,9 @@ func (s *Service) SearchRuns(req SearchRequest) (SearchResult, error) {
 	off, err := parsePageToken(req.PageToken)
 	if err != nil {
 		return SearchResult{}, err
+	}
+	if req.PageToken == "" && req.Offset > 0 {
+		off = req.Offset
 	}
 	view := req.ViewType
 	if view == "" {
