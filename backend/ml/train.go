@@ -228,7 +228,7 @@ func trainSplit(ctx context.Context, f, test *Frame, params Params, report Repor
 			}
 		})
 		if err == nil {
-			report("n_iter", float64(len(m.GBDT.Trees)), len(m.GBDT.Trees))
+			report("n_iter", float64(len(m.GBDT.Trees)), 0)
 		}
 	}
 	if err != nil {

@@ -1,0 +1,82 @@
+// Training in a real browser against a real `tern serve`: drop a labelled
+// CSV, open "Train a model", start, watch the curve grow while the job
+// runs (in Docker when the engine is up, else as a local process), and
+// land on the finished run.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTern, launchBrowser, openTern, screenshot } from './harness.mjs';
+
+let tern, browser;
+before(async () => {
+  tern = await startTern();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await tern?.stop();
+});
+
+async function dropLabelled(page, rows) {
+  const dt = await page.evaluateHandle((rows) => {
+    // A deterministic pseudo-random generator: the same file every run.
+    let s = 42;
+    const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    const parts = ['a,b,colour,label\n'];
+    const colours = ['red', 'green', 'blue'];
+    for (let i = 0; i < rows; i++) {
+      const a = rnd();
+      const b = rnd();
+      const c = i % 3;
+      parts.push(`${a.toFixed(4)},${b.toFixed(4)},${colours[c]},${a + 0.5 * b + 0.2 * c > 0.1 ? 'yes' : 'no'}\n`);
+    }
+    const dt = new DataTransfer();
+    dt.items.add(new File(parts, 'churn.csv', { type: 'text/csv' }));
+    return dt;
+  }, rows);
+  await page.dispatchEvent('[data-testid="drop-zone"]', 'dragenter', { dataTransfer: dt });
+  await page.dispatchEvent('[data-testid="drop-zone"]', 'drop', { dataTransfer: dt });
+}
+
+test('train from a dataset, watch the live curve, land on the finished run', async () => {
+  const page = await openTern(browser, tern, { width: 1280, height: 800 });
+  await page.click('[data-nav="datasets"]');
+  await dropLabelled(page, 20_000);
+  await page.waitForSelector('[data-testid="column-table"]', { timeout: 60_000 });
+
+  await page.click('button:has-text("Train a model")');
+  await page.waitForSelector('[data-testid="train-start"]');
+  assert.equal(await page.inputValue('[data-testid="train-target"]'), 'label', 'the last column is proposed as the target');
+  // Enough rounds that the curve visibly grows before the end.
+  await page.click('text=Show parameters and resources');
+  await page.fill('[data-param="max_iter"]', '400');
+  await page.fill('[data-param="learning_rate"]', '0.05');
+  await page.selectOption('[data-param="early_stopping"]', 'off');
+  await screenshot(page, 'training-form');
+  await page.click('[data-testid="train-start"]');
+
+  await page.waitForSelector('[data-testid="live-job"]');
+  // Sample the curve while the job runs: it must grow, not jump to the end.
+  const seen = new Set();
+  const deadline = Date.now() + 120_000;
+  let state = '';
+  while (Date.now() < deadline) {
+    const n = Number(await page.getAttribute('[data-testid="live-curve"]', 'data-points'));
+    state = await page.getAttribute('[data-testid="live-job"]', 'data-state');
+    if (n > 0 && state === 'running') seen.add(n);
+    if (seen.size === 2) await screenshot(page, 'training-live');
+    if (['succeeded', 'failed', 'cancelled', 'crashed'].includes(state)) break;
+    await page.waitForTimeout(100);
+  }
+  const reason = (await page.$('[data-testid="job-reason"]')) ? await page.textContent('[data-testid="job-reason"]') : '';
+  assert.equal(state, 'succeeded', `the job ended ${state}: ${reason}`);
+  assert.ok(seen.size >= 2, `the curve grew while training (saw ${[...seen].join(', ')} points)`);
+  assert.equal(Number(await page.getAttribute('[data-testid="live-curve"]', 'data-points')), 400);
+  assert.match(await page.textContent('[data-testid="final-metrics"]'), /roc auc\s*0\.9\d+/);
+  await screenshot(page, 'training-done');
+
+  await page.click('[data-testid="open-run"]');
+  await page.waitForSelector('[data-testid="run-detail"]');
+  assert.match(page.url(), /#\/experiments\/run\/[0-9a-z]+$/);
+  assert.deepEqual(page.jsErrors, []);
+  await screenshot(page, 'training-run');
+});
