@@ -23,8 +23,10 @@ import (
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
+	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/system"
@@ -92,18 +94,20 @@ func isFlag(s string) bool { return len(s) > 0 && s[0] == '-' }
 
 // environment is everything built once per process.
 type environment struct {
-	log      *slog.Logger
-	dataDir  string
-	store    *store.Store
-	bus      *core.Bus
-	token    string
-	shell    *app.Shell
-	system   *system.Service
-	datasets *dataset.Service
-	tracking *tracking.Service
-	runner   *runner.Runner
-	bindings []any
-	routes   []httpapi.Route
+	log         *slog.Logger
+	dataDir     string
+	store       *store.Store
+	bus         *core.Bus
+	token       string
+	shell       *app.Shell
+	system      *system.Service
+	datasets    *dataset.Service
+	tracking    *tracking.Service
+	runner      *runner.Runner
+	registry    *registry.Service
+	deployments *deployment.Service
+	bindings    []any
+	routes      []httpapi.Route
 }
 
 func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, error) {
@@ -156,7 +160,16 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		log.Warn("reattaching training jobs", "err", core.ErrorMessage(err))
 	}
 	cancelStart()
+	if e.registry, err = registry.NewService(st, e.bus, dataDir, e.tracking); err != nil {
+		st.Close()
+		return nil, err
+	}
+	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
+	launcher, packager := deployment.DefaultLaunchers(e.runner.Instance(), runner.DefaultRuntimeBinary)
+	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
+	go e.deployments.Start(context.Background()) // deployments running at the last exit come back
 	e.bindings = app.Bindings(app.Services{
+		Registry: e.registry, Deployments: e.deployments, Packager: packager, Bus: e.bus,
 		Shell:    e.shell,
 		System:   e.system,
 		Datasets: e.datasets,
@@ -167,7 +180,8 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 }
 
 func (e *environment) close() {
-	e.runner.Close() // containers keep running; the next start reattaches
+	e.deployments.Close() // routers stop; serving containers keep running for the next start
+	e.runner.Close()      // containers keep running; the next start reattaches
 	e.tracking.Stop()
 	if err := e.store.Close(); err != nil {
 		e.log.Error("closing the store", "err", err)

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/system"
 	"github.com/tern-studio/tern/backend/tracking"
@@ -16,6 +19,11 @@ type Services struct {
 	Datasets *dataset.Service
 	Tracking *tracking.Service
 	Runner   *runner.Runner
+	// Registry, Deployments and Packager serve models (Packager may be nil).
+	Registry    *registry.Service
+	Deployments *deployment.Service
+	Packager    *deployment.DockerLauncher
+	Bus         *core.Bus
 }
 
 // Bindings are the objects bound to the window and served at
@@ -26,5 +34,7 @@ func Bindings(s Services) []any {
 		NewDatasets(s.Datasets),
 		NewExperiments(s.Tracking),
 		NewTraining(s.Runner, s.Datasets),
+		NewModels(s.Registry, s.Deployments),
+		NewDeployments(s.Deployments, s.Registry, s.Bus, s.Packager),
 	}
 }

@@ -353,6 +353,9 @@ func (d *DockerLauncher) WriteBuildContext(modelDir, dest string) error {
 // SaveImage builds the serving image and writes `docker save` of it to
 // dest (a tarball `docker load` reads on any host), atomically.
 func (d *DockerLauncher) SaveImage(ctx context.Context, model string, version int, modelDir, dest string) (string, error) {
+	if d.API == nil {
+		return "", core.Errorf(core.Unavailable, "Docker is not reachable, so no image can be built; export the build context instead and build it on a Docker host.")
+	}
 	tag, err := d.EnsureImage(ctx, model, version, modelDir)
 	if err != nil {
 		return "", err
@@ -378,4 +381,34 @@ func (d *DockerLauncher) SaveImage(ctx context.Context, model string, version in
 		return "", core.Wrap(err, core.Unavailable, "Cannot move the image tarball into place.")
 	}
 	return tag, nil
+}
+
+// DefaultLaunchers picks the launcher for this machine: Docker when the
+// engine answers and the tern-runtime binary is found beside Tern, else
+// in-process serving. The second result builds images and build contexts
+// (nil without the binary; its API is nil without Docker).
+func DefaultLaunchers(instance string, binaryPath func() (string, error)) (Launcher, *DockerLauncher) {
+	path, err := binaryPath()
+	if err != nil {
+		return NewProcessLauncher(), nil
+	}
+	dl := &DockerLauncher{Instance: instance, Binary: func() ([]byte, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, core.Wrap(err, core.Unavailable, "The tern-runtime binary cannot be read.")
+		}
+		return b, nil
+	}}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return NewProcessLauncher(), dl
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		return NewProcessLauncher(), dl
+	}
+	dl.API = cli
+	return dl, dl
 }
