@@ -21,7 +21,7 @@ endef
 
 .PHONY: run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
         test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean \
-        sklearn-base bench-training bench-serving
+        sklearn-base bench-training bench-datasets bench-serving
 
 ## run: build everything and open the desktop window
 run: deps build
@@ -112,7 +112,7 @@ FORCE:
 test:
 	$(call timed,deps,$(MAKE) --no-print-directory deps-test)
 	$(call timed,build,$(MAKE) --no-print-directory build)
-	$(call timed,frontend unit (vitest),$(MAKE) --no-print-directory test-frontend)
+	$(call timed,frontend types + unit (svelte-check + vitest),$(MAKE) --no-print-directory test-frontend)
 	$(call timed,go (unit + integration + desktop window),$(MAKE) --no-print-directory test-go)
 	$(call timed,browser e2e (Chromium),$(MAKE) --no-print-directory test-e2e)
 	$(call timed,fuzz ($(FUZZTIME) per target),$(MAKE) --no-print-directory fuzz)
@@ -121,7 +121,7 @@ test-go:
 	TERN_BIN=$(CURDIR)/bin/tern TERN_DESKTOP_BIN=$(CURDIR)/build/bin/tern $(GO) test -timeout 30m -count=1 ./...
 
 test-frontend:
-	cd frontend && npx vitest run
+	cd frontend && npx svelte-check --tsconfig ./tsconfig.json --output human && npx vitest run
 
 test-e2e:
 	cd frontend && TERN_BIN=$(CURDIR)/bin/tern node e2e/run.mjs
@@ -136,7 +136,7 @@ fuzz:
 	done
 
 ## bench: every benchmark; each prints BENCH <name> ours=… peer=… unit=… ratio=…
-bench: bench-store bench-drift bench-training bench-serving
+bench: bench-store bench-drift bench-training bench-datasets bench-serving
 
 bench-store:
 	@bash bench/store/run.sh
@@ -146,6 +146,9 @@ bench-drift:
 
 bench-training:
 	@bash bench/training/run.sh
+
+bench-datasets:
+	@bash bench/datasets/run.sh
 
 # LOG_SECONDS=10 for a quick run; the reported figure is the default 60 s.
 bench-serving:

@@ -165,3 +165,17 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+func TestHashFile(t *testing.T) {
+	for _, n := range []int{0, 1, 4 << 20, 4<<20 + 1, 9 << 20} {
+		data := bytes.Repeat([]byte{byte(n)}, n)
+		p := filepath.Join(t.TempDir(), "f")
+		require.NoError(t, os.WriteFile(p, data, 0o600))
+		d, size, err := HashFile(p)
+		require.NoError(t, err)
+		assert.Equal(t, sum(data), d, "n=%d", n)
+		assert.EqualValues(t, n, size)
+	}
+	_, _, err := HashFile(filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+}

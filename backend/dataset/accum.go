@@ -350,7 +350,8 @@ func (a *colAcc) finish(rows int64, userTyped bool) ColumnProfile {
 // integer ranges get one bin per value so counts line up with the values.
 func histogramFromSketch(s *KLL, lo, hi float64, integer bool) Histogram {
 	bins := 30
-	if integer && hi-lo < 30 {
+	unit := integer && hi-lo < 30
+	if unit {
 		bins = int(hi-lo) + 1
 		lo -= 0.5
 		hi += 0.5
@@ -366,6 +367,13 @@ func histogramFromSketch(s *KLL, lo, hi float64, integer bool) Histogram {
 	}
 	h.Edges[bins] = hi
 	items := s.sorted()
+	if !unit && len(items) > 0 && s.N > int64(len(items)) {
+		// Compacted sketch: items stand for 2^h values each, so dropping
+		// them into bins whole gives lumpy bars. Spread each item's weight
+		// evenly up to the next item instead (a piecewise-linear CDF).
+		smoothHistogram(h, items, float64(s.N))
+		return h
+	}
 	// Walk sorted items once, assigning each item's weight to its bin.
 	scale := float64(s.N)
 	total := 0.0
@@ -390,6 +398,49 @@ func histogramFromSketch(s *KLL, lo, hi float64, integer bool) Histogram {
 		h.Counts[i] = math.Round(h.Counts[i])
 	}
 	return h
+}
+
+func smoothHistogram(h Histogram, items []weighted, n float64) {
+	total := 0.0
+	for _, it := range items {
+		total += it.w
+	}
+	scale := n / total
+	bins := len(h.Counts)
+	lo, hi := h.Edges[0], h.Edges[bins]
+	w := (hi - lo) / float64(bins)
+	binOf := func(x float64) int { return min(bins-1, max(0, int((x-lo)/w))) }
+	for k, it := range items {
+		mass := it.w * scale
+		// Each item stands for the values around it: from halfway to its
+		// neighbours (to the data's min and max at the ends).
+		a, b := lo, hi
+		if k > 0 {
+			a = (items[k-1].v + it.v) / 2
+		}
+		if k+1 < len(items) {
+			b = (it.v + items[k+1].v) / 2
+		}
+		if b <= a {
+			h.Counts[binOf(a)] += mass
+			continue
+		}
+		// distribute mass uniformly over [a, b)
+		for i := binOf(a); i < bins; i++ {
+			l := math.Max(a, h.Edges[i])
+			r := math.Min(b, h.Edges[i+1])
+			if r <= l {
+				if h.Edges[i] >= b {
+					break
+				}
+				continue
+			}
+			h.Counts[i] += mass * (r - l) / (b - a)
+		}
+	}
+	for i := range h.Counts {
+		h.Counts[i] = math.Round(h.Counts[i])
+	}
 }
 
 // corrAcc accumulates co-moments of the numeric columns over complete rows.

@@ -66,3 +66,17 @@ func TestFastFloatMatchesStrconv(t *testing.T) {
 		assert.False(t, ok, s)
 	}
 }
+
+func TestHistogramOfUniformIsFlat(t *testing.T) {
+	s := newKLL()
+	for i := 0; i < 1_300_000; i++ {
+		s.Add(float64(i))
+	}
+	h := histogramFromSketch(s, 0, 1_299_999, false)
+	total := 0.0
+	for _, c := range h.Counts {
+		total += c
+		assert.InEpsilon(t, 1_300_000/30.0, c, 0.08, "bins of a uniform column are within 8%% of each other: %v", h.Counts)
+	}
+	assert.InEpsilon(t, 1_300_000, total, 0.001)
+}

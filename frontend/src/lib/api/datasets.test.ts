@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { num, sortColumns, missingShare, newImportId, type ColumnProfile } from './datasets';
+
+const col = (name: string, mean?: number, missing = 0): ColumnProfile => ({
+  name,
+  type: mean === undefined ? 'categorical' : 'float',
+  count: 10,
+  missing,
+  distinct: 3,
+  numeric: mean === undefined ? undefined : { min: 0, max: 1, mean, std: 1, quantiles: [], histogram: { edges: [], counts: [] } },
+});
+
+describe('datasets api helpers', () => {
+  it('formats numbers compactly', () => {
+    expect(num(0.1 + 0.2)).toBe('0.3');
+    expect(num(1234)).toBe('1234');
+    expect(num(12345)).toBe('12.3k');
+    expect(num(2.5e6)).toBe('2.50M');
+    expect(num(undefined)).toBe('—');
+    expect(num(NaN)).toBe('—');
+  });
+  it('sorts by a numeric key with blanks last both ways', () => {
+    const cols = [col('b', 2), col('city'), col('a', 1)];
+    expect(sortColumns(cols, 'mean', false).map((c) => c.name)).toEqual(['a', 'b', 'city']);
+    expect(sortColumns(cols, 'mean', true).map((c) => c.name)).toEqual(['b', 'a', 'city']);
+    expect(sortColumns(cols, 'name', false).map((c) => c.name)).toEqual(['a', 'b', 'city']);
+  });
+  it('computes missing share and unique import ids', () => {
+    expect(missingShare(col('x', 1, 10))).toBe(0.5);
+    expect(newImportId()).not.toBe(newImportId());
+  });
+});
