@@ -20,7 +20,7 @@ describe('call in browser mode', () => {
 
   it('turns a worded backend error into an ApiError with its code', async () => {
     vi.stubGlobal('fetch', async () => new Response('{"code":"not_found","message":"No dataset iris."}', { status: 404 }));
-    const err = await call('Datasets.Get', 'iris').catch((e) => e);
+    const err = (await call('Datasets.Get', 'iris').catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err.code).toBe('not_found');
     expect(err.message).toBe('No dataset iris.');
