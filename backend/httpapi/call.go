@@ -80,11 +80,10 @@ func callHandler(name string, fn reflect.Value) http.Handler {
 		out := fn.Call(args)
 		if errv := out[len(out)-1]; !errv.IsNil() {
 			err := errv.Interface().(error)
-			code := core.ErrorCode(err)
-			if code == core.Internal {
+			if core.ErrorCode(err) == core.Internal {
 				slog.Error("call failed", "method", name, "err", err)
 			}
-			writeError(w, statusOf(code), string(code), core.ErrorMessage(err))
+			WriteError(w, err)
 			return
 		}
 		if len(out) == 1 {
@@ -101,7 +100,19 @@ func readBody(r *http.Request) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func statusOf(c core.Code) int {
+// WriteError answers with err's HTTP status and the one error body every
+// route shares, {"code", "message"}; routes that domain packages add use
+// it too, so the UI reads every failure the same way.
+func WriteError(w http.ResponseWriter, err error) {
+	code := core.ErrorCode(err)
+	writeError(w, Status(code), string(code), core.ErrorMessage(err))
+}
+
+// WriteJSON answers status with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// Status is the HTTP status for an error code.
+func Status(c core.Code) int {
 	switch c {
 	case core.Invalid:
 		return http.StatusBadRequest
