@@ -344,3 +344,15 @@ func (e *Experiments) SaveView(v tracking.SavedView) error { return e.svc.SaveVi
 
 // DeleteView removes a saved view.
 func (e *Experiments) DeleteView(name string) error { return e.svc.DeleteView(name) }
+
+// ImportMLruns reads an MLflow mlruns/ folder (runs keep their MLflow ids;
+// re-importing skips what is already here).
+func (e *Experiments) ImportMLruns(dir string) (tracking.ImportReport, error) {
+	return e.svc.ImportMLruns(dir)
+}
+
+// ExportMLruns writes an experiment's runs (all when runIDs is empty) in
+// MLflow's mlruns layout under destDir/<experimentID>/; returns how many.
+func (e *Experiments) ExportMLruns(experimentID string, runIDs []string, destDir string) (int, error) {
+	return e.svc.ExportMLruns(experimentID, runIDs, destDir)
+}
