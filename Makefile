@@ -21,7 +21,7 @@ endef
 
 .PHONY: run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
         test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean \
-        sklearn-base bench-training bench-datasets bench-serving
+        sklearn-base bench-training bench-datasets bench-serving bench-tracking
 
 ## run: build everything and open the desktop window
 run: deps build
@@ -136,7 +136,7 @@ fuzz:
 	done
 
 ## bench: every benchmark; each prints BENCH <name> ours=… peer=… unit=… ratio=…
-bench: bench-store bench-drift bench-training bench-datasets bench-serving
+bench: bench-store bench-drift bench-training bench-datasets bench-serving bench-tracking
 
 bench-store:
 	@bash bench/store/run.sh
@@ -153,6 +153,9 @@ bench-datasets:
 # LOG_SECONDS=10 for a quick run; the reported figure is the default 60 s.
 bench-serving:
 	@bash bench/serving/run.sh
+
+bench-tracking:
+	@bash bench/tracking/run.sh
 
 clean:
 	rm -rf bin build/bin frontend/dist test-output
