@@ -26,6 +26,7 @@ import (
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
+	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
@@ -106,6 +107,7 @@ type environment struct {
 	runner      *runner.Runner
 	registry    *registry.Service
 	deployments *deployment.Service
+	monitoring  *monitor.Service
 	bindings    []any
 	routes      []httpapi.Route
 }
@@ -168,8 +170,12 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	launcher, packager := deployment.DefaultLaunchers(e.runner.Instance(), runner.DefaultRuntimeBinary)
 	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
 	go e.deployments.Start(context.Background()) // deployments running at the last exit come back
+	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
+		Tables: monitor.DatasetTables{Datasets: e.datasets}, Logs: monitor.ServingLog{Store: st}})
+	e.routes = append(e.routes, e.monitoring.Routes()...)
+	go e.monitoring.Start(context.Background(), 0) // monitors with an interval run on their own
 	e.bindings = app.Bindings(app.Services{
-		Registry: e.registry, Deployments: e.deployments, Packager: packager, Bus: e.bus,
+		Registry: e.registry, Deployments: e.deployments, Packager: packager, Bus: e.bus, Monitoring: e.monitoring,
 		Shell:    e.shell,
 		System:   e.system,
 		Datasets: e.datasets,

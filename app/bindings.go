@@ -4,6 +4,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/system"
@@ -24,6 +25,8 @@ type Services struct {
 	Deployments *deployment.Service
 	Packager    *deployment.DockerLauncher
 	Bus         *core.Bus
+	// Monitoring may be nil in tests that do not need it.
+	Monitoring *monitor.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -36,5 +39,6 @@ func Bindings(s Services) []any {
 		NewTraining(s.Runner, s.Datasets),
 		NewModels(s.Registry, s.Deployments),
 		NewDeployments(s.Deployments, s.Registry, s.Bus, s.Packager),
+		NewMonitoring(s.Monitoring),
 	}
 }

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"os"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/drift"
+	"github.com/tern-studio/tern/backend/monitor"
+)
+
+// Monitoring is the Monitoring screen's face of the monitor service:
+// monitors and their alert rules, drift reports (as data, HTML and chart
+// SVG) and alerts. Alerts also arrive as "monitor.alert" events.
+type Monitoring struct {
+	svc *monitor.Service
+}
+
+// NewMonitoring binds the monitor service.
+func NewMonitoring(svc *monitor.Service) *Monitoring { return &Monitoring{svc: svc} }
+
+// Monitors lists monitors, newest first.
+func (m *Monitoring) Monitors() ([]monitor.Monitor, error) { return m.svc.Monitors() }
+
+// CreateMonitor stores a monitor; a deployment monitor freezes its
+// reference profile from the chosen dataset version now.
+func (m *Monitoring) CreateMonitor(mon monitor.Monitor) (monitor.Monitor, error) {
+	return m.svc.CreateMonitor(context.Background(), mon)
+}
+
+// DeleteMonitor removes a monitor (its reports and alerts stay).
+func (m *Monitoring) DeleteMonitor(id string) (bool, error) {
+	if err := m.svc.DeleteMonitor(id); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// SetRules replaces a monitor's alert rules.
+func (m *Monitoring) SetRules(id string, rules []monitor.Rule) (monitor.Monitor, error) {
+	return m.svc.SetRules(id, rules)
+}
+
+// Run evaluates a monitor on its current window now.
+func (m *Monitoring) Run(id string) (*monitor.Report, error) {
+	return m.svc.RunMonitor(context.Background(), id)
+}
+
+// CompareFiles compares a current CSV file with a reference CSV file
+// (both on this machine) and stores the report.
+func (m *Monitoring) CompareFiles(refPath, curPath string) (*monitor.Report, error) {
+	read := func(p string) ([]drift.Column, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, core.Errorf(core.NotFound, "The file %s cannot be opened.", p)
+		}
+		defer f.Close()
+		return monitor.ReadCSV(f)
+	}
+	ref, err := read(refPath)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := read(curPath)
+	if err != nil {
+		return nil, err
+	}
+	return m.svc.CompareColumns(context.Background(), "Drift of a file", drift.BuildProfile(ref, drift.ProfileOptions{}), cur, drift.Options{})
+}
+
+// Reports lists report summaries, newest first (limit 0 = all).
+func (m *Monitoring) Reports(limit int) ([]monitor.ReportSummary, error) { return m.svc.Reports(limit) }
+
+// Report returns a stored report with every column's verdict.
+func (m *Monitoring) Report(id string) (*monitor.Report, error) { return m.svc.Report(id) }
+
+// ReportHTML returns the report as one self-contained HTML document.
+func (m *Monitoring) ReportHTML(id string) (string, error) {
+	r, err := m.svc.Report(id)
+	if err != nil {
+		return "", err
+	}
+	b, err := monitor.HTML(r)
+	return string(b), err
+}
+
+// Chart returns one column's reference-vs-current overlay as SVG.
+func (m *Monitoring) Chart(reportID, column string) (string, error) {
+	b, err := m.svc.ChartSVG(reportID, column)
+	return string(b), err
+}
+
+// Alerts lists alerts, newest first (limit 0 = all).
+func (m *Monitoring) Alerts(limit int) ([]monitor.Alert, error) { return m.svc.Alerts(limit) }
