@@ -57,8 +57,9 @@ func FrameFromRecords(columns []string, records []map[string]any) *Frame {
 // with a clear error instead of exhausting memory.
 const maxCSVLine = 8 << 20
 
-// ReadCSVFile reads a data file into a frame: JSON lines when its first
-// non-blank byte is '{', otherwise CSV with a header row whose delimiter
+// ReadCSVFile reads a data file into a frame: Parquet when it starts with
+// the Parquet magic, JSON lines when its first non-blank byte is '{',
+// otherwise CSV with a header row whose delimiter
 // (comma, semicolon, tab or pipe) is guessed from the header. Empty fields
 // become nil. Errors name the row.
 func ReadCSVFile(path string) (*Frame, error) {
@@ -69,6 +70,10 @@ func ReadCSVFile(path string) (*Frame, error) {
 	defer fh.Close()
 	br := bufio.NewReaderSize(fh, 1<<16)
 	head, _ := br.Peek(64 << 10)
+	if strings.HasPrefix(string(head), "PAR1") {
+		fh.Close()
+		return ReadParquetFile(path)
+	}
 	trimmed := strings.TrimLeft(strings.TrimPrefix(string(head), "\ufeff"), " \t\r\n")
 	if strings.HasPrefix(trimmed, "{") {
 		return ReadJSONLines(br)

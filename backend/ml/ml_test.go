@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -357,4 +359,58 @@ func TestTrainWithFixedTestSet(t *testing.T) {
 	assert.Greater(t, ev.Metrics["roc_auc"], 0.95)
 	_, _, err = TrainWithTest(context.Background(), train, &Frame{Columns: []string{"x1"}, Rows: [][]any{{1.0}}}, Params{Target: "y"}, nil)
 	assert.ErrorContains(t, err, "no column")
+}
+
+func TestReadParquet(t *testing.T) {
+	type row struct {
+		A *float64 `parquet:"a,optional"`
+		B string   `parquet:"b"`
+		N int64    `parquet:"n"`
+		Y bool     `parquet:"y"`
+	}
+	one := 1.5
+	p := filepath.Join(t.TempDir(), "d.parquet")
+	require.NoError(t, parquet.WriteFile(p, []row{{&one, "x", 3, true}, {nil, "y", 4, false}}))
+	f, err := ReadCSVFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b", "n", "y"}, f.Columns)
+	assert.Equal(t, [][]any{{1.5, "x", 3.0, true}, {nil, "y", 4.0, false}}, f.Rows)
+
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, b[:len(b)/2], 0o644))
+	_, err = ReadCSVFile(p)
+	require.Error(t, err)
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+}
+
+func FuzzReadParquet(f *testing.F) {
+	type row struct {
+		A float64 `parquet:"a"`
+		B string  `parquet:"b"`
+	}
+	var buf strings.Builder
+	w := parquet.NewGenericWriter[row](&buf)
+	_, _ = w.Write([]row{{1, "x"}, {2, "y"}})
+	_ = w.Close()
+	f.Add([]byte(buf.String()))
+	f.Add([]byte("PAR1PAR1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ReadParquet(strings.NewReader(string(b)), int64(len(b)))
+	})
+}
+
+func FuzzReadJSONLines(f *testing.F) {
+	f.Add("{\"a\":1}\n{\"b\":\"x\"}\n")
+	f.Add("{\"a\":{\"n\":[1,2]}}\n\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		fr, err := ReadJSONLines(strings.NewReader(s))
+		if err == nil {
+			for _, r := range fr.Rows {
+				if len(r) != len(fr.Columns) {
+					t.Fatal("ragged frame")
+				}
+			}
+		}
+	})
 }
