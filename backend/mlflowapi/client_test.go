@@ -85,6 +85,16 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 		RunID           string    `json:"run_id"`
 		Run2ID          string    `json:"run2_id"`
 		AfterDelete     int       `json:"after_delete"`
+		ResumedStatus   string    `json:"resumed_status"`
+		TempGone        bool      `json:"temp_gone"`
+		Renamed         string    `json:"renamed"`
+		ExpTag          string    `json:"exp_tag"`
+		Experiments     []string  `json:"experiments"`
+		ExpFiltered     []string  `json:"experiments_filtered"`
+		AllView         int       `json:"all_view"`
+		AfterRestore    int       `json:"after_restore"`
+		Paged           []any     `json:"paged"`
+		Paged2          int       `json:"paged2"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out[i+7:])), &res), out)
 
@@ -118,6 +128,16 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 	assert.Equal(t, []string{"a.txt"}, res.DownloadDir)
 	assert.Equal(t, "RESOURCE_DOES_NOT_EXIST", res.MissingRunError)
 	assert.Equal(t, 1, res.AfterDelete)
+	assert.Equal(t, "FINISHED", res.ResumedStatus, "a resumed run is ended again by the with block")
+	assert.True(t, res.TempGone)
+	assert.Equal(t, "roundtrip-renamed", res.Renamed)
+	assert.Equal(t, "ana", res.ExpTag)
+	assert.Equal(t, []string{"Default", "roundtrip-renamed"}, res.Experiments)
+	assert.Equal(t, []string{"roundtrip-renamed"}, res.ExpFiltered)
+	assert.Equal(t, 2, res.AllView)
+	assert.Equal(t, 2, res.AfterRestore)
+	assert.Equal(t, []any{1.0, true}, res.Paged)
+	assert.Equal(t, 1, res.Paged2)
 
 	// the same data through Tern's own Go API
 	run, err := svc.GetRun(res.RunID)
@@ -134,11 +154,11 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 	assert.Equal(t, int64(9999), h[9999].Step)
 	found, err := svc.SearchRuns(tracking.SearchRequest{ExperimentIDs: []string{res.ExpID}, Query: `params.model = "gbdt" or tags.team = "growth"`})
 	require.NoError(t, err)
-	assert.Equal(t, 1, found.Total, "the deleted run is hidden")
+	assert.Equal(t, 2, found.Total, "the OR matches both runs (the second was deleted, then restored)")
 	arts, err := svc.ListArtifacts(res.RunID, "sub/dir")
 	require.NoError(t, err)
 	assert.Equal(t, []tracking.Artifact{{Path: "sub/dir/notes.txt", Size: 17}}, arts)
 	gone, err := svc.GetRun(res.Run2ID)
 	require.NoError(t, err)
-	assert.Equal(t, tracking.StageDeleted, gone.LifecycleStage)
+	assert.Equal(t, tracking.StageActive, gone.LifecycleStage)
 }

@@ -106,8 +106,29 @@ try:
 except MlflowException as e:
     out["missing_run_error"] = e.error_code
 
+# resume a finished run, as start_run(run_id=...) does
+with mlflow.start_run(run_id=run_id):
+    mlflow.log_metric("resumed", 1.0)
+out["resumed_status"] = client.get_run(run_id).info.status
+client.set_tag(run_id, "temp", "x")
+client.delete_tag(run_id, "temp")
+out["temp_gone"] = "temp" not in client.get_run(run_id).data.tags
+client.set_experiment_tag(exp_id, "owner", "ana")
+client.rename_experiment(exp_id, "roundtrip-renamed")
+out["renamed"] = client.get_experiment(exp_id).name
+out["exp_tag"] = client.get_experiment(exp_id).tags.get("owner")
+out["experiments"] = sorted(e.name for e in client.search_experiments())
+out["experiments_filtered"] = [e.name for e in client.search_experiments(filter_string="name LIKE 'round%'")]
+
 out["run_id"] = run_id
 out["run2_id"] = run2_id
 client.delete_run(run2_id)
 out["after_delete"] = len(client.search_runs([exp_id]))
+from mlflow.entities import ViewType
+out["all_view"] = len(client.search_runs([exp_id], run_view_type=ViewType.ALL))
+client.restore_run(run2_id)
+out["after_restore"] = len(client.search_runs([exp_id]))
+paged = client.search_runs([exp_id], max_results=1)
+out["paged"] = [len(paged), bool(paged.token)]
+out["paged2"] = len(client.search_runs([exp_id], max_results=1, page_token=paged.token))
 print("RESULT " + json.dumps(out))
