@@ -1,0 +1,81 @@
+// Models and deployments in a real browser against a real `tern serve`:
+// register two versions (LightGBM files imported from disk), deploy v1,
+// predict from the Try-it form, put v2 behind it, move the canary slider,
+// roll back.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startTern, launchBrowser, openTern, screenshot, repoRoot } from './harness.mjs';
+
+let tern, browser;
+before(async () => {
+  tern = await startTern();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await tern?.stop();
+});
+
+const modelFile = join(repoRoot, 'backend', 'gbdt', 'testdata', 'lgb_binary.txt');
+const otherFile = join(repoRoot, 'backend', 'gbdt', 'testdata', 'xgb_binary.json');
+
+async function importModel(page, file) {
+  await page.click('[data-testid="import-model"]');
+  await page.fill('[data-testid="import-name"]', 'fraud');
+  await page.fill('[data-testid="import-path"]', file);
+  await page.click('[data-testid="import-submit"]');
+}
+
+test('register, deploy, predict from Try-it, move the canary slider, roll back', async () => {
+  const page = await openTern(browser, tern, { width: 1280, height: 800 });
+  await page.click('[data-nav="models"]');
+  await importModel(page, modelFile);
+  await page.waitForSelector('[data-testid="version-row"]');
+  // A second file with the same six inputs becomes version 2.
+  await importModel(page, otherFile);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="version-row"]').length === 2);
+  await page.waitForSelector('[data-testid="lineage"]');
+  await screenshot(page, 'models-versions');
+
+  // The newest version is selected first; pick v1 and deploy it.
+  await page.locator('[data-testid="version-row"]').nth(1).click();
+  await page.waitForSelector('[data-testid="deploy-version"]:has-text("Deploy v1")');
+  await page.click('[data-testid="deploy-version"]');
+  await page.waitForSelector('[data-testid="endpoint"]', { timeout: 60_000 });
+  const endpoint = (await page.textContent('[data-testid="endpoint"]')).trim();
+  assert.match(endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
+
+  // Try it: the form is generated from the signature (Column_0..Column_5).
+  await page.waitForSelector('[data-testid="field-Column_0"]');
+  for (let i = 0; i < 6; i++) await page.fill(`[data-testid="field-Column_${i}"]`, String(i * 0.5));
+  await page.click('[data-testid="predict"]');
+  await page.waitForSelector('[data-testid="tryit-result"]');
+  assert.equal(await page.getAttribute('[data-testid="tryit-result"]', 'data-status'), '200');
+  assert.match(await page.textContent('[data-testid="tryit-result"]'), /predictions/);
+  // A value that does not fit its column is named before anything is sent.
+  await page.fill('[data-testid="field-Column_2"]', 'abc');
+  await page.click('[data-testid="predict"]');
+  assert.match(await page.textContent('[data-testid="tryit-error"]'), /Column_2 must be a number/);
+
+  // Put v2 behind the endpoint, then give it 30% with the slider.
+  await page.selectOption('[data-testid="add-version-select"]', '2');
+  await page.click('[data-testid="add-version"]');
+  await page.waitForSelector('[data-testid="backend-row"][data-backend="v2"]', { timeout: 60_000 });
+  await page.locator('[data-testid="canary-slider"]').fill('30');
+  await page.waitForFunction(() => document.querySelector('[data-testid="backend-row"][data-backend="v2"] [data-testid="weight"]')?.textContent?.trim() === '30%');
+  assert.equal((await page.textContent('[data-testid="backend-row"][data-backend="v1"] [data-testid="weight"]')).trim(), '70%');
+  await page.waitForSelector('[data-testid="live-stats"]');
+  await screenshot(page, 'deployments-canary');
+
+  // Roll back: v2 returns to 0% and v1 to 100%.
+  await page.click('[data-testid="rollback"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="backend-row"][data-backend="v2"] [data-testid="weight"]')?.textContent?.trim() === '0%');
+  assert.equal((await page.textContent('[data-testid="canary-value"]')).trim(), '0');
+  assert.deepEqual(page.jsErrors, []);
+
+  const dark = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
+  await dark.goto(`${tern.url}/#/deployments`);
+  await dark.waitForSelector('[data-testid="backend-row"]');
+  await screenshot(dark, 'deployments-dark-small');
+});
