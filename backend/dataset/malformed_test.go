@@ -21,6 +21,10 @@ type pqRow struct {
 	Name  string  `parquet:"name"`
 }
 
+type pqDecimal struct {
+	Price int32 `parquet:"price,decimal(2:9)"`
+}
+
 type pqNested struct {
 	ID    int64 `parquet:"id"`
 	Inner struct {
@@ -155,6 +159,15 @@ func malformedCases() []badCase {
 			require.NoError(t, w.Close())
 			return buf.Bytes()
 		}, want: `Column "inner" of parquet_nested.parquet is nested`},
+		{name: "parquet_decimal.parquet", data: func(t testing.TB) []byte {
+			var buf bytes.Buffer
+			w := parquet.NewGenericWriter[pqDecimal](&buf)
+			_, err := w.Write([]pqDecimal{{Price: 1234}})
+			require.NoError(t, err)
+			require.NoError(t, w.Close())
+			return buf.Bytes()
+		}, want: `Column "price" of parquet_decimal.parquet has the Parquet type DECIMAL(9,2), which Tern does not import yet`},
+		{name: "parquet_no_rows.parquet", data: func(t testing.TB) []byte { return parquetBytes(t, 0) }, want: "has columns (id, score, name) but no rows"},
 		// Options a person got wrong.
 		{name: "bad_delimiter.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Delimiter: ";;"}, want: "The delimiter must be one plain character"},
 		{name: "bad_type.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Types: map[string]ColumnType{"a": "money"}}, want: `"money" is not a column type`},

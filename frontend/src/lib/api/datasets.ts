@@ -184,7 +184,8 @@ export function uploadFile(
 export const onProgress = (cb: (p: ImportProgress) => void) => on('dataset.import.progress', cb);
 export const onChanged = (cb: () => void) => on('dataset.changed', cb);
 /** Desktop: absolute paths dropped on the window (the app shell forwards Wails' file drop). */
-export const onFilesDropped = (cb: (paths: string[]) => void) => on('files.dropped', cb);
+export const onFilesDropped = (cb: (paths: string[]) => void) =>
+  on('files.dropped', (d: { paths?: string[] } | string[]) => cb(Array.isArray(d) ? d : (d?.paths ?? [])));
 
 export { isDesktop, ApiError };
 
