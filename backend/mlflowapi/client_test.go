@@ -62,13 +62,13 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 		DupExpError      string `json:"dup_exp_error"`
 		ParamChangeError string `json:"param_change_error"`
 		Run              struct {
-			Name        string             `json:"name"`
-			Status      string             `json:"status"`
-			EndTimeSet  bool               `json:"end_time_set"`
-			Params      map[string]string  `json:"params"`
-			Tags        map[string]string  `json:"tags"`
-			Metrics     map[string]any     `json:"metrics"`
-			NegzeroSign float64            `json:"negzero_sign"`
+			Name        string            `json:"name"`
+			Status      string            `json:"status"`
+			EndTimeSet  bool              `json:"end_time_set"`
+			Params      map[string]string `json:"params"`
+			Tags        map[string]string `json:"tags"`
+			Metrics     map[string]any    `json:"metrics"`
+			NegzeroSign float64           `json:"negzero_sign"`
 		} `json:"run"`
 		HistoryLen      int       `json:"history_len"`
 		HistoryFirst    []float64 `json:"history_first"`

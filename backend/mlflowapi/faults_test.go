@@ -316,3 +316,16 @@ func mustArtifactDir(t *testing.T, svc *tracking.Service, run string) string {
 	require.NoError(t, err)
 	return d
 }
+
+func TestDeleteArtifactWithoutBody(t *testing.T) {
+	c, svc := newClient(t)
+	a := mkRun(t, c)
+	code, _, _ := c.do("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/"+a+"/artifacts/d/x.txt", "text/plain", strings.NewReader("x"))
+	require.Equal(t, 200, code)
+	code, m, _ := c.do("DELETE", "/api/2.0/mlflow-artifacts/artifacts/0/"+a+"/artifacts/d", "", nil)
+	require.Equal(t, 200, code, m)
+	list, _ := svc.ListArtifacts(a, "")
+	assert.Empty(t, list)
+	code, _, _ = c.do("DELETE", "/api/2.0/mlflow-artifacts/artifacts/0/"+a+"/artifacts/d", "", nil)
+	assert.Equal(t, 404, code)
+}

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -95,7 +95,8 @@ func (a *API) Routes() []httpapi.Route {
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts", Handler: http.HandlerFunc(a.listArtifacts)},
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.downloadArtifact)},
 		httpapi.Route{Pattern: "PUT /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.uploadArtifact), RawBody: true, MaxBytes: -1},
-		httpapi.Route{Pattern: "DELETE /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.deleteArtifact)},
+		// DELETE carries no body, so it is not held to the JSON rule of writes
+		httpapi.Route{Pattern: "DELETE /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.deleteArtifact), RawBody: true, MaxBytes: 1 << 10},
 	)
 	return routes
 }
