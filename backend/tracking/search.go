@@ -399,4 +399,3 @@ func (s *Service) DeleteView(name string) error {
 func CheckQuery(q string) *QueryError {
 	return parseQuery(q).err
 }
-
