@@ -126,6 +126,17 @@ export const renameRun = (id: string, name: string) => call<void>('Experiments.R
 export const deleteRuns = (ids: string[]) => call<number>('Experiments.DeleteRuns', ids);
 export const artifacts = (id: string, dir = '') => call<Artifact[]>('Experiments.Artifacts', id, dir);
 export const artifactText = (id: string, path: string) => call<string>('Experiments.ArtifactText', id, path);
+export interface ImportReport {
+  experiments: number;
+  runs: number;
+  skipped: number;
+  points: number;
+  artifacts: number;
+  warnings: string[] | null;
+}
+export const importMLruns = (dir: string) => call<ImportReport>('Experiments.ImportMLruns', dir);
+export const exportMLruns = (experimentId: string, runIds: string[], destDir: string) =>
+  call<number>('Experiments.ExportMLruns', experimentId, runIds, destDir);
 export const views = () => call<SavedView[]>('Experiments.Views');
 export const saveView = (v: SavedView) => call<void>('Experiments.SaveView', v);
 export const deleteView = (name: string) => call<void>('Experiments.DeleteView', name);
