@@ -26,13 +26,20 @@ DRIVER="$OUT/driver"
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# each server runs in its own process group, so its workers go with it
+cleanup() {
+  for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done
+  sleep 2
+  for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 
-"$DRIVER" serve -data "$OUT/tern-data" -addr 127.0.0.1:0 -token "$TOKEN" > "$OUT/tern.log" 2>&1 &
+setsid "$DRIVER" serve -data "$OUT/tern-data" -addr 127.0.0.1:0 -token "$TOKEN" > "$OUT/tern.log" 2>&1 &
 pids+=($!)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$VENV/bin/mlflow" server --backend-store-uri "sqlite:///$PWD/$OUT/mlflow.db" \
+# MLflow 3's background job workers (huey) are off: they have nothing to
+# do with tracking and would take CPU from both servers during the runs.
+MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$VENV/bin/mlflow" server --backend-store-uri "sqlite:///$PWD/$OUT/mlflow.db" \
   --artifacts-destination "$PWD/$OUT/mlflow-artifacts" --host 127.0.0.1 --port "$PORT" > "$OUT/mlflow.log" 2>&1 &
 pids+=($!)
 PEER="http://127.0.0.1:$PORT"
