@@ -390,3 +390,30 @@ func TestDockerOwnerOnlyDataFile(t *testing.T) {
 	j = waitJob(t, r, j.ID, 60*time.Second)
 	assert.Equal(t, Succeeded, j.State, j.Reason)
 }
+
+// TestDockerLookalikeNotAdopted: the job's container is gone and another
+// container wears its labels; the restart does not adopt it (the job is
+// failed as disappeared) and removes the look-alike.
+func TestDockerLookalikeNotAdopted(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	r1 := e.runner(t, dc, nil)
+	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
+	r1.Close()
+	info, err := dc.ContainerInspect(context.Background(), j.ContainerID)
+	require.NoError(t, err)
+	dockerCLI(t, "rm", "-f", j.ContainerID)
+	fake, err := dc.ContainerCreate(context.Background(), &container.Config{Image: info.Config.Image, Cmd: []string{"version"}, Labels: info.Config.Labels},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), fake.ID, container.RemoveOptions{Force: true}) })
+
+	r2 := e.runner(t, dc, nil)
+	require.NoError(t, r2.Start(context.Background()))
+	got, err := r2.Get(j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, Failed, got.State)
+	assert.Contains(t, got.Reason, "disappeared")
+	_, err = dc.ContainerInspect(context.Background(), fake.ID)
+	assert.True(t, client.IsErrNotFound(err), "the look-alike is reaped, not adopted")
+}

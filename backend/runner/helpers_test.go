@@ -151,3 +151,5 @@ func metric(t *testing.T, e *env, runID, key string) float64 {
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
 func symlink(old, p string) error  { return os.Symlink(old, p) }
+
+func storeForTB(tb testing.TB) *store.Store { return store.MustOpen(tb) }
