@@ -464,7 +464,9 @@ func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f record
 			line += int64(bytes.Count(data[:b], []byte{'\n'}))
 			if progress != nil && time.Since(last) >= 100*time.Millisecond {
 				last = time.Now()
-				progress(cr.n.Load(), rowsSoFar.Load())
+				// Lines handed to the workers are the rows read so far
+				// (give or take quoted newlines); parsed rows lag behind.
+				progress(cr.n.Load(), max(rowsSoFar.Load(), line-2))
 			}
 		}
 	}()
