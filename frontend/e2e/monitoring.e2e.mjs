@@ -1,0 +1,115 @@
+// Monitoring in a real browser against a real `tern serve`: deploy a model,
+// import its training data, send it drifted traffic, create a monitor from
+// the UI, run it, see the alert, open its report.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTern, launchBrowser, openTern, screenshot, repoRoot } from './harness.mjs';
+
+let tern, browser;
+before(async () => {
+  tern = await startTern();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await tern?.stop();
+});
+
+async function api(name, ...args) {
+  const res = await fetch(`${tern.url}/api/call/${name}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${tern.token}` },
+    body: JSON.stringify(args),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${name}: HTTP ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// A seeded normal generator so the test is the same every run.
+function gaussian(seed) {
+  let s = seed >>> 0;
+  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 1) / 4294967297;
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+const cols = ['Column_0', 'Column_1', 'Column_2', 'Column_3', 'Column_4', 'Column_5'];
+
+test('drifted traffic raises an alert that opens its report', async () => {
+  // The model and its deployment.
+  await api('Models.ImportPath', 'fraud', join(repoRoot, 'backend', 'gbdt', 'testdata', 'lgb_binary.txt'));
+  let dep = await api('Deployments.Deploy', 'fraud', '1', {});
+  for (let i = 0; i < 120 && dep.state !== 'running'; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    dep = await api('Deployments.Get', dep.id);
+  }
+  assert.equal(dep.state, 'running', dep.reason);
+
+  // Its training data: 2,000 rows of N(0,1) in each input.
+  const dir = mkdtempSync(join(tmpdir(), 'tern-mon-e2e-'));
+  const g = gaussian(7);
+  const lines = [cols.join(',')];
+  for (let i = 0; i < 2000; i++) lines.push(cols.map(() => g().toFixed(4)).join(','));
+  const csv = join(dir, 'train.csv');
+  writeFileSync(csv, lines.join('\n') + '\n');
+  const version = await api('Datasets.ImportPath', csv, { name: 'fraud-train' });
+
+  // Drifted traffic: every input moved by 2.5 standard deviations.
+  const d = gaussian(11);
+  for (let r = 0; r < 40; r++) {
+    const data = Array.from({ length: 10 }, () => cols.map(() => d() + 2.5));
+    const res = await fetch(`${dep.endpoint}/invocations`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ dataframe_split: { columns: cols, data } }),
+    });
+    assert.equal(res.status, 200, await res.text());
+  }
+  // The prediction log is written in batches off the request path.
+  for (let i = 0; i < 60; i++) {
+    const logged = await api('Deployments.Predictions', dep.id, 100);
+    if ((logged ?? []).length >= 40) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  const page = await openTern(browser, tern, { width: 1280, height: 800 });
+  await page.click('[data-nav="monitoring"]');
+  await page.click('button:has-text("New monitor")');
+  await page.waitForSelector('[data-testid="monitor-form"]');
+  await page.fill('[data-testid="monitor-form"] input >> nth=0', 'Fraud traffic');
+  await page.locator('[data-testid="monitor-form"] select').nth(1).selectOption(dep.id);
+  await page.locator('[data-testid="monitor-form"] select').nth(2).selectOption(version.id);
+  await page.click('[data-testid="monitor-form"] button[type="submit"]');
+  await page.waitForSelector('[data-testid="monitors"] >> text=Fraud traffic', { timeout: 60_000 });
+
+  await page.click('[data-testid="monitors"] button:has-text("Run now")');
+  // The alert appears, and it links to the report it was raised on.
+  const alert = page.locator('[data-testid="alerts"] a').first();
+  await alert.waitFor({ timeout: 60_000 });
+  assert.match(await alert.textContent(), /columns drifted/);
+  await page.goto(`${tern.url}/#/deployments`);
+  await page.goto(`${tern.url}/#/monitoring`);
+  await page.locator('[data-testid="alerts"] a').first().click();
+  await page.waitForSelector('[data-testid="report"]');
+  assert.match(await page.textContent('[data-testid="verdict"]'), /Dataset drift detected/);
+  for (const c of cols) await page.waitForSelector(`[data-testid="report"] tr[data-column="${c}"]`);
+  // The selected column's overlay chart is drawn by the backend.
+  await page.waitForSelector('[data-testid="report"] .chart svg');
+  assert.match(await page.textContent('[data-testid="report"] tr[data-column="Column_0"]'), /drift/);
+  await screenshot(page, 'monitoring-report');
+
+  // The exported report is one file with the same verdict and no rows.
+  const reportId = decodeURIComponent(new URL(page.url()).hash.split('/').pop());
+  const html = await api('Monitoring.ReportHTML', reportId);
+  assert.match(html, /Dataset drift detected/);
+  assert.ok(!/<link|src=/.test(html), 'self-contained');
+  assert.deepEqual(page.jsErrors, []);
+
+  const dark = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
+  await dark.goto(`${tern.url}/#/monitoring/report/${reportId}`);
+  await dark.waitForSelector('[data-testid="report"] .chart svg');
+  await screenshot(dark, 'monitoring-report-dark-small');
+});
