@@ -8,6 +8,9 @@
 //	servebench load -url URL -body FILE -ct TYPE -c N (-d DUR | -rate R -d DUR)
 //	    closed loop with N connections, or open loop at R requests/s; prints
 //	    one JSON line: rps, p50/p90/p99 in ms, errors.
+//	servebench logonly -rate R -d DUR
+//	    the prediction log alone: R records/s (the size of a real exchange)
+//	    enqueued on schedule into a Badger store; prints written and dropped.
 package main
 
 import (
@@ -43,6 +46,8 @@ func main() {
 		harness(os.Args[2:])
 	case "load":
 		load(os.Args[2:])
+	case "logonly":
+		logOnly(os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, "usage: servebench harness|load [flags]")
 		os.Exit(2)
@@ -128,6 +133,9 @@ func fatal(err error) {
 type result struct {
 	Requests int     `json:"requests"`
 	Errors   int64   `json:"errors"`
+	// Skipped counts open-loop requests not issued because every worker
+	// was still waiting: the server could not keep up with the rate.
+	Skipped int64 `json:"skipped"`
 	Seconds  float64 `json:"seconds"`
 	RPS      float64 `json:"rps"`
 	P50      float64 `json:"p50_ms"`
@@ -152,7 +160,7 @@ func load(args []string) {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *conc * 2, MaxConnsPerHost: *conc, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	var errs atomic.Int64
+	var errs, skipped atomic.Int64
 	do := func() time.Duration {
 		start := time.Now()
 		resp, err := client.Post(*url, *ct, bytes.NewReader(body))
@@ -219,7 +227,7 @@ func load(args []string) {
 				select {
 				case jobs <- struct{}{}:
 				default:
-					errs.Add(1) // the workers cannot keep up: counted as failed
+					skipped.Add(1) // the workers cannot keep up
 				}
 				next = next.Add(interval)
 			}
@@ -239,6 +247,46 @@ func load(args []string) {
 		}
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
 	}
-	res := result{Requests: len(all), Errors: errs.Load(), Seconds: elapsed, RPS: float64(len(all)) / elapsed, P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: q(1)}
+	res := result{Requests: len(all), Errors: errs.Load(), Skipped: skipped.Load(), Seconds: elapsed, RPS: float64(len(all)) / elapsed, P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: q(1)}
 	json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func logOnly(args []string) {
+	fs := flag.NewFlagSet("logonly", flag.ExitOnError)
+	rate := fs.Int("rate", 5000, "")
+	dur := fs.Duration("d", 60*time.Second, "")
+	fs.Parse(args)
+	dir, err := os.MkdirTemp("", "servebench-log-*")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		fatal(err)
+	}
+	defer st.Close()
+	plog := serving.NewPredictionLog(st, serving.LogOptions{})
+	req := []byte(`{"dataframe_split":{"columns":["f0","f1","f2","f3","f4","f5","f6","f7","f8","f9"],"data":[[0.304717,-1.039984,0.750451,0.940565,-1.951035,-1.30218,0.12784,-0.316243,-0.016801,-0.853044]]}}`)
+	resp := []byte(`{"predictions":[0.9962592124938965]}`)
+	start := time.Now()
+	interval := time.Second / time.Duration(*rate)
+	next := start
+	sent := 0
+	for time.Since(start) < *dur {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		for !next.After(time.Now()) {
+			plog.Enqueue(serving.Record{Deployment: "bench", Backend: "v1", Time: time.Now().UnixNano(), LatencyMicros: 400, Status: 200, Path: "/invocations",
+				Request: append([]byte(nil), req...), Response: append([]byte(nil), resp...)})
+			sent++
+			next = next.Add(interval)
+		}
+	}
+	elapsed := time.Since(start).Seconds()
+	plog.Close()
+	written, dropped := plog.Counts()
+	n, _ := serving.CountLog(st, "bench")
+	json.NewEncoder(os.Stdout).Encode(map[string]any{"sent": sent, "rate": float64(sent) / elapsed, "written": written, "dropped": dropped, "stored": n})
 }

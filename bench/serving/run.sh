@@ -8,7 +8,10 @@
 # Load comes from servebench's Go load generator, bounded in time.
 # Prints BENCH lines (see CONTRACT). Env: REPEAT (default 3), SECONDS_EACH
 # (default 10), LOG_SECONDS (default 60; the 5,000 req/s logging run),
-# SKIP_PEER=1.
+# LOG_WORKERS (default 128), ONLY_LOG=1 (just the logging run), SKIP_PEER=1.
+# "not_sent" counts requests the open-loop generator could not issue on
+# schedule because all its workers were waiting on the server: when it is
+# not 0 the machine could not sustain 5,000 req/s through the router.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -64,6 +67,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 
 declare -A vals
 add() { vals[$1]="${vals[$1]:-} $2"; }
+[[ "${ONLY_LOG:-}" == 1 ]] && REPEAT=0
 for r in $(seq "$REPEAT"); do
   echo "# round $r/$REPEAT" >&2
   for target in direct router peer; do
@@ -79,6 +83,7 @@ m() { median ${vals[$1]:-0}; }
 echo "# spreads over $REPEAT rounds:" >&2
 for k in "${!vals[@]}"; do echo "#   $k: $(spread ${vals[$k]})" >&2; done
 
+if [[ "${ONLY_LOG:-}" != 1 ]]; then
 peer_rps=$(m peer_c10_rps)
 [[ "${SKIP_PEER:-}" == 1 ]] && peer_rps=0
 echo "BENCH serving_throughput_c10_direct ours=$(m direct_c10_rps) peer=${peer_rps/#0/-} unit=req/s ratio=$(ratio "$(m direct_c10_rps)" "$peer_rps")"
@@ -87,10 +92,11 @@ echo "BENCH serving_p99_router_c1 ours=$(m router_c1_p99) peer=$(m peer_c1_p99) 
 echo "BENCH serving_p99_router_c10 ours=$(m router_c10_p99) peer=$(m peer_c10_p99) unit=ms ratio=$(ratio "$(m router_c10_p99)" "$(m peer_c10_p99)")"
 overhead=$(awk -v a="$(m router_c1_p50)" -v b="$(m direct_c1_p50)" 'BEGIN{printf "%.3f", a-b}')
 echo "BENCH serving_router_overhead_p50 ours=$overhead peer=- unit=ms ratio=-"
+fi
 
 echo "# logging: 5000 req/s through the router for ${LOG_SECONDS}s" >&2
 before=$(curl -sf "http://127.0.0.1:$PA/stats")
-res=$(load "http://127.0.0.1:$PR" 64 "$LOG_SECONDS" 5000); echo "# $res" >&2
+res=$(load "http://127.0.0.1:$PR" "${LOG_WORKERS:-128}" "$LOG_SECONDS" 5000); echo "# $res" >&2
 sleep 1
 after=$(curl -sf "http://127.0.0.1:$PA/stats")
 echo "# log before $before after $after" >&2
@@ -100,3 +106,10 @@ echo "BENCH serving_log_5000rps_${LOG_SECONDS}s_dropped ours=$dropped peer=- uni
 echo "BENCH serving_log_5000rps_${LOG_SECONDS}s_written ours=$written peer=- unit=records ratio=-"
 echo "BENCH serving_log_5000rps_${LOG_SECONDS}s_achieved ours=$(field "$res" rps) peer=- unit=req/s ratio=-"
 echo "BENCH serving_log_5000rps_${LOG_SECONDS}s_p99 ours=$(field "$res" p99_ms) peer=- unit=ms ratio=-"
+echo "BENCH serving_log_5000rps_${LOG_SECONDS}s_not_sent ours=$(field "$res" skipped) peer=- unit=requests ratio=-"
+echo "BENCH serving_log_5000rps_${LOG_SECONDS}s_failed ours=$(field "$res" errors) peer=- unit=requests ratio=-"
+
+echo "# the prediction log alone: 5000 records/s for ${LOG_SECONDS}s into Badger" >&2
+res=$("$out/servebench" logonly -rate 5000 -d "${LOG_SECONDS}s"); echo "# $res" >&2
+echo "BENCH serving_predlog_only_5000rps_${LOG_SECONDS}s_dropped ours=$(field "$res" dropped) peer=- unit=records ratio=-"
+echo "BENCH serving_predlog_only_5000rps_${LOG_SECONDS}s_stored ours=$(field "$res" stored) peer=- unit=records ratio=-"
