@@ -24,6 +24,8 @@ type Report struct {
 	Drift   *drift.Result `json:"drift"`
 	Ops     *Ops          `json:"ops,omitempty"`
 	Alerts  []Alert       `json:"alerts,omitempty"`
+	// Notes say what a person should know about how the report was made.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // BuildOptions tune Build.
@@ -33,6 +35,8 @@ type BuildOptions struct {
 	Drift  drift.Options
 	Now    func() time.Time
 	NewID  func() string
+	// Sample, when set, sees the current window after it is read.
+	Sample func(Sample)
 }
 
 // Build runs a comparison and wraps it as a report. Its cost is the current
@@ -58,6 +62,9 @@ func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "The drift report was cancelled.")
+	}
+	if o.Sample != nil {
+		o.Sample(cur)
 	}
 	res, err := drift.CompareWindow(ref, cur.Columns, o.Drift)
 	if err != nil {

@@ -47,6 +47,9 @@ type Monitor struct {
 	RefVersion string        `json:"refVersion,omitempty"`
 	CurVersion string        `json:"curVersion,omitempty"`
 	ProfileID  string        `json:"profileId,omitempty"`
+	// PredictionProfileID is the frozen baseline of the model's outputs,
+	// taken from the first window when the reference data holds none.
+	PredictionProfileID string `json:"predictionProfileId,omitempty"`
 	Window     Window        `json:"window"`
 	Every      time.Duration `json:"every,omitempty"` // run on its own this often; 0 = on demand
 	Drift      drift.Options `json:"drift"`
@@ -338,9 +341,39 @@ func (s *Service) RunMonitor(ctx context.Context, id string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := Build(ctx, src, BuildOptions{Title: m.Name, Window: m.Window, Drift: m.Drift, Now: s.now})
+	var baseline *drift.Column
+	opts := BuildOptions{Title: m.Name, Window: m.Window, Drift: m.Drift, Now: s.now}
+	if pl, ok := src.(PredictionLog); ok && pl.Ref.Column(PredictionColumn) == nil {
+		if m.PredictionProfileID != "" {
+			pp, err := s.Profile(m.PredictionProfileID)
+			if err != nil {
+				return nil, err
+			}
+			merged := *pl.Ref
+			merged.Columns = append(append([]drift.ColumnProfile(nil), pl.Ref.Columns...), pp.Columns...)
+			pl.Ref = &merged
+			src = pl
+		} else {
+			opts.Sample = func(cur Sample) {
+				for i := range cur.Columns {
+					if cur.Columns[i].Name == PredictionColumn {
+						baseline = &cur.Columns[i]
+					}
+				}
+			}
+		}
+	}
+	r, err := Build(ctx, src, opts)
 	if err != nil {
 		return nil, err
+	}
+	if baseline != nil {
+		if id, err := s.FreezeProfile([]drift.Column{*baseline}); err == nil {
+			m.PredictionProfileID = id
+			r.Notes = append(r.Notes, "The reference data holds no model outputs, so this window's predictions were frozen as their baseline: prediction drift is measured from the next run on.")
+		}
+	} else if m.PredictionProfileID != "" {
+		r.Notes = append(r.Notes, "Prediction drift is measured against the predictions of the monitor's first window.")
 	}
 	r.Monitor = m.ID
 	r.Alerts = Evaluate(m.Rules, r, core.NewID)

@@ -127,6 +127,23 @@ func TestServiceMonitorAlertsAndWebhook(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rep.ID, got.LastReport)
 
+	// Prediction drift: the training data held no model outputs, so the
+	// first window's predictions became their baseline; the next run
+	// compares against it.
+	assert.NotEmpty(t, got.PredictionProfileID)
+	require.NotEmpty(t, rep.Notes)
+	rep2, err := svc.RunMonitor(context.Background(), m.ID)
+	require.NoError(t, err)
+	var pred *drift.Verdict
+	for i, v := range rep2.Drift.Columns {
+		if v.Column == PredictionColumn {
+			pred = &rep2.Drift.Columns[i]
+		}
+	}
+	require.NotNil(t, pred, "prediction drift is measured from the second run on")
+	assert.Equal(t, drift.StatusOK, pred.Status)
+	assert.False(t, pred.Drift, "same traffic, same predictions")
+
 	_, err = svc.Report("nope")
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 }

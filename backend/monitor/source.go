@@ -193,6 +193,16 @@ func samplePredictions(recs []LogRecord, ref *drift.Profile) Sample {
 		c := cols[name]
 		if c == nil {
 			k, ok := kinds[name]
+			if !ok && name == PredictionColumn {
+				// No reference for predictions yet: keep them, so the
+				// first window can become their baseline.
+				k, ok = drift.Categorical, true
+				if _, num := v.(float64); num {
+					k = drift.Numeric
+				}
+				kinds[name] = k
+				order = append(order, name)
+			}
 			if !ok {
 				return // not in the reference: nothing to compare it with
 			}
