@@ -27,10 +27,17 @@ var (
 	runtimeErr  error
 )
 
-// staticRuntime builds the tern-runtime binary the way the app embeds it.
+// staticRuntime is the tern-runtime binary the app ships: the one `make
+// build` put beside TERN_BIN when the tests run under make, else built here.
 func staticRuntime(t *testing.T) []byte {
 	t.Helper()
 	runtimeOnce.Do(func() {
+		if tb := os.Getenv("TERN_BIN"); tb != "" {
+			if b, err := os.ReadFile(filepath.Join(filepath.Dir(tb), "tern-runtime")); err == nil {
+				runtimeBin = b
+				return
+			}
+		}
 		dir, err := os.MkdirTemp("", "tern-runtime-*")
 		if err != nil {
 			runtimeErr = err
@@ -212,4 +219,24 @@ func TestPackaging(t *testing.T) {
 		assert.FileExists(t, filepath.Join(ctxDir, p))
 	}
 	assert.Error(t, dl.WriteBuildContext(f.reg.Dir(v), ctxDir), "never overwrites")
+}
+
+// A serving image whose binary cannot run: Deploy fails with a sentence
+// and leaves no container behind.
+func TestDockerBrokenServerIsAClearError(t *testing.T) {
+	dl, cli := dockerLauncher(t)
+	dl.Binary = func() ([]byte, error) { return []byte("#!/bin/false\nnot a program\n"), nil }
+	f := newFixture(t)
+	svc := NewService(Config{Store: f.st, Registry: f.reg, Launcher: dl, HealthTimeout: 8 * time.Second})
+	t.Cleanup(svc.Close)
+	_, err := svc.Deploy(context.Background(), "fraud", "1", Options{})
+	require.Error(t, err)
+	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
+	t.Log(core.ErrorMessage(err))
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+dl.Instance))})
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	all, err := svc.List()
+	require.NoError(t, err)
+	assert.Empty(t, all, "a failed deploy records nothing")
 }
