@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/tern-studio/tern/backend/drift"
@@ -95,21 +96,33 @@ func options(cols int, test string) drift.Options {
 	return opt
 }
 
+// cpuSeconds is the user+system CPU time this process has used: unlike
+// wall time it hardly moves when other work shares the machine.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+var lastCPU float64 // CPU seconds per run of the last timeIt
+
 func timeIt(n int, fn func()) []float64 {
 	var t []float64
+	c0 := cpuSeconds()
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
 		fn()
 		t = append(t, time.Since(t0).Seconds())
 	}
+	lastCPU = (cpuSeconds() - c0) / float64(n)
 	return t
 }
 
 func report(what string, t []float64, res *drift.Result) {
 	s := slices.Clone(t)
 	slices.Sort(s)
-	fmt.Printf("%s_median_s=%.4f min_s=%.4f max_s=%.4f runs=%d drifted=%d/%d\n",
-		what, s[len(s)/2], s[0], s[len(s)-1], len(s), res.Drifted, res.Evaluated)
+	fmt.Printf("%s_median_s=%.4f min_s=%.4f max_s=%.4f cpu_s=%.3f runs=%d drifted=%d/%d\n",
+		what, s[len(s)/2], s[0], s[len(s)-1], lastCPU, len(s), res.Drifted, res.Evaluated)
 }
 
 func dump(path string, res *drift.Result) {

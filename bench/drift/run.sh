@@ -10,7 +10,9 @@
 #     columns (Tern only: Evidently has no frozen profile to compare with).
 #
 # Each result is cross-checked: the per-column statistics of both sides must
-# agree, or the script fails. Output: BENCH lines (see CONTRACT).
+# agree, or the script fails. Output: BENCH lines (see CONTRACT): wall
+# seconds, and CPU seconds (user+system of the whole process, all threads),
+# which other work on a shared machine disturbs far less than wall time.
 # Env: EVIDENTLY_REPEAT (default 1; one Evidently run takes minutes here),
 #      REPEAT (Tern repetitions, default 5), SKIP_PEER=1 to time Tern only.
 set -euo pipefail
@@ -51,6 +53,7 @@ for test in wasserstein ks; do
   ours=$(echo "$ours_line" | field compare_median_s)
   ours_min=$(echo "$ours_line" | field min_s)
   ours_max=$(echo "$ours_line" | field max_s)
+  ours_cpu=$(echo "$ours_line" | field cpu_s)
   if [[ "${SKIP_PEER:-}" == 1 ]]; then
     echo "BENCH drift_356k_x100_${test} ours=$ours peer=- unit=s ratio=-"
     continue
@@ -60,6 +63,7 @@ for test in wasserstein ks; do
   echo "$peer_out" | sed 's/^/# /' >&2
   peer=$(echo "$peer_out" | grep evidently_median_s | field evidently_median_s)
   scipy=$(echo "$peer_out" | grep scipy_median_s | field scipy_median_s)
+  peer_cpu=$(echo "$peer_out" | grep evidently_median_s | field cpu_s)
   # Same tests, same numbers: fail loudly if the two sides disagree.
   python3 - "ours-$test.json" "evidently-$test.json" "$test" <<'EOF'
 import json, sys
@@ -73,6 +77,7 @@ assert worst < 1e-6, worst
 EOF
   echo "# Tern spread over $REPEAT runs: min $ours_min s, max $ours_max s" >&2
   echo "BENCH drift_356k_x100_${test} ours=$ours peer=$peer unit=s ratio=$(ratio "$ours" "$peer")"
+  echo "BENCH drift_356k_x100_${test}_cpu ours=$ours_cpu peer=$peer_cpu unit=cpu_s ratio=$(ratio "$ours_cpu" "$peer_cpu")"
   echo "BENCH drift_356k_x100_${test}_vs_bare_scipy ours=$ours peer=$scipy unit=s ratio=$(ratio "$ours" "$scipy")"
 done
 
@@ -80,5 +85,6 @@ echo "# Tern, 1M-row reference profile vs 100k-row window × 100 columns" >&2
 win=$(./drift-bench window -refrows 1000000 -currows 100000 -cols 100 -repeat "$REPEAT")
 echo "$win" | sed 's/^/# /' >&2
 echo "BENCH drift_window_1Mprofile_100k_x100 ours=$(echo "$win" | field window_median_s) peer=- unit=s ratio=-"
+echo "BENCH drift_window_1Mprofile_100k_x100_cpu ours=$(echo "$win" | grep window_median_s | field cpu_s) peer=- unit=cpu_s ratio=-"
 echo "BENCH drift_profile_build_1M_x100 ours=$(echo "$win" | field profile_build_s) peer=- unit=s ratio=-"
 echo "BENCH drift_profile_size_1M_x100 ours=$(echo "$win" | field profile_bytes) peer=- unit=bytes ratio=-"
