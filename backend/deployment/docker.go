@@ -44,9 +44,12 @@ type DockerAPI interface {
 
 // Labels on serving containers and images.
 const (
-	LabelApp        = "io.tern.app"
-	LabelKind       = "io.tern.kind"
-	LabelInstance   = "io.tern.instance"
+	LabelApp  = "io.tern.app"
+	LabelKind = "io.tern.kind"
+	// Not io.tern.instance: the runner reaps every container carrying that
+	// label that is not one of its jobs, and serving containers must
+	// outlive a restart.
+	LabelInstance   = "io.tern.serving.instance"
 	LabelDeployment = "io.tern.deployment"
 	LabelBackend    = "io.tern.backend"
 	LabelModel      = "io.tern.model"

@@ -106,7 +106,10 @@ func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 		_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
 		require.Equal(t, "v1", by)
 	}
-	require.Eventually(t, func() bool { st, _ := svc.Stats(d.ID); return st.Shadow.Sent == 20 && st.Shadow.Agree+st.Shadow.Disagree == 20 }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		st, _ := svc.Stats(d.ID)
+		return st.Shadow.Sent == 20 && st.Shadow.Agree+st.Shadow.Disagree == 20
+	}, 5*time.Second, 20*time.Millisecond)
 
 	// Blue/green switch, then rollback: the very next request is on v1 again.
 	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v2", Weight: 100}}})
