@@ -131,17 +131,17 @@ func fatal(err error) {
 }
 
 type result struct {
-	Requests int     `json:"requests"`
-	Errors   int64   `json:"errors"`
+	Requests int   `json:"requests"`
+	Errors   int64 `json:"errors"`
 	// Skipped counts open-loop requests not issued because every worker
 	// was still waiting: the server could not keep up with the rate.
-	Skipped int64 `json:"skipped"`
-	Seconds  float64 `json:"seconds"`
-	RPS      float64 `json:"rps"`
-	P50      float64 `json:"p50_ms"`
-	P90      float64 `json:"p90_ms"`
-	P99      float64 `json:"p99_ms"`
-	Max      float64 `json:"max_ms"`
+	Skipped int64   `json:"skipped"`
+	Seconds float64 `json:"seconds"`
+	RPS     float64 `json:"rps"`
+	P50     float64 `json:"p50_ms"`
+	P90     float64 `json:"p90_ms"`
+	P99     float64 `json:"p99_ms"`
+	Max     float64 `json:"max_ms"`
 }
 
 func load(args []string) {
