@@ -310,15 +310,28 @@ func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 }
 
 // Promote makes the version behind @challenger the @champion and clears
-// @challenger, atomically.
+// @challenger, in one transaction: a concurrent alias move cannot slip
+// between reading the challenger and moving the champion.
 func (s *Service) Promote(name string) (Model, error) {
-	m, err := s.Get(name)
-	if err != nil {
-		return m, err
+	var m Model
+	err := s.st.DB.Update(func(txn *badger.Txn) error {
+		if err := getJSON(txn, modelKey(name), &m); err != nil {
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return core.Errorf(core.NotFound, "There is no model named %q.", name)
+			}
+			return err
+		}
+		c, ok := m.Aliases["challenger"]
+		if !ok {
+			return core.Errorf(core.Conflict, "Model %q has no @challenger to promote.", name)
+		}
+		m.Aliases["champion"] = c
+		delete(m.Aliases, "challenger")
+		m.Updated = time.Now().UnixMilli()
+		return setJSON(txn, modelKey(name), m)
+	})
+	if err == nil && s.bus != nil {
+		s.bus.Publish("registry.aliases", m)
 	}
-	c, ok := m.Aliases["challenger"]
-	if !ok {
-		return m, core.Errorf(core.Conflict, "Model %q has no @challenger to promote.", name)
-	}
-	return s.SetAliases(name, map[string]int{"champion": c, "challenger": 0})
+	return m, wrap(err, "promote the challenger of %q", name)
 }
