@@ -153,7 +153,9 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.tracking.Start(context.Background()) // crash detection for runs with heartbeats
 	e.routes = append(e.routes, mlflowapi.New(e.tracking, log).Routes()...)
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
-		DataDir: dataDir, AppVersion: version, Docker: runner.DockerFromEnv()}); err != nil {
+		DataDir: dataDir, AppVersion: version, Docker: runner.DockerFromEnv(),
+		// Jobs that log with the MLflow client reach it on their own network, token-only.
+		TrackingAPI: runner.MuxOf(mlflowapi.New(e.tracking, log).Routes())}); err != nil {
 		st.Close()
 		return nil, err
 	}

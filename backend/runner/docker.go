@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +41,9 @@ type DockerAPI interface {
 	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
 	ImageInspect(ctx context.Context, id string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImageBuild(ctx context.Context, body io.Reader, opts build.ImageBuildOptions) (build.ImageBuildResponse, error)
+	NetworkCreate(ctx context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error)
+	NetworkInspect(ctx context.Context, id string, opts network.InspectOptions) (network.Inspect, error)
+	NetworkRemove(ctx context.Context, id string) error
 }
 
 // Labels on everything Tern creates in Docker.
@@ -62,6 +67,8 @@ type dockerEngine struct {
 	instance   string
 	appVersion string
 	runtime    *runtimeImage
+	// trackingAPI serves the MLflow API to tracking jobs (nil: refused).
+	trackingAPI http.Handler
 }
 
 func (d *dockerEngine) name() string { return BackendDocker }
@@ -151,14 +158,23 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 			PidsLimit:  &pids,
 		},
 	}
+	var cleanup func()
+	if j.Spec.Tracking {
+		if cleanup, err = d.trackingNetwork(ctx, j, cfg, host); err != nil {
+			return nil, err
+		}
+	}
 	created, err := d.api.ContainerCreate(ctx, cfg, host, nil, nil, "tern-job-"+j.ID)
 	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
 		if client.IsErrNotFound(err) {
 			return nil, core.Errorf(core.NotFound, "Image %q not found locally. Tern never pulls from a registry: build or load the image first.", img)
 		}
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not create the container: %v", err)
 	}
-	p := &dockerProc{api: d.api, id: created.ID}
+	p := &dockerProc{api: d.api, id: created.ID, cleanup: cleanup}
 	j.ContainerID = created.ID
 	if err := d.api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		p.remove(context.WithoutCancel(ctx))
@@ -198,7 +214,19 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 		// Only the container this job created is adopted: a look-alike
 		// wearing the same labels is not.
 		if c.ID == j.ContainerID {
-			return &dockerProc{api: d.api, id: c.ID}, nil
+			p := &dockerProc{api: d.api, id: c.ID}
+			if j.Spec.Tracking && j.gate.Addr != "" {
+				// The container still has the old address in its env: listen
+				// there again.
+				g, err := startGateway(j.gate.Addr, j.RunID, j.gate.Token, d.trackingAPI)
+				netName := "tern-job-" + j.ID
+				p.cleanup = func() {
+					g.stop()
+					_ = d.api.NetworkRemove(context.Background(), netName)
+				}
+				_ = err // without the listener the job still runs; its MLflow calls fail
+			}
+			return p, nil
 		}
 	}
 	return nil, core.Errorf(core.NotFound, "The job's container is gone.")
@@ -224,8 +252,39 @@ func (d *dockerEngine) reap(ctx context.Context, live func(jobID, containerID st
 }
 
 type dockerProc struct {
-	api DockerAPI
-	id  string
+	api     DockerAPI
+	id      string
+	cleanup func() // tracking listener and network, if any
+}
+
+// trackingNetwork gives a tracking job its internal network and a
+// token-only listener on the network's gateway, and points the
+// container's MLflow client at it.
+func (d *dockerEngine) trackingNetwork(ctx context.Context, j *Job, cfg *container.Config, host *container.HostConfig) (func(), error) {
+	if d.trackingAPI == nil {
+		return nil, core.Errorf(core.Unavailable, "Logging through the MLflow client is not available in this Tern.")
+	}
+	name := "tern-job-" + j.ID
+	if _, err := d.api.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Internal: true, Labels: d.labels(j)}); err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "Docker could not create the job's network: %v", err)
+	}
+	removeNet := func() { _ = d.api.NetworkRemove(context.Background(), name) }
+	info, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err != nil || len(info.IPAM.Config) == 0 || info.IPAM.Config[0].Gateway == "" {
+		removeNet()
+		return nil, core.Errorf(core.Unavailable, "The job's network has no gateway address.")
+	}
+	g, err := startGateway(net.JoinHostPort(info.IPAM.Config[0].Gateway, "0"), j.RunID, j.gate.Token, d.trackingAPI)
+	if err != nil {
+		removeNet()
+		return nil, core.Wrap(err, core.Unavailable, "Tern could not listen on the job's network: %v", err)
+	}
+	j.gate.Addr = g.addr
+	cfg.NetworkDisabled = false
+	host.NetworkMode = container.NetworkMode(name)
+	cfg.Env = append(cfg.Env, "MLFLOW_TRACKING_URI=http://"+g.addr, "MLFLOW_TRACKING_TOKEN="+j.gate.Token,
+		"MLFLOW_RUN_ID="+j.RunID, "MLFLOW_EXPERIMENT_ID="+j.Spec.ExperimentID)
+	return func() { g.stop(); removeNet() }, nil
 }
 
 func (p *dockerProc) stream(ctx context.Context, from [3]Cursor, fn func(line)) error {
@@ -370,6 +429,9 @@ func (p *dockerProc) remove(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = p.api.ContainerRemove(ctx, p.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if p.cleanup != nil {
+		p.cleanup()
+	}
 }
 
 var errNoDocker = errors.New("docker unavailable")

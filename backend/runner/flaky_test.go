@@ -73,7 +73,7 @@ func TestDockerEngineBlipMidRun(t *testing.T) {
 	fd := &flakyDocker{DockerAPI: real}
 	e := newEnv(t)
 	r := e.runner(t, fd, nil)
-	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{})
+	j := startIters(t, e, r, writeCSV(t, 5000, "separable"), Resources{}, 1200)
 	fd.down.Store(true)
 	time.Sleep(1500 * time.Millisecond)
 	got, err := r.Get(j.ID)
@@ -84,7 +84,7 @@ func TestDockerEngineBlipMidRun(t *testing.T) {
 	require.Equal(t, Succeeded, j.State, j.Reason)
 	pts, err := e.track.MetricHistory(j.RunID, "train_loss")
 	require.NoError(t, err)
-	require.Len(t, pts, 3000)
+	require.Len(t, pts, 1200)
 	for i, p := range pts {
 		require.Equal(t, int64(i+1), p.Step)
 	}

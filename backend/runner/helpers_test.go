@@ -118,8 +118,11 @@ func params(t testing.TB, m map[string]any) json.RawMessage {
 }
 
 // slowParams train long enough to cancel, kill or restart mid-run.
-func slowParams(t testing.TB) json.RawMessage {
-	return params(t, map[string]any{"target": "y", "max_iter": 3000, "learning_rate": 0.001, "early_stopping": "off", "max_leaf_nodes": 63})
+func slowParams(t testing.TB) json.RawMessage { return iterParams(t, 3000) }
+
+// iterParams train exactly n rounds, one train_loss point per round.
+func iterParams(t testing.TB, n int) json.RawMessage {
+	return params(t, map[string]any{"target": "y", "max_iter": n, "learning_rate": 0.001, "early_stopping": "off", "max_leaf_nodes": 63})
 }
 
 func waitJob(t *testing.T, r *Runner, id string, within time.Duration) Job {
@@ -150,6 +153,6 @@ func metric(t *testing.T, e *env, runID, key string) float64 {
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
-func symlink(old, p string) error  { return os.Symlink(old, p) }
+func symlink(old, p string) error { return os.Symlink(old, p) }
 
 func storeForTB(tb testing.TB) *store.Store { return store.MustOpen(tb) }

@@ -85,6 +85,10 @@ type JobSpec struct {
 	// Backend forces "docker" or "local"; empty picks Docker when it is
 	// running, else the local runner (built-in runtime only).
 	Backend string `json:"backend"`
+	// Tracking gives the container the MLflow tracking API (env
+	// MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN, MLFLOW_RUN_ID) on a
+	// dedicated internal network; Docker only.
+	Tracking bool `json:"tracking"`
 }
 
 // Job is a submitted job and what became of it.
@@ -113,6 +117,15 @@ type Job struct {
 	Cursors [3]Cursor `json:"cursors"`
 	// LastError is the message of the job's {"tern":"error"} line.
 	LastError string `json:"lastError,omitempty"`
+
+	// gate is a tracking job's token and listener address; kept out of the
+	// JSON (which the UI sees) and stored under its own key.
+	gate gateSecret
+}
+
+type gateSecret struct {
+	Token string `json:"token"`
+	Addr  string `json:"addr"`
 }
 
 // Cursor marks the last processed line of a stream: its timestamp and how

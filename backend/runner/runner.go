@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +68,9 @@ type Config struct {
 	RuntimeBinary func() (string, error)
 	// Docker is the engine client; nil means none (local runner only).
 	Docker DockerAPI
+	// TrackingAPI serves the MLflow REST API to jobs that ask for it
+	// (JobSpec.Tracking), behind a per-job token; nil refuses such jobs.
+	TrackingAPI http.Handler
 	// Limit is how many jobs run at once (default 2).
 	Limit int
 	// StopGrace is how long a cancelled job gets to stop before it is
@@ -100,8 +104,8 @@ type tracked struct {
 	started chan struct{} // closed once proc is set (or the job ended before)
 	done    chan struct{}
 	// dequeue is closed when a queued job is cancelled.
-	dequeue     chan struct{}
-	dequeueOnce sync.Once
+	dequeue      chan struct{}
+	dequeueOnce  sync.Once
 	prev, ticket chan struct{}
 }
 
@@ -131,7 +135,7 @@ func New(cfg Config) (*Runner, error) {
 	r.instance = inst
 	r.local = &localEngine{binary: cfg.RuntimeBinary}
 	if cfg.Docker != nil {
-		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion,
+		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI,
 			runtime: &runtimeImage{appVersion: cfg.AppVersion, binary: func() ([]byte, error) {
 				p, err := cfg.RuntimeBinary()
 				if err != nil {
@@ -478,7 +482,20 @@ func (r *Runner) run(t *tracked) {
 		r.finish(t, nil, Failed, core.ErrorMessage(err), 0)
 		return
 	}
+	if j.Spec.Tracking {
+		if eng.name() != BackendDocker {
+			r.finish(t, nil, Failed, "Logging through the MLflow client needs Docker (a job network); start Docker, or log with JSON lines.", 0)
+			return
+		}
+		j.gate.Token = newToken()
+	}
 	proc, err := eng.start(r.ctx, &j, w)
+	if err == nil && j.Spec.Tracking {
+		err = r.saveGate(j.ID, j.gate)
+		if err != nil {
+			proc.remove(context.Background())
+		}
+	}
 	if err != nil {
 		r.finish(t, nil, Failed, core.ErrorMessage(err), 0)
 		return
@@ -605,6 +622,9 @@ func (r *Runner) finish(t *tracked, proc process, state State, reason string, co
 	t.mu.Unlock()
 	_ = r.save(&j)
 	_ = r.cfg.Sink.EndRun(j.RunID, state, reason)
+	if j.Spec.Tracking {
+		r.dropToken(j.ID)
+	}
 	if proc != nil {
 		proc.remove(context.Background())
 	}
@@ -644,6 +664,9 @@ func (r *Runner) Start(ctx context.Context) error {
 			r.wg.Add(1)
 			go r.run(t)
 		case j.Backend == BackendDocker && r.docker != nil:
+			if j.Spec.Tracking {
+				j.gate = r.loadGate(j.ID)
+			}
 			proc, err := r.docker.attach(ctx, &j)
 			if err != nil {
 				if core.ErrorCode(err) == core.NotFound {
@@ -701,6 +724,9 @@ func (r *Runner) reattachLater(t *tracked) {
 		t.mu.Lock()
 		j := t.job
 		t.mu.Unlock()
+		if j.Spec.Tracking {
+			j.gate = r.loadGate(j.ID)
+		}
 		proc, err := r.docker.attach(r.ctx, &j)
 		if err == nil {
 			r.adopt(t, proc, r.docker)
