@@ -104,3 +104,9 @@ func (d *Datasets) Trash() (dataset.TrashInfo, error) { return d.svc.Trash() }
 func (d *Datasets) EmptyTrash() (blob.GCResult, error) {
 	return d.svc.EmptyTrash(context.Background())
 }
+
+// Reimport reads a version's stored bytes again with corrected settings
+// (delimiter, header, encoding, types) as the dataset's next version.
+func (d *Datasets) Reimport(versionID string, opts dataset.Options) (dataset.Version, error) {
+	return d.svc.Reimport(context.Background(), versionID, opts)
+}

@@ -605,3 +605,25 @@ func plain(err error) string {
 	}
 	return err.Error()
 }
+
+// Reimport reads a version's stored bytes again with other settings (a
+// delimiter, header, encoding or type the detection got wrong) and makes
+// the result the dataset's next version. The bytes are not copied: the new
+// version holds the same blob.
+func (s *Service) Reimport(ctx context.Context, versionID string, opts Options) (Version, error) {
+	v, err := s.Version(versionID)
+	if err != nil {
+		return v, err
+	}
+	path, err := s.VersionFile(versionID)
+	if err != nil {
+		return Version{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Version{}, core.Wrap(err, core.Unavailable, "Tern cannot read the stored file of %s v%d.", v.Dataset, v.Number)
+	}
+	defer f.Close()
+	opts.Name = v.Dataset
+	return s.importStream(ctx, f, v.Size, v.SourceName, v.Dataset, opts)
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/tern-studio/tern/backend/blob"
 	"github.com/stretchr/testify/require"
 )
 
@@ -73,4 +74,29 @@ func TestDetectWritesNothing(t *testing.T) {
 	_, err = e.svc.Detect("testdata/malformed/duplicate_columns.csv", Options{})
 	assert.ErrorContains(t, err, "both named")
 	assert.Equal(t, before, treeDigest(t, e.dir))
+}
+
+func TestReimportWithOtherSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	// Detection takes the first row for data (it has numbers); the person
+	// says it is a header.
+	v1, err := e.svc.ImportReader(ctx, strings.NewReader("2019,2020\n1,2\n3,4\n"), "years.csv", 0, Options{})
+	require.NoError(t, err)
+	assert.False(t, v1.Header)
+	assert.EqualValues(t, 3, v1.Rows)
+	yes := true
+	v2, err := e.svc.Reimport(ctx, v1.ID, Options{Header: &yes})
+	require.NoError(t, err)
+	assert.Equal(t, 2, v2.Number)
+	assert.Equal(t, v1.Digest, v2.Digest, "same bytes, same blob")
+	assert.EqualValues(t, 2, v2.Rows)
+	assert.Equal(t, "2019", v2.Schema[0].Name)
+	h, err := e.blobs.Holders(blob.Digest(v1.Digest))
+	require.NoError(t, err)
+	assert.Len(t, h, 2)
+	// The same settings again: the same version.
+	v3, err := e.svc.Reimport(ctx, v2.ID, Options{Header: &yes})
+	require.NoError(t, err)
+	assert.Equal(t, v2.ID, v3.ID)
 }

@@ -151,6 +151,7 @@ export const profile = (versionId: string) => call<Profile>('Datasets.Profile', 
 export const diff = (versionId: string) => call<Diff>('Datasets.Diff', versionId);
 export const detect = (path: string, opts: ImportOptions = {}) => call<Detected>('Datasets.Detect', path, opts);
 export const importPath = (path: string, opts: ImportOptions = {}) => call<Version>('Datasets.ImportPath', path, opts);
+export const reimport = (versionId: string, opts: ImportOptions) => call<Version>('Datasets.Reimport', versionId, opts);
 export const cancel = (importId: string) => call<boolean>('Datasets.Cancel', importId);
 export const editSchema = (versionId: string, edits: ColumnEdit[]) => call<Version>('Datasets.EditSchema', versionId, edits);
 export const columnChart = (versionId: string, column: string, width: number, height: number) =>
