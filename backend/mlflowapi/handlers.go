@@ -49,6 +49,11 @@ func (a *API) Routes() []httpapi.Route {
 			if err == nil {
 				var out any
 				if out, err = fn(r, in); err == nil {
+					if d, ok := out.(directJSON); ok {
+						w.Header().Set("Content-Type", "application/json")
+						_, _ = w.Write(d)
+						return
+					}
 					writeJSON(w, http.StatusOK, out)
 					return
 				}
@@ -484,18 +489,11 @@ func (a *API) searchRuns(_ *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{}
-	if len(res.Runs) > 0 {
-		runs := make([]runJSON, len(res.Runs))
-		for i, r := range res.Runs {
-			runs[i] = toRunJSON(r)
-		}
-		out["runs"] = runs
+	runs := make([]runJSON, len(res.Runs))
+	for i, r := range res.Runs {
+		runs[i] = toRunJSON(r)
 	}
-	if res.NextPageToken != "" {
-		out["next_page_token"] = res.NextPageToken
-	}
-	return out, nil
+	return searchRunsJSON(runs, res.NextPageToken), nil
 }
 
 func (a *API) logMetric(_ *http.Request, in args) (any, error) {
