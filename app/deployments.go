@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
@@ -206,20 +207,57 @@ func (d *Deployments) ScoreCSV(id, inPath, outPath string) (BatchProgress, error
 		return BatchProgress{}, core.Errorf(core.NotFound, "%s cannot be opened.", inPath)
 	}
 	defer in.Close()
-	r := csv.NewReader(in)
-	header, err := r.Read()
-	if err != nil {
-		return BatchProgress{}, core.Errorf(core.Invalid, "%s has no header row.", inPath)
-	}
-	header = append([]string(nil), header...)
 	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".scored-*.csv")
 	if err != nil {
 		return BatchProgress{}, core.Wrap(err, core.Unavailable, "Cannot write next to %s.", outPath)
 	}
 	defer os.Remove(tmp.Name())
-	w := csv.NewWriter(tmp)
+	p, err := d.score(dep, in, tmp)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = core.Errorf(core.Unavailable, "Writing %s failed.", outPath)
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := os.Rename(tmp.Name(), outPath); err != nil {
+		return p, core.Wrap(err, core.Unavailable, "Cannot move the scored file to %s.", outPath)
+	}
+	p.Done, p.Output = true, outPath
+	d.bus.Publish("deployments.batch.progress", p)
+	return p, nil
+}
+
+// ScoreCSVText scores a CSV dropped in the browser (the text of the file)
+// and returns the scored CSV, for the page to offer as a download.
+func (d *Deployments) ScoreCSVText(id, text string) (string, error) {
+	dep, err := d.Get(id)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	p, err := d.score(dep, strings.NewReader(text), &out)
+	if err != nil {
+		return "", err
+	}
+	p.Done = true
+	d.bus.Publish("deployments.batch.progress", p)
+	return out.String(), nil
+}
+
+// score streams CSV rows from in to out with a prediction column added.
+func (d *Deployments) score(dep deployment.Deployment, in io.Reader, dst io.Writer) (BatchProgress, error) {
+	p := BatchProgress{Deployment: dep.ID}
+	if dep.State != deployment.StateRunning {
+		return p, core.Errorf(core.Conflict, "Deployment %q is not running.", dep.Name)
+	}
+	r := csv.NewReader(in)
+	header, err := r.Read()
+	if err != nil {
+		return p, core.Errorf(core.Invalid, "The CSV has no header row.")
+	}
+	header = append([]string(nil), header...)
+	w := csv.NewWriter(dst)
 	w.Write(append(append([]string(nil), header...), "prediction"))
-	p := BatchProgress{Deployment: id}
 	last := time.Now()
 	var chunk [][]string
 	flush := func() error {
@@ -272,30 +310,22 @@ func (d *Deployments) ScoreCSV(id, inPath, outPath string) (BatchProgress, error
 			break
 		}
 		if err != nil {
-			tmp.Close()
-			return p, core.Errorf(core.Invalid, "%s cannot be read after row %d: %v", inPath, p.Rows+len(chunk), err)
+			return p, core.Errorf(core.Invalid, "The CSV cannot be read after row %d: %v", p.Rows+len(chunk), err)
 		}
 		chunk = append(chunk, append([]string(nil), rec...))
 		if len(chunk) == 500 {
 			if err := flush(); err != nil {
-				tmp.Close()
 				return p, err
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		tmp.Close()
 		return p, err
 	}
 	w.Flush()
-	if err := tmp.Close(); err != nil || w.Error() != nil {
-		return p, core.Errorf(core.Unavailable, "Writing %s failed.", outPath)
+	if w.Error() != nil {
+		return p, core.Errorf(core.Unavailable, "Writing the scored CSV failed.")
 	}
-	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return p, core.Wrap(err, core.Unavailable, "Cannot move the scored file to %s.", outPath)
-	}
-	p.Done, p.Output = true, outPath
-	d.bus.Publish("deployments.batch.progress", p)
 	return p, nil
 }
 

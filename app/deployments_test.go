@@ -79,6 +79,10 @@ func TestTryItAndBatchScoring(t *testing.T) {
 	assert.ErrorContains(t, err, "Rows 1–1 were refused")
 	assert.NoFileExists(t, filepath.Join(dir, "bad.out.csv"))
 
+	scored, err := deps.ScoreCSVText(d.ID, "Column_0,Column_1,Column_2,Column_3,Column_4,Column_5\n1,2,3,4,5,6\n")
+	require.NoError(t, err)
+	assert.Equal(t, "Column_0,Column_1,Column_2,Column_3,Column_4,Column_5,prediction\n1,2,3,4,5,6,"+rows[1][6]+"\n", scored)
+
 	l, err := models.Lineage("fraud", v.Version)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"fraud"}, l.Deployments)

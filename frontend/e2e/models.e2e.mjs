@@ -58,6 +58,19 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   await page.click('[data-testid="predict"]');
   assert.match(await page.textContent('[data-testid="tryit-error"]'), /Column_2 must be a number/);
 
+  // Batch scoring: drop a CSV, get it back scored.
+  const dt = await page.evaluateHandle(() => {
+    const rows = ['Column_0,Column_1,Column_2,Column_3,Column_4,Column_5'];
+    for (let i = 0; i < 1200; i++) rows.push(`${i % 7},1,2,3,4,5`);
+    const dt = new DataTransfer();
+    dt.items.add(new File([rows.join('\n') + '\n'], 'batch.csv', { type: 'text/csv' }));
+    return dt;
+  });
+  await page.dispatchEvent('[data-testid="csv-drop"]', 'drop', { dataTransfer: dt });
+  await page.waitForSelector('[data-testid="scored-download"]');
+  assert.match(await page.textContent('[data-testid="batch-progress"]'), /^1200 rows scored/);
+  assert.equal(await page.getAttribute('[data-testid="scored-download"]', 'download'), 'batch.scored.csv');
+
   // Put v2 behind the endpoint, then give it 30% with the slider.
   await page.selectOption('[data-testid="add-version-select"]', '2');
   await page.click('[data-testid="add-version"]');

@@ -101,6 +101,7 @@ export const predict = (id: string, body: string, contentType = 'application/jso
   call<PredictResult>('Deployments.Predict', id, contentType, body);
 export const scoreCSV = (id: string, inPath: string, outPath = '') =>
   call<BatchProgress>('Deployments.ScoreCSV', id, inPath, outPath);
+export const scoreCSVText = (id: string, text: string) => call<string>('Deployments.ScoreCSVText', id, text);
 export const exportImage = (model: string, version: number, dest: string) =>
   call<string>('Deployments.ExportImage', model, version, dest);
 export const exportBuildContext = (model: string, version: number, dest: string) =>
