@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -341,14 +342,12 @@ func infoJSON(r tracking.Run) runInfoJSON {
 
 func toRunJSON(r tracking.Run) runJSON {
 	out := runJSON{Info: infoJSON(r), Data: runDataJSON{Params: kvList(r.Params), Tags: kvList(r.Tags)}, Inputs: map[string]any{}}
-	keys := make([]string, 0, len(r.Metrics))
-	for k := range r.Metrics {
-		keys = append(keys, k)
-	}
-	sortStrings(keys)
-	for _, k := range keys {
-		p := r.Metrics[k]
-		out.Data.Metrics = append(out.Data.Metrics, metricJSON{k, p.Value, p.Timestamp, p.Step})
+	if len(r.Metrics) > 0 {
+		out.Data.Metrics = make([]metricJSON, 0, len(r.Metrics))
+		for k, p := range r.Metrics {
+			out.Data.Metrics = append(out.Data.Metrics, metricJSON{k, p.Value, p.Timestamp, p.Step})
+		}
+		slices.SortFunc(out.Data.Metrics, func(a, b metricJSON) int { return strings.Compare(a.Key, b.Key) })
 	}
 	return out
 }
@@ -485,13 +484,12 @@ func (a *API) searchRuns(_ *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.svc.SearchRuns(tracking.SearchRequest{ExperimentIDs: exps, Query: filter, OrderBy: order, MaxResults: int(max), PageToken: tok, ViewType: view})
+	// runs are encoded straight from the store's summaries: no copies
+	var runs []runJSON
+	res, err := a.svc.SearchRunsFunc(tracking.SearchRequest{ExperimentIDs: exps, Query: filter, OrderBy: order, MaxResults: int(max), PageToken: tok, ViewType: view},
+		func(r *tracking.Run) { runs = append(runs, toRunJSON(*r)) })
 	if err != nil {
 		return nil, err
-	}
-	runs := make([]runJSON, len(res.Runs))
-	for i, r := range res.Runs {
-		runs[i] = toRunJSON(r)
 	}
 	return searchRunsJSON(runs, res.NextPageToken), nil
 }

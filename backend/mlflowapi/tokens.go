@@ -1,9 +1,6 @@
 package mlflowapi
 
-import (
-	"encoding/base64"
-	"sort"
-)
+import "encoding/base64"
 
 func encodeToken(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
@@ -14,5 +11,3 @@ func decodeToken(s string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -37,3 +37,26 @@ func BenchmarkLogBatch500(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "points/s")
 }
+
+// BenchmarkSearch1500x100 is the runs table's read: 1,500 runs with 100
+// metrics each, newest first, one page of 1,000.
+func BenchmarkSearch1500x100(b *testing.B) {
+	s := newSvc(b)
+	for i := 0; i < 1500; i++ {
+		r, _ := s.CreateRun(RunSpec{Params: map[string]string{"model": "gbdt"}})
+		ms := make([]Metric, 100)
+		for k := range ms {
+			ms[k] = Metric{Key: fmt.Sprintf("metric_%03d", k), Value: Float(i + k), Step: 1, Timestamp: 1}
+		}
+		if err := s.LogMetrics(r.ID, ms); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := s.SearchRuns(SearchRequest{MaxResults: 1000, OrderBy: []string{"start_time DESC"}})
+		if err != nil || len(res.Runs) != 1000 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -102,6 +102,24 @@ func parsePageToken(t string) (int, error) {
 // SearchRuns filters, sorts and pages runs. A bad query is an Invalid
 // error carrying a *QueryError (see AsQueryError) that points at the token.
 func (s *Service) SearchRuns(req SearchRequest) (SearchResult, error) {
+	var runs []Run
+	var cols *columnSet
+	res, err := s.search(req, func(c *columnSet) { cols = c }, func(r *Run) { runs = append(runs, cols.copy(r)) })
+	if runs == nil {
+		runs = []Run{}
+	}
+	res.Runs = runs
+	return res, err
+}
+
+// SearchRunsFunc is SearchRuns for encoders: fn sees each run of the page,
+// in order, under the service's read lock, without copies. fn must not
+// keep r or call back into the service. Result.Runs is left empty.
+func (s *Service) SearchRunsFunc(req SearchRequest, fn func(r *Run)) (SearchResult, error) {
+	return s.search(req, func(*columnSet) {}, fn)
+}
+
+func (s *Service) search(req SearchRequest, setCols func(*columnSet), emit func(r *Run)) (SearchResult, error) {
 	q, err := ParseQuery(req.Query)
 	if err != nil {
 		return SearchResult{}, err
@@ -149,6 +167,7 @@ func (s *Service) SearchRuns(req SearchRequest) (SearchResult, error) {
 			}
 		}
 	}
+	setCols(cols)
 	exps := map[string]bool{}
 	for _, e := range req.ExperimentIDs {
 		exps[e] = true
@@ -182,11 +201,11 @@ func (s *Service) SearchRuns(req SearchRequest) (SearchResult, error) {
 		}
 	}
 	sortRuns(hits, order, now)
-	res := SearchResult{Total: len(hits), Offset: off, Runs: []Run{}}
+	res := SearchResult{Total: len(hits), Offset: off}
 	if off < len(hits) {
 		end := min(off+limit, len(hits))
 		for _, r := range hits[off:end] {
-			res.Runs = append(res.Runs, cols.copy(r))
+			emit(r)
 		}
 		if end < len(hits) {
 			res.NextPageToken = pageToken(end)
