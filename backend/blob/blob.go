@@ -124,10 +124,23 @@ func (s *Store) Create() (*Temp, error) {
 	return &Temp{s: s, f: f, h: sha256.New()}, nil
 }
 
-// Write hashes and stores p.
+// Write hashes and stores p. Large writes hash on another core while the
+// bytes go to the file, so storing costs about max(hash, write), not both.
 func (t *Temp) Write(p []byte) (int, error) {
-	t.h.Write(p)
-	n, err := t.f.Write(p)
+	var n int
+	var err error
+	if len(p) >= 256<<10 {
+		done := make(chan struct{})
+		go func() {
+			t.h.Write(p)
+			close(done)
+		}()
+		n, err = t.f.Write(p)
+		<-done
+	} else {
+		t.h.Write(p)
+		n, err = t.f.Write(p)
+	}
 	t.n += int64(n)
 	if err != nil {
 		return n, core.Wrap(err, core.Unavailable, "Tern could not write the file into its blob folder: %v", plain(err))
@@ -427,12 +440,15 @@ func (s *Store) Put(ctx context.Context, r io.Reader, holder string) (Digest, in
 		return "", 0, err
 	}
 	defer t.Abort()
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 4<<20)
 	for {
 		if ctx.Err() != nil {
 			return "", 0, core.Errorf(core.Invalid, "Storing the file was cancelled.")
 		}
-		n, rerr := r.Read(buf)
+		n, rerr := io.ReadFull(r, buf)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if n > 0 {
 			if _, err := t.Write(buf[:n]); err != nil {
 				return "", 0, err

@@ -78,4 +78,4 @@ echo "file: $CSV ($BYTES bytes), $REPEAT rounds; spreads (s): hash ours $(printf
 printf 'BENCH dataset_hash ours=%.0f peer=%.0f unit=MB/s ratio=%.2f\n' "$(echo "$mb/$ho" | bc -l)" "$(echo "$mb/$hp" | bc -l)" "$(echo "$hp/$ho" | bc -l)"
 printf 'BENCH dataset_import_profile ours=%.2f peer=%.2f unit=s ratio=%.2f\n' "$io" "$ip" "$(echo "$io/$ip" | bc -l)"
 printf 'BENCH dataset_version ours=%.2f peer=%.2f unit=s ratio=%.3f\n' "$vo" "$vp" "$(echo "$vo/$vp" | bc -l)"
-printf 'BENCH dataset_reimport ours=%.4f peer=%.2f unit=s ratio=%.4f\n' "$ro" "$io" "$(echo "$ro/$io" | bc -l)"
+printf 'BENCH dataset_reimport ours=%.6f peer=%.2f unit=s ratio=%.6f\n' "$ro" "$io" "$(echo "$ro/$io" | bc -l)"

@@ -55,7 +55,7 @@ func main() {
 }
 
 func report(what string, start time.Time, bytes int64) {
-	fmt.Printf("%s seconds=%.3f bytes=%d\n", what, time.Since(start).Seconds(), bytes)
+	fmt.Printf("%s seconds=%.6f bytes=%d\n", what, time.Since(start).Seconds(), bytes)
 }
 
 // gen writes a numeric CSV: an integer id, integer and float columns with
