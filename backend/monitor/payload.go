@@ -37,6 +37,11 @@ func ParseRequest(b []byte) ([]map[string]any, error) {
 		}
 		return out, nil
 	}
+	if raw, ok := env["inputs"]; ok {
+		if rows, ok := parseV2(raw); ok {
+			return rows, nil
+		}
+	}
 	for _, key := range []string{"dataframe_records", "instances", "inputs"} {
 		raw, ok := env[key]
 		if !ok {
@@ -107,6 +112,14 @@ func ParseResponse(b []byte) ([]any, error) {
 	}
 	p := env.Predictions
 	if p == nil {
+		// V2: {"outputs": [{"name": …, "data": [...]}]} — the first tensor.
+		if len(env.Outputs) > 0 {
+			if t, ok := env.Outputs[0].(map[string]any); ok {
+				if d, ok := t["data"].([]any); ok {
+					return flatten(d), nil
+				}
+			}
+		}
 		p = env.Outputs
 	}
 	for i, v := range p {
@@ -125,4 +138,59 @@ func ParseResponse(b []byte) ([]any, error) {
 		}
 	}
 	return p, nil
+}
+
+// v2Tensor is an Open Inference (KServe V2) tensor.
+type v2Tensor struct {
+	Name     string  `json:"name"`
+	Shape    []int64 `json:"shape"`
+	Datatype string  `json:"datatype"`
+	Data     []any   `json:"data"`
+}
+
+// parseV2 reads V2 inputs: one tensor per column ([rows] or [rows, 1]), or
+// one [rows, features] tensor whose columns are named f0, f1, ….
+func parseV2(raw json.RawMessage) ([]map[string]any, bool) {
+	var ts []v2Tensor
+	if err := json.Unmarshal(raw, &ts); err != nil || len(ts) == 0 {
+		return nil, false
+	}
+	for _, t := range ts {
+		if t.Datatype == "" || t.Shape == nil {
+			return nil, false
+		}
+	}
+	var out []map[string]any
+	row := func(i int) map[string]any {
+		for len(out) <= i {
+			out = append(out, map[string]any{})
+		}
+		return out[i]
+	}
+	for _, t := range ts {
+		flat := flatten(t.Data)
+		if len(t.Shape) == 2 && t.Shape[1] > 1 {
+			w := int(t.Shape[1])
+			for i, v := range flat {
+				row(i / w)["f"+strconv.Itoa(i%w)] = v
+			}
+			continue
+		}
+		for i, v := range flat {
+			row(i)[t.Name] = v
+		}
+	}
+	return out, true
+}
+
+func flatten(v []any) []any {
+	var out []any
+	for _, x := range v {
+		if xs, ok := x.([]any); ok {
+			out = append(out, flatten(xs)...)
+		} else {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -88,4 +88,3 @@ func (s *Service) ChartSVG(reportID, column string) ([]byte, error) {
 	}
 	return nil, core.Errorf(core.NotFound, "Report %s has no column %q.", reportID, column)
 }
-

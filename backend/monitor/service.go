@@ -40,23 +40,23 @@ const (
 
 // Monitor is a stored comparison run per window, with its alert rules.
 type Monitor struct {
-	ID         string        `json:"id"`
-	Name       string        `json:"name"`
-	Kind       string        `json:"kind"`
-	Deployment string        `json:"deployment,omitempty"`
-	RefVersion string        `json:"refVersion,omitempty"`
-	CurVersion string        `json:"curVersion,omitempty"`
-	ProfileID  string        `json:"profileId,omitempty"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Kind       string `json:"kind"`
+	Deployment string `json:"deployment,omitempty"`
+	RefVersion string `json:"refVersion,omitempty"`
+	CurVersion string `json:"curVersion,omitempty"`
+	ProfileID  string `json:"profileId,omitempty"`
 	// PredictionProfileID is the frozen baseline of the model's outputs,
 	// taken from the first window when the reference data holds none.
-	PredictionProfileID string `json:"predictionProfileId,omitempty"`
-	Window     Window        `json:"window"`
-	Every      time.Duration `json:"every,omitempty"` // run on its own this often; 0 = on demand
-	Drift      drift.Options `json:"drift"`
-	Rules      []Rule        `json:"rules,omitempty"`
-	Created    time.Time     `json:"created"`
-	LastRun    time.Time     `json:"lastRun,omitzero"`
-	LastReport string        `json:"lastReport,omitempty"`
+	PredictionProfileID string        `json:"predictionProfileId,omitempty"`
+	Window              Window        `json:"window"`
+	Every               time.Duration `json:"every,omitempty"` // run on its own this often; 0 = on demand
+	Drift               drift.Options `json:"drift"`
+	Rules               []Rule        `json:"rules,omitempty"`
+	Created             time.Time     `json:"created"`
+	LastRun             time.Time     `json:"lastRun,omitzero"`
+	LastReport          string        `json:"lastReport,omitempty"`
 }
 
 // ReportSummary is a report without its per-column detail, for lists.

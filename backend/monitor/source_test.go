@@ -45,6 +45,8 @@ func TestParseRequest(t *testing.T) {
 		{"instances", `{"instances":[{"a":3}]}`, 1, map[string]any{"a": 3.0}},
 		{"inputs arrays", `{"inputs":[[1,2]]}`, 1, map[string]any{"f0": 1.0, "f1": 2.0}},
 		{"inputs columnar", `{"inputs":{"a":[1,2]}}`, 2, map[string]any{"a": 1.0}},
+		{"v2 named tensors", `{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,2]},{"name":"b","shape":[2,1],"datatype":"BYTES","data":[["x"],["y"]]}]}`, 2, map[string]any{"a": 1.0, "b": "x"}},
+		{"v2 one matrix", `{"inputs":[{"name":"input-0","shape":[2,2],"datatype":"FP64","data":[[1,2],[3,4]]}]}`, 2, map[string]any{"f0": 1.0, "f1": 2.0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +63,9 @@ func TestParseRequest(t *testing.T) {
 	p, err := ParseResponse([]byte(`{"predictions":[0.2,[0.9,0.1],{"label":"cat"}]}`))
 	require.NoError(t, err)
 	assert.Equal(t, []any{0.2, 0.9, "cat"}, p)
+	p, err = ParseResponse([]byte(`{"model_name":"m","outputs":[{"name":"predict","shape":[2],"datatype":"FP64","data":[0.1,0.7]}]}`))
+	require.NoError(t, err)
+	assert.Equal(t, []any{0.1, 0.7}, p)
 	p, err = ParseResponse([]byte(`[1,0]`))
 	require.NoError(t, err)
 	assert.Len(t, p, 2)
