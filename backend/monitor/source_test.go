@@ -144,3 +144,37 @@ func repeat(vals []string, times int) []string {
 	}
 	return out
 }
+
+// A window with no usable traffic gives an honest report, never a panic or
+// a false alert: columns are "insufficient data", ops still count.
+func TestEmptyAndBrokenWindows(t *testing.T) {
+	ref := drift.BuildProfile([]drift.Column{{Name: "x", Kind: drift.Numeric, Num: normal(1, 500, 0)}}, drift.ProfileOptions{})
+	now := time.Now()
+	broken := []LogRecord{
+		{Time: now, Status: 200, Request: []byte(`not json`), Response: []byte(`{}`)},
+		{Time: now, Status: 200, Request: []byte(`{"dataframe_split":{"columns":["x"],"data":[["abc"]]}}`)},
+		{Time: now, Status: 503, Request: []byte(`{"instances":[{"x":1}]}`)},
+	}
+	rules := []Rule{{Name: "share", Kind: RuleDriftShare}, {Name: "errors", Kind: RuleErrorRate, Threshold: 0.5}}
+	for name, recs := range map[string][]LogRecord{"empty": nil, "broken": broken} {
+		t.Run(name, func(t *testing.T) {
+			rep, err := Build(context.Background(), PredictionLog{Log: fakeLog{recs}, Deployment: "d", Ref: ref}, BuildOptions{Window: Window{LastN: 100}})
+			require.NoError(t, err)
+			assert.False(t, rep.Drift.Drift)
+			assert.Equal(t, 0, rep.Drift.Evaluated)
+			assert.Equal(t, drift.StatusInsufficient, rep.Drift.Columns[0].Status)
+			alerts := Evaluate(rules, rep, seqIDs())
+			if name == "broken" {
+				require.Len(t, alerts, 0, "1 of 3 failed: 33%% is below 50%%")
+				assert.Equal(t, 3, rep.Ops.Requests)
+				assert.Equal(t, 1, rep.Ops.Errors)
+			} else {
+				assert.Empty(t, alerts)
+			}
+			_, err = HTML(rep)
+			require.NoError(t, err)
+			_, err = PDF(rep)
+			require.NoError(t, err)
+		})
+	}
+}
