@@ -39,8 +39,12 @@ pids+=($!)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # MLflow 3's background job workers (huey) are off: they have nothing to
 # do with tracking and would take CPU from both servers during the runs.
+# A long worker health-check timeout keeps uvicorn from killing a worker
+# that is busy with a big search on a loaded machine (it otherwise does,
+# and the request fails with EOF).
 MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$VENV/bin/mlflow" server --backend-store-uri "sqlite:///$PWD/$OUT/mlflow.db" \
-  --artifacts-destination "$PWD/$OUT/mlflow-artifacts" --host 127.0.0.1 --port "$PORT" > "$OUT/mlflow.log" 2>&1 &
+  --artifacts-destination "$PWD/$OUT/mlflow-artifacts" --host 127.0.0.1 --port "$PORT" \
+  --uvicorn-opts "--timeout-worker-healthcheck 600" > "$OUT/mlflow.log" 2>&1 &
 pids+=($!)
 PEER="http://127.0.0.1:$PORT"
 

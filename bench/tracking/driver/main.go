@@ -300,7 +300,7 @@ func list(exp string, repeat int) error {
 			if tok != "" {
 				body["page_token"] = tok
 			}
-			if err := call("POST", "/api/2.0/mlflow/runs/search", body, &out); err != nil {
+			if err := retry(func() error { return call("POST", "/api/2.0/mlflow/runs/search", body, &out) }); err != nil {
 				return err
 			}
 			n += len(out.Runs)
@@ -344,13 +344,17 @@ func history(points, repeat int) error {
 		var out struct {
 			Metrics []json.RawMessage `json:"metrics"`
 		}
-		if err := call("GET", "/api/2.0/mlflow/metrics/get-history?run_id="+id+"&metric_key=loss", nil, &out); err != nil {
+		if err := retry(func() error {
+			return call("GET", "/api/2.0/mlflow/metrics/get-history?run_id="+id+"&metric_key=loss", nil, &out)
+		}); err != nil {
 			return err
 		}
 		full = append(full, time.Since(t0).Seconds()*1000)
 		got = len(out.Metrics)
 		t0 = time.Now()
-		if err := call("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids="+id+"&metric_key=loss&max_results=1000", nil, &out); err != nil {
+		if err := retry(func() error {
+			return call("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids="+id+"&metric_key=loss&max_results=1000", nil, &out)
+		}); err != nil {
 			return err
 		}
 		sampled = append(sampled, time.Since(t0).Seconds()*1000)
@@ -358,6 +362,19 @@ func history(points, repeat int) error {
 	}
 	fmt.Printf("RESULT history_points=%d history_p50_ms=%.1f sample_points=%d sample_p50_ms=%.1f\n", got, pct(full, 50), gotS, pct(sampled, 50))
 	return nil
+}
+
+// retry runs a read up to three times; failures are reported on stderr
+// (a server that drops requests under load is worth knowing about).
+func retry(fn func() error) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = fn(); err == nil {
+			return nil
+		}
+		fmt.Fprintln(os.Stderr, "retrying after:", err)
+	}
+	return err
 }
 
 func pct(v []float64, p float64) float64 {
