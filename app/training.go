@@ -66,6 +66,9 @@ type TrainRequest struct {
 	Image    string   `json:"image"`
 	BuildDir string   `json:"buildDir"`
 	Command  []string `json:"command"`
+	// Tracking: the job logs with the MLflow client (it gets a private
+	// network and a token for its own run).
+	Tracking bool `json:"tracking"`
 }
 
 // Start queues a training job and returns it (with its run ID).
@@ -113,6 +116,7 @@ func (t *Training) Start(req TrainRequest) (runner.Job, error) {
 	return t.runner.Submit(runner.JobSpec{
 		Name: name, ExperimentID: req.ExperimentID, DataPath: path, DatasetVersion: req.DatasetVersionID,
 		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
+		Tracking: req.Tracking,
 	})
 }
 

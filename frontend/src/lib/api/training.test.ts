@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addPoints, defaults, paths, stateLabel, toParams, validate, type ModelSpec } from './training';
+import { addPoints, defaults, paths, splitCommand, stateLabel, toParams, validate, type ModelSpec } from './training';
 
 const gbdt: ModelSpec = {
   name: 'gbdt',
@@ -68,5 +68,13 @@ describe('live curve', () => {
     expect(stateLabel({ state: 'running', backend: 'local' })).toBe('Running locally');
     expect(stateLabel({ state: 'running', backend: 'docker' })).toBe('Running in Docker');
     expect(stateLabel({ state: 'crashed', backend: 'docker' })).toBe('Crashed');
+  });
+});
+
+describe('bring your own image', () => {
+  it('splits a command line, keeping quoted parts', () => {
+    expect(splitCommand('python3 /app/train.py --alpha 0.5')).toEqual(['python3', '/app/train.py', '--alpha', '0.5']);
+    expect(splitCommand(`python3 -c "print('hi there')"`)).toEqual(['python3', '-c', "print('hi there')"]);
+    expect(splitCommand('   ')).toEqual([]);
   });
 });

@@ -68,6 +68,16 @@ export interface TrainRequest {
   image?: string;
   buildDir?: string;
   command?: string[];
+  tracking?: boolean;
+}
+
+/** Splits a command line on spaces, keeping "quoted parts" whole. */
+export function splitCommand(s: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s))) out.push(m[1] ?? m[2] ?? m[3]);
+  return out;
 }
 
 export interface MetricPoint {
