@@ -143,7 +143,11 @@ export const deleteView = (name: string) => call<void>('Experiments.DeleteView',
 
 /** Calls cb (at most every `ms`) when runs are created, change status,
  * log metrics or are deleted. Returns the unsubscribe function. */
-export function onRunsChanged(cb: () => void, ms = 1000): () => void {
+export function onRunsChanged(
+  cb: () => void,
+  ms = 1000,
+  topics = ['tracking.run.created', 'tracking.run.status', 'tracking.run.metrics', 'tracking.run.deleted'],
+): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const fire = () => {
     if (timer) return;
@@ -152,7 +156,7 @@ export function onRunsChanged(cb: () => void, ms = 1000): () => void {
       cb();
     }, ms);
   };
-  const offs = ['tracking.run.created', 'tracking.run.status', 'tracking.run.metrics', 'tracking.run.deleted'].map((t) => on(t, fire));
+  const offs = topics.map((t) => on(t, fire));
   return () => {
     offs.forEach((off) => off());
     if (timer) clearTimeout(timer);
