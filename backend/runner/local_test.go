@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -153,4 +154,20 @@ func TestDescribeExit(t *testing.T) {
 		assert.Equal(t, c.state, s, "%+v", c)
 		assert.Contains(t, why, c.want, "%+v", c)
 	}
+}
+
+func TestRuntimeFromEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	p, err := runtimeFrom([]byte("#!/bin/sh\necho hi\n"), dir)
+	require.NoError(t, err)
+	assert.FileExists(t, p)
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.NotZero(t, st.Mode()&0o100, "executable")
+	again, err := runtimeFrom([]byte("#!/bin/sh\necho hi\n"), dir)
+	require.NoError(t, err)
+	assert.Equal(t, p, again, "written once per content")
+	other, err := runtimeFrom([]byte("#!/bin/sh\necho bye\n"), dir)
+	require.NoError(t, err)
+	assert.NotEqual(t, p, other)
 }

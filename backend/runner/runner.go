@@ -3,6 +3,8 @@ package runner
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,7 +126,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.AppVersion = "dev"
 	}
 	if cfg.RuntimeBinary == nil {
-		cfg.RuntimeBinary = DefaultRuntimeBinary
+		cfg.RuntimeBinary = func() (string, error) { return runtimeFrom(embeddedRuntime, cfg.DataDir) }
 	}
 	r := &Runner{cfg: cfg, sem: make(chan struct{}, cfg.Limit), jobs: map[string]*tracked{}}
 	r.ctx, r.stop = context.WithCancel(context.Background())
@@ -145,6 +147,31 @@ func New(cfg Config) (*Runner, error) {
 			}}}
 	}
 	return r, nil
+}
+
+// runtimeFrom returns a path to the runtime binary: the embedded one,
+// written once into the data dir under its content hash, else
+// DefaultRuntimeBinary.
+func runtimeFrom(embedded []byte, dataDir string) (string, error) {
+	if len(embedded) == 0 {
+		return DefaultRuntimeBinary()
+	}
+	sum := sha256.Sum256(embedded)
+	p := filepath.Join(dataDir, "runtime", "tern-runtime-"+hex.EncodeToString(sum[:])[:12])
+	if st, err := os.Stat(p); err == nil && st.Size() == int64(len(embedded)) {
+		return p, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", core.Wrap(err, core.Internal, "Cannot write the runtime binary into %s.", filepath.Dir(p))
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, embedded, 0o755); err != nil {
+		return "", core.Wrap(err, core.Internal, "Cannot write the runtime binary into %s.", filepath.Dir(p))
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", core.Wrap(err, core.Internal, "Cannot write the runtime binary into %s.", filepath.Dir(p))
+	}
+	return p, nil
 }
 
 // DefaultRuntimeBinary finds tern-runtime beside the running executable or
