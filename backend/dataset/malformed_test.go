@@ -141,7 +141,7 @@ func malformedCases() []badCase {
 			return b.Bytes()
 		}, want: `Line 2501 has a field "surprise" that the first lines of the file do not have`},
 		{name: "parquet_truncated.parquet", data: func(t testing.TB) []byte { b := parquetBytes(t, 1000); return b[:len(b)/2] },
-			want: "is not a readable Parquet file: it may be truncated or damaged"},
+			want: "is not a readable Parquet file: it does not end with Parquet's PAR1 marker, so it is probably truncated"},
 		{name: "parquet_truncated_footer.parquet", data: func(t testing.TB) []byte { b := parquetBytes(t, 1000); return b[:len(b)-3] },
 			want: "is not a readable Parquet file"},
 		{name: "parquet_corrupt_footer.parquet", data: func(t testing.TB) []byte {
@@ -151,6 +151,11 @@ func malformedCases() []badCase {
 			}
 			return b
 		}, want: "is not a readable Parquet file"},
+		{name: "parquet_huge_footer.parquet", data: func(t testing.TB) []byte {
+			b := parquetBytes(t, 100)
+			copy(b[len(b)-8:], []byte{0xff, 0xff, 0xff, 0xf0})
+			return b
+		}, want: "its footer claims 4043309055 bytes"},
 		{name: "parquet_nested.parquet", data: func(t testing.TB) []byte {
 			var buf bytes.Buffer
 			w := parquet.NewGenericWriter[pqNested](&buf)

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -182,9 +183,15 @@ func parseParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, 
 			res, err = nil, parquetErr(name, r)
 		}
 	}()
+	if err := checkParquetFooter(ra, size, name); err != nil {
+		return nil, err
+	}
 	f, err := parquet.OpenFile(ra, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, parquetErr(name, err)
+	}
+	if err := checkParquetChunks(f, size, name); err != nil {
+		return nil, err
 	}
 	pcs, err := parquetColumns(f, name)
 	if err != nil {
@@ -239,4 +246,47 @@ func parseParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, 
 	}
 	prof := buildProfile([]*worker{w}, cols, opts.Types, cr.rows, cr.preview)
 	return &parsed{det: det, profile: *prof}, nil
+}
+
+// maxChunkBytes bounds one column chunk, before and after decompression.
+const maxChunkBytes = 2 << 30
+
+// checkParquetFooter validates the footer length before the library sees
+// it: parquet-go allocates whatever the last 8 bytes claim (up to 4 GB),
+// so a damaged footer could otherwise exhaust memory (found by FuzzParquet).
+func checkParquetFooter(ra io.ReaderAt, size int64, name string) error {
+	if size < 12 {
+		return core.Errorf(core.Invalid, "%s is not a readable Parquet file: at %d bytes it is too short to hold Parquet's header and footer (it may be truncated).", name, size)
+	}
+	var tail [8]byte
+	if _, err := ra.ReadAt(tail[:], size-8); err != nil {
+		return parquetErr(name, err)
+	}
+	if string(tail[4:]) != "PAR1" {
+		return core.Errorf(core.Invalid, "%s is not a readable Parquet file: it does not end with Parquet's PAR1 marker, so it is probably truncated.", name)
+	}
+	footer := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if footer <= 0 || footer > size-12 {
+		return core.Errorf(core.Invalid, "%s is not a readable Parquet file: its footer claims %d bytes in a %d-byte file, so the footer is damaged.", name, footer, size)
+	}
+	return nil
+}
+
+// checkParquetChunks checks every column chunk lies inside the file and
+// claims a sane size, for the same reason.
+func checkParquetChunks(f *parquet.File, size int64, name string) error {
+	for gi, rg := range f.Metadata().RowGroups {
+		for ci, c := range rg.Columns {
+			m := c.MetaData
+			start := m.DataPageOffset
+			if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < start {
+				start = m.DictionaryPageOffset
+			}
+			if start < 4 || m.TotalCompressedSize < 0 || start+m.TotalCompressedSize > size ||
+				m.TotalUncompressedSize < 0 || m.TotalUncompressedSize > maxChunkBytes || m.TotalCompressedSize > maxChunkBytes {
+				return core.Errorf(core.Invalid, "%s is not a readable Parquet file: column %d of row group %d points outside the file or claims an impossible size; the file is damaged.", name, ci+1, gi+1)
+			}
+		}
+	}
+	return nil
 }
