@@ -232,10 +232,12 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 	return nil, core.Errorf(core.NotFound, "The job's container is gone.")
 }
 
-// reap removes this instance's containers that belong to no live job.
+// reap removes this instance's training containers that belong to no live
+// job. Only kind=train: serving containers share the io.tern.* labels and
+// are not the runner's to remove.
 func (d *dockerEngine) reap(ctx context.Context, live func(jobID, containerID string) bool) int {
 	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelInstance+"="+d.instance))})
+		filters.Arg("label", LabelInstance+"="+d.instance), filters.Arg("label", LabelKind+"=train"))})
 	if err != nil {
 		return 0
 	}

@@ -333,18 +333,25 @@ func TestDockerReaper(t *testing.T) {
 	require.NoError(t, err)
 	mk := func(instance, job string) string {
 		c, err := dc.ContainerCreate(context.Background(), &container.Config{Image: tag, Cmd: []string{"version"},
-			Labels: map[string]string{LabelApp: "tern", LabelInstance: instance, LabelJob: job}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+			Labels: map[string]string{LabelApp: "tern", LabelInstance: instance, LabelJob: job, LabelKind: "train"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
 		return c.ID
 	}
 	orphan := mk(r.Instance(), "no-such-job")
 	foreign := mk("someone-else", "no-such-job")
+	// A serving container of the same data dir is not the runner's.
+	serving, err := dc.ContainerCreate(context.Background(), &container.Config{Image: tag, Cmd: []string{"version"},
+		Labels: map[string]string{LabelApp: "tern", LabelInstance: r.Instance(), LabelKind: "serving"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), serving.ID, container.RemoveOptions{Force: true}) })
 	require.NoError(t, r.Start(context.Background()))
 	_, err = dc.ContainerInspect(context.Background(), orphan)
 	assert.True(t, client.IsErrNotFound(err), "the orphan is reaped")
 	_, err = dc.ContainerInspect(context.Background(), foreign)
 	assert.NoError(t, err, "a foreign container is left alone")
+	_, err = dc.ContainerInspect(context.Background(), serving.ID)
+	assert.NoError(t, err, "a serving container is left alone")
 }
 
 // TestDockerDownFallsBackToLocal: with the engine unreachable the same job

@@ -76,6 +76,17 @@ func (e *env) runner(t *testing.T, docker DockerAPI, mod func(*Config)) *Runner 
 	r, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
+	if docker != nil {
+		// Whatever happens in the test, leave no container of its store behind
+		// (cleanups run last-in first-out: after r.Close).
+		inst := r.Instance()
+		t.Cleanup(func() {
+			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+LabelInstance+"="+inst, "--filter", "label="+LabelKind+"=train").Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			}
+		})
+	}
 	return r
 }
 
