@@ -171,3 +171,17 @@ func TestRuntimeFromEmbedded(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, p, other)
 }
+
+func TestFinishedJobFreesItsFolder(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner(t, nil, nil)
+	j, err := r.Submit(JobSpec{DataPath: writeCSV(t, 200, "separable"), Params: params(t, map[string]any{"target": "y"})})
+	require.NoError(t, err)
+	j = waitJob(t, r, j.ID, 30*time.Second)
+	require.Equal(t, Succeeded, j.State, j.Reason)
+	w := r.workdir(j.ID)
+	assert.NoDirExists(t, w.outputs, "outputs moved into the run's artifacts")
+	assert.FileExists(t, w.log, "the log stays")
+	_, _, err = e.track.OpenArtifact(j.RunID, "model/model.json")
+	assert.NoError(t, err)
+}

@@ -655,6 +655,12 @@ func (r *Runner) finish(t *tracked, proc process, state State, reason string, co
 	if proc != nil {
 		proc.remove(context.Background())
 	}
+	// The outputs are in the run's artifacts now (or were not worth
+	// keeping), and a staged data copy is never needed again: free the
+	// disk, keep the log.
+	w := r.workdir(j.ID)
+	_ = os.RemoveAll(w.outputs)
+	_ = os.RemoveAll(filepath.Join(w.root, "data"))
 	select {
 	case <-t.started:
 	default:
