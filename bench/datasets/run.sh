@@ -37,7 +37,7 @@ spread() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s..%s", lo, hi}'; }
 secs() { sed -n "s/^$1 seconds=\([0-9.]*\).*/\1/p"; }
 now() { date +%s.%N; }
 
-declare -a H_OURS H_PEER I_OURS I_PEER V_OURS V_PEER R_OURS
+declare -a H_OURS H_PEER I_OURS I_PEER V_OURS V_PEER R_OURS C_OURS C_PEER
 for i in $(seq "$REPEAT"); do
   echo "round $i/$REPEAT" >&2
   H_OURS+=("$("$OUT/tool" hash -file "$CSV" | secs hash)")
@@ -45,10 +45,11 @@ for i in $(seq "$REPEAT"); do
   H_PEER+=("$(echo "$e - $s" | bc -l)")
 
   rm -rf "$OUT/tern-import"; mkdir -p "$OUT/tern-import"
-  res=$("$OUT/tool" import -file "$CSV" -data "$OUT/tern-import")
+  res=$(/usr/bin/time -f "cpu %U %S %M" -o "$OUT/cpu-ours" "$OUT/tool" import -file "$CSV" -data "$OUT/tern-import")
+  C_OURS+=("$(awk '/^cpu/ {print $2 + $3, $4}' "$OUT/cpu-ours")")
   I_OURS+=("$(echo "$res" | secs import)")
   R_OURS+=("$(echo "$res" | secs reimport)")
-  I_PEER+=("$("$PY" - "$CSV" <<'PYEOF'
+  I_PEER+=("$(/usr/bin/time -f "cpu %U %S %M" -o "$OUT/cpu-peer" "$PY" - "$CSV" <<'PYEOF'
 import sys, time
 t = time.perf_counter()
 import pandas as pd
@@ -57,6 +58,7 @@ d = df.describe()
 print(f"{time.perf_counter() - t:.3f}")
 PYEOF
 )")
+  C_PEER+=("$(awk '/^cpu/ {print $2 + $3, $4}' "$OUT/cpu-peer")")
 
   rm -rf "$OUT/tern-version"; mkdir -p "$OUT/tern-version"
   V_OURS+=("$("$OUT/tool" version -file "$CSV" -data "$OUT/tern-version" | secs version)")
@@ -75,6 +77,8 @@ vo=$(printf '%s\n' "${V_OURS[@]}" | median); vp=$(printf '%s\n' "${V_PEER[@]}" |
 ro=$(printf '%s\n' "${R_OURS[@]}" | median)
 
 echo "file: $CSV ($BYTES bytes), $REPEAT rounds; spreads (s): hash ours $(printf '%s\n' "${H_OURS[@]}" | spread) sha256sum $(printf '%s\n' "${H_PEER[@]}" | spread); import ours $(printf '%s\n' "${I_OURS[@]}" | spread) pandas $(printf '%s\n' "${I_PEER[@]}" | spread); version ours $(printf '%s\n' "${V_OURS[@]}" | spread) dvc $(printf '%s\n' "${V_PEER[@]}" | spread); reimport $(printf '%s\n' "${R_OURS[@]}" | spread)" >&2
+# CPU seconds and peak memory say what wall time hides on a busy machine.
+echo "import cpu-seconds and peak RSS (KB) per round: ours ${C_OURS[*]}; pandas ${C_PEER[*]}" >&2
 printf 'BENCH dataset_hash ours=%.0f peer=%.0f unit=MB/s ratio=%.2f\n' "$(echo "$mb/$ho" | bc -l)" "$(echo "$mb/$hp" | bc -l)" "$(echo "$hp/$ho" | bc -l)"
 printf 'BENCH dataset_import_profile ours=%.2f peer=%.2f unit=s ratio=%.2f\n' "$io" "$ip" "$(echo "$io/$ip" | bc -l)"
 printf 'BENCH dataset_version ours=%.2f peer=%.2f unit=s ratio=%.3f\n' "$vo" "$vp" "$(echo "$vo/$vp" | bc -l)"
