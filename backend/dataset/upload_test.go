@@ -3,6 +3,9 @@ package dataset
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/tern-studio/tern/backend/blob"
+	"github.com/tern-studio/tern/backend/core"
 	"github.com/stretchr/testify/require"
 )
 
@@ -99,4 +103,36 @@ func TestReimportWithOtherSettings(t *testing.T) {
 	v3, err := e.svc.Reimport(ctx, v2.ID, Options{Header: &yes})
 	require.NoError(t, err)
 	assert.Equal(t, v2.ID, v3.ID)
+}
+
+// failAfter is a disk that fills up after n bytes.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n -= len(p); f.n < 0 {
+		return 0, core.Errorf(core.Unavailable, "Tern could not write the file into its blob folder: no space left on device")
+	}
+	return len(p), nil
+}
+
+func TestDiskFullMidImport(t *testing.T) {
+	data, _ := io.ReadAll(&genCSV{left: 20 << 20})
+	_, err := parseStream(t.Context(), bytes.NewReader(data), &failAfter{n: 9 << 20}, nil, "big.csv", Options{}, nil)
+	require.Error(t, err)
+	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
+	assert.Contains(t, core.ErrorMessage(err), "no space left on device", "the disk error wins over any parse error it causes")
+}
+
+func TestUnwritableBlobDir(t *testing.T) {
+	e := newEnv(t)
+	// Something that is not a writable folder where temp files go (a
+	// permission error for a normal user; this works as root too).
+	tmp := filepath.Join(e.blobs.Dir(), "tmp")
+	require.NoError(t, os.Remove(tmp))
+	require.NoError(t, os.WriteFile(tmp, nil, 0o400))
+	before := treeDigest(t, e.dir)
+	_, err := e.svc.ImportReader(t.Context(), strings.NewReader("a\n1\n"), "a.csv", 0, Options{})
+	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
+	assert.Contains(t, core.ErrorMessage(err), "cannot write to its blob folder")
+	assert.Equal(t, before, treeDigest(t, e.dir))
 }
