@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,10 @@ type Router struct {
 	shadow   shadowStats
 	stop     context.CancelFunc
 	done     chan struct{}
+	// base is cancelled by Close; in-flight shadow copies end with it and
+	// Close waits for them, so none logs after the log is closed.
+	base    context.Context
+	mirrors sync.WaitGroup
 }
 
 type shadowStats struct {
@@ -180,6 +185,7 @@ func NewRouter(name string, backends []Backend, traffic Traffic, opt RouterOptio
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
+	r.base = ctx
 	if opt.HealthInterval > 0 {
 		go r.healthLoop(ctx)
 	} else {
@@ -192,6 +198,7 @@ func NewRouter(name string, backends []Backend, traffic Traffic, opt RouterOptio
 func (r *Router) Close() {
 	r.stop()
 	<-r.done
+	r.mirrors.Wait()
 	r.client.CloseIdleConnections()
 }
 
@@ -338,8 +345,27 @@ func (r *Router) pick(req *http.Request, exclude string) *backendState {
 // which version answered.
 const BackendHeader = "X-Tern-Backend"
 
+// loopbackHost reports whether a Host header names this machine: the
+// router listens on 127.0.0.1 only, so any other name means DNS rebinding
+// (a web page that made its own host name resolve to 127.0.0.1).
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
+	if !loopbackHost(req.Host) {
+		writeJSON(w, 403, map[string]string{"error_code": "PERMISSION_DENIED", "message": "This endpoint answers only requests addressed to 127.0.0.1 or localhost."})
+		return
+	}
 	if req.ContentLength > r.opt.MaxBodyBytes {
 		writeJSON(w, 413, map[string]string{"error_code": "BAD_REQUEST", "message": fmt.Sprintf("The body is %d bytes; the limit is %d.", req.ContentLength, r.opt.MaxBodyBytes)})
 		return
@@ -444,14 +470,19 @@ func (r *Router) mirror(req *http.Request, id string, body []byte, liveStatus in
 	// carries only what forward needs.
 	clone := &http.Request{Method: req.Method, URL: req.URL, Header: req.Header.Clone()}
 	r.shadow.sent.Add(1)
+	r.mirrors.Add(1)
 	go func() {
+		defer r.mirrors.Done()
 		defer func() { <-r.shadowCh }()
-		ctx, cancel := context.WithTimeout(context.Background(), r.opt.Timeout)
+		ctx, cancel := context.WithTimeout(r.base, r.opt.Timeout)
 		defer cancel()
 		start := time.Now()
 		status, _, rb, err := r.forward(ctx, b, clone, body)
 		b.stats.add(time.Since(start), err != nil || status >= 500)
 		if err != nil {
+			if r.base.Err() != nil {
+				return // the router is closing: not the shadow's failure
+			}
 			r.shadow.failed.Add(1)
 			r.fail(b)
 			r.logExchange(clone, id, body, 0, nil, time.Since(start), true, nil)

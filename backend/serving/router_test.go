@@ -375,3 +375,18 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		})
 	}
 }
+
+func TestRouterRefusesForeignHost(t *testing.T) {
+	a := newFake(t, "1")
+	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{})
+	for host, want := range map[string]int{"evil.example": 403, "evil.example:80": 403, "10.0.0.1": 403, "localhost": 200, "127.0.0.1:9": 200, "[::1]:5": 200} {
+		req, _ := http.NewRequest("POST", ts.URL+"/invocations", strings.NewReader(`{"instances":[[1]]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Host = host
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, host)
+	}
+	assert.Equal(t, int64(3), a.hits.Load())
+}
