@@ -21,7 +21,7 @@ export interface Job {
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
-  spec: { name: string; datasetVersion: string; image: string; resources: Resources };
+  spec: { name: string; datasetVersion: string; image: string; resources: Resources; params?: Record<string, unknown> };
 }
 
 export interface ParamSpec {
