@@ -108,6 +108,18 @@ test('drifted traffic raises an alert that opens its report', async () => {
   assert.ok(!/<link|src=/.test(html), 'self-contained');
   assert.deepEqual(page.jsErrors, []);
 
+  // Two CSV files on this machine, compared from the UI.
+  const shifted = [cols.join(',')];
+  for (let i = 0; i < 500; i++) shifted.push(cols.map(() => (d() * 2).toFixed(4)).join(','));
+  const cur = join(dir, 'this-week.csv');
+  writeFileSync(cur, shifted.join('\n') + '\n');
+  await page.click('button:has-text("Compare two CSV files")');
+  await page.fill('[data-testid="compare-form"] input >> nth=0', csv);
+  await page.fill('[data-testid="compare-form"] input >> nth=1', cur);
+  await page.click('[data-testid="compare-form"] button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="report"] h2')?.textContent?.includes('Drift of a file'), null, { timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid="verdict"]'), /Dataset drift detected/);
+
   const dark = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
   await dark.goto(`${tern.url}/#/monitoring/report/${reportId}`);
   await dark.waitForSelector('[data-testid="report"] .chart svg');

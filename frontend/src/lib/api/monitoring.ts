@@ -145,6 +145,7 @@ export const listReports = (limit = 50) => call<ReportSummary[]>('Monitoring.Rep
 export const getReport = (id: string) => call<Report>('Monitoring.Report', id);
 export const reportHTML = (id: string) => call<string>('Monitoring.ReportHTML', id);
 export const columnChart = (reportId: string, column: string) => call<string>('Monitoring.Chart', reportId, column);
+export const compareFiles = (refPath: string, curPath: string) => call<Report>('Monitoring.CompareFiles', refPath, curPath);
 export const listAlerts = (limit = 50) => call<Alert[]>('Monitoring.Alerts', limit);
 
 export const onAlert = (cb: (a: Alert) => void) => on('monitor.alert', (d) => cb(d as Alert));
