@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -62,7 +63,16 @@ func harness(args []string) {
 	pr := fs.Int("port-router", 18602, "")
 	pa := fs.Int("port-admin", 18603, "")
 	dataDir := fs.String("data", "", "store directory (temp when empty)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the router process here")
 	fs.Parse(args)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
