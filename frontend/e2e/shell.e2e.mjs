@@ -84,3 +84,24 @@ test('the command palette jumps between areas', async () => {
   assert.match(await page.textContent('main'), /MLFLOW_TRACKING_URI/);
   await page.context().close();
 });
+
+test('the command palette finds objects by name', async () => {
+  const csv = 'a,b\n1,x\n2,y\n3,z\n';
+  const res = await fetch(`${tern.url}/api/datasets/upload?filename=palette-birds.csv&importId=imp-palette`, {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + tern.token, 'Content-Type': 'text/csv' },
+    body: csv,
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const version = await res.json();
+  const page = await openTern(browser, tern);
+  await page.click('[data-nav="settings"]');
+  await page.keyboard.press('Control+k');
+  await page.fill('[aria-label="Command"]', 'palette-birds');
+  await page.waitForSelector('.palette button:has-text("Dataset palette-birds")');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('main[data-area="datasets"]');
+  assert.ok((await page.evaluate(() => location.hash)).includes(encodeURIComponent(version.datasetId)));
+  await screenshot(page, 'shell-palette-dataset');
+  await page.context().close();
+});

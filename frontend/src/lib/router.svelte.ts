@@ -36,3 +36,17 @@ if (typeof window !== 'undefined') {
 export function navigate(area: AreaId, ...rest: string[]) {
   location.hash = '/' + [area, ...rest].map(encodeURIComponent).join('/');
 }
+
+/**
+ * The object pages, by kind: one place that knows each area's deep-link
+ * shape, so a link to a run or a model cannot drift from the page that
+ * reads it.
+ */
+export const open = {
+  dataset: (datasetId: string, versionId?: string) => (versionId ? navigate('datasets', datasetId, versionId) : navigate('datasets', datasetId)),
+  run: (runId: string) => navigate('experiments', 'run', runId),
+  compare: (runIds: string[]) => navigate('experiments', 'compare', runIds.join(',')),
+  model: (name: string) => navigate('models', name),
+  deployment: (id: string) => navigate('deployments', id),
+  report: (id: string) => navigate('monitoring', 'report', id),
+};
