@@ -196,7 +196,7 @@ type leaf struct {
 	rows       []int32
 	g, h       float64
 	depth      int
-	hist       [][]histBin
+	hist       []histBin // all features, feature j at grower.offs[j]
 	best       split
 	splittable bool
 }
@@ -222,16 +222,56 @@ type grower struct {
 	// gh holds each row's gradient and hessian side by side, so building
 	// a histogram touches one cache line per row instead of two.
 	gh []gradPair
+	// offs[j] is where feature j's bins start in a node's flat histogram
+	// of width bins; histograms are recycled through free, as allocating
+	// and collecting them cost as much as filling them.
+	offs  []int
+	width int
+	free  [][]histBin
+}
+
+func (gr *grower) newHist() []histBin {
+	if n := len(gr.free); n > 0 {
+		h := gr.free[n-1]
+		gr.free = gr.free[:n-1]
+		clear(h)
+		return h
+	}
+	return make([]histBin, gr.width)
+}
+
+func (gr *grower) release(h []histBin) {
+	if h != nil {
+		gr.free = append(gr.free, h)
+	}
 }
 
 type gradPair struct{ g, h float64 }
 
-func (gr *grower) histogram(rows []int32) [][]histBin {
+func (gr *grower) histogram(rows []int32) []histBin {
 	p := len(gr.bins)
-	hist := make([][]histBin, p)
+	hist := gr.newHist()
 	workers := runtime.GOMAXPROCS(0)
 	if len(rows) < 2000 || workers < 2 {
 		workers = 1
+	}
+	fill := func(j int) {
+		hb := hist[gr.offs[j] : gr.offs[j]+gr.nbins[j]]
+		col := gr.bins[j]
+		gh := gr.gh
+		for _, r := range rows {
+			b := &hb[col[r]]
+			p := gh[r]
+			b.g += p.g
+			b.h += p.h
+			b.n++
+		}
+	}
+	if workers == 1 {
+		for j := 0; j < p; j++ {
+			fill(j)
+		}
+		return hist
 	}
 	var wg sync.WaitGroup
 	next := make(chan int, p)
@@ -244,17 +284,7 @@ func (gr *grower) histogram(rows []int32) [][]histBin {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				hb := make([]histBin, gr.nbins[j])
-				col := gr.bins[j]
-				gh := gr.gh
-				for _, r := range rows {
-					b := &hb[col[r]]
-					p := gh[r]
-					b.g += p.g
-					b.h += p.h
-					b.n++
-				}
-				hist[j] = hb
+				fill(j)
 			}
 		}()
 	}
@@ -272,7 +302,8 @@ func (gr *grower) findSplit(l *leaf) {
 		return
 	}
 	parent := gr.score(l.g, l.h)
-	for j, hb := range l.hist {
+	for j := range gr.bins {
+		hb := l.hist[gr.offs[j] : gr.offs[j]+gr.nbins[j]]
 		var gl, hl float64
 		var nl int
 		for b := 0; b+1 < len(hb); b++ {
@@ -323,11 +354,15 @@ func (gr *grower) grow(rows []int32, leafValue []float64) Tree {
 	if root.splittable {
 		heap.Push(open, root)
 	} else {
+		gr.release(root.hist)
+		root.hist = nil
 		done = append(done, root)
 	}
 	for open.Len() > 0 {
 		l := heap.Pop(open).(*leaf)
 		if leaves >= gr.cfg.MaxLeafNodes {
+			gr.release(l.hist)
+			l.hist = nil
 			done = append(done, l)
 			continue
 		}
@@ -355,14 +390,12 @@ func (gr *grower) grow(rows []int32, leafValue []float64) Tree {
 			small, large = right, left
 		}
 		small.hist = gr.histogram(small.rows)
-		large.hist = make([][]histBin, len(l.hist))
-		for f := range l.hist {
-			hb := make([]histBin, len(l.hist[f]))
-			for b := range hb {
-				hb[b] = histBin{g: l.hist[f][b].g - small.hist[f][b].g, h: l.hist[f][b].h - small.hist[f][b].h, n: l.hist[f][b].n - small.hist[f][b].n}
-			}
-			large.hist[f] = hb
+		large.hist = gr.newHist()
+		for i := range large.hist {
+			ph, sh := &l.hist[i], &small.hist[i]
+			large.hist[i] = histBin{g: ph.g - sh.g, h: ph.h - sh.h, n: ph.n - sh.n}
 		}
+		gr.release(l.hist)
 		l.hist = nil
 		for _, c := range []*leaf{left, right} {
 			gr.findSplit(c)
@@ -370,6 +403,7 @@ func (gr *grower) grow(rows []int32, leafValue []float64) Tree {
 				heap.Push(open, c)
 			} else {
 				done = append(done, c)
+				gr.release(c.hist)
 				c.hist = nil
 			}
 		}
@@ -408,8 +442,11 @@ func fitGBDT(ctx context.Context, X []float64, n, p int, bt boostTarget, trainRo
 	bins := bn.transform(X, n, p)
 	gr := &grower{cfg: cfg, bins: bins, edges: bn.edges, gh: make([]gradPair, n)}
 	gr.nbins = make([]int, p)
+	gr.offs = make([]int, p)
 	for j := range bn.edges {
 		gr.nbins[j] = len(bn.edges[j]) + 1
+		gr.offs[j] = gr.width
+		gr.width += gr.nbins[j]
 	}
 	model := &GBDT{Baseline: baseline(bt, trainRows)}
 	F := make([]float64, n*k)
