@@ -44,6 +44,13 @@ for kind in cls reg; do
   echo "spread $kind ours(score secs iters): $(tr '\n' ';' < "$OUT/$kind.ours") peer: $(tr '\n' ';' < "$OUT/$kind.peer")"
   echo "BENCH training_${kind}_${name} ours=$os peer=$ps unit=$unit ratio=$(awk -v a="$os" -v b="$ps" 'BEGIN{printf "%.4f", a/b}')"
   echo "BENCH training_${kind}_fit_seconds ours=$ot peer=$pt unit=s ratio=$(awk -v a="$ot" -v b="$pt" 'BEGIN{printf "%.3f", a/b}')"
+  # One thread each: on a busy 2-core machine OpenMP's spinning threads make
+  # the two-thread figure swing wildly; this one compares the algorithms.
+  o1=$(GOMAXPROCS=1 "$OUT/tern-runtime" train -data "$OUT/${kind}_train.csv" -test "$OUT/${kind}_test.csv" \
+      -params "$OUT/params.json" -out "$OUT/ours-$kind" | grep '"key":"training_seconds"' | sed 's/.*"value":\([^,}]*\).*/\1/')
+  p1=$(OMP_NUM_THREADS=1 "$PY" "$ROOT/bench/training/peer.py" "$kind" "$OUT/${kind}_train.csv" "$OUT/${kind}_test.csv" \
+      | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["fit_seconds"])')
+  echo "BENCH training_${kind}_fit_seconds_1thread ours=$o1 peer=$p1 unit=s ratio=$(awk -v a="$o1" -v b="$p1" 'BEGIN{printf "%.3f", a/b}')"
 done
 
 if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
