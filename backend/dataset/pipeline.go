@@ -77,7 +77,9 @@ func readErr(err error, name string) error {
 // parseStream reads the whole of src, copying every byte to sink, detects
 // the format and parses and profiles it. sinkFile is consulted for Parquet,
 // whose footer must be read after all bytes are in.
-func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func() (io.ReaderAt, int64, error), name string, opts Options, progress progressFunc) (*parsed, error) {
+// onDetect, if given, hears what detection found before the long pass
+// starts, so the UI can show it while the file is still being read.
+func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func() (io.ReaderAt, int64, error), name string, opts Options, progress progressFunc, onDetect ...func(Detected)) (*parsed, error) {
 	cr := &countingReader{r: src, w: sink}
 	br := bufio.NewReaderSize(cr, sampleSize)
 	head, err := br.Peek(sampleSize)
@@ -175,6 +177,9 @@ func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func
 		}
 		det.Rows = recs[start:min(len(recs), start+previewRows)]
 		src2 = csvSourceFactory(delim)
+	}
+	for _, f := range onDetect {
+		f(det)
 	}
 	prof, err := parallelPass(ctx, dr, cr, src2, delim, det, nulls, opts, name, progress)
 	if err != nil {

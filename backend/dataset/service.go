@@ -47,6 +47,9 @@ type Progress struct {
 	Rows      int64  `json:"rows"`
 	Error     string `json:"error,omitempty"`
 	VersionID string `json:"versionId,omitempty"`
+	// Detected is set once, as soon as the format, delimiter, header,
+	// encoding and column types are known: a preview while the rest is read.
+	Detected *Detected `json:"detected,omitempty"`
 }
 
 // Service imports and keeps datasets.
@@ -259,6 +262,11 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 	p, err := parseStream(ctx, r, tmp, readAt, source, opts, func(b, rows int64) {
 		prog.Bytes, prog.Rows = b, rows
 		s.publish(prog)
+	}, func(d Detected) {
+		d.Rows = d.Rows[:min(len(d.Rows), 3)]
+		first := prog
+		first.Detected = &d
+		s.publish(first)
 	})
 	if err != nil {
 		return fail(err)

@@ -338,6 +338,7 @@ func TestProgressAndCancel(t *testing.T) {
 	pr.Close()
 	assert.Equal(t, before, treeDigest(t, e.dir))
 	var phases []string
+	var det *Detected
 	timeout := time.After(time.Second)
 loop:
 	for {
@@ -345,6 +346,9 @@ loop:
 		case ev := <-events:
 			if p, ok := ev.Data.(Progress); ok {
 				phases = append(phases, p.Phase)
+				if p.Detected != nil {
+					det = p.Detected
+				}
 				if p.Phase == "cancelled" {
 					break loop
 				}
@@ -355,4 +359,7 @@ loop:
 	}
 	assert.Contains(t, phases, "reading")
 	assert.Equal(t, "cancelled", phases[len(phases)-1])
+	require.NotNil(t, det, "detection is announced before the long pass")
+	assert.Equal(t, ",", det.Delimiter)
+	assert.Len(t, det.Columns, 2)
 }

@@ -4,6 +4,8 @@
 // of the same name and see version 2 with its diff against version 1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { startTern, launchBrowser, openTern, screenshot } from './harness.mjs';
 
 let tern, browser;
@@ -46,6 +48,9 @@ test('drop a file, see progress, then its profile; drop a changed file, see v2 a
   await card.waitFor();
   const during = await page.locator('[data-testid="import-figures"]').first().textContent();
   assert.match(during, /(KB|MB|B) of \d+(\.\d)? MB · [\d.,kM]+ rows/, `progress shows bytes and rows: ${during}`);
+  // Detection is shown while the rest is read: the preview to check.
+  await page.waitForSelector('[data-testid="import-detected"]');
+  assert.match(await page.textContent('[data-testid="import-detected"]'), /csv, “,”-separated, header row, utf-8 · 4 columns: id integer, age integer, income float, city categorical/);
   await screenshot(page, 'datasets-importing');
 
   await page.waitForSelector('[data-testid="import-progress"][data-phase="done"]', { timeout: 120_000 });
@@ -91,9 +96,24 @@ test('drop a file, see progress, then its profile; drop a changed file, see v2 a
 test('cancel stops an import and stores nothing', async () => {
   const page = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
   await page.click('[data-nav="datasets"]');
-  await dropCSV(page, { name: 'huge.csv', rows: 3_000_000, shift: 1 });
+  // ~250 MB (one block repeated, cheap to build): the import is still
+  // running when Cancel is clicked, even on a fast machine.
+  const dt = await page.evaluateHandle(() => {
+    let block = '';
+    for (let i = 0; i < 1000; i++) block += `${i},${i % 50},${(i * 3.5).toFixed(2)},Oslo\n`;
+    const dt = new DataTransfer();
+    dt.items.add(new File(['id,age,income,city\n', ...Array(10_000).fill(block)], 'huge.csv', { type: 'text/csv' }));
+    return dt;
+  });
+  await page.dispatchEvent('[data-testid="drop-zone"]', 'drop', { dataTransfer: dt });
   await page.locator('[data-testid="import-cancel"]').first().click();
   await page.waitForSelector('[data-testid="import-progress"][data-phase="cancelled"]', { timeout: 60_000 });
   await screenshot(page, 'datasets-cancelled-dark');
   assert.equal(await page.locator('[data-dataset="huge"]').count(), 0);
+  // Nothing half-written: no temp file, and only the two customers blobs.
+  const blobs = join(tern.dataDir, 'blobs');
+  await page.waitForTimeout(300);
+  assert.deepEqual(readdirSync(join(blobs, 'tmp')), []);
+  const stored = readdirSync(join(blobs, 'sha256')).flatMap((d) => readdirSync(join(blobs, 'sha256', d)));
+  assert.equal(stored.length, 2, `blobs: ${stored}`);
 });

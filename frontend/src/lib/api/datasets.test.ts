@@ -30,3 +30,12 @@ describe('datasets api helpers', () => {
     expect(newImportId()).not.toBe(newImportId());
   });
 });
+
+import { describeDetected } from './datasets';
+describe('describeDetected', () => {
+  it('says how the file is read in one line', () => {
+    expect(
+      describeDetected({ format: 'csv', encoding: 'utf-8', bom: true, delimiter: ';', header: true, nullTokens: [], rows: [], columns: [{ name: 'id', type: 'integer', role: 'id', protected: false }] }),
+    ).toBe('csv, “;”-separated, header row, utf-8 (BOM) · 1 columns: id integer');
+  });
+});

@@ -135,6 +135,7 @@ export interface ImportProgress {
   rows: number;
   error?: string;
   versionId?: string;
+  detected?: Detected;
 }
 
 export interface ColumnEdit {
@@ -189,6 +190,17 @@ export const onFilesDropped = (cb: (paths: string[]) => void) =>
   on('files.dropped', (d: { paths?: string[] } | string[]) => cb(Array.isArray(d) ? d : (d?.paths ?? [])));
 
 export { isDesktop, ApiError };
+
+/** One line saying how a file is being read: “csv, “;”, header, windows-1252 · 4 columns: id integer, …”. */
+export function describeDetected(d: Detected): string {
+  const parts: string[] = [d.format];
+  if (d.delimiter) parts.push(d.delimiter === '\t' ? 'tab-separated' : `“${d.delimiter}”-separated`);
+  if (d.format === 'csv') parts.push(d.header ? 'header row' : 'no header');
+  parts.push(d.encoding + (d.bom ? ' (BOM)' : ''));
+  const cols = d.columns.slice(0, 6).map((c) => `${c.name} ${c.type}`);
+  if (d.columns.length > 6) cols.push(`… ${d.columns.length - 6} more`);
+  return `${parts.join(', ')} · ${d.columns.length} columns: ${cols.join(', ')}`;
+}
 
 /** Fraction of rows missing, 0..1. */
 export function missingShare(c: ColumnProfile): number {

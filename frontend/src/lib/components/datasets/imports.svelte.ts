@@ -15,6 +15,8 @@ export interface ImportItem {
   versionId: string;
   reused: boolean;
   started: number;
+  /** How the backend is reading the file, known early: the preview to check. */
+  detected: string;
   abort?: AbortController;
 }
 
@@ -30,13 +32,14 @@ function listen() {
     it.bytes = Math.max(it.bytes, p.bytes);
     it.rows = Math.max(it.rows, p.rows);
     if (p.total) it.total = p.total;
+    if (p.detected) it.detected = api.describeDetected(p.detected);
     if (p.phase === 'reading') it.phase = 'reading';
   });
 }
 
 function start(name: string, total: number): ImportItem {
   listen();
-  imports.unshift({ id: api.newImportId(), name, phase: 'sending', bytes: 0, total, rows: 0, error: '', versionId: '', reused: false, started: Date.now() });
+  imports.unshift({ id: api.newImportId(), name, phase: 'sending', bytes: 0, total, rows: 0, error: '', versionId: '', reused: false, started: Date.now(), detected: '' });
   return imports[0];
 }
 
