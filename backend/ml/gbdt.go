@@ -421,8 +421,8 @@ func (gr *grower) grow(rows []int32, leafValue []float64) Tree {
 // boostTarget holds what the boosting loop needs of the task.
 type boostTarget struct {
 	task    string
-	classes int     // 0 for regression
-	yi      []int   // class index per row
+	classes int       // 0 for regression
+	yi      []int     // class index per row
 	yf      []float64 // regression target
 }
 

@@ -24,8 +24,8 @@ import (
 // Exit codes shared with the runner, which words them for the user.
 const (
 	exitOK        = 0
-	exitFailed    = 1 // the job failed (bad data, bad params, internal error)
-	exitUsage     = 64 // EX_USAGE; 2 is what a Go panic exits with
+	exitFailed    = 1   // the job failed (bad data, bad params, internal error)
+	exitUsage     = 64  // EX_USAGE; 2 is what a Go panic exits with
 	exitCancelled = 143 // SIGTERM, as a shell would report it
 )
 
