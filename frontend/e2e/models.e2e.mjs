@@ -5,6 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { startTern, launchBrowser, openTern, screenshot, repoRoot } from './harness.mjs';
 
 let tern, browser;
@@ -37,6 +39,13 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="version-row"]').length === 2);
   await page.waitForSelector('[data-testid="lineage"]');
   await screenshot(page, 'models-versions');
+
+  // Package v2 as an MLmodel folder.
+  const dest = join(mkdtempSync(join(tmpdir(), 'tern-export-')), 'fraud-v2');
+  await page.fill('[data-testid="export-dest"]', dest);
+  await page.click('[data-testid="export-folder"]');
+  await page.waitForSelector('[data-testid="exported"]');
+  assert.ok(existsSync(join(dest, 'MLmodel')), 'the exported folder holds MLmodel');
 
   // The newest version is selected first; pick v1 and deploy it.
   await page.locator('[data-testid="version-row"]').nth(1).click();
