@@ -15,10 +15,13 @@ import (
 // (already URL-decoded once by the router) into the run and the path
 // inside its artifact root. The run must exist in that experiment, so a
 // path can only ever name files of the run it names.
-func (a *API) artifactTarget(p string) (runID, rel string, err error) {
+func (a *API) artifactTarget(req *http.Request, p string) (runID, rel string, err error) {
 	parts := strings.SplitN(p, "/", 4)
 	if len(parts) < 3 || parts[2] != "artifacts" {
 		return "", "", invalid("Artifact path %q is not of the form <experiment>/<run>/artifacts/<path>.", p)
+	}
+	if err := checkScope(req, parts[1]); err != nil {
+		return "", "", err
 	}
 	r, gerr := a.svc.GetRun(parts[1])
 	if gerr != nil || r.ExperimentID != parts[0] {
@@ -34,7 +37,7 @@ func (a *API) artifactTarget(p string) (runID, rel string, err error) {
 }
 
 func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
-	runID, rel, err := a.artifactTarget(r.PathValue("path"))
+	runID, rel, err := a.artifactTarget(r, r.PathValue("path"))
 	if err == nil && rel == "" {
 		err = invalid("An artifact upload needs a file name.")
 	}
@@ -56,7 +59,7 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
-	runID, rel, err := a.artifactTarget(r.PathValue("path"))
+	runID, rel, err := a.artifactTarget(r, r.PathValue("path"))
 	if err != nil {
 		writeErr(w, a.log, err)
 		return
@@ -79,7 +82,7 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
-	runID, rel, err := a.artifactTarget(r.PathValue("path"))
+	runID, rel, err := a.artifactTarget(r, r.PathValue("path"))
 	if err == nil {
 		err = a.svc.DeleteArtifact(runID, rel)
 	}
@@ -99,7 +102,7 @@ type fileJSON struct {
 // listArtifacts answers GET .../mlflow-artifacts/artifacts?path=..., one
 // level, with paths relative to the listed folder (as MLflow's server).
 func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) {
-	runID, rel, err := a.artifactTarget(strings.Trim(r.URL.Query().Get("path"), "/"))
+	runID, rel, err := a.artifactTarget(r, strings.Trim(r.URL.Query().Get("path"), "/"))
 	if err != nil {
 		writeErr(w, a.log, err)
 		return

@@ -44,9 +44,14 @@ const (
 
 // Routes is the route table main.go hands to httpapi.
 func (a *API) Routes() []httpapi.Route {
-	h := func(fn func(*http.Request, args) (any, error)) http.Handler {
+	h := func(pol policy, fn func(*http.Request, args) (any, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, scoped := runScope(r); scoped && pol == notScoped {
+				writeErr(w, a.log, denied("do this"))
+				return
+			}
 			in, err := readArgs(r)
+			in.req = r
 			if err == nil {
 				var out any
 				if out, err = fn(r, in); err == nil {
@@ -62,42 +67,42 @@ func (a *API) Routes() []httpapi.Route {
 			writeErr(w, a.log, err)
 		})
 	}
-	rt := func(pattern string, fn func(*http.Request, args) (any, error)) httpapi.Route {
-		return httpapi.Route{Pattern: pattern, Handler: h(fn)}
+	rt := func(pattern string, pol policy, fn func(*http.Request, args) (any, error)) httpapi.Route {
+		return httpapi.Route{Pattern: pattern, Handler: h(pol, fn)}
 	}
 	routes := []httpapi.Route{
-		rt("POST "+v2+"experiments/create", a.createExperiment),
-		rt("GET "+v2+"experiments/get", a.getExperiment),
-		rt("GET "+v2+"experiments/get-by-name", a.getExperimentByName),
-		rt("POST "+v2+"experiments/search", a.searchExperiments),
-		rt("GET "+v2+"experiments/search", a.searchExperiments),
-		rt("POST "+v2+"experiments/update", a.updateExperiment),
-		rt("POST "+v2+"experiments/delete", a.deleteExperiment),
-		rt("POST "+v2+"experiments/restore", a.restoreExperiment),
-		rt("POST "+v2+"experiments/set-experiment-tag", a.setExperimentTag),
-		rt("POST "+v2+"runs/create", a.createRun),
-		rt("GET "+v2+"runs/get", a.getRun),
-		rt("POST "+v2+"runs/update", a.updateRun),
-		rt("POST "+v2+"runs/delete", a.deleteRun),
-		rt("POST "+v2+"runs/restore", a.restoreRun),
-		rt("POST "+v2+"runs/search", a.searchRuns),
-		rt("POST "+v2+"runs/log-metric", a.logMetric),
-		rt("POST "+v2+"runs/log-parameter", a.logParam),
-		rt("POST "+v2+"runs/set-tag", a.setTag),
-		rt("POST "+v2+"runs/delete-tag", a.deleteTag),
-		rt("GET "+v2+"metrics/get-history", a.metricHistory),
-		rt("GET "+v2+"artifacts/list", a.listRunArtifacts),
+		rt("POST "+v2+"experiments/create", notScoped, a.createExperiment),
+		rt("GET "+v2+"experiments/get", readShared, a.getExperiment),
+		rt("GET "+v2+"experiments/get-by-name", readShared, a.getExperimentByName),
+		rt("POST "+v2+"experiments/search", readShared, a.searchExperiments),
+		rt("GET "+v2+"experiments/search", readShared, a.searchExperiments),
+		rt("POST "+v2+"experiments/update", notScoped, a.updateExperiment),
+		rt("POST "+v2+"experiments/delete", notScoped, a.deleteExperiment),
+		rt("POST "+v2+"experiments/restore", notScoped, a.restoreExperiment),
+		rt("POST "+v2+"experiments/set-experiment-tag", notScoped, a.setExperimentTag),
+		rt("POST "+v2+"runs/create", notScoped, a.createRun),
+		rt("GET "+v2+"runs/get", perRun, a.getRun),
+		rt("POST "+v2+"runs/update", perRun, a.updateRun),
+		rt("POST "+v2+"runs/delete", notScoped, a.deleteRun),
+		rt("POST "+v2+"runs/restore", notScoped, a.restoreRun),
+		rt("POST "+v2+"runs/search", notScoped, a.searchRuns),
+		rt("POST "+v2+"runs/log-metric", perRun, a.logMetric),
+		rt("POST "+v2+"runs/log-parameter", perRun, a.logParam),
+		rt("POST "+v2+"runs/set-tag", perRun, a.setTag),
+		rt("POST "+v2+"runs/delete-tag", perRun, a.deleteTag),
+		rt("GET "+v2+"metrics/get-history", perRun, a.metricHistory),
+		rt("GET "+v2+"artifacts/list", perRun, a.listRunArtifacts),
 		// the downsampled history MLflow's own UI draws charts from
-		rt("GET /ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", a.historyBulkInterval),
+		rt("GET /ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", perRun, a.historyBulkInterval),
 	}
 	routes = append(routes,
-		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: a.logBatchHandler(h(a.logBatch)), MaxBytes: batchBodyCap},
+		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: a.logBatchHandler(h(perRun, a.logBatch)), MaxBytes: batchBodyCap},
 		// runs/log-inputs: the client sends dataset inputs with
 		// mlflow.log_input; accepted and ignored so such scripts run.
-		rt("POST "+v2+"runs/log-inputs", func(*http.Request, args) (any, error) { return struct{}{}, nil }),
+		rt("POST "+v2+"runs/log-inputs", readShared, func(*http.Request, args) (any, error) { return struct{}{}, nil }),
 		// MLflow 3 clients look for logged models when listing a run's
 		// artifacts; Tern keeps models in its registry, so there are none.
-		rt("POST "+v2+"logged-models/search", func(*http.Request, args) (any, error) { return struct{}{}, nil }),
+		rt("POST "+v2+"logged-models/search", readShared, func(*http.Request, args) (any, error) { return struct{}{}, nil }),
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts", Handler: http.HandlerFunc(a.listArtifacts)},
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.downloadArtifact)},
 		httpapi.Route{Pattern: "PUT /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.uploadArtifact), RawBody: true, MaxBytes: -1},
@@ -688,6 +693,9 @@ func (a *API) historyBulkInterval(_ *http.Request, in args) (any, error) {
 	}
 	out := []withRun{}
 	for _, id := range runs {
+		if err := in.scopeOK(id); err != nil {
+			return nil, err
+		}
 		pts, err := a.svc.MetricHistory(id, key)
 		if err != nil {
 			return nil, err
@@ -728,6 +736,10 @@ func (a *API) logBatchHandler(general http.Handler) http.Handler {
 			return
 		}
 		if id, b, ok := parseBatchFast(body); ok {
+			if err := checkScope(r, id); err != nil {
+				writeErr(w, a.log, err)
+				return
+			}
 			if err := a.svc.LogBatch(id, b); err != nil {
 				writeErr(w, a.log, err)
 				return

@@ -70,6 +70,15 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 type args struct {
 	body map[string]json.RawMessage
 	q    url.Values
+	req  *http.Request // for the run scope; nil in unit uses
+}
+
+// scopeOK refuses a run other than the request's scope.
+func (a args) scopeOK(runID string) error {
+	if a.req == nil {
+		return nil
+	}
+	return checkScope(a.req, runID)
 }
 
 func readArgs(r *http.Request) (args, error) {
@@ -222,6 +231,9 @@ func (a args) runID() (string, error) {
 	}
 	if err == nil && id == "" {
 		err = invalid("Missing value for required parameter 'run_id'.")
+	}
+	if err == nil {
+		err = a.scopeOK(id)
 	}
 	return id, err
 }
