@@ -47,3 +47,18 @@ func BenchmarkTrainGBDT(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTrainGBDTRegression is the same on a numeric target.
+func BenchmarkTrainGBDTRegression(b *testing.B) {
+	f := wide(50000, 20)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, row := range f.Rows {
+		row[len(row)-1] = row[0].(float64)*2 - row[1].(float64)*row[2].(float64) + r.NormFloat64()
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := Train(context.Background(), f, Params{Target: "y", Task: Regression, EarlyStopping: "off"}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
