@@ -112,9 +112,11 @@ test('a run page shows params, metric charts and notes', async () => {
   const text = await page.textContent('[data-testid="run-detail"]');
   assert.match(text, /gbdt/);
   assert.match(text, /0\.95/);
-  await page.fill('[aria-label="Run notes"]', 'best so far');
+  await page.fill('[aria-label="Run notes"]', '## Why\nbest so **far** <b>raw</b>');
   await page.click('text=Save note');
-  await page.waitForSelector('text=Saved');
+  await page.waitForSelector('[data-testid="run-note"] strong');
+  const note = await page.innerHTML('[data-testid="run-note"]');
+  assert.ok(!note.includes('<b>'), 'no raw HTML from notes');
   await screenshot(page, 'experiments-run-dark');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `run page overflows by ${overflow}px`);
