@@ -115,6 +115,10 @@ type Job struct {
 	// Cursors are how far each output stream has been processed, so a
 	// reattach resumes without duplicates.
 	Cursors [3]Cursor `json:"cursors"`
+	// LogSize is how much of the log file matches the cursors: a restart
+	// cuts the file back to it, so lines written just before a crash are
+	// not doubled when they are read again.
+	LogSize int64 `json:"logSize"`
 	// LastError is the message of the job's {"tern":"error"} line.
 	LastError string `json:"lastError,omitempty"`
 

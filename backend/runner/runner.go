@@ -553,7 +553,10 @@ func (r *Runner) monitor(t *tracked) {
 	t.mu.Unlock()
 	w := r.workdir(j.ID)
 	logf, _ := os.OpenFile(w.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	s := &streamer{r: r, t: t, log: logf, params: map[string]string{}}
+	if logf != nil {
+		_ = logf.Truncate(j.LogSize)
+	}
+	s := &streamer{r: r, t: t, log: logf, logSize: j.LogSize, params: map[string]string{}}
 
 	streamCtx, stopStream := context.WithCancel(r.ctx)
 	streamDone := make(chan struct{})
@@ -793,6 +796,7 @@ type streamer struct {
 	params  map[string]string
 	lines   []string
 	cursors [3]Cursor
+	logSize int64
 	dirty   bool
 }
 
@@ -848,9 +852,6 @@ func (s *streamer) handle(l line) {
 		}
 	}
 	s.lines = append(s.lines, text)
-	if s.log != nil {
-		_, _ = s.log.WriteString(text + "\n")
-	}
 }
 
 func metricValue(raw json.RawMessage) (float64, bool) {
@@ -900,11 +901,21 @@ func (s *streamer) flush() {
 		s.metrics = nil
 	}
 	if len(s.lines) > 0 {
+		if s.log != nil {
+			var b strings.Builder
+			for _, l := range s.lines {
+				b.WriteString(l)
+				b.WriteByte('\n')
+			}
+			n, _ := s.log.WriteString(b.String())
+			s.logSize += int64(n)
+		}
 		s.r.cfg.Bus.Publish(TopicLog, LogEvent{JobID: jobID, Lines: s.lines})
 		s.lines = nil
 	}
 	s.t.mu.Lock()
 	s.t.job.Cursors = s.cursors
+	s.t.job.LogSize = s.logSize
 	j := s.t.job
 	s.t.mu.Unlock()
 	_ = s.r.save(&j)
