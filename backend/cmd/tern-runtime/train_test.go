@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/ml"
+)
+
+func writeData(t *testing.T, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("a,b,colour,y\n")
+	for i := 0; i < n; i++ {
+		a, c := float64(i%97)/48-1, []string{"red", "green", "blue"}[i%3]
+		y := "no"
+		if a > 0.1 {
+			y = "yes"
+		}
+		fmt.Fprintf(&b, "%.4f,%d,%s,%s\n", a, i%7, c, y)
+	}
+	p := filepath.Join(t.TempDir(), "d.csv")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	return p
+}
+
+// TestTrainThenPredict runs the two subcommands' bodies: train writes a
+// loadable model and its evaluation artifacts; predict scores a file with
+// it, through a temporary file.
+func TestTrainThenPredict(t *testing.T) {
+	data := writeData(t, 1000)
+	dir := t.TempDir()
+	params := filepath.Join(dir, "params.json")
+	require.NoError(t, os.WriteFile(params, []byte(`{"target":"y"}`), 0o644))
+	t.Setenv("TERN_PARAMS", "")
+	out := filepath.Join(dir, "out")
+	require.NoError(t, runTrain(context.Background(), data, "", params, out))
+	for _, f := range []string{"model/MLmodel", "model/model.json", "model/input_example.json", "evaluation.json", "confusion_matrix.json", "roc_curve.json", "pr_curve.json", "roc_curve.svg", "pr_curve.svg"} {
+		assert.FileExists(t, filepath.Join(out, f))
+	}
+	m, err := ml.Load(filepath.Join(out, "model"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"no", "yes"}, m.Classes)
+
+	dest := filepath.Join(dir, "pred", "predictions.csv")
+	require.NoError(t, runPredict(context.Background(), filepath.Join(out, "model"), data, dest))
+	f, err := os.Open(dest)
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"prediction", "proba_no", "proba_yes"}, rows[0])
+	assert.Len(t, rows, 1001)
+	entries, _ := os.ReadDir(filepath.Dir(dest))
+	assert.Len(t, entries, 1, "no temporary file left behind")
+}
+
+func TestTrainAndPredictErrors(t *testing.T) {
+	data := writeData(t, 50)
+	dir := t.TempDir()
+	t.Setenv("TERN_PARAMS", `{"target":"nope"}`)
+	err := runTrain(context.Background(), data, "", "", filepath.Join(dir, "out"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `no column "nope"`)
+	assert.NoDirExists(t, filepath.Join(dir, "out", "model"), "nothing half-written")
+
+	t.Setenv("TERN_PARAMS", `{"target":`)
+	err = runTrain(context.Background(), data, "", "", filepath.Join(dir, "out"))
+	assert.ErrorContains(t, err, "not valid JSON")
+
+	err = runPredict(context.Background(), filepath.Join(dir, "no-model"), data, filepath.Join(dir, "p.csv"))
+	assert.ErrorContains(t, err, "no model")
+	assert.NoFileExists(t, filepath.Join(dir, "p.csv"))
+}
