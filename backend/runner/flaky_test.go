@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,6 +30,20 @@ func (f *flakyDocker) ContainerWait(ctx context.Context, id string, c container.
 		return make(chan container.WaitResponse), errCh
 	}
 	return f.DockerAPI.ContainerWait(ctx, id, c)
+}
+
+func (f *flakyDocker) ContainerList(ctx context.Context, o container.ListOptions) ([]container.Summary, error) {
+	if f.down.Load() {
+		return nil, errEngineDown
+	}
+	return f.DockerAPI.ContainerList(ctx, o)
+}
+
+func (f *flakyDocker) Ping(ctx context.Context) (types.Ping, error) {
+	if f.down.Load() {
+		return types.Ping{}, errEngineDown
+	}
+	return f.DockerAPI.Ping(ctx)
 }
 
 func (f *flakyDocker) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
@@ -88,4 +103,31 @@ func TestDockerEngineBlipMidRun(t *testing.T) {
 	for i, p := range pts {
 		require.Equal(t, int64(i+1), p.Step)
 	}
+}
+
+// TestDockerDownAtRestart: Tern starts while the engine is unreachable; the
+// running job is neither failed nor forgotten, and once the engine answers
+// it is reattached and completes.
+func TestDockerDownAtRestart(t *testing.T) {
+	real := dockerClient(t)
+	e := newEnv(t)
+	r1 := e.runner(t, real, nil)
+	j := startIters(t, e, r1, writeCSV(t, 5000, "separable"), Resources{}, 1200)
+	r1.Close()
+
+	fd := &flakyDocker{DockerAPI: real}
+	fd.down.Store(true)
+	r2 := e.runner(t, fd, nil)
+	require.NoError(t, r2.Start(context.Background()))
+	assert.False(t, r2.Docker(context.Background()).Available)
+	time.Sleep(1500 * time.Millisecond)
+	got, err := r2.Get(j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, Running, got.State, "an unreachable engine at start does not fail the job")
+	fd.down.Store(false)
+	j = waitJob(t, r2, j.ID, 120*time.Second)
+	require.Equal(t, Succeeded, j.State, j.Reason)
+	pts, err := e.track.MetricHistory(j.RunID, "train_loss")
+	require.NoError(t, err)
+	require.Len(t, pts, 1200)
 }
