@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,10 +99,19 @@ type RouterOptions struct {
 	Log *PredictionLog
 	// LogBodyBytes caps the bytes of each body kept in the log; 0 means 64 KiB.
 	LogBodyBytes int
+
+	// transport replaces the HTTP transport to backends; benchmarks use an
+	// in-memory one so they measure the router, not the loopback stack.
+	transport http.RoundTripper
 }
 
 type backendState struct {
 	Backend
+	// url is Backend.URL parsed once; forward copies it per request.
+	url *url.URL
+	// idHeader is the X-Tern-Backend value, shared by every response
+	// (header values are never modified once written).
+	idHeader []string
 	healthy  atomic.Bool
 	failures atomic.Int32
 	stats    *latencyStats
@@ -125,11 +135,15 @@ type Router struct {
 	table    atomic.Pointer[routeTable]
 	history  []Traffic
 
-	client   *http.Client
-	shadowCh chan struct{}
-	shadow   shadowStats
-	stop     context.CancelFunc
-	done     chan struct{}
+	// transport is used directly, not through an http.Client: the client's
+	// per-request timeout costs a timer, a context and header copies on
+	// every request. The transport's ResponseHeaderTimeout bounds a hung
+	// backend instead, and the caller's context bounds the body.
+	transport http.RoundTripper
+	shadowCh  chan struct{}
+	shadow    shadowStats
+	stop      context.CancelFunc
+	done      chan struct{}
 	// base is cancelled by Close; in-flight shadow copies end with it and
 	// Close waits for them, so none logs after the log is closed.
 	base    context.Context
@@ -167,13 +181,20 @@ func NewRouter(name string, backends []Backend, traffic Traffic, opt RouterOptio
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
+		// Time to the first response byte; the router answers 503 (or
+		// retries elsewhere) rather than hang on a wedged backend.
+		ResponseHeaderTimeout: opt.Timeout,
+	}
+	var rt http.RoundTripper = tr
+	if opt.transport != nil {
+		rt = opt.transport
 	}
 	r := &Router{
-		name:     name,
-		opt:      opt,
-		client:   &http.Client{Transport: tr, Timeout: opt.Timeout},
-		shadowCh: make(chan struct{}, opt.ShadowConcurrency),
-		done:     make(chan struct{}),
+		name:      name,
+		opt:       opt,
+		transport: rt,
+		shadowCh:  make(chan struct{}, opt.ShadowConcurrency),
+		done:      make(chan struct{}),
 	}
 	m := map[string]*backendState{}
 	r.backends.Store(&m)
@@ -199,7 +220,9 @@ func (r *Router) Close() {
 	r.stop()
 	<-r.done
 	r.mirrors.Wait()
-	r.client.CloseIdleConnections()
+	if c, ok := r.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // AddBackend adds (or replaces) a backend; it starts healthy so a backend
@@ -212,7 +235,12 @@ func (r *Router) AddBackend(b Backend) {
 	for k, v := range old {
 		m[k] = v
 	}
-	st := &backendState{Backend: b, stats: newLatencyStats()}
+	st := &backendState{Backend: b, stats: newLatencyStats(), idHeader: []string{b.ID}}
+	if u, err := url.Parse(b.URL); err == nil {
+		st.url = u
+	} else {
+		st.url = &url.URL{Scheme: "http", Host: "invalid.invalid"} // forward fails, the backend leaves rotation
+	}
 	st.healthy.Store(true)
 	m[b.ID] = st
 	r.backends.Store(&m)
@@ -309,9 +337,7 @@ func (r *Router) pick(req *http.Request, exclude string) *backendState {
 	bs := *r.backends.Load()
 	var u float64
 	if key := req.Header.Get(r.opt.StickyHeader); key != "" {
-		h := fnv.New64a()
-		io.WriteString(h, key)
-		u = float64(h.Sum64()>>11) / (1 << 53)
+		u = float64(fnv64a(key)>>11) / (1 << 53)
 	} else {
 		u = rand.Float64()
 	}
@@ -341,6 +367,17 @@ func (r *Router) pick(req *http.Request, exclude string) *backendState {
 	return last
 }
 
+// fnv64a is FNV-1a inline: hash/fnv's hasher escapes to the heap on every
+// request. Same values as hash/fnv, so sticky assignments are unchanged.
+func fnv64a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
 // Header names the router sets on responses so callers and tests can see
 // which version answered.
 const BackendHeader = "X-Tern-Backend"
@@ -353,11 +390,12 @@ func loopbackHost(host string) bool {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
+	if host == "127.0.0.1" || strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// netip, unlike net.ParseIP, does not allocate.
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -371,7 +409,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var body []byte
-	if req.Body != nil {
+	if req.Body != nil && req.ContentLength > 0 {
+		// The length is known and within the limit: one exact allocation,
+		// owned by this request from here on, so the log and the shadow
+		// can keep it without a copy.
+		body = make([]byte, req.ContentLength)
+		if _, err := io.ReadFull(req.Body, body); err != nil {
+			writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": "The body could not be read."})
+			return
+		}
+	} else if req.Body != nil && req.ContentLength < 0 {
 		var err error
 		body, err = io.ReadAll(http.MaxBytesReader(w, req.Body, r.opt.MaxBodyBytes))
 		if err != nil {
@@ -412,10 +459,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logExchange(req, "", body, 503, nil, time.Since(start), false, nil)
 		return
 	}
-	if ct := hdr.Get("Content-Type"); ct != "" {
-		w.Header().Set("Content-Type", ct)
+	// Header values are assigned, not Set, to reuse the backend's slices.
+	wh := w.Header()
+	if ct := hdr["Content-Type"]; len(ct) > 0 {
+		wh["Content-Type"] = ct
 	}
-	w.Header().Set(BackendHeader, b.ID)
+	wh[BackendHeader] = b.idHeader
 	w.WriteHeader(status)
 	w.Write(respBody)
 	elapsed := time.Since(start)
@@ -425,22 +474,58 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+// byteBody is a request body over bytes the router owns; one allocation
+// instead of bytes.NewReader plus io.NopCloser.
+type byteBody struct{ bytes.Reader }
+
+func (*byteBody) Close() error { return nil }
+
+func newByteBody(b []byte) *byteBody {
+	bb := &byteBody{}
+	bb.Reset(b)
+	return bb
+}
+
+// maxResponseBytes bounds what the router buffers from a backend.
+const maxResponseBytes = 256 << 20
+
 func (r *Router) forward(ctx context.Context, b *backendState, req *http.Request, body []byte) (int, http.Header, []byte, error) {
-	out, err := http.NewRequestWithContext(ctx, req.Method, b.URL+req.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, nil, err
+	u := *b.url
+	u.Path, u.RawPath, u.RawQuery = req.URL.Path, req.URL.RawPath, req.URL.RawQuery
+	// Only the headers a scoring server reads are passed on; the values'
+	// slices are shared, not copied (the transport only reads them).
+	h := make(http.Header, 2)
+	if v := req.Header["Content-Type"]; len(v) > 0 {
+		h["Content-Type"] = v
 	}
-	for _, h := range []string{"Content-Type", "Accept"} {
-		if v := req.Header.Get(h); v != "" {
-			out.Header.Set(h, v)
-		}
+	if v := req.Header["Accept"]; len(v) > 0 {
+		h["Accept"] = v
 	}
-	resp, err := r.client.Do(out)
+	tmpl := http.Request{
+		Method: req.Method, URL: &u, Host: u.Host, Header: h,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		ContentLength: int64(len(body)),
+	}
+	if len(body) > 0 {
+		tmpl.Body = newByteBody(body)
+		// GetBody lets the transport resend on a keep-alive connection
+		// the backend closed just as the request went out.
+		tmpl.GetBody = func() (io.ReadCloser, error) { return newByteBody(body), nil }
+	}
+	resp, err := r.transport.RoundTrip(tmpl.WithContext(ctx))
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	var rb []byte
+	if n := resp.ContentLength; n >= 0 && n <= maxResponseBytes {
+		// Exact size: one allocation. The final read also sees EOF, so
+		// the connection goes back to the idle pool.
+		rb = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, rb)
+	} else {
+		rb, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	}
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -560,18 +645,21 @@ func (r *Router) logExchange(req *http.Request, backend string, body []byte, sta
 	r.opt.Log.Enqueue(rec)
 }
 
+// clipBody keeps a body for the log. Bodies are allocated per request and
+// never written after, so a small one is kept as is; a large one is
+// copied down to the cap so the queue does not pin megabytes.
 func clipBody(b []byte, n int) []byte {
 	if len(b) > n {
-		b = b[:n]
+		return append([]byte(nil), b[:n]...)
 	}
-	return append([]byte(nil), b...)
+	return b
 }
 
 func (r *Router) healthLoop(ctx context.Context) {
 	defer close(r.done)
 	t := time.NewTicker(r.opt.HealthInterval)
 	defer t.Stop()
-	probe := &http.Client{Transport: r.client.Transport, Timeout: r.opt.HealthInterval}
+	probe := &http.Client{Transport: r.transport, Timeout: r.opt.HealthInterval}
 	for {
 		select {
 		case <-ctx.Done():
