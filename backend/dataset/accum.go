@@ -480,15 +480,21 @@ func (c *corrAcc) addRow(vals []float64, present []bool) {
 		c.shifted = true
 		copy(c.shift, c.vals)
 	}
-	for i := 0; i < k; i++ {
-		c.vals[i] -= c.shift[i]
-		c.s[i] += c.vals[i]
+	cv := c.vals[:k]
+	shift := c.shift[:k]
+	sums := c.s[:k]
+	for i := range cv {
+		cv[i] -= shift[i]
+		sums[i] += cv[i]
 	}
-	for i := 0; i < k; i++ {
-		vi := c.vals[i]
-		row := c.sxy[i*k : i*k+k]
-		for j := i; j < k; j++ {
-			row[j] += vi * c.vals[j]
+	// Upper triangle, written so the compiler drops the bounds checks: this
+	// is k(k+1)/2 multiply-adds per row, the profile's hottest loop.
+	for i, vi := range cv {
+		row := c.sxy[i*k+i : i*k+k]
+		vs := cv[i:]
+		vs = vs[:len(row)]
+		for j, v := range vs {
+			row[j] += vi * v
 		}
 	}
 	c.n++

@@ -19,3 +19,32 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCSVRecords is the record splitter alone.
+func BenchmarkCSVRecords(b *testing.B) {
+	data, _ := io.ReadAll(&genCSV{left: 16 << 20})
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := &csvRecords{data: data, line: 1, delim: ','}
+		for {
+			if _, _, err := r.next(); err != nil {
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkCorrRow(b *testing.B) {
+	cols := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	c := newCorrAcc(cols)
+	vals := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	present := make([]bool, 10)
+	for i := range present {
+		present[i] = true
+	}
+	for i := 0; i < b.N; i++ {
+		vals[0] = float64(i)
+		c.addRow(vals, present)
+	}
+}

@@ -37,7 +37,26 @@ func (r *csvRecords) next() ([][]byte, int64, error) {
 		if nl >= 0 {
 			line = rest[:nl]
 		}
-		if bytes.IndexByte(line, '"') >= 0 {
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		// Split on the delimiter in one plain loop: fields are short, so
+		// this beats an IndexByte call per field; a quote sends the record
+		// to the careful parser.
+		f := r.fields[:0]
+		from := 0
+		d := r.delim
+		quoted := false
+		for i, c := range line {
+			if c == d {
+				f = append(f, line[from:i])
+				from = i + 1
+			} else if c == '"' {
+				quoted = true
+				break
+			}
+		}
+		if quoted {
 			return r.quoted(rest)
 		}
 		start := r.line
@@ -47,22 +66,10 @@ func (r *csvRecords) next() ([][]byte, int64, error) {
 		} else {
 			r.pos = len(r.data)
 		}
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
 		if len(line) == 0 {
 			continue
 		}
-		f := r.fields[:0]
-		for {
-			i := bytes.IndexByte(line, r.delim)
-			if i < 0 {
-				f = append(f, line)
-				break
-			}
-			f = append(f, line[:i])
-			line = line[i+1:]
-		}
+		f = append(f, line[from:])
 		r.fields = f
 		return f, start, nil
 	}
