@@ -191,6 +191,9 @@ func buildUserImage(ctx context.Context, api DockerAPI, dir string, args map[str
 		buildArgs[k] = &v
 		h.Write([]byte(k + "=" + v))
 	}
+	if err := checkBaseImages(ctx, api, files["Dockerfile"].data, args); err != nil {
+		return "", err
+	}
 	tag := "tern-user/" + strings.ToLower(tagUnsafe.ReplaceAllString(filepath.Base(filepath.Clean(dir)), "-")) + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	if _, err := api.ImageInspect(ctx, tag); err == nil {
 		return tag, nil
@@ -249,4 +252,68 @@ func imageBuild(ctx context.Context, api DockerAPI, buildCtx io.Reader, tag stri
 			return core.Errorf(core.Invalid, "Building image %s failed: %s", tag, m)
 		}
 	}
+}
+
+var argRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// baseImages lists the images a Dockerfile's FROM lines need, with build
+// args (and ARG defaults declared before the first FROM) substituted;
+// "scratch" and earlier stage names are not images to find.
+func baseImages(dockerfile []byte, args map[string]string) []string {
+	vars := map[string]string{}
+	stages := map[string]bool{}
+	var out []string
+	seenFrom := false
+	for _, raw := range strings.Split(string(dockerfile), "\n") {
+		f := strings.Fields(strings.TrimSpace(raw))
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "ARG":
+			if seenFrom {
+				continue
+			}
+			name, def, _ := strings.Cut(f[1], "=")
+			vars[name] = strings.Trim(def, `"'`)
+			if v, ok := args[name]; ok {
+				vars[name] = v
+			}
+		case "FROM":
+			seenFrom = true
+			rest := f[1:]
+			for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
+				rest = rest[1:]
+			}
+			if len(rest) == 0 {
+				continue
+			}
+			img := argRef.ReplaceAllStringFunc(rest[0], func(m string) string {
+				sm := argRef.FindStringSubmatch(m)
+				name := sm[1] + sm[4]
+				if v, ok := vars[name]; ok && v != "" {
+					return v
+				}
+				return sm[3]
+			})
+			if img != "" && img != "scratch" && !stages[strings.ToLower(img)] {
+				out = append(out, img)
+			}
+			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
+				stages[strings.ToLower(rest[2])] = true
+			}
+		}
+	}
+	return out
+}
+
+// checkBaseImages fails before any build when a base image is not on this
+// machine, so the engine never reaches for a registry.
+func checkBaseImages(ctx context.Context, api DockerAPI, dockerfile []byte, args map[string]string) error {
+	for _, img := range baseImages(dockerfile, args) {
+		if _, err := api.ImageInspect(ctx, img); err != nil {
+			return core.Errorf(core.NotFound, "Base image %q of the Dockerfile is not on this machine. Tern never pulls from a registry: build or load it first (docker build, docker load).", img)
+		}
+	}
+	return nil
 }

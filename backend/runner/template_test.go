@@ -64,3 +64,37 @@ func TestBuildDirRefusesLinks(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "links are not allowed")
 }
+
+// TestBuildDirMissingBaseFailsFast: a Dockerfile whose base image is not
+// on this machine fails with words, without hanging on a registry.
+func TestBuildDirMissingBaseFailsFast(t *testing.T) {
+	dc := dockerClient(t)
+	dir := t.TempDir()
+	require.NoError(t, writeFile(filepath.Join(dir, "Dockerfile"), "FROM tern-test/no-such-base:1\nCMD [\"true\"]\n"))
+	start := time.Now()
+	_, err := buildUserImage(t.Context(), dc, dir, nil, "test")
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 30*time.Second)
+	assert.Contains(t, err.Error(), "never pulls")
+	t.Logf("failed in %s: %v", time.Since(start), err)
+}
+
+func TestBaseImages(t *testing.T) {
+	cases := []struct {
+		file string
+		args map[string]string
+		want []string
+	}{
+		{"FROM python:3.12-slim\nRUN true\n", nil, []string{"python:3.12-slim"}},
+		{"ARG BASE=python:3.12-slim\nFROM ${BASE}\n", nil, []string{"python:3.12-slim"}},
+		{"ARG BASE=python:3.12-slim\nFROM ${BASE}\n", map[string]string{"BASE": "tern-sklearn-base:bookworm"}, []string{"tern-sklearn-base:bookworm"}},
+		{"FROM --platform=linux/amd64 golang:1 AS build\nFROM scratch\nCOPY --from=build /x /x\n", nil, []string{"golang:1"}},
+		{"FROM a:1 AS base\nFROM base\n", nil, []string{"a:1"}},
+		{"from $IMG\n", map[string]string{"IMG": "x:1"}, nil},
+		{"ARG IMG\nfrom $IMG\n", map[string]string{"IMG": "x:1"}, []string{"x:1"}},
+		{"# FROM commented:1\nFROM ${MISSING:-fallback:2}\n", nil, []string{"fallback:2"}},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, baseImages([]byte(c.file), c.args), c.file)
+	}
+}
