@@ -84,13 +84,13 @@ test('train from a dataset, watch the live curve, land on the finished run', asy
 test('bring your own image: a missing image fails fast, in words', async () => {
   const page = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
   await page.click('[data-nav="datasets"]');
-  await page.click('[data-dataset="churn"]');
-  await page.click('button:has-text("Train a model")');
-  await page.click('label:has([data-testid="model-own"])');
+  await page.click('[data-dataset="churn"]', { timeout: 60_000 });
+  await page.click('button:has-text("Train a model")', { timeout: 60_000 });
+  await page.click('label:has([data-testid="model-own"])', { timeout: 60_000 });
   await page.fill('[data-testid="own-image"]', 'tern-e2e/never-built:1');
   await screenshot(page, 'training-own-image');
   await page.click('[data-testid="train-start"]');
-  await page.waitForSelector('[data-testid="live-job"][data-state="failed"]', { timeout: 30_000 });
+  await page.waitForSelector('[data-testid="live-job"][data-state="failed"]', { timeout: 60_000 });
   const reason = await page.textContent('[data-testid="job-reason"]');
   assert.match(reason, /not found locally.*never pulls/);
   await screenshot(page, 'training-own-image-failed');
