@@ -53,8 +53,8 @@ func (m *Model) Predict(x []float64, n int) []float64 {
 func Read(data []byte) (*Model, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf")
 	switch {
-	case len(trimmed) > 1 && trimmed[0] == '{' && (trimmed[1] == 'L' || trimmed[1] == 'i' || trimmed[1] == 'U'):
-		return nil, unsupported("XGBoost", "this is XGBoost's UBJSON format; save the model as JSON (save_model(\"model.json\"))")
+	case isUBJSON(data):
+		return ReadXGBoost(data)
 	case bytes.HasPrefix(trimmed, []byte("{")):
 		return ReadXGBoost(data)
 	case bytes.HasPrefix(trimmed, []byte("tree")):

@@ -74,13 +74,21 @@ type xgbModel struct {
 	outputs int
 }
 
-// ReadXGBoost parses a model saved by XGBoost's save_model as JSON (the
-// format of XGBoost 1.0 onwards, including 3.x's vector base_score).
+// ReadXGBoost parses a model saved by XGBoost's save_model as JSON or
+// UBJSON (the formats of XGBoost 1.0 onwards, including 3.x's vector
+// base_score; UBJSON is XGBoost's default since 2.1 and MLflow's model.ubj).
 // Categorical splits, multi-target trees and the gblinear booster are
 // refused as unsupported, never misread.
 func ReadXGBoost(data []byte) (*Model, error) {
 	if len(data) > maxModelBytes {
 		return nil, core.Errorf(core.Invalid, "The XGBoost model is larger than %d MB.", maxModelBytes>>20)
+	}
+	if isUBJSON(data) {
+		text, err := ubjsonToJSON(data)
+		if err != nil {
+			return nil, unsupported("XGBoost", "the UBJSON file cannot be read (%s)", shortErr(err))
+		}
+		data = text
 	}
 	var f xgbFile
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -109,6 +109,9 @@ func (s *Service) ImportFile(name string, data []byte, sig serving.Signature, ex
 	file := "model.json"
 	if g.Kind == "lightgbm" {
 		file = "model.lgb"
+	} else if gbdt.IsUBJSON(data) {
+		// Kept as uploaded; the extension tells XGBoost (and MLflow) the format.
+		file = "model.ubj"
 	}
 	tmp, err := os.MkdirTemp(s.root, ".incoming-*")
 	if err != nil {

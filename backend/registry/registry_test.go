@@ -186,3 +186,20 @@ func TestConcurrentRegistrationsGetDistinctVersions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 8, m.LatestVersion)
 }
+
+// A UBJSON model (XGBoost's default format, MLflow's model.ubj) is kept as
+// model.ubj with model_format ubj, and serves.
+func TestImportUBJSONFile(t *testing.T) {
+	s, _ := newService(t)
+	v, err := s.ImportFile("fraud", gbdtFile(t, "xgb_binary.ubj"), serving.Signature{}, nil, Meta{})
+	require.NoError(t, err)
+	assert.Equal(t, "xgboost", v.Flavor)
+	dir := s.Dir(v)
+	assert.FileExists(t, filepath.Join(dir, "model.ubj"))
+	mm, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
+	require.NoError(t, err)
+	assert.Contains(t, string(mm), "model_format: ubj")
+	l, err := serving.LoadDir(dir, "fraud", "1")
+	require.NoError(t, err)
+	assert.Equal(t, 6, l.Model.Predictor.NumFeatures())
+}

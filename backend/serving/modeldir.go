@@ -236,7 +236,11 @@ func WriteMLmodel(flavor, dataFile string, sig Signature, exampleFile string) []
 	fmt.Fprintf(&b, "artifact_path: model\nflavors:\n  %s:\n    data: %s\n", flavor, dataFile)
 	switch flavor {
 	case "xgboost":
-		b.WriteString("    model_format: json\n")
+		format := "json"
+		if strings.HasSuffix(dataFile, ".ubj") {
+			format = "ubj"
+		}
+		fmt.Fprintf(&b, "    model_format: %s\n", format)
 	}
 	if exampleFile != "" {
 		fmt.Fprintf(&b, "saved_input_example_info:\n  artifact_path: %s\n  type: dataframe\n  pandas_orient: split\n", exampleFile)

@@ -41,6 +41,14 @@ def xgb_case(name, params, y, rounds=20):
     booster.save_model(path)
     pred = booster.predict(xgb.DMatrix(Xtest, missing=np.nan))
     cases[name] = {"file": name + ".json", "kind": "xgboost", "predictions": np.asarray(pred, dtype=float).reshape(len(Xtest), -1).tolist()}
+    # The same booster as UBJSON: XGBoost's default format since 2.1 and
+    # what MLflow's xgboost flavor saves (model.ubj; model.xgb in MLflow 2.x,
+    # which XGBoost >= 2.1 also writes as UBJSON).
+    for ext in ubj_exts.get(name, [".ubj"]):
+        booster.save_model(os.path.join(out, name + ext))
+        cases[name + ext.replace(".", "_")] = dict(cases[name], file=name + ext)
+
+ubj_exts = {"xgb_binary": [".ubj", ".xgb"]}
 
 def lgb_case(name, params, y, rounds=20):
     params = dict(params, verbose=-1, seed=1, deterministic=True, num_threads=1)
