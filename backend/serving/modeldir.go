@@ -177,6 +177,9 @@ func LoadDir(dir, name, version string) (*Loaded, error) {
 			return nil, core.Errorf(core.Invalid, "The signature names %d inputs but the %s model reads %d features.", len(sig.Inputs), flavor, g.Features)
 		}
 		model = Model{Name: name, Version: version, Signature: sig, Predictor: GBDTPredictor(g)}
+		if class, _ := mm.Flavors[flavor]["model_class"].(string); flavor == "xgboost" && xgbClassifierClass(class) {
+			model.Predictor = xgbClassifier{rowPredictor{g: g}}
+		}
 	}
 	if err := model.Signature.Validate(); err != nil {
 		return nil, err
@@ -227,6 +230,50 @@ func (p rowPredictor) Predict(b *Batch, out []float64) error {
 		p.g.PredictRow(b.X[r*nf:(r+1)*nf], out[r*w:(r+1)*w])
 	}
 	return nil
+}
+
+// xgbClassifierClass reports whether MLflow's xgboost flavor saved a
+// scikit-learn classifier (model_class xgboost.sklearn.XGBClassifier or
+// XGBRFClassifier). MLflow's pyfunc calls that class's predict, which
+// answers class labels; a plain Booster (the default model_class) answers
+// what Booster.predict does: probabilities.
+func xgbClassifierClass(class string) bool {
+	i := strings.LastIndexByte(class, '.')
+	base := class[i+1:]
+	return strings.HasPrefix(class, "xgboost.") && (base == "XGBClassifier" || base == "XGBRFClassifier")
+}
+
+// xgbClassifier answers labels the way xgboost.XGBClassifier.predict does
+// (XGBoost 3.x): the most probable class for softprob (first on ties, as
+// numpy's argmax), the class index for multi:softmax, and 1 when the
+// probability is above 0.5 (else 0) for a single output. XGBoost's
+// scikit-learn classes are 0..n-1, so the index is the label. The V2
+// protocol still gets the scores as "probabilities".
+type xgbClassifier struct{ rowPredictor }
+
+func (p xgbClassifier) Labels(out []float64, nrows int) []any {
+	w := p.g.Outputs
+	labels := make([]any, nrows)
+	for r := range labels {
+		row := out[r*w : (r+1)*w]
+		switch {
+		case w > 1:
+			best := 0
+			for k := 1; k < w; k++ {
+				if row[k] > row[best] {
+					best = k
+				}
+			}
+			labels[r] = best
+		case p.g.Objective == "multi:softmax":
+			labels[r] = int(row[0])
+		case row[0] > 0.5:
+			labels[r] = 1
+		default:
+			labels[r] = 0
+		}
+	}
+	return labels
 }
 
 // WriteMLmodel renders a minimal MLmodel descriptor for a flavor Tern

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -103,4 +104,87 @@ func FuzzParseMLmodel(f *testing.F) {
 			_, _ = m.InputSignature()
 		}
 	})
+}
+
+// An MLflow xgboost model saved from XGBClassifier answers labels, as
+// MLflow's pyfunc (XGBClassifier.predict) does; a Booster answers
+// probabilities, as Booster.predict does. Expected labels come from the
+// probabilities pip xgboost 3.2.0 computed (backend/gbdt/testdata).
+func TestXGBoostClassifierAnswersLabels(t *testing.T) {
+	var c struct {
+		X     [][]*float64 `json:"x"`
+		Cases map[string]struct {
+			Predictions [][]float64 `json:"predictions"`
+		} `json:"cases"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(testdata(t, "cases.json")), &c))
+	var rows [][]float64
+	var idx []int
+	for r, row := range c.X {
+		vals := make([]float64, 0, len(row))
+		for _, v := range row {
+			if v == nil {
+				break
+			}
+			vals = append(vals, *v)
+		}
+		if len(vals) == len(row) {
+			rows, idx = append(rows, vals), append(idx, r)
+		}
+	}
+	require.Greater(t, len(rows), 10)
+	req, _ := json.Marshal(map[string]any{"instances": rows})
+	for _, tc := range []struct {
+		file, class string
+		labels      bool
+	}{
+		{"xgb_binary.ubj", "xgboost.sklearn.XGBClassifier", true},
+		{"xgb_multi.ubj", "xgboost.sklearn.XGBClassifier", true},
+		{"xgb_binary.ubj", "xgboost.sklearn.XGBRFClassifier", true},
+		{"xgb_binary.ubj", "xgboost.core.Booster", false},
+		{"xgb_binary.json", "", false},
+	} {
+		t.Run(tc.file+" "+tc.class, func(t *testing.T) {
+			mm := "flavors:\n  xgboost:\n    data: model.bin\n    model_format: ubj\n"
+			if tc.class != "" {
+				mm += "    model_class: " + tc.class + "\n"
+			}
+			l, err := LoadDir(writeDir(t, map[string]string{"MLmodel": mm, "model.bin": testdata(t, tc.file)}), "m", "1")
+			require.NoError(t, err)
+			s, err := NewServer(l.Model, ServerOptions{})
+			require.NoError(t, err)
+			ts := httptest.NewServer(s)
+			defer ts.Close()
+			code, body := post(t, ts.URL+"/invocations", "application/json", string(req))
+			require.Equal(t, 200, code, body)
+			var got struct{ Predictions []any }
+			require.NoError(t, json.Unmarshal([]byte(body), &got))
+			require.Len(t, got.Predictions, len(rows))
+			name := strings.TrimSuffix(strings.TrimSuffix(tc.file, ".ubj"), ".json")
+			for i, r := range idx {
+				p := c.Cases[name].Predictions[r]
+				if !tc.labels {
+					assert.InDelta(t, p[0], got.Predictions[i], 1e-6, "row %d", r)
+					continue
+				}
+				want := 0
+				if len(p) == 1 && p[0] > 0.5 {
+					want = 1
+				}
+				for k := range p {
+					if len(p) > 1 && p[k] > p[want] {
+						want = k
+					}
+				}
+				assert.Equal(t, float64(want), got.Predictions[i], "row %d (%v)", r, p)
+			}
+			if tc.labels {
+				// V2 keeps the scores next to the labels.
+				code, body = post(t, ts.URL+"/v2/models/m/infer", "application/json",
+					`{"inputs":[{"name":"x","shape":[1,6],"datatype":"FP64","data":[0.1,0.2,0.3,0.4,0.5,0.6]}]}`)
+				require.Equal(t, 200, code, body)
+				assert.Contains(t, body, `"probabilities"`)
+			}
+		})
+	}
 }
