@@ -27,8 +27,10 @@ func NewTraining(r *runner.Runner, d *dataset.Service) *Training {
 
 // TrainForm is everything the Train form needs for one dataset version.
 type TrainForm struct {
-	Version   dataset.Version     `json:"version"`
-	Columns   []string            `json:"columns"`
+	Version dataset.Version `json:"version"`
+	Columns []string        `json:"columns"`
+	// Target is the column the dataset marks as the target, if any.
+	Target    string              `json:"target"`
 	Models    []ml.ModelSpec      `json:"models"`
 	Docker    runner.DockerStatus `json:"docker"`
 	Resources runner.Resources    `json:"resources"`
@@ -44,6 +46,9 @@ func (t *Training) Form(versionID string) (TrainForm, error) {
 		Resources: runner.Resources{MemoryMB: runner.DefaultMemoryMB, CPUs: runner.DefaultCPUs, Pids: runner.DefaultPids}}
 	for _, c := range v.Schema {
 		f.Columns = append(f.Columns, c.Name)
+		if c.Role == dataset.Target && f.Target == "" {
+			f.Target = c.Name
+		}
 	}
 	return f, nil
 }
@@ -95,8 +100,18 @@ func (t *Training) Start(req TrainRequest) (runner.Job, error) {
 	if req.Task != "" {
 		p["task"] = req.Task
 	}
-	if len(req.Features) > 0 {
-		p["features"] = req.Features
+	features := req.Features
+	if len(features) == 0 && req.Image == "" && req.BuildDir == "" {
+		// The dataset's roles decide: ID and ignored columns never feed the
+		// model (an ID would let it memorise rows).
+		for _, c := range v.Schema {
+			if c.Name != req.Target && (c.Role == dataset.Feature || c.Role == "") {
+				features = append(features, c.Name)
+			}
+		}
+	}
+	if len(features) > 0 {
+		p["features"] = features
 	}
 	raw, err := json.Marshal(p)
 	if err != nil {

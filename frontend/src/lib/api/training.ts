@@ -50,6 +50,8 @@ export interface DockerStatus {
 export interface TrainForm {
   version: { id: string; dataset: string; number: number; rows: number; columns: number };
   columns: string[];
+  /** The column the dataset marks as its target, if any. */
+  target: string;
   models: ModelSpec[];
   docker: DockerStatus;
   resources: Resources;
