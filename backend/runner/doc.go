@@ -22,8 +22,13 @@
 // no-new-privileges, a read-only root, no network, and memory, CPU and pids
 // limits. Exit 0 succeeds; anything else fails with a worded reason.
 //
+// A job that asks for tracking (JobSpec.Tracking) instead joins its own
+// --internal network; Tern serves the MLflow API on that network's gateway
+// address only, to the job's own token, for the job's own run.
+//
 // # Store keys (prefix range 0x60–0x6f)
 //
 //	0x60 jobID       → Job JSON (state, container, log cursors)
 //	0x61 "instance"  → this data dir's runner instance ID (label io.tern.instance)
+//	0x62 jobID       → a tracking job's token and listener address (never in the Job JSON)
 package runner
