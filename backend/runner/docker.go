@@ -164,11 +164,19 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 			return nil, err
 		}
 	}
+	// A container of this name can only be a leftover of this same job
+	// (Tern quit between starting it and recording it): start afresh.
+	_ = d.api.ContainerRemove(ctx, "tern-job-"+j.ID, container.RemoveOptions{Force: true})
 	created, err := d.api.ContainerCreate(ctx, cfg, host, nil, nil, "tern-job-"+j.ID)
 	if err != nil {
 		if cleanup != nil {
 			cleanup()
 		}
+		// The engine may have made the container before the call failed
+		// (e.g. Tern quitting mid-call): remove it by name, not leave it.
+		rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = d.api.ContainerRemove(rm, "tern-job-"+j.ID, container.RemoveOptions{Force: true})
+		cancel()
 		if client.IsErrNotFound(err) {
 			return nil, core.Errorf(core.NotFound, "Image %q not found locally. Tern never pulls from a registry: build or load the image first.", img)
 		}

@@ -524,6 +524,9 @@ func (r *Runner) run(t *tracked) {
 		}
 	}
 	if err != nil {
+		if r.ctx.Err() != nil {
+			return // Tern is quitting: the job stays queued for the next start
+		}
 		r.finish(t, nil, Failed, core.ErrorMessage(err), 0)
 		return
 	}
