@@ -77,7 +77,9 @@ type Store struct {
 
 // Open prepares dir (normally <dataDir>/blobs). Its subdirectories are
 // created here, once, so later failed writes leave the tree byte-for-byte
-// as it was. Leftover temp files from a crash are removed.
+// as it was. Leftovers of a crash (temp files, blob files without a record)
+// are removed, so call Open once per data dir, at start-up, and share the
+// Store: a second Open while a write is committing could remove its file.
 func Open(dir string, db *store.Store) (*Store, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "sha256"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -88,7 +90,33 @@ func Open(dir string, db *store.Store) (*Store, error) {
 	for _, e := range ents {
 		os.Remove(filepath.Join(dir, "tmp", e.Name()))
 	}
-	return &Store{dir: dir, db: db}, nil
+	s := &Store{dir: dir, db: db}
+	s.removeUnrecorded()
+	return s, nil
+}
+
+// removeUnrecorded deletes blob files that have no record: a process
+// killed between moving a file into place and committing its record
+// leaves one. Nothing else writes yet when Open runs, so none is in flight.
+func (s *Store) removeUnrecorded() {
+	root := filepath.Join(s.dir, "sha256")
+	filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return nil
+		}
+		d, perr := ParseDigest(de.Name())
+		if perr != nil {
+			return nil
+		}
+		err = s.db.DB.View(func(txn *badger.Txn) error {
+			_, err := txn.Get(metaKey(d))
+			return err
+		})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			removeBlobFile(p)
+		}
+		return nil
+	})
 }
 
 // Dir is the root of the blob tree.

@@ -179,3 +179,24 @@ func TestHashFile(t *testing.T) {
 	_, _, err := HashFile(filepath.Join(t.TempDir(), "missing"))
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 }
+
+func TestOpenRemovesLeftoversOfACrash(t *testing.T) {
+	db := store.MustOpen(t)
+	dir := filepath.Join(db.Dir, "blobs")
+	s, err := Open(dir, db)
+	require.NoError(t, err)
+	kept, _, err := s.Put(context.Background(), bytes.NewReader([]byte("recorded")), "a")
+	require.NoError(t, err)
+	// A crash after the rename, before the record; and a temp file.
+	orphan := sum([]byte("orphan"))
+	require.NoError(t, os.MkdirAll(filepath.Dir(s.Path(orphan)), 0o700))
+	require.NoError(t, os.WriteFile(s.Path(orphan), []byte("orphan"), 0o400))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tmp", "put-123"), []byte("half"), 0o600))
+
+	s, err = Open(dir, db)
+	require.NoError(t, err)
+	assert.True(t, s.Has(kept))
+	assert.False(t, s.Has(orphan))
+	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	assert.Empty(t, ents)
+}
