@@ -112,6 +112,9 @@ type backendState struct {
 	// idHeader is the X-Tern-Backend value, shared by every response
 	// (header values are never modified once written).
 	idHeader []string
+	// pool carries live requests (nil: through transport, e.g. https or
+	// a test transport).
+	pool     *connPool
 	healthy  atomic.Bool
 	failures atomic.Int32
 	stats    *latencyStats
@@ -220,6 +223,11 @@ func (r *Router) Close() {
 	r.stop()
 	<-r.done
 	r.mirrors.Wait()
+	for _, b := range *r.backends.Load() {
+		if b.pool != nil {
+			b.pool.close()
+		}
+	}
 	if c, ok := r.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
@@ -240,6 +248,12 @@ func (r *Router) AddBackend(b Backend) {
 		st.url = u
 	} else {
 		st.url = &url.URL{Scheme: "http", Host: "invalid.invalid"} // forward fails, the backend leaves rotation
+	}
+	if st.url.Scheme == "http" && st.url.Host != "" && r.opt.transport == nil {
+		st.pool = newConnPool(st.url.Host, r.opt.Timeout)
+	}
+	if old := m[b.ID]; old != nil && old.pool != nil {
+		old.pool.close()
 	}
 	st.healthy.Store(true)
 	m[b.ID] = st
@@ -267,6 +281,9 @@ func (r *Router) RemoveBackend(id string) error {
 		}
 	}
 	r.backends.Store(&m)
+	if b := old[id]; b != nil && b.pool != nil {
+		b.pool.close()
+	}
 	return nil
 }
 
@@ -438,7 +455,11 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var err error
 	for attempt := 0; b != nil && attempt < 2; attempt++ {
 		bStart := time.Now()
-		status, hdr, respBody, err = r.forward(req.Context(), b, req, body)
+		if b.pool != nil && req.Method != http.MethodHead {
+			status, hdr, respBody, err = b.pool.do(req.Method, requestURI(req), req.Header, body)
+		} else {
+			status, hdr, respBody, err = r.forward(req.Context(), b, req, body)
+		}
 		if err == nil {
 			b.stats.add(time.Since(bStart), status >= 500)
 			break
@@ -472,6 +493,15 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if sh := r.table.Load().traffic.Shadow; sh != "" && req.Method == http.MethodPost {
 		r.mirror(req, sh, body, status, respBody)
 	}
+}
+
+// requestURI is the path and query to send on: the request line as
+// received when it is a plain path (no allocation), else rebuilt.
+func requestURI(req *http.Request) string {
+	if u := req.RequestURI; len(u) > 0 && u[0] == '/' && validHeaderValue(u) && !strings.ContainsAny(u, " \t") {
+		return u
+	}
+	return req.URL.RequestURI()
 }
 
 // byteBody is a request body over bytes the router owns; one allocation
