@@ -532,7 +532,11 @@ func smirnovSF(n int, x float64) float64 {
 	}
 	last := n - nxfl - 1
 	// v runs over 0..floor(n(1-x)), excluding a term whose (1-x-v/n) is 0.
+	// log C(n, v) is carried from term to term (one log per step instead of
+	// three log-gammas) and re-anchored every 1024 terms so rounding cannot
+	// accumulate.
 	lgn, _ := math.Lgamma(nf + 1)
+	logC := 0.0
 	sum, peak := 0.0, 0.0
 	for v := 0; v <= last; v++ {
 		vf := float64(v)
@@ -540,9 +544,14 @@ func smirnovSF(n int, x float64) float64 {
 		if a <= 0 {
 			break
 		}
-		lgv, _ := math.Lgamma(vf + 1)
-		lgnv, _ := math.Lgamma(nf - vf + 1)
-		lt := lgn - lgv - lgnv + (vf-1)*math.Log(x+vf/nf) + (nf-vf)*math.Log(a)
+		if v%1024 == 0 {
+			lgv, _ := math.Lgamma(vf + 1)
+			lgnv, _ := math.Lgamma(nf - vf + 1)
+			logC = lgn - lgv - lgnv
+		} else {
+			logC += math.Log((nf - vf + 1) / vf)
+		}
+		lt := logC + (vf-1)*math.Log(x+vf/nf) + (nf-vf)*math.Log(a)
 		term := math.Exp(lt)
 		sum += term
 		if term > peak {
