@@ -19,7 +19,7 @@ define timed
 @echo "━━ $(1)"; s=$$(date +%s); $(2); rc=$$?; echo "━━ $(1): $$(( $$(date +%s) - s ))s$$( [ $$rc = 0 ] || echo ", FAILED ($$rc)")"; exit $$rc
 endef
 
-.PHONY: run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
+.PHONY: runtime run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
         test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean \
         sklearn-base bench-training bench-datasets bench-serving bench-tracking
 
@@ -90,21 +90,23 @@ sklearn-base: docker-up
 	@touch $@
 
 ## build: the frontend, bin/tern (browser mode, tests) and build/bin/tern (desktop window)
-build: frontend bin/tern build/bin/tern bin/tern-runtime build/bin/tern-runtime
+build: frontend bin/tern build/bin/tern
 
 frontend: frontend/node_modules/.stamp
 	cd frontend && npm run build --silent
 
-bin/tern: frontend FORCE
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tern .
+bin/tern: frontend runtime FORCE
+	$(GO) build -tags ternembed -ldflags "$(LDFLAGS)" -o bin/tern .
 
-build/bin/tern: bin/wails frontend FORCE
-	./bin/wails build -m -s -skipbindings -tags webkit2_41 -ldflags "$(LDFLAGS)"
+build/bin/tern: bin/wails frontend runtime FORCE
+	./bin/wails build -m -s -skipbindings -tags "webkit2_41 ternembed" -ldflags "$(LDFLAGS)"
 
-# The static runtime run in training containers (and by the local runner);
-# Tern looks for it beside its own executable.
-bin/tern-runtime build/bin/tern-runtime: FORCE
-	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./backend/cmd/tern-runtime
+# The static runtime that runs inside training and serving containers (and
+# as a local process without Docker). It is embedded in the app
+# (-tags ternembed) and written into the data dir on first use, so one
+# binary is all a person installs.
+runtime: FORCE
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o backend/runner/runtimebin/tern-runtime ./backend/cmd/tern-runtime
 
 FORCE:
 

@@ -169,7 +169,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		return nil, err
 	}
 	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
-	launcher, packager := deployment.DefaultLaunchers(e.runner.Instance(), runner.DefaultRuntimeBinary)
+	launcher, packager := deployment.DefaultLaunchers(e.runner.Instance(), e.runner.RuntimeBinary)
 	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
 	go e.deployments.Start(context.Background()) // deployments running at the last exit come back
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,

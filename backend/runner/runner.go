@@ -174,6 +174,11 @@ func runtimeFrom(embedded []byte, dataDir string) (string, error) {
 	return p, nil
 }
 
+// RuntimeBinary is the path of the runtime this runner uses (the embedded
+// one when the app carries it), for other parts that start it, such as
+// serving containers.
+func (r *Runner) RuntimeBinary() (string, error) { return r.cfg.RuntimeBinary() }
+
 // DefaultRuntimeBinary finds tern-runtime beside the running executable or
 // on PATH.
 func DefaultRuntimeBinary() (string, error) {
