@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,11 @@ import (
 //
 //	0x40 deployment id                                  -> Deployment (JSON), owned by backend/deployment
 //	0x41 deployment id 0x00 I64(unix ns) U64(seq)       -> Record (binary, see encodeRecord; older logs JSON)
-const prefixPredLog = store.PrefixServing + 1
+//	0x42 deployment id 0x00 request id 0x00 I64 U64     -> empty (key-only index of live records by request ID)
+const (
+	prefixPredLog   = store.PrefixServing + 1
+	prefixRequestID = store.PrefixServing + 2
+)
 
 // Record is one logged exchange through a router.
 type Record struct {
@@ -28,6 +33,9 @@ type Record struct {
 	LatencyMicros int64  `json:"latencyMicros"`
 	Status        int    `json:"status"`
 	Path          string `json:"path"`
+	// RequestID is the caller's X-Request-Id (or one the router made);
+	// labels that arrive later are joined to the record by it.
+	RequestID string `json:"requestId,omitempty"`
 	// Shadow marks a mirrored copy; Agree says whether its answer matched
 	// the live one.
 	Shadow   bool   `json:"shadow,omitempty"`
@@ -148,9 +156,18 @@ func (l *PredictionLog) flush(batch []Record) {
 	defer wb.Cancel()
 	for _, r := range batch {
 		v := encodeRecord(r)
-		if err := wb.Set(logKey(r.Deployment, r.Time, l.seq.Add(1)), v); err != nil {
+		seq := l.seq.Add(1)
+		if err := wb.Set(logKey(r.Deployment, r.Time, seq), v); err != nil {
 			l.failed.Add(uint64(len(batch)))
 			return
+		}
+		// Only live answers are indexed: a label is about what the caller
+		// got, not what the shadow would have said.
+		if r.RequestID != "" && !r.Shadow {
+			if err := wb.Set(requestIDKey(r.Deployment, r.RequestID, r.Time, seq), nil); err != nil {
+				l.failed.Add(uint64(len(batch)))
+				return
+			}
 		}
 	}
 	if err := wb.Flush(); err != nil {
@@ -162,6 +179,57 @@ func (l *PredictionLog) flush(batch []Record) {
 
 func logKey(deployment string, t int64, seq uint64) []byte {
 	return store.Key(prefixPredLog, []byte(deployment), []byte{0}, store.I64(t), store.U64(seq))
+}
+
+func requestIDKey(deployment, id string, t int64, seq uint64) []byte {
+	return store.Key(prefixRequestID, []byte(deployment), []byte{0}, []byte(id), []byte{0}, store.I64(t), store.U64(seq))
+}
+
+// LookupRequests finds the live records of a deployment by request ID
+// through the key-only index (no scan of the log). The result has one
+// entry per ID found; when a caller reused an ID, the latest record wins.
+// IDs that are not in the log are simply absent.
+func LookupRequests(st *store.Store, deployment string, ids []string) (map[string]Record, error) {
+	out := make(map[string]Record, len(ids))
+	err := st.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		opt.Reverse = true
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for _, id := range ids {
+			if id == "" || strings.IndexByte(id, 0) >= 0 {
+				continue
+			}
+			prefix := store.Key(prefixRequestID, []byte(deployment), []byte{0}, []byte(id), []byte{0})
+			it.Seek(store.PrefixEnd(prefix))
+			if !it.ValidForPrefix(prefix) {
+				continue
+			}
+			k := it.Item().Key()
+			tail := k[len(prefix):]
+			if len(tail) != 16 {
+				continue
+			}
+			item, err := txn.Get(store.Key(prefixPredLog, []byte(deployment), []byte{0}, tail))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var r Record
+			if err := item.Value(func(v []byte) error { return decodeRecord(v, &r) }); err != nil {
+				return err
+			}
+			out[id] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "The prediction log of %q could not be searched by request ID.", deployment)
+	}
+	return out, nil
 }
 
 // Recent returns up to limit records of a deployment, newest first.
@@ -223,11 +291,13 @@ const recordV1 = 1
 // and response bodies and cost the writer several microseconds a record,
 // on the same cores that serve. Layout: version byte, uvarint-prefixed
 // deployment, backend and path, varint time, latency and status, a flag
-// byte (1 shadow, 2 agree set, 4 agree), uvarint-prefixed request and
-// response bodies as received.
+// byte (1 shadow, 2 agree set, 4 agree, 8 request ID follows),
+// uvarint-prefixed request and response bodies as received, then the
+// uvarint-prefixed request ID when flag 8 is set (older records lack it).
 func encodeRecord(r Record) []byte {
 	n := 1 + 5*binary.MaxVarintLen64 + 3*binary.MaxVarintLen64 + 1 +
-		len(r.Deployment) + len(r.Backend) + len(r.Path) + len(r.Request) + len(r.Response)
+		len(r.Deployment) + len(r.Backend) + len(r.Path) + len(r.Request) + len(r.Response) +
+		binary.MaxVarintLen64 + len(r.RequestID)
 	b := make([]byte, 1, n)
 	b[0] = recordV1
 	for _, s := range []string{r.Deployment, r.Backend, r.Path} {
@@ -247,10 +317,17 @@ func encodeRecord(r Record) []byte {
 			flags |= 4
 		}
 	}
+	if r.RequestID != "" {
+		flags |= 8
+	}
 	b = append(b, flags)
 	for _, p := range [][]byte{r.Request, r.Response} {
 		b = binary.AppendUvarint(b, uint64(len(p)))
 		b = append(b, p...)
+	}
+	if r.RequestID != "" {
+		b = binary.AppendUvarint(b, uint64(len(r.RequestID)))
+		b = append(b, r.RequestID...)
 	}
 	return b
 }
@@ -306,11 +383,17 @@ func decodeRecord(v []byte, r *Record) error {
 	p = p[1:]
 	req, ok1 := bytesField()
 	resp, ok2 := bytesField()
-	if !ok1 || !ok2 || len(p) != 0 {
+	var rid []byte
+	ok3 := true
+	if flags&8 != 0 {
+		rid, ok3 = bytesField()
+		ok3 = ok3 && len(rid) > 0
+	}
+	if !ok1 || !ok2 || !ok3 || len(p) != 0 {
 		return errBadRecord
 	}
 	*r = Record{Deployment: strs[0], Backend: strs[1], Path: strs[2], Time: ints[0], LatencyMicros: ints[1], Status: int(ints[2]),
-		Shadow: flags&1 != 0}
+		Shadow: flags&1 != 0, RequestID: string(rid)}
 	if flags&2 != 0 {
 		agree := flags&4 != 0
 		r.Agree = &agree

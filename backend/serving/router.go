@@ -399,6 +399,37 @@ func fnv64a(s string) uint64 {
 // which version answered.
 const BackendHeader = "X-Tern-Backend"
 
+// RequestIDHeader carries the ID a caller later uses to send the label of
+// a prediction; the router honours a sane incoming one, else makes one.
+const RequestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen bounds an incoming ID: it becomes part of a store key.
+const maxRequestIDLen = 128
+
+// requestID is the caller's X-Request-Id when it is 1–128 printable ASCII
+// characters (no allocation: the header's own string is kept), else a
+// new ID. A bad one is replaced, not refused: scoring must not fail over
+// a tracing header.
+func requestID(req *http.Request) string {
+	if v := req.Header["X-Request-Id"]; len(v) > 0 && ValidRequestID(v[0]) {
+		return v[0]
+	}
+	return core.NewID()
+}
+
+// ValidRequestID reports whether s is 1–128 printable ASCII characters.
+func ValidRequestID(s string) bool {
+	if len(s) == 0 || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // loopbackHost reports whether a Host header names this machine: the
 // router listens on 127.0.0.1 only, so any other name means DNS rebinding
 // (a web page that made its own host name resolve to 127.0.0.1).
@@ -448,6 +479,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	rid := requestID(req)
+	// Set before any answer, so a 503 carries it too.
+	w.Header()[RequestIDHeader] = []string{rid}
 	b := r.pick(req, "")
 	var status int
 	var respBody []byte
@@ -477,7 +511,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if b == nil || err != nil {
 		writeJSON(w, 503, map[string]string{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "No healthy backend can take this request right now."})
-		r.logExchange(req, "", body, 503, nil, time.Since(start), false, nil)
+		r.logExchange(req, rid, "", body, 503, nil, time.Since(start), false, nil)
 		return
 	}
 	// Header values are assigned, not Set, to reuse the backend's slices.
@@ -489,9 +523,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(status)
 	w.Write(respBody)
 	elapsed := time.Since(start)
-	r.logExchange(req, b.ID, body, status, respBody, elapsed, false, nil)
+	r.logExchange(req, rid, b.ID, body, status, respBody, elapsed, false, nil)
 	if sh := r.table.Load().traffic.Shadow; sh != "" && req.Method == http.MethodPost {
-		r.mirror(req, sh, body, status, respBody)
+		r.mirror(req, rid, sh, body, status, respBody)
 	}
 }
 
@@ -569,7 +603,7 @@ func (r *Router) fail(b *backendState) {
 
 // mirror sends a copy to the shadow after the caller has its answer, so
 // the shadow's speed and failures never touch the caller.
-func (r *Router) mirror(req *http.Request, id string, body []byte, liveStatus int, liveBody []byte) {
+func (r *Router) mirror(req *http.Request, rid, id string, body []byte, liveStatus int, liveBody []byte) {
 	b := (*r.backends.Load())[id]
 	if b == nil || !b.healthy.Load() {
 		r.shadow.dropped.Add(1)
@@ -600,7 +634,7 @@ func (r *Router) mirror(req *http.Request, id string, body []byte, liveStatus in
 			}
 			r.shadow.failed.Add(1)
 			r.fail(b)
-			r.logExchange(clone, id, body, 0, nil, time.Since(start), true, nil)
+			r.logExchange(clone, rid, id, body, 0, nil, time.Since(start), true, nil)
 			return
 		}
 		agree := status == liveStatus && SamePredictions(liveBody, rb)
@@ -609,7 +643,7 @@ func (r *Router) mirror(req *http.Request, id string, body []byte, liveStatus in
 		} else {
 			r.shadow.disagree.Add(1)
 		}
-		r.logExchange(clone, id, body, status, rb, time.Since(start), true, &agree)
+		r.logExchange(clone, rid, id, body, status, rb, time.Since(start), true, &agree)
 	}()
 }
 
@@ -663,13 +697,13 @@ func sameJSON(a, b any) bool {
 	return a == b
 }
 
-func (r *Router) logExchange(req *http.Request, backend string, body []byte, status int, resp []byte, d time.Duration, shadow bool, agree *bool) {
+func (r *Router) logExchange(req *http.Request, rid, backend string, body []byte, status int, resp []byte, d time.Duration, shadow bool, agree *bool) {
 	if r.opt.Log == nil {
 		return
 	}
 	rec := Record{
 		Deployment: r.name, Backend: backend, Time: time.Now().UnixNano(), LatencyMicros: d.Microseconds(),
-		Status: status, Path: req.URL.Path, Shadow: shadow, Agree: agree,
+		Status: status, Path: req.URL.Path, RequestID: rid, Shadow: shadow, Agree: agree,
 		Request: clipBody(body, r.opt.LogBodyBytes), Response: clipBody(resp, r.opt.LogBodyBytes),
 	}
 	r.opt.Log.Enqueue(rec)
