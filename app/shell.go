@@ -51,8 +51,12 @@ func (s *Shell) startup(ctx context.Context) {
 	s.bridgeWG.Add(1)
 	go func() {
 		defer s.bridgeWG.Done()
+		notify := osNotifier()
 		for ev := range ch {
 			runtime.EventsEmit(ctx, ev.Topic, ev.Data)
+			if ev.Topic == "monitor.alert" {
+				notifyAlert(notify, ev.Data)
+			}
 		}
 	}()
 	runtime.OnFileDrop(ctx, func(_, _ int, paths []string) {

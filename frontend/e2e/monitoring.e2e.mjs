@@ -121,6 +121,13 @@ test('drifted traffic raises an alert that opens its report', async () => {
   assert.match(await page.textContent('[data-testid="verdict"]'), /Dataset drift detected/);
 
   const dark = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
+  // A person who has not opened Monitoring in this browser sees the alert
+  // counted in the status bar; opening Monitoring marks it seen.
+  await dark.waitForFunction(() => /[1-9]\d* new alerts?/.test(document.querySelector('[data-testid="status-alerts"]')?.textContent ?? ''), null, { timeout: 15_000 });
+  await screenshot(dark, 'status-bar-alerts-dark-small');
+  await dark.click('[data-testid="status-alerts"]');
+  await dark.waitForSelector('main[data-area="monitoring"]');
+  await dark.waitForFunction(() => /No new alerts/.test(document.querySelector('[data-testid="status-alerts"]')?.textContent ?? ''));
   await dark.goto(`${tern.url}/#/monitoring/report/${reportId}`);
   await dark.waitForSelector('[data-testid="report"] .chart svg');
   await screenshot(dark, 'monitoring-report-dark-small');
