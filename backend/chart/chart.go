@@ -46,7 +46,7 @@ func rgb(hex uint32) color.Color {
 // order, accent first).
 var Default = Style{
 	Palette: []color.Color{
-		rgb(0x4f6bed), // accent
+		rgb(0x12998b), // accent: Tern's teal, between the light and dark themes' accents
 		rgb(0xe69f00),
 		rgb(0x009e73),
 		rgb(0xcc79a7),
@@ -55,7 +55,7 @@ var Default = Style{
 		rgb(0xf0e442),
 	},
 	Ink:       rgb(0x7a8290),
-	Grid:      color.RGBA{R: 0x7a, G: 0x82, B: 0x90, A: 0x40},
+	Grid:      color.NRGBA{R: 0x7a, G: 0x82, B: 0x90, A: 0x40}, // NRGBA: RGBA is premultiplied, and 0x7a > 0x40 is not a colour
 	TextSize:  vg.Points(9),
 	LineWidth: vg.Points(0.8),
 }

@@ -32,7 +32,7 @@ func TestHistogramGolden(t *testing.T) {
 	s := string(svg)
 	assert.Contains(t, s, `width="480" height="240" viewBox=`)
 	assert.Contains(t, s, "sans-serif")
-	assert.Contains(t, s, "fill:#4F6BED")
+	assert.Contains(t, s, "fill:#12998B")
 	assert.NotContains(t, s, "@font-face", "fonts are not embedded")
 	golden(t, "histogram", svg)
 }
