@@ -113,12 +113,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden", "This Tern only answers to localhost.")
 		return
 	}
+	// ServeMux would answer a path with "..", "." or "//" segments with a
+	// redirect that keeps a PUT's method and body, pointing an upload at
+	// somewhere else; such paths are refused outright instead.
+	if !cleanPath(r.URL.Path) {
+		writeError(w, http.StatusBadRequest, string(core.Invalid), "The request path has empty, '.' or '..' segments.")
+		return
+	}
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	s.mux.ServeHTTP(w, r)
+}
+
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	return c == p || (strings.HasSuffix(p, "/") && c+"/" == p)
 }
 
 func (s *Server) hostAllowed(hostport string) bool {

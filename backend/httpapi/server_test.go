@@ -197,6 +197,23 @@ func TestCallBoundMethods(t *testing.T) {
 	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
 }
 
+func TestUncleanPathsRefusedNotRedirected(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	auth := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/octet-stream"}
+	for _, p := range []string{
+		"/api/upload/../../etc/passwd", "/api/upload/a/../../b", "/api/upload//a", "/api/upload/./a",
+		"/api/upload/%2e%2e/a", "/api/upload/a/%2E%2E/%2E%2E/b", "/api/upload/a%2f..%2f..%2fb",
+	} {
+		rec := do(s, "PUT", p, auth, "x")
+		assert.Equal(t, http.StatusBadRequest, rec.Code, p)
+		assert.Empty(t, rec.Header().Get("Location"), p)
+	}
+	assert.Equal(t, http.StatusOK, do(s, "PUT", "/api/upload/a/b.csv", auth, "x").Code)
+	assert.True(t, cleanPath("/"))
+	assert.True(t, cleanPath("/api/items/"))
+	assert.False(t, cleanPath("/api//items"))
+}
+
 func TestRawRouteSizeCap(t *testing.T) {
 	s, _, _ := newTestServer(t)
 	auth := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/octet-stream"}
