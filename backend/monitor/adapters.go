@@ -129,7 +129,7 @@ func (s ServingLog) Recent(_ context.Context, deployment string, limit int) ([]L
 			continue
 		}
 		out = append(out, LogRecord{
-			Time: time.Unix(0, r.Time), LatencyMs: float64(r.LatencyMicros) / 1000, Status: r.Status,
+			ID: r.RequestID, Time: time.Unix(0, r.Time), LatencyMs: float64(r.LatencyMicros) / 1000, Status: r.Status,
 			Request: r.Request, Response: r.Response,
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +28,10 @@ const (
 	RuleLatencyP95 RuleKind = "latency_p95"
 	// RuleErrorRate fires when the window's error rate exceeds Threshold (0–1).
 	RuleErrorRate RuleKind = "error_rate"
+	// RuleRealised fires when Metric, realised on labelled predictions in
+	// the newest window that has it, falls below Threshold (rises above it
+	// for rmse and mae).
+	RuleRealised RuleKind = "realised_metric"
 )
 
 // Rule is an alert rule, evaluated on every report of its monitor.
@@ -36,6 +41,8 @@ type Rule struct {
 	Kind      RuleKind `json:"kind"`
 	Columns   []string `json:"columns,omitempty"`
 	Threshold float64  `json:"threshold"`
+	// Metric is the realised metric a realised_metric rule watches.
+	Metric string `json:"metric,omitempty"`
 	// Webhook, when set, receives every alert of this rule as a JSON POST.
 	Webhook  string `json:"webhook,omitempty"`
 	Disabled bool   `json:"disabled,omitempty"`
@@ -59,8 +66,21 @@ func (r Rule) Validate() error {
 		if r.Threshold <= 0 {
 			return core.Errorf(core.Invalid, "Rule %q: the latency threshold must be more than 0 ms.", r.Name)
 		}
+	case RuleRealised:
+		if !slices.Contains(Metrics, r.Metric) {
+			return core.Errorf(core.Invalid, "Rule %q: unknown metric %q (use %s).", r.Name, r.Metric, strings.Join(Metrics, ", "))
+		}
+		if math.IsNaN(r.Threshold) || math.IsInf(r.Threshold, 0) {
+			return core.Errorf(core.Invalid, "Rule %q: the threshold must be a number.", r.Name)
+		}
+		if lowerIsBetter(r.Metric) && r.Threshold < 0 {
+			return core.Errorf(core.Invalid, "Rule %q: %s is never negative; use a threshold of 0 or more.", r.Name, r.Metric)
+		}
+		if !lowerIsBetter(r.Metric) && r.Metric != MetricR2 && (r.Threshold < 0 || r.Threshold > 1) {
+			return core.Errorf(core.Invalid, "Rule %q: %s is between 0 and 1 (e.g. 0.8).", r.Name, r.Metric)
+		}
 	default:
-		return core.Errorf(core.Invalid, "Rule %q: unknown kind %q (use drift_share, column_drift, latency_p95 or error_rate).", r.Name, r.Kind)
+		return core.Errorf(core.Invalid, "Rule %q: unknown kind %q (use drift_share, column_drift, latency_p95, error_rate or realised_metric).", r.Name, r.Kind)
 	}
 	if r.Webhook != "" {
 		u, err := url.Parse(r.Webhook)
@@ -137,6 +157,23 @@ func Evaluate(rules []Rule, r *Report, newID func() string) []Alert {
 			a.Value = r.Ops.ErrorRate
 			fire = a.Value > rule.Threshold
 			a.Message = fmt.Sprintf("error rate %.1f%% (%d of %d requests; alert above %.1f%%)", 100*a.Value, r.Ops.Errors, r.Ops.Requests, 100*rule.Threshold)
+		case RuleRealised:
+			if r.Performance == nil {
+				continue
+			}
+			w, v, ok := r.Performance.Latest(rule.Metric)
+			if !ok {
+				continue
+			}
+			a.Value = v
+			dir := "below"
+			if lowerIsBetter(rule.Metric) {
+				fire, dir = v > rule.Threshold, "above"
+			} else {
+				fire = v < rule.Threshold
+			}
+			a.Message = fmt.Sprintf("realised %s %s on %d labelled predictions from %s (alert %s %s)",
+				metricName(rule.Metric), fmtNum(v), w.N, w.From.Format("2006-01-02 15:04:05 MST"), dir, fmtNum(rule.Threshold))
 		}
 		if fire {
 			a.ID = newID()

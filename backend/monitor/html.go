@@ -106,7 +106,69 @@ func view(r *Report) (map[string]any, error) {
 		}
 		cols[i] = c
 	}
-	return map[string]any{"R": r, "Cols": cols, "Skipped": skipped, "Created": r.Created.Format("2006-01-02 15:04 MST")}, nil
+	out := map[string]any{"R": r, "Cols": cols, "Skipped": skipped, "Created": r.Created.Format("2006-01-02 15:04 MST")}
+	if r.Performance != nil {
+		pv, err := perfView(r.Performance)
+		if err != nil {
+			return nil, err
+		}
+		out["Perf"] = pv
+	}
+	return out, nil
+}
+
+type namedValue struct{ Name, Value string }
+
+type perfRow struct {
+	From  string
+	N     int
+	Cells []string
+}
+
+// perfView lays out realised performance: overall cards, a row per window
+// with the metrics the task has, and the headline metric over time.
+func perfView(p *Performance) (map[string]any, error) {
+	var metrics []string
+	for _, m := range Metrics {
+		if _, ok := p.Overall.Metrics[m]; ok {
+			metrics = append(metrics, m)
+		}
+	}
+	var names []string
+	var overall []namedValue
+	for _, m := range metrics {
+		names = append(names, metricName(m))
+		overall = append(overall, namedValue{metricName(m), fmtNum(p.Overall.Metrics[m])})
+	}
+	rows := make([]perfRow, len(p.Windows))
+	for i, w := range p.Windows {
+		rows[i] = perfRow{From: w.From.Format("2006-01-02 15:04:05 MST"), N: w.N}
+		for _, m := range metrics {
+			cell := "—"
+			if v, ok := w.Metrics[m]; ok {
+				cell = fmtNum(v)
+			}
+			rows[i].Cells = append(rows[i].Cells, cell)
+		}
+	}
+	v := map[string]any{"P": p, "Names": names, "Overall": overall, "Rows": rows, "Width": shortDuration(p.Window)}
+	if len(p.Windows) > 0 {
+		svg, err := PerformanceSVG(p, HeadlineMetric(p), 480, 220)
+		if err != nil {
+			return nil, core.Wrap(err, core.Internal, "The realised performance chart could not be drawn.")
+		}
+		v["SVG"] = template.HTML(stripXMLHeader(svg))
+	}
+	return v, nil
+}
+
+// HeadlineMetric is the metric shown over time: accuracy for classifiers,
+// RMSE for regressors.
+func HeadlineMetric(p *Performance) string {
+	if p.Task == TaskRegression {
+		return MetricRMSE
+	}
+	return MetricAccuracy
 }
 
 // stripXMLHeader drops the <?xml …?> declaration and generator comment so

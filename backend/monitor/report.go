@@ -24,6 +24,9 @@ type Report struct {
 	Drift   *drift.Result `json:"drift"`
 	Ops     *Ops          `json:"ops,omitempty"`
 	Alerts  []Alert       `json:"alerts,omitempty"`
+	// Performance is realised quality from the labels received so far
+	// (deployment monitors with labels only).
+	Performance *Performance `json:"performance,omitempty"`
 	// Notes say what a person should know about how the report was made.
 	Notes []string `json:"notes,omitempty"`
 }

@@ -54,9 +54,13 @@ type Monitor struct {
 	Every               time.Duration `json:"every,omitempty"` // run on its own this often; 0 = on demand
 	Drift               drift.Options `json:"drift"`
 	Rules               []Rule        `json:"rules,omitempty"`
-	Created             time.Time     `json:"created"`
-	LastRun             time.Time     `json:"lastRun,omitzero"`
-	LastReport          string        `json:"lastReport,omitempty"`
+	// Task and PerfWindow tune realised performance once labels arrive
+	// ("" and 0: decided from the data).
+	Task       string        `json:"task,omitempty"`
+	PerfWindow time.Duration `json:"perfWindow,omitempty"`
+	Created    time.Time     `json:"created"`
+	LastRun    time.Time     `json:"lastRun,omitzero"`
+	LastReport string        `json:"lastReport,omitempty"`
 }
 
 // ReportSummary is a report without its per-column detail, for lists.
@@ -376,6 +380,9 @@ func (s *Service) RunMonitor(ctx context.Context, id string) (*Report, error) {
 		r.Notes = append(r.Notes, "Prediction drift is measured against the predictions of the monitor's first window.")
 	}
 	r.Monitor = m.ID
+	if r.Performance, err = s.refreshPerformance(m); err != nil {
+		return nil, err
+	}
 	r.Alerts = Evaluate(m.Rules, r, core.NewID)
 	if err := s.saveReport(r); err != nil {
 		return nil, err

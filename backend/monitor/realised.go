@@ -1,0 +1,208 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+// Key layout, continued:
+//
+//	0x53 deployment 0x00 request id -> label (canonical text)
+//	0x54 monitor id                 -> Performance (JSON; the latest, aggregates only)
+const (
+	prefixLabel       = store.PrefixMonitor + 3
+	prefixPerformance = store.PrefixMonitor + 4
+)
+
+// LabelOptions tune how realised performance is computed; zero values
+// keep what the monitor has (auto task, auto window).
+type LabelOptions struct {
+	// Task forces classification or regression.
+	Task string `json:"task,omitempty"`
+	// Window is the width of a time window (nanoseconds in JSON).
+	Window time.Duration `json:"window,omitempty"`
+}
+
+// LabelResult is what a label file did.
+type LabelResult struct {
+	Added       int          `json:"added"` // labels in the file (a label given again replaces the old one)
+	Performance *Performance `json:"performance"`
+	// ReportID is the report made right after, which carries the realised
+	// metrics and any alert they raised ("" when the run failed: RunError).
+	ReportID string  `json:"reportId,omitempty"`
+	Alerts   []Alert `json:"alerts,omitempty"`
+	RunError string  `json:"runError,omitempty"`
+}
+
+func labelKey(deployment, id string) []byte {
+	return store.Key(prefixLabel, []byte(deployment), []byte{0}, []byte(id))
+}
+
+// IngestLabels parses a label file, keeps its labels for the monitor's
+// deployment, recomputes realised performance over every label held and
+// runs the monitor, so its rules (realised_metric among them) are
+// evaluated and the new report shows the metrics.
+func (s *Service) IngestLabels(ctx context.Context, monitorID string, data []byte, opt LabelOptions) (*LabelResult, error) {
+	m, err := s.Monitor(monitorID)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind != KindDeployment {
+		return nil, core.Errorf(core.Invalid, "Labels join logged predictions; monitor %q watches dataset versions, not a deployment.", m.Name)
+	}
+	if opt.Task != "" && opt.Task != TaskClassification && opt.Task != TaskRegression {
+		return nil, core.Errorf(core.Invalid, "Unknown task %q (use classification or regression).", opt.Task)
+	}
+	if opt.Window < 0 {
+		return nil, core.Errorf(core.Invalid, "The window width cannot be negative.")
+	}
+	labels, err := ParseLabels(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.storeLabels(m.Deployment, labels); err != nil {
+		return nil, err
+	}
+	if opt.Task != "" || opt.Window > 0 {
+		s.mu.Lock()
+		if cur, err := s.Monitor(monitorID); err == nil {
+			if opt.Task != "" {
+				cur.Task = opt.Task
+			}
+			if opt.Window > 0 {
+				cur.PerfWindow = opt.Window
+			}
+			err = s.put(prefixMonitor, cur.ID, cur)
+		}
+		s.mu.Unlock()
+	}
+	res := &LabelResult{Added: len(labels)}
+	rep, err := s.RunMonitor(ctx, monitorID)
+	if err != nil {
+		// The labels are kept; the metrics are still worth showing.
+		res.RunError = core.ErrorMessage(err)
+		m, _ = s.Monitor(monitorID)
+		if res.Performance, err = s.refreshPerformance(m); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+	res.ReportID, res.Alerts, res.Performance = rep.ID, rep.Alerts, rep.Performance
+	return res, nil
+}
+
+// storeLabels writes labels in transactions of what Badger allows; a
+// label is an idempotent put, so a failure part-way is repaired by sending
+// the file again and never leaves a half-written label.
+func (s *Service) storeLabels(deployment string, labels []Label) error {
+	txn := s.db.DB.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	for _, l := range labels {
+		k, v := labelKey(deployment, l.RequestID), []byte(l.Value)
+		err := txn.Set(k, v)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			if err = txn.Commit(); err == nil {
+				txn = s.db.DB.NewTransaction(true)
+				err = txn.Set(k, v)
+			}
+		}
+		if err != nil {
+			return core.Wrap(err, core.Unavailable, "The labels could not be saved.")
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return core.Wrap(err, core.Unavailable, "The labels could not be saved.")
+	}
+	return nil
+}
+
+// labelsOf reads every label held for a deployment.
+func (s *Service) labelsOf(deployment string) ([]Label, error) {
+	prefix := store.Key(prefixLabel, []byte(deployment), []byte{0})
+	var out []Label
+	err := s.db.DB.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = prefix
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			id := string(item.Key()[len(prefix):])
+			if err := item.Value(func(v []byte) error {
+				out = append(out, Label{RequestID: id, Value: string(v)})
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "The labels of %q could not be read.", deployment)
+	}
+	return out, nil
+}
+
+// refreshPerformance recomputes a deployment monitor's realised
+// performance from its labels and stores it; nil when it has no labels.
+func (s *Service) refreshPerformance(m Monitor) (*Performance, error) {
+	if m.Kind != KindDeployment {
+		return nil, nil
+	}
+	labels, err := s.labelsOf(m.Deployment)
+	if err != nil || len(labels) == 0 {
+		return nil, err
+	}
+	ids := make([]string, len(labels))
+	for i, l := range labels {
+		ids[i] = l.RequestID
+	}
+	recs, err := serving.LookupRequests(s.db, m.Deployment, ids)
+	if err != nil {
+		return nil, err
+	}
+	pairs, unmatched, unusable := joinLabels(recs, labels)
+	perf := computePerformance(pairs, m.PerfWindow, m.Task)
+	perf.Deployment, perf.Labels, perf.Matched, perf.Unmatched, perf.Unusable = m.Deployment, len(labels), len(pairs), unmatched, unusable
+	perf.Updated = s.now().UTC()
+	if perf.Windows == nil {
+		perf.Windows = []PerfWindow{}
+	}
+	if len(pairs) == 0 {
+		perf.Notes = append(perf.Notes, "No label matched a logged prediction yet: check that the request IDs are the X-Request-Id values the deployment returned.")
+	}
+	if unusable > 0 {
+		perf.Notes = append(perf.Notes, "Some labelled requests got an error or held several rows; they are counted as unusable, not scored.")
+	}
+	b, err := json.Marshal(perf)
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "The realised performance could not be encoded.")
+	}
+	if err := s.db.DB.Update(func(txn *badger.Txn) error { return txn.Set(store.Key(prefixPerformance, []byte(m.ID)), b) }); err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "The realised performance could not be saved.")
+	}
+	return &perf, nil
+}
+
+// Performance returns the stored realised performance of a monitor.
+func (s *Service) Performance(monitorID string) (*Performance, error) {
+	if _, err := s.Monitor(monitorID); err != nil {
+		return nil, err
+	}
+	var p Performance
+	if err := s.get(prefixPerformance, monitorID, &p, "realised performance of monitor"); err != nil {
+		if core.ErrorCode(err) == core.NotFound {
+			return nil, core.Errorf(core.NotFound, "Monitor %s has no labels yet: drop a label file (request_id, label) first.", monitorID)
+		}
+		return nil, err
+	}
+	return &p, nil
+}
