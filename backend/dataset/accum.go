@@ -58,10 +58,10 @@ type colAcc struct {
 	kll      *KLL
 	hll      *HLL
 
-	top                   *topK
-	lenSum                int64
-	lenMin, lenMax        int
-	trues, falses         int64
+	top            *topK
+	lenSum         int64
+	lenMin, lenMax int
+	trues, falses  int64
 }
 
 func newColAcc(c Column) *colAcc {

@@ -247,16 +247,16 @@ func TestGoodVariants(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	type want struct {
-		rows    int64
-		names   []string
-		delim   string
-		enc     string
-		header  bool
-		first   []string
-		check   func(t *testing.T, p Profile)
+		rows   int64
+		names  []string
+		delim  string
+		enc    string
+		header bool
+		first  []string
+		check  func(t *testing.T, p Profile)
 	}
 	cases := map[string]want{
-		"bom_crlf.csv":        {rows: 2, names: []string{"name", "score"}, delim: ",", enc: "utf-8", header: true, first: []string{"Ada", "1.5"}},
+		"bom_crlf.csv": {rows: 2, names: []string{"name", "score"}, delim: ",", enc: "utf-8", header: true, first: []string{"Ada", "1.5"}},
 		"quoted_newlines.csv": {rows: 3, names: []string{"id", "note"}, delim: ",", enc: "utf-8", header: true, first: []string{"1", "line one\nline two"}, check: func(t *testing.T, p Profile) {
 			assert.Equal(t, `say "hi"`, p.Preview[1][1])
 		}},

@@ -223,17 +223,17 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize+blockSi
 
 // worker holds one goroutine's accumulators.
 type worker struct {
-	cols     []Column
-	accs     []*colAcc
-	corr     *corrAcc
-	vals     []float64
-	present  []bool
-	nulls    *nullTokens
-	header   bool // the file has a header row (words the ragged-row message)
-	skip     bool // the first record of the file is that header: skip it
-	factory  recordSourceFactory
-	reused   recordSource
-	numeric  []bool
+	cols    []Column
+	accs    []*colAcc
+	corr    *corrAcc
+	vals    []float64
+	present []bool
+	nulls   *nullTokens
+	header  bool // the file has a header row (words the ragged-row message)
+	skip    bool // the first record of the file is that header: skip it
+	factory recordSourceFactory
+	reused  recordSource
+	numeric []bool
 }
 
 func newWorker(cols []Column, nulls *nullTokens, header bool, f recordSourceFactory) *worker {

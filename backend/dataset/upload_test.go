@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/stretchr/testify/require"
 )
 
 func TestUploadRoute(t *testing.T) {
