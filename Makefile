@@ -120,6 +120,8 @@ test:
 	$(call timed,fuzz ($(FUZZTIME) per target),$(MAKE) --no-print-directory fuzz)
 
 test-go:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
+	$(GO) vet ./...
 	TERN_BIN=$(CURDIR)/bin/tern TERN_DESKTOP_BIN=$(CURDIR)/build/bin/tern $(GO) test -timeout 30m -count=1 ./...
 
 test-frontend:
