@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
@@ -92,3 +93,43 @@ func (m *Monitoring) Chart(reportID, column string) (string, error) {
 
 // Alerts lists alerts, newest first (limit 0 = all).
 func (m *Monitoring) Alerts(limit int) ([]monitor.Alert, error) { return m.svc.Alerts(limit) }
+
+// LabelsFromFile reads a label file on this machine (CSV or JSON lines
+// with request_id and label) for a deployment monitor; task ("" auto,
+// classification, regression) and window ("" auto, or a duration such as
+// 1h) tune the realised metrics. Browser mode uploads the same file to
+// POST /api/monitor/monitors/{id}/labels instead.
+func (m *Monitoring) LabelsFromFile(monitorID, path, task, window string) (*monitor.LabelResult, error) {
+	opt := monitor.LabelOptions{Task: task}
+	if window != "" {
+		d, err := time.ParseDuration(window)
+		if err != nil || d <= 0 {
+			return nil, core.Errorf(core.Invalid, "The window %q is not a duration such as 15m or 1h.", window)
+		}
+		opt.Window = d
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, core.Errorf(core.NotFound, "The label file %s cannot be opened.", path)
+	}
+	if st.Size() > 256<<20 {
+		return nil, core.Errorf(core.Invalid, "The label file %s is larger than 256 MB; split it.", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, core.Errorf(core.NotFound, "The label file %s cannot be read.", path)
+	}
+	return m.svc.IngestLabels(context.Background(), monitorID, data, opt)
+}
+
+// Performance returns a monitor's stored realised performance.
+func (m *Monitoring) Performance(monitorID string) (*monitor.Performance, error) {
+	return m.svc.Performance(monitorID)
+}
+
+// PerformanceChart returns a realised metric over time as SVG ("" for the
+// headline metric: accuracy or RMSE).
+func (m *Monitoring) PerformanceChart(monitorID, metric string) (string, error) {
+	b, err := m.svc.PerformanceChart(monitorID, metric)
+	return string(b), err
+}

@@ -1,8 +1,11 @@
 package monitor
 
 import (
+	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/httpapi"
@@ -15,7 +18,62 @@ func (s *Service) Routes() []httpapi.Route {
 	return []httpapi.Route{
 		{Pattern: "GET /api/monitor/reports/{file}", Handler: http.HandlerFunc(s.serveReport)},
 		{Pattern: "GET /api/monitor/reports/{id}/charts/{column}", Handler: http.HandlerFunc(s.serveChart)},
+		// A label file as the raw body (CSV or JSON lines); ?task= and
+		// ?window= (a Go duration such as 1h) tune the metrics.
+		{Pattern: "POST /api/monitor/monitors/{id}/labels", Handler: http.HandlerFunc(s.serveLabels), RawBody: true, MaxBytes: maxLabelBytes},
+		{Pattern: "GET /api/monitor/monitors/{id}/performance.svg", Handler: http.HandlerFunc(s.servePerformanceChart)},
 	}
+}
+
+func (s *Service) serveLabels(w http.ResponseWriter, r *http.Request) {
+	var opt LabelOptions
+	opt.Task = r.URL.Query().Get("task")
+	if v := r.URL.Query().Get("window"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			httpapi.WriteError(w, core.Errorf(core.Invalid, "The window %q is not a duration such as 15m or 1h.", v))
+			return
+		}
+		opt.Window = d
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxLabelBytes+1))
+	if err != nil {
+		httpapi.WriteError(w, core.Errorf(core.Invalid, "The label file could not be read."))
+		return
+	}
+	res, err := s.IngestLabels(r.Context(), r.PathValue("id"), data, opt)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, res)
+}
+
+func (s *Service) servePerformanceChart(w http.ResponseWriter, r *http.Request) {
+	svg, err := s.PerformanceChart(r.PathValue("id"), r.URL.Query().Get("metric"))
+	if err != nil {
+		http.Error(w, core.ErrorMessage(err), httpStatus(err))
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(svg)
+}
+
+// PerformanceChart draws a realised metric of a monitor over time (the
+// headline metric when metric is "").
+func (s *Service) PerformanceChart(monitorID, metric string) ([]byte, error) {
+	p, err := s.Performance(monitorID)
+	if err != nil {
+		return nil, err
+	}
+	if metric == "" {
+		metric = HeadlineMetric(p)
+	}
+	if !slices.Contains(Metrics, metric) {
+		return nil, core.Errorf(core.Invalid, "Unknown metric %q (use %s).", metric, strings.Join(Metrics, ", "))
+	}
+	return PerformanceSVG(p, metric, 480, 220)
 }
 
 func httpStatus(err error) int {
