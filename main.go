@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -110,6 +111,21 @@ type environment struct {
 	monitoring  *monitor.Service
 	bindings    []any
 	routes      []httpapi.Route
+
+	// Background loops (reattach, monitor schedules) run under ctx; close
+	// cancels it and waits for them before closing what they write to.
+	ctx    context.Context
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
+}
+
+// background runs fn under the environment's context until close.
+func (e *environment) background(fn func(ctx context.Context)) {
+	e.loops.Add(1)
+	go func() {
+		defer e.loops.Done()
+		fn(e.ctx)
+	}()
 }
 
 func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, error) {
@@ -127,70 +143,87 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	if err != nil {
 		return nil, err
 	}
-	token, err := httpapi.LoadOrCreateToken(dataDir, newToken)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
 	face := "desktop"
 	if mode == "serve" {
 		face = "browser"
 	}
-	e := &environment{log: log, dataDir: dataDir, store: st, bus: core.NewBus(), token: token}
+	e := &environment{log: log, dataDir: dataDir, store: st, bus: core.NewBus()}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok { // whatever was built so far is taken down again
+			e.close()
+		}
+	}()
+	if e.token, err = httpapi.LoadOrCreateToken(dataDir, newToken); err != nil {
+		return nil, err
+	}
 	e.shell = app.NewShell(e.bus, log)
 	e.system = system.New(version, face, dataDir)
 	blobs, err := blob.Open(filepath.Join(dataDir, "blobs"), st)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	e.datasets = dataset.NewService(st, blobs, e.bus, dataDir)
 	e.routes = append(e.routes, e.datasets.Routes(0)...)
 	if e.tracking, err = tracking.NewService(st, e.bus, dataDir); err != nil {
-		st.Close()
 		return nil, err
 	}
-	e.tracking.Start(context.Background()) // crash detection for runs with heartbeats
-	e.routes = append(e.routes, mlflowapi.New(e.tracking, log).Routes()...)
+	e.tracking.Start(e.ctx) // crash detection for runs with heartbeats
+	mlflow := mlflowapi.New(e.tracking, log).Routes()
+	e.routes = append(e.routes, mlflow...)
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
 		DataDir: dataDir, AppVersion: version, Docker: runner.DockerFromEnv(),
 		// Jobs that log with the MLflow client reach it on their own network, token-only.
-		TrackingAPI: runner.MuxOf(mlflowapi.New(e.tracking, log).Routes())}); err != nil {
-		st.Close()
+		TrackingAPI: runner.MuxOf(mlflow)}); err != nil {
 		return nil, err
 	}
-	startCtx, cancelStart := context.WithTimeout(context.Background(), 10*time.Second)
+	startCtx, cancelStart := context.WithTimeout(e.ctx, 10*time.Second)
 	if err := e.runner.Start(startCtx); err != nil { // reattach to jobs left running, reap orphans
 		log.Warn("reattaching training jobs", "err", core.ErrorMessage(err))
 	}
 	cancelStart()
 	if e.registry, err = registry.NewService(st, e.bus, dataDir, e.tracking); err != nil {
-		st.Close()
 		return nil, err
 	}
 	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
 	launcher, packager := deployment.DefaultLaunchers(e.runner.Instance(), e.runner.RuntimeBinary)
 	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
-	go e.deployments.Start(context.Background()) // deployments running at the last exit come back
+	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Logs: monitor.ServingLog{Store: st}})
 	e.routes = append(e.routes, e.monitoring.Routes()...)
-	go e.monitoring.Start(context.Background(), 0) // monitors with an interval run on their own
+	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
 	e.bindings = app.Bindings(app.Services{
-		Registry: e.registry, Deployments: e.deployments, Packager: packager, Bus: e.bus, Monitoring: e.monitoring,
-		Shell:    e.shell,
-		System:   e.system,
-		Datasets: e.datasets,
-		Tracking: e.tracking,
-		Runner:   e.runner,
+		Shell:       e.shell,
+		System:      e.system,
+		Bus:         e.bus,
+		Datasets:    e.datasets,
+		Tracking:    e.tracking,
+		Runner:      e.runner,
+		Registry:    e.registry,
+		Deployments: e.deployments,
+		Packager:    packager,
+		Monitoring:  e.monitoring,
 	})
+	ok = true
 	return e, nil
 }
 
+// close stops background work, then each service in the reverse order of
+// building, then the store; services that were never built are skipped.
 func (e *environment) close() {
-	e.deployments.Close() // routers stop; serving containers keep running for the next start
-	e.runner.Close()      // containers keep running; the next start reattaches
-	e.tracking.Stop()
+	e.cancel()
+	e.loops.Wait()
+	if e.deployments != nil {
+		e.deployments.Close() // routers stop; serving containers keep running for the next start
+	}
+	if e.runner != nil {
+		e.runner.Close() // containers keep running; the next start reattaches
+	}
+	if e.tracking != nil {
+		e.tracking.Stop()
+	}
 	if err := e.store.Close(); err != nil {
 		e.log.Error("closing the store", "err", err)
 	}
