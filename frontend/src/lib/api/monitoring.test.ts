@@ -29,3 +29,13 @@ describe('monitoring helpers', () => {
     expect(verdictLabel({ ...base, status: 'insufficient_data' })).toBe('insufficient data');
   });
 });
+
+describe('realised performance helpers', () => {
+  it('lists the metrics a performance has, in display order', async () => {
+    const { presentMetrics } = await import('./monitoring');
+    const w = { from: '', to: '', n: 4, metrics: { roc_auc: 0.9, accuracy: 0.75, f1: 0.7 } };
+    const p = { deployment: 'd', task: 'classification' as const, labels: 4, matched: 4, unmatched: 0, unusable: 0, window: 0, windows: [w], overall: w, updated: '' };
+    expect(presentMetrics(p)).toEqual(['accuracy', 'f1', 'roc_auc']);
+    expect(presentMetrics({ ...p, overall: { ...w, metrics: {} } })).toEqual([]);
+  });
+});

@@ -1,6 +1,6 @@
 // Monitoring: monitors (a deployment's traffic or two dataset versions
 // against a frozen reference), drift reports, alert rules and alerts.
-import { call, on } from './transport';
+import { call, on, upload, isDesktop } from './transport';
 
 /** Go's drift.Num: null for NaN, "+Inf"/"-Inf" for infinities. */
 export type Num = number | null | '+Inf' | '-Inf';
@@ -62,7 +62,7 @@ export interface Ops {
   latencyP95Ms: number;
 }
 
-export type RuleKind = 'drift_share' | 'column_drift' | 'latency_p95' | 'error_rate';
+export type RuleKind = 'drift_share' | 'column_drift' | 'latency_p95' | 'error_rate' | 'realised_metric';
 
 export interface Rule {
   id?: string;
@@ -70,6 +70,8 @@ export interface Rule {
   kind: RuleKind;
   columns?: string[];
   threshold: number;
+  /** realised_metric rules: the metric watched */
+  metric?: Metric;
   webhook?: string;
   disabled?: boolean;
 }
@@ -99,6 +101,7 @@ export interface Report {
   drift: DriftResult;
   ops?: Ops;
   alerts?: Alert[];
+  performance?: Performance;
 }
 
 export interface ReportSummary {
@@ -202,3 +205,73 @@ export async function downloadHTML(id: string): Promise<void> {
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+// Realised performance: labels (request_id, label) joined to logged
+// predictions by the X-Request-Id the deployment returned.
+
+export type Metric = 'accuracy' | 'precision' | 'recall' | 'f1' | 'roc_auc' | 'rmse' | 'mae' | 'r2';
+
+export const metricNames: Record<Metric, string> = {
+  accuracy: 'accuracy',
+  precision: 'precision',
+  recall: 'recall',
+  f1: 'F1',
+  roc_auc: 'ROC-AUC',
+  rmse: 'RMSE',
+  mae: 'MAE',
+  r2: 'R²',
+};
+
+export const metricOrder: Metric[] = ['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'rmse', 'mae', 'r2'];
+
+export interface PerfWindow {
+  from: string;
+  to: string;
+  n: number;
+  metrics: Partial<Record<Metric, number>>;
+}
+
+export interface Performance {
+  deployment: string;
+  task: 'classification' | 'regression' | '';
+  positive?: string;
+  labels: number;
+  matched: number;
+  unmatched: number;
+  unusable: number;
+  /** nanoseconds */
+  window: number;
+  windows: PerfWindow[];
+  overall: PerfWindow;
+  notes?: string[];
+  updated: string;
+}
+
+export interface LabelResult {
+  added: number;
+  performance: Performance | null;
+  reportId?: string;
+  alerts?: Alert[];
+  runError?: string;
+}
+
+export const getPerformance = (monitorId: string) => call<Performance>('Monitoring.Performance', monitorId);
+export const performanceChart = (monitorId: string, metric = '') =>
+  call<string>('Monitoring.PerformanceChart', monitorId, metric);
+
+/** Desktop: a label file by its path on this machine. */
+export const labelsFromFile = (monitorId: string, path: string, task = '', window = '') =>
+  call<LabelResult>('Monitoring.LabelsFromFile', monitorId, path, task, window);
+
+/** Browser: upload a dropped or chosen label file to the raw route. */
+export function uploadLabels(monitorId: string, file: Blob, window = ''): Promise<LabelResult> {
+  const q = window ? `?window=${encodeURIComponent(window)}` : '';
+  return upload<LabelResult>(`/api/monitor/monitors/${encodeURIComponent(monitorId)}/labels${q}`, file, { method: 'POST' });
+}
+
+/** The metrics a performance has, in display order. */
+export function presentMetrics(p: Performance): Metric[] {
+  return metricOrder.filter((m) => p.overall?.metrics?.[m] !== undefined);
+}
+
+export { isDesktop };
