@@ -19,6 +19,9 @@ import (
 // request ID the router returned in X-Request-Id.
 type Label struct {
 	RequestID string `json:"requestId"`
+	// Row is the prediction within the request (0-based) when one request
+	// scored several rows; 0 for the usual one-row request.
+	Row int `json:"row,omitempty"`
 	// Value is canonical: numbers in shortest form ("1.0" and 1 both
 	// read "1"), booleans "true"/"false", text trimmed.
 	Value string `json:"value"`
@@ -29,13 +32,15 @@ type Label struct {
 const (
 	maxLabelRows  = 2_000_000
 	maxLabelBytes = 256 << 20
+	maxRowIndex   = 1 << 24
 )
 
 // ParseLabels reads a label file: CSV with a header naming request_id and
 // label (other columns ignored), or JSON lines of objects with those keys.
 // Every problem names its row (the CSV header is row 1; JSON lines count
 // from 1): a missing or malformed request ID, a missing or non-finite
-// label, an ID given twice.
+// label, an ID given twice. An optional row column (0-based) labels one
+// row of a request that scored several.
 func ParseLabels(data []byte) ([]Label, error) {
 	if len(data) > maxLabelBytes {
 		return nil, core.Errorf(core.Invalid, "The label file is %d MB; the limit is %d MB.", len(data)>>20, maxLabelBytes>>20)
@@ -46,8 +51,12 @@ func ParseLabels(data []byte) ([]Label, error) {
 		return nil, core.Errorf(core.Invalid, "The label file is empty.")
 	}
 	var out []Label
-	seen := map[string]int{}
-	add := func(row int, id string, val any) error {
+	type idRow struct {
+		id  string
+		row int
+	}
+	seen := map[idRow]int{}
+	add := func(row int, id string, val any, pos int) error {
 		id = strings.TrimSpace(id)
 		if id == "" {
 			return core.Errorf(core.Invalid, "Row %d: request_id is empty.", row)
@@ -59,14 +68,17 @@ func ParseLabels(data []byte) ([]Label, error) {
 		if err != nil {
 			return core.Errorf(core.Invalid, "Row %d: the label of %q %s.", row, id, err.Error())
 		}
-		if first, dup := seen[id]; dup {
+		if first, dup := seen[idRow{id, pos}]; dup {
+			if pos > 0 {
+				return core.Errorf(core.Invalid, "Row %d: request ID %q row %d was already labelled on row %d.", row, id, pos, first)
+			}
 			return core.Errorf(core.Invalid, "Row %d: request ID %q was already labelled on row %d.", row, id, first)
 		}
 		if len(out) >= maxLabelRows {
 			return core.Errorf(core.Invalid, "Row %d: the label file has more than %d rows; split it.", row, maxLabelRows)
 		}
-		seen[id] = row
-		out = append(out, Label{RequestID: id, Value: v})
+		seen[idRow{id, pos}] = row
+		out = append(out, Label{RequestID: id, Row: pos, Value: v})
 		return nil
 	}
 	if trimmed[0] == '{' {
@@ -94,7 +106,15 @@ func ParseLabels(data []byte) ([]Label, error) {
 			if !present {
 				return nil, core.Errorf(core.Invalid, "Row %d has no label.", row)
 			}
-			if err := add(row, id, val); err != nil {
+			pos := 0
+			if rv, present := obj["row"]; present {
+				f, ok := rv.(float64)
+				if !ok || f < 0 || f != math.Trunc(f) || f > maxRowIndex {
+					return nil, core.Errorf(core.Invalid, "Row %d: row must be a whole number from 0 (the first row of the request).", row)
+				}
+				pos = int(f)
+			}
+			if err := add(row, id, val, pos); err != nil {
 				return nil, err
 			}
 		}
@@ -109,13 +129,15 @@ func ParseLabels(data []byte) ([]Label, error) {
 		if err != nil {
 			return nil, core.Errorf(core.Invalid, "Row 1 (the header) cannot be read as CSV.")
 		}
-		idCol, labelCol := -1, -1
+		idCol, labelCol, rowCol := -1, -1, -1
 		for i, h := range head {
 			switch strings.ToLower(strings.TrimSpace(h)) {
 			case "request_id":
 				idCol = i
 			case "label":
 				labelCol = i
+			case "row":
+				rowCol = i
 			}
 		}
 		if idCol < 0 || labelCol < 0 {
@@ -146,7 +168,15 @@ func ParseLabels(data []byte) ([]Label, error) {
 			if labelCol < len(rec) {
 				val = rec[labelCol]
 			}
-			if err := add(row, id, val); err != nil {
+			pos := 0
+			if rowCol >= 0 && rowCol < len(rec) && strings.TrimSpace(rec[rowCol]) != "" {
+				n, err := strconv.Atoi(strings.TrimSpace(rec[rowCol]))
+				if err != nil || n < 0 || n > maxRowIndex {
+					return nil, core.Errorf(core.Invalid, "Row %d: row %q must be a whole number from 0 (the first row of the request).", row, clip(rec[rowCol], 20))
+				}
+				pos = n
+			}
+			if err := add(row, id, val, pos); err != nil {
 				return nil, err
 			}
 		}

@@ -47,8 +47,8 @@ type Performance struct {
 	Labels    int    `json:"labels"`    // labels held for the deployment
 	Matched   int    `json:"matched"`   // joined to a logged prediction
 	Unmatched int    `json:"unmatched"` // request ID not in the prediction log
-	// Unusable were joined but their answer held no single readable
-	// prediction (an error status, a batch of several rows).
+	// Unusable were joined but their answer held no readable prediction
+	// at the labelled row (an error status, a row the answer lacks).
 	Unusable int           `json:"unusable"`
 	Window   time.Duration `json:"window"` // nanoseconds in JSON
 	Windows  []PerfWindow  `json:"windows"`
@@ -86,12 +86,12 @@ type prediction struct {
 	probs    bool // came from a probability vector
 }
 
-// readPrediction reads the single prediction of a scoring response:
-// {"predictions": [x]}, [x], or V2 {"outputs": [{"shape": [1, k], "data": …}]}.
+// readPrediction reads prediction row of a scoring response:
+// {"predictions": [x, …]}, [x, …], or V2 {"outputs": [{"shape": [n, k], "data": …}]}.
 // x may be a number, text, a boolean, a probability vector (argmax is the
 // class, the last entry of two is the score of class 1) or an object with
 // a label and a probability.
-func readPrediction(resp []byte) (prediction, bool) {
+func readPrediction(resp []byte, row int) (prediction, bool) {
 	var v any
 	if json.Unmarshal(resp, &v) != nil {
 		return prediction{}, false
@@ -108,17 +108,27 @@ func readPrediction(resp []byte) (prediction, bool) {
 			data, _ := t["data"].([]any)
 			data = flatten(data)
 			shape, _ := t["shape"].([]any)
-			if len(shape) == 2 && shape[0] == 1.0 && len(data) > 1 {
-				list = []any{data}
+			k, _ := func() (float64, bool) {
+				if len(shape) == 2 {
+					f, ok := shape[1].(float64)
+					return f, ok
+				}
+				return 0, false
+			}()
+			if k > 1 && k == math.Trunc(k) && len(data)%int(k) == 0 {
+				// [n, k]: one probability vector per row.
+				for i := 0; i < len(data); i += int(k) {
+					list = append(list, data[i:i+int(k)])
+				}
 			} else {
 				list = data
 			}
 		}
 	}
-	if len(list) != 1 {
+	if row < 0 || row >= len(list) {
 		return prediction{}, false
 	}
-	return readOne(list[0])
+	return readOne(list[row])
 }
 
 func readOne(v any) (prediction, bool) {
@@ -473,7 +483,7 @@ func joinLabels(rs map[string]serving.Record, labels []Label) (pairs []joined, u
 			unusable++
 			continue
 		}
-		p, ok := readPrediction(rec.Response)
+		p, ok := readPrediction(rec.Response, l.Row)
 		if !ok {
 			unusable++
 			continue

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // Key layout, continued:
 //
-//	0x53 deployment 0x00 request id -> label (canonical text)
+//	0x53 deployment 0x00 request id 0x00 U64(row) -> label (canonical text)
 //	0x54 monitor id                 -> Performance (JSON; the latest, aggregates only)
 const (
 	prefixLabel       = store.PrefixMonitor + 3
@@ -42,8 +43,8 @@ type LabelResult struct {
 	RunError string  `json:"runError,omitempty"`
 }
 
-func labelKey(deployment, id string) []byte {
-	return store.Key(prefixLabel, []byte(deployment), []byte{0}, []byte(id))
+func labelKey(deployment, id string, row int) []byte {
+	return store.Key(prefixLabel, []byte(deployment), []byte{0}, []byte(id), []byte{0}, store.U64(uint64(row)))
 }
 
 // IngestLabels parses a label file, keeps its labels for the monitor's
@@ -106,7 +107,7 @@ func (s *Service) storeLabels(deployment string, labels []Label) error {
 	txn := s.db.DB.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	for _, l := range labels {
-		k, v := labelKey(deployment, l.RequestID), []byte(l.Value)
+		k, v := labelKey(deployment, l.RequestID, l.Row), []byte(l.Value)
 		err := txn.Set(k, v)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if err = txn.Commit(); err == nil {
@@ -135,9 +136,14 @@ func (s *Service) labelsOf(deployment string) ([]Label, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
-			id := string(item.Key()[len(prefix):])
+			tail := item.Key()[len(prefix):]
+			if len(tail) < 10 || tail[len(tail)-9] != 0 {
+				continue // not a label key of this layout
+			}
+			id := string(tail[:len(tail)-9])
+			row := int(binary.BigEndian.Uint64(tail[len(tail)-8:]))
 			if err := item.Value(func(v []byte) error {
-				out = append(out, Label{RequestID: id, Value: string(v)})
+				out = append(out, Label{RequestID: id, Row: row, Value: string(v)})
 				return nil
 			}); err != nil {
 				return err
@@ -161,9 +167,11 @@ func (s *Service) refreshPerformance(m Monitor) (*Performance, error) {
 	if err != nil || len(labels) == 0 {
 		return nil, err
 	}
-	ids := make([]string, len(labels))
+	ids := make([]string, 0, len(labels))
 	for i, l := range labels {
-		ids[i] = l.RequestID
+		if i == 0 || l.RequestID != labels[i-1].RequestID { // keys are sorted: rows of one ID are adjacent
+			ids = append(ids, l.RequestID)
+		}
 	}
 	recs, err := serving.LookupRequests(s.db, m.Deployment, ids)
 	if err != nil {
@@ -180,7 +188,7 @@ func (s *Service) refreshPerformance(m Monitor) (*Performance, error) {
 		perf.Notes = append(perf.Notes, "No label matched a logged prediction yet: check that the request IDs are the X-Request-Id values the deployment returned.")
 	}
 	if unusable > 0 {
-		perf.Notes = append(perf.Notes, "Some labelled requests got an error or held several rows; they are counted as unusable, not scored.")
+		perf.Notes = append(perf.Notes, "Some labels point at a request that got an error, or at a row its answer does not have; they are counted as unusable, not scored.")
 	}
 	b, err := json.Marshal(perf)
 	if err != nil {

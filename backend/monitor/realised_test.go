@@ -23,7 +23,7 @@ import (
 func TestParseLabels(t *testing.T) {
 	got, err := ParseLabels([]byte("\xef\xbb\xbfnote,request_id,label\nx,a-1,1.0\n,b-2, cat \n\ny,c-3,-0\n"))
 	require.NoError(t, err)
-	assert.Equal(t, []Label{{"a-1", "1"}, {"b-2", "cat"}, {"c-3", "0"}}, got)
+	assert.Equal(t, []Label{{"a-1", 0, "1"}, {"b-2", 0, "cat"}, {"c-3", 0, "0"}}, got)
 
 	got, err = ParseLabels([]byte(`{"request_id":"a","label":1}
 {"request_id":"b","label":true}
@@ -31,7 +31,15 @@ func TestParseLabels(t *testing.T) {
 {"request_id":"c","label":"2.50","extra":[1]}
 `))
 	require.NoError(t, err)
-	assert.Equal(t, []Label{{"a", "1"}, {"b", "true"}, {"c", "2.5"}}, got)
+	assert.Equal(t, []Label{{"a", 0, "1"}, {"b", 0, "true"}, {"c", 0, "2.5"}}, got)
+
+	// Rows of a batch request: the same ID on several rows.
+	got, err = ParseLabels([]byte("request_id,row,label\na,0,1\na,1,0\nb,,1\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []Label{{"a", 0, "1"}, {"a", 1, "0"}, {"b", 0, "1"}}, got)
+	got, err = ParseLabels([]byte(`{"request_id":"a","row":3,"label":1}` + "\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []Label{{"a", 3, "1"}}, got)
 }
 
 func TestParseLabelsErrorsNameTheRow(t *testing.T) {
@@ -54,6 +62,9 @@ func TestParseLabelsErrorsNameTheRow(t *testing.T) {
 		"json no label":   {"{\"request_id\":\"a\"}\n", "Row 1 has no label"},
 		"json null label": {"{\"request_id\":\"a\",\"label\":null}\n", `Row 1: the label of "a" is missing`},
 		"json list label": {"{\"request_id\":\"a\",\"label\":[1]}\n", "must be a number, a boolean or text"},
+		"bad row csv":     {"request_id,row,label\na,-1,1\n", `Row 2: row "-1" must be a whole number`},
+		"bad row json":    {"{\"request_id\":\"a\",\"row\":1.5,\"label\":1}\n", "Row 1: row must be a whole number"},
+		"duplicate row":   {"request_id,row,label\na,1,1\na,0,1\na,1,0\n", `Row 4: request ID "a" row 1 was already labelled on row 2`},
 		"json duplicate":  {"{\"request_id\":\"a\",\"label\":1}\n\n{\"request_id\":\"a\",\"label\":0}\n", `Row 3: request ID "a" was already labelled on row 1`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -77,11 +88,13 @@ func FuzzParseLabels(f *testing.F) {
 			return
 		}
 		require.NotEmpty(t, labels)
-		seen := map[string]bool{}
+		seen := map[Label]bool{}
 		for _, l := range labels {
 			assert.True(t, serving.ValidRequestID(l.RequestID), "%q", l.RequestID)
-			assert.False(t, seen[l.RequestID], "duplicate %q accepted", l.RequestID)
-			seen[l.RequestID] = true
+			assert.GreaterOrEqual(t, l.Row, 0)
+			key := Label{RequestID: l.RequestID, Row: l.Row}
+			assert.False(t, seen[key], "duplicate %q row %d accepted", l.RequestID, l.Row)
+			seen[key] = true
 			again, err := canonicalLabel(l.Value)
 			require.NoError(t, err, "canonical %q", l.Value)
 			assert.Equal(t, l.Value, again, "canonical form is stable")
@@ -100,14 +113,23 @@ func TestReadPrediction(t *testing.T) {
 		`{"outputs":[{"name":"p","shape":[1,2],"datatype":"FP32","data":[0.9,0.1]}]}`: {label: "0", isNum: true, score: 0.1, hasScore: true, probs: true},
 		`{"outputs":[{"name":"p","shape":[1],"datatype":"FP32","data":[3]}]}`:         {label: "3", num: 3, isNum: true},
 	} {
-		got, ok := readPrediction([]byte(in))
+		got, ok := readPrediction([]byte(in), 0)
 		assert.True(t, ok, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, in := range []string{`{"predictions":[1,2]}`, `{"error":"x"}`, `not json`, `{"predictions":[null]}`} {
-		_, ok := readPrediction([]byte(in))
+	for _, in := range []string{`{"error":"x"}`, `not json`, `{"predictions":[null]}`, `{"predictions":[]}`} {
+		_, ok := readPrediction([]byte(in), 0)
 		assert.False(t, ok, in)
 	}
+	// Batches: the labelled row of the answer.
+	p, ok := readPrediction([]byte(`{"predictions":[1,0,"x"]}`), 2)
+	assert.True(t, ok)
+	assert.Equal(t, "x", p.label)
+	_, ok = readPrediction([]byte(`{"predictions":[1,0]}`), 2)
+	assert.False(t, ok, "a row the answer lacks")
+	p, ok = readPrediction([]byte(`{"outputs":[{"name":"p","shape":[2,2],"datatype":"FP32","data":[[0.9,0.1],[0.3,0.7]]}]}`), 1)
+	assert.True(t, ok)
+	assert.Equal(t, prediction{label: "1", num: 1, isNum: true, score: 0.7, hasScore: true, probs: true}, p)
 }
 
 func pairsOf(ys []string, preds []string, scores []float64) []joined {
