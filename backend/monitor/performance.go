@@ -8,6 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
 	"github.com/tern-studio/tern/backend/chart"
 	"github.com/tern-studio/tern/backend/serving"
 )
@@ -498,24 +503,83 @@ func joinLabels(rs map[string]serving.Record, labels []Label) (pairs []joined, u
 }
 
 // PerformanceSVG draws one realised metric over time in the shared chart
-// style: x is the window number from the first, y the metric.
+// style: x is the window number from the first, y the metric (0–1 for the
+// bounded ones, so a drop reads as a drop), a dot on every window and a
+// gap where a window lacks the metric.
 func PerformanceSVG(p *Performance, metric string, width, height int) ([]byte, error) {
-	var xs, ys []float64
-	for i, w := range p.Windows {
-		v, ok := w.Metrics[metric]
-		if !ok {
-			v = math.NaN() // a gap, not a zero
-		}
-		xs = append(xs, float64(i+1))
-		ys = append(ys, v)
-	}
 	xl := "window"
 	if len(p.Windows) > 0 {
 		xl = "window of " + shortDuration(p.Window) + " from " + p.Windows[0].From.Format("2006-01-02 15:04 MST")
 	}
-	return chart.Lines([]chart.LineSeries{{Name: metric, X: xs, Y: ys}}, chart.Options{
-		Title: "Realised " + metricName(metric), XLabel: xl, YLabel: metric, Width: width, Height: height,
-	})
+	st := chart.Default
+	pl := chart.New(st, chart.Options{Title: "Realised " + metricName(metric), XLabel: xl, YLabel: metricName(metric)})
+	chart.Grid(pl, st)
+	var seg, all plotter.XYs
+	flush := func() error {
+		if len(seg) > 1 {
+			l, err := plotter.NewLine(seg)
+			if err != nil {
+				return err
+			}
+			l.LineStyle = draw.LineStyle{Color: st.Color(0), Width: vg.Points(1.2)}
+			pl.Add(l)
+		}
+		seg = nil
+		return nil
+	}
+	for i, w := range p.Windows {
+		v, ok := w.Metrics[metric]
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		pt := plotter.XY{X: float64(i + 1), Y: v}
+		seg, all = append(seg, pt), append(all, pt)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if len(all) > 0 {
+		sc, err := plotter.NewScatter(all)
+		if err != nil {
+			return nil, err
+		}
+		sc.GlyphStyle = draw.GlyphStyle{Color: st.Color(0), Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
+		pl.Add(sc)
+	}
+	pl.X.Min, pl.X.Max = 0.5, math.Max(1.5, float64(len(p.Windows))+0.5)
+	// Whole windows only: a tick at 1.5 would name no window.
+	var ticks []plot.Tick
+	step := max(1, (len(p.Windows)+9)/10)
+	for i := 1; i <= max(1, len(p.Windows)); i += step {
+		ticks = append(ticks, plot.Tick{Value: float64(i), Label: strconv.Itoa(i)})
+	}
+	pl.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if bounded(metric) {
+		pl.Y.Min, pl.Y.Max = 0, 1
+	} else if len(all) == 0 {
+		pl.Y.Min, pl.Y.Max = 0, 1
+	} else {
+		pl.Y.Min = math.Min(0, pl.Y.Min)
+	}
+	if width <= 0 {
+		width = 480
+	}
+	if height <= 0 {
+		height = 220
+	}
+	return chart.SVG(pl, width, height)
+}
+
+// bounded metrics live in [0, 1].
+func bounded(metric string) bool {
+	switch metric {
+	case MetricAccuracy, MetricPrecision, MetricRecall, MetricF1, MetricROCAUC:
+		return true
+	}
+	return false
 }
 
 func shortDuration(d time.Duration) string {

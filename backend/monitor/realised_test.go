@@ -407,3 +407,18 @@ func TestLabelRoutes(t *testing.T) {
 	assert.Equal(t, "image/svg+xml", w.Header().Get("Content-Type"))
 	assert.Equal(t, 400, do("GET", "/api/monitor/monitors/"+m.ID+"/performance.svg?metric=speed", "").Code)
 }
+
+// The realised-metric chart is drawn the same way every time: a gap for a
+// window without the metric, accuracy on a 0–1 axis.
+func TestPerformanceChartGolden(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	p := &Performance{Task: TaskClassification, Window: time.Hour, Windows: []PerfWindow{
+		{From: t0, N: 40, Metrics: map[string]float64{MetricAccuracy: 0.9}},
+		{From: t0.Add(time.Hour), N: 38, Metrics: map[string]float64{MetricAccuracy: 0.85}},
+		{From: t0.Add(2 * time.Hour), N: 0, Metrics: map[string]float64{}},
+		{From: t0.Add(3 * time.Hour), N: 41, Metrics: map[string]float64{MetricAccuracy: 0.5}},
+	}}
+	svg, err := PerformanceSVG(p, MetricAccuracy, 480, 220)
+	require.NoError(t, err)
+	golden(t, "realised-accuracy.svg", svg)
+}

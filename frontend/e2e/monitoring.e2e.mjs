@@ -131,4 +131,49 @@ test('drifted traffic raises an alert that opens its report', async () => {
   await dark.goto(`${tern.url}/#/monitoring/report/${reportId}`);
   await dark.waitForSelector('[data-testid="report"] .chart svg');
   await screenshot(dark, 'monitoring-report-dark-small');
+
+  // Realised performance: every answer carries X-Request-Id; a label file
+  // keyed by it is dropped on the monitor and joined to the logged answers.
+  const before = (await api('Deployments.Predictions', dep.id, 1000)).length;
+  const labels = ['request_id,label'];
+  for (let r = 0; r < 20; r++) {
+    const res = await fetch(`${dep.endpoint}/invocations`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(r === 0 ? { 'X-Request-Id': 'caller-chosen-1' } : {}) },
+      body: JSON.stringify({ dataframe_split: { columns: cols, data: [cols.map(() => d())] } }),
+    });
+    assert.equal(res.status, 200);
+    const id = res.headers.get('x-request-id');
+    assert.ok(id, 'the router returns a request ID');
+    if (r === 0) assert.equal(id, 'caller-chosen-1', 'a sane caller ID is kept');
+    const { predictions } = await res.json();
+    const p = Array.isArray(predictions[0]) ? predictions[0][predictions[0].length - 1] : predictions[0];
+    // Truth agrees with the model on all but every fourth request.
+    const yes = p >= 0.5 ? 1 : 0;
+    labels.push(`${id},${r % 4 === 0 ? 1 - yes : yes}`);
+  }
+  labels.push('never-served-a,1', 'never-served-b,0');
+  for (let i = 0; i < 60; i++) {
+    if ((await api('Deployments.Predictions', dep.id, 1000)).length >= before + 20) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const labelFile = join(dir, 'labels.csv');
+  writeFileSync(labelFile, labels.join('\n') + '\n');
+  await page.goto(`${tern.url}/#/monitoring`);
+  await page.click('[data-testid="monitors"] button:has-text("Labels")');
+  await page.waitForSelector('[data-testid="labels-panel"]');
+  await page.setInputFiles('[data-testid="labels-drop"] input[type="file"]', labelFile);
+  const info = page.locator('[data-testid="labels-info"]');
+  await info.waitFor({ timeout: 60_000 });
+  assert.match(await info.textContent(), /22 labels read; 20 matched a logged prediction, 2 did not/);
+  await page.waitForSelector('[data-testid="perf-chart"] svg');
+  assert.match(await page.textContent('[data-testid="labels-panel"]'), /accuracy overall/);
+  await screenshot(page, 'monitoring-realised');
+  // A malformed file is refused with its row.
+  const badFile = join(dir, 'bad-labels.csv');
+  writeFileSync(badFile, 'request_id,label\nx,1\nx,0\n');
+  await page.setInputFiles('[data-testid="labels-drop"] input[type="file"]', badFile);
+  await page.waitForSelector('[data-testid="labels-panel"] [role="alert"]');
+  assert.match(await page.textContent('[data-testid="labels-panel"] [role="alert"]'), /Row 3: request ID "x" was already labelled on row 2/);
+  assert.deepEqual(page.jsErrors, []);
 });
