@@ -2,6 +2,7 @@ package serving
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -78,5 +79,18 @@ func TestRecordRequestIDRoundTripAndTruncation(t *testing.T) {
 	v := encodeRecord(r)
 	for i := 0; i < len(v); i++ {
 		assert.Error(t, decodeRecord(v[:i], &Record{}), "prefix of %d bytes", i)
+	}
+}
+
+// Direct serving echoes a sane caller ID and makes none of its own.
+func TestServerEchoesRequestID(t *testing.T) {
+	for id, want := range map[string]string{"trace-42": "trace-42", "": "", "bad\x01id": ""} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/ping", nil)
+		if id != "" {
+			req.Header[RequestIDHeader] = []string{id}
+		}
+		(&Server{mux: http.NewServeMux()}).ServeHTTP(w, req)
+		assert.Equal(t, want, w.Header().Get(RequestIDHeader), "%q", id)
 	}
 }

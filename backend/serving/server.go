@@ -85,6 +85,12 @@ func NewServer(m Model, opt ServerOptions) (*Server, error) {
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A sane caller request ID is echoed (no allocation: the header's own
+	// slice). None is made here: only the router logs predictions, so only
+	// its IDs can be labelled later.
+	if v := r.Header[RequestIDHeader]; len(v) > 0 && ValidRequestID(v[0]) {
+		w.Header()[RequestIDHeader] = v[:1:1]
+	}
 	defer func() {
 		// A panic in a model must not take the server down, and the
 		// caller gets a JSON error rather than a dropped connection.
