@@ -151,6 +151,42 @@ func PDF(r *Report) ([]byte, error) {
 	for _, a := range r.Alerts {
 		d.text("Alert - "+a.Rule+": "+a.Message, 10, false, bad)
 	}
+	if p := r.Performance; p != nil {
+		d.y -= 8
+		d.text("Realised performance", 12, true, d.ink)
+		d.text(fmt.Sprintf("%s: %d labels matched a logged prediction, %d unmatched, %d unusable; windows of %s by prediction time.",
+			p.Task, p.Matched, p.Unmatched, p.Unusable, shortDuration(p.Window)), 9, false, muted)
+		var metrics []string
+		for _, m := range Metrics {
+			if _, ok := p.Overall.Metrics[m]; ok {
+				metrics = append(metrics, m)
+			}
+		}
+		line := func(label string, w PerfWindow) string {
+			s := fmt.Sprintf("%s (%d labelled):", label, w.N)
+			for _, m := range metrics {
+				v, ok := w.Metrics[m]
+				s += " " + metricName(m) + " "
+				if ok {
+					s += fmtNum(v)
+				} else {
+					s += "-"
+				}
+			}
+			return s
+		}
+		d.text(line("Overall", p.Overall), 9, false, d.ink)
+		for _, w := range p.Windows {
+			d.text(line(w.From.Format("2006-01-02 15:04:05 MST"), w), 9, false, d.ink)
+		}
+		if len(p.Windows) > 0 {
+			pl, err := performancePlot(p, HeadlineMetric(p))
+			if err != nil {
+				return nil, core.Wrap(err, core.Internal, "The realised performance chart could not be drawn.")
+			}
+			d.plot(pl, 170)
+		}
+	}
 	d.y -= 10
 	xs := []vg.Length{margin, margin + 130, margin + 255, margin + 345, margin + 420}
 	d.cells(xs, []string{"Column", "Test", "p-value / distance", "Threshold", "Verdict"}, 8, true, muted)

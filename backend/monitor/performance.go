@@ -507,6 +507,22 @@ func joinLabels(rs map[string]serving.Record, labels []Label) (pairs []joined, u
 // bounded ones, so a drop reads as a drop), a dot on every window and a
 // gap where a window lacks the metric.
 func PerformanceSVG(p *Performance, metric string, width, height int) ([]byte, error) {
+	pl, err := performancePlot(p, metric)
+	if err != nil {
+		return nil, err
+	}
+	if width <= 0 {
+		width = 480
+	}
+	if height <= 0 {
+		height = 220
+	}
+	return chart.SVG(pl, width, height)
+}
+
+// performancePlot is the chart on any canvas (SVG in the app and HTML,
+// the PDF's page).
+func performancePlot(p *Performance, metric string) (*plot.Plot, error) {
 	xl := "window"
 	if len(p.Windows) > 0 {
 		xl = "window of " + shortDuration(p.Window) + " from " + p.Windows[0].From.Format("2006-01-02 15:04 MST")
@@ -564,13 +580,7 @@ func PerformanceSVG(p *Performance, metric string, width, height int) ([]byte, e
 	} else {
 		pl.Y.Min = math.Min(0, pl.Y.Min)
 	}
-	if width <= 0 {
-		width = 480
-	}
-	if height <= 0 {
-		height = 220
-	}
-	return chart.SVG(pl, width, height)
+	return pl, nil
 }
 
 // bounded metrics live in [0, 1].

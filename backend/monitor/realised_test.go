@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -356,6 +357,12 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 		if id, _, ok := strings.Cut(strings.TrimPrefix(line, `{"request_id":"`), `"`); ok {
 			assert.NotContains(t, string(html), id)
 		}
+	}
+	pdf, err := PDF(rep)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(pdf), "%PDF-"))
+	if out := os.Getenv("TERN_WRITE_PDF"); out != "" {
+		require.NoError(t, os.WriteFile(out, pdf, 0o644))
 	}
 	svg, err := PerformanceSVG(stored, MetricAccuracy, 480, 220)
 	require.NoError(t, err)
