@@ -2,8 +2,10 @@ package serving
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
@@ -67,13 +69,21 @@ func FuzzDecodeRecord(f *testing.F) {
 // The router must keep connections to a backend alive: a new TCP
 // connection per request would cost more than everything else it does.
 func TestRouterReusesBackendConnections(t *testing.T) {
-	a := newFake(t, "1")
 	var conns atomic.Int64
+	a := &fakeBackend{pred: "1", code: 200}
+	// ConnState is set before the server starts, so it is not raced.
+	a.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"predictions":[1]}`)
+	}))
 	a.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
 		}
 	}
+	a.Start()
+	t.Cleanup(a.Close)
 	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{})
 	for range 50 {
 		code, backend, body := invoke(t, ts.URL, nil)
