@@ -3,6 +3,7 @@ package dataset
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -39,7 +40,7 @@ func (s *Service) Routes(limit int64) []httpapi.Route {
 			var opts Options
 			if h := r.Header.Get("X-Tern-Import-Options"); h != "" {
 				if err := json.Unmarshal([]byte(h), &opts); err != nil {
-					writeErr(w, http.StatusBadRequest, core.Errorf(core.Invalid, "The import options are not valid JSON."))
+					httpapi.WriteError(w, core.Errorf(core.Invalid, "The import options are not valid JSON."))
 					return
 				}
 			}
@@ -54,7 +55,7 @@ func (s *Service) Routes(limit int64) []httpapi.Route {
 				filename = "upload.csv"
 			}
 			if r.ContentLength > limit {
-				writeErr(w, http.StatusRequestEntityTooLarge, core.Errorf(core.Invalid, "%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit)))
+				tooLarge(w, fmt.Sprintf("%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit)))
 				return
 			}
 			body := http.MaxBytesReader(w, r.Body, limit)
@@ -66,36 +67,21 @@ func (s *Service) Routes(limit int64) []httpapi.Route {
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					writeErr(w, http.StatusRequestEntityTooLarge, core.Errorf(core.Invalid, "%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit)))
+					tooLarge(w, fmt.Sprintf("%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit)))
 					return
 				}
-				writeErr(w, status(core.ErrorCode(err)), err)
+				httpapi.WriteError(w, err)
 				return
 			}
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(v)
+			httpapi.WriteJSON(w, http.StatusOK, v)
 		}),
 	}}
 }
 
-func status(c core.Code) int {
-	switch c {
-	case core.Invalid:
-		return http.StatusBadRequest
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Conflict:
-		return http.StatusConflict
-	case core.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeErr(w http.ResponseWriter, code int, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"code": string(core.ErrorCode(err)), "message": core.ErrorMessage(err)})
+// tooLarge answers 413 with the shared error body: the code is invalid,
+// but the status must say the body was too large.
+func tooLarge(w http.ResponseWriter, msg string) {
+	httpapi.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"code": string(core.Invalid), "message": msg})
 }
 
 func humanBytes(n int64) string {

@@ -52,7 +52,7 @@ func (s *Service) serveLabels(w http.ResponseWriter, r *http.Request) {
 func (s *Service) servePerformanceChart(w http.ResponseWriter, r *http.Request) {
 	svg, err := s.PerformanceChart(r.PathValue("id"), r.URL.Query().Get("metric"))
 	if err != nil {
-		http.Error(w, core.ErrorMessage(err), httpStatus(err))
+		httpapi.WriteError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
@@ -76,18 +76,6 @@ func (s *Service) PerformanceChart(monitorID, metric string) ([]byte, error) {
 	return PerformanceSVG(p, metric, 480, 220)
 }
 
-func httpStatus(err error) int {
-	switch core.ErrorCode(err) {
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Invalid:
-		return http.StatusBadRequest
-	case core.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 func (s *Service) serveReport(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
 	id, ext, ok := strings.Cut(file, ".")
@@ -97,7 +85,7 @@ func (s *Service) serveReport(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := s.Report(id)
 	if err != nil {
-		http.Error(w, core.ErrorMessage(err), httpStatus(err))
+		httpapi.WriteError(w, err)
 		return
 	}
 	var body []byte
@@ -109,7 +97,7 @@ func (s *Service) serveReport(w http.ResponseWriter, r *http.Request) {
 		body, err = HTML(rep)
 	}
 	if err != nil {
-		http.Error(w, core.ErrorMessage(err), httpStatus(err))
+		httpapi.WriteError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", ctype)
@@ -125,7 +113,7 @@ func (s *Service) serveReport(w http.ResponseWriter, r *http.Request) {
 func (s *Service) serveChart(w http.ResponseWriter, r *http.Request) {
 	svg, err := s.ChartSVG(r.PathValue("id"), r.PathValue("column"))
 	if err != nil {
-		http.Error(w, core.ErrorMessage(err), httpStatus(err))
+		httpapi.WriteError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
