@@ -75,22 +75,6 @@ func NewService(db *store.Store, blobs *blob.Store, bus *core.Bus, dataDir strin
 
 func holder(versionID string) string { return "dataset-version:" + versionID }
 
-func getJSON(txn *badger.Txn, key []byte, v any) error {
-	item, err := txn.Get(key)
-	if err != nil {
-		return err
-	}
-	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
-}
-
-func setJSON(txn *badger.Txn, key []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return txn.Set(key, b)
-}
-
 func notFound(err error, format string, args ...any) error {
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return core.Errorf(core.NotFound, format, args...)
@@ -174,7 +158,7 @@ func (s *Service) ImportPath(ctx context.Context, path string, opts Options) (Ve
 	// change again without its time changing: do not trust it later.
 	if start.Sub(fi.ModTime()) > 2*time.Second {
 		s.db.DB.Update(func(txn *badger.Txn) error {
-			return setJSON(txn, store.Key(pStat, []byte(abs)), statEntry{
+			return store.SetJSON(txn, store.Key(pStat, []byte(abs)), statEntry{
 				Size: fi.Size(), ModNanos: fi.ModTime().UnixNano(), Name: name, RequestKey: rk, VersionID: v.ID})
 		})
 	}
@@ -185,17 +169,17 @@ func (s *Service) statHit(abs string, fi os.FileInfo, name, rk string) (Version,
 	var v Version
 	err := s.db.DB.View(func(txn *badger.Txn) error {
 		var e statEntry
-		if err := getJSON(txn, store.Key(pStat, []byte(abs)), &e); err != nil {
+		if err := store.GetJSON(txn, store.Key(pStat, []byte(abs)), &e); err != nil {
 			return err
 		}
 		if e.Size != fi.Size() || e.ModNanos != fi.ModTime().UnixNano() || e.Name != name || e.RequestKey != rk {
 			return errMiss
 		}
-		if err := getJSON(txn, store.Key(pVersion, []byte(e.VersionID)), &v); err != nil {
+		if err := store.GetJSON(txn, store.Key(pVersion, []byte(e.VersionID)), &v); err != nil {
 			return err
 		}
 		var d Dataset
-		if err := getJSON(txn, store.Key(pDataset, []byte(v.DatasetID)), &d); err != nil {
+		if err := store.GetJSON(txn, store.Key(pDataset, []byte(v.DatasetID)), &d); err != nil {
 			return err
 		}
 		if v.Trashed || d.Trashed || d.Latest != v.Number || d.Name != name {
@@ -291,7 +275,7 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		if err := item.Value(func(b []byte) error { id = string(b); return nil }); err != nil {
 			return err
 		}
-		if err := getJSON(txn, store.Key(pDataset, []byte(id)), &ds); err != nil {
+		if err := store.GetJSON(txn, store.Key(pDataset, []byte(id)), &ds); err != nil {
 			return err
 		}
 		lv, err := s.latestLive(txn, ds.ID)
@@ -331,7 +315,7 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 	v.ImportMillis = s.Now().Sub(start).Milliseconds()
 	ds.Latest = v.Number
 	_, err = tmp.Commit(holder(v.ID), func(txn *badger.Txn, _ blob.Digest) error {
-		if err := setJSON(txn, store.Key(pDataset, []byte(ds.ID)), ds); err != nil {
+		if err := store.SetJSON(txn, store.Key(pDataset, []byte(ds.ID)), ds); err != nil {
 			return err
 		}
 		if err := txn.Set(store.Key(pName, []byte(name)), []byte(ds.ID)); err != nil {
@@ -340,10 +324,10 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		if err := txn.Set(store.Key(pVerIdx, []byte(ds.ID), store.U64(uint64(v.Number))), []byte(v.ID)); err != nil {
 			return err
 		}
-		if err := setJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored()); err != nil {
+		if err := store.SetJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored()); err != nil {
 			return err
 		}
-		return setJSON(txn, store.Key(pProfile, []byte(v.ID)), p.profile)
+		return store.SetJSON(txn, store.Key(pProfile, []byte(v.ID)), p.profile)
 	})
 	if err != nil {
 		return fail(err)
@@ -391,7 +375,7 @@ func (s *Service) versions(txn *badger.Txn, datasetID string, withTrashed bool) 
 			return nil, err
 		}
 		var v Version
-		if err := getJSON(txn, store.Key(pVersion, id), &v); err != nil {
+		if err := store.GetJSON(txn, store.Key(pVersion, id), &v); err != nil {
 			return nil, err
 		}
 		if v.Trashed && !withTrashed {
@@ -449,7 +433,7 @@ func (s *Service) Versions(datasetID string) ([]Version, error) {
 	var out []Version
 	err := s.db.DB.View(func(txn *badger.Txn) error {
 		var d Dataset
-		if err := getJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
+		if err := store.GetJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
 			return notFound(err, "There is no dataset with id %s.", datasetID)
 		}
 		var err error
@@ -463,7 +447,7 @@ func (s *Service) Versions(datasetID string) ([]Version, error) {
 func (s *Service) Version(versionID string) (Version, error) {
 	var v Version
 	err := s.db.DB.View(func(txn *badger.Txn) error {
-		return getJSON(txn, store.Key(pVersion, []byte(versionID)), &v)
+		return store.GetJSON(txn, store.Key(pVersion, []byte(versionID)), &v)
 	})
 	return v, notFound(err, "There is no dataset version with id %s.", versionID)
 }
@@ -472,7 +456,7 @@ func (s *Service) Version(versionID string) (Version, error) {
 func (s *Service) Profile(versionID string) (Profile, error) {
 	var p Profile
 	err := s.db.DB.View(func(txn *badger.Txn) error {
-		return getJSON(txn, store.Key(pProfile, []byte(versionID)), &p)
+		return store.GetJSON(txn, store.Key(pProfile, []byte(versionID)), &p)
 	})
 	return p, notFound(err, "There is no profile for dataset version %s.", versionID)
 }
@@ -587,15 +571,15 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 	v.Schema = schema
 	err = s.db.DB.Update(func(txn *badger.Txn) error {
 		var cur Version
-		if err := getJSON(txn, store.Key(pVersion, []byte(v.ID)), &cur); err != nil {
+		if err := store.GetJSON(txn, store.Key(pVersion, []byte(v.ID)), &cur); err != nil {
 			return err
 		}
 		cur.Schema = schema
-		if err := setJSON(txn, store.Key(pVersion, []byte(v.ID)), cur.stored()); err != nil {
+		if err := store.SetJSON(txn, store.Key(pVersion, []byte(v.ID)), cur.stored()); err != nil {
 			return err
 		}
 		if prof != nil {
-			return setJSON(txn, store.Key(pProfile, []byte(v.ID)), prof)
+			return store.SetJSON(txn, store.Key(pProfile, []byte(v.ID)), prof)
 		}
 		return nil
 	})

@@ -16,7 +16,7 @@ import (
 func (s *Service) TrashDataset(datasetID string) error {
 	err := s.db.DB.Update(func(txn *badger.Txn) error {
 		var d Dataset
-		if err := getJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
+		if err := store.GetJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
 			return err
 		}
 		if d.Trashed {
@@ -26,7 +26,7 @@ func (s *Service) TrashDataset(datasetID string) error {
 		if err := txn.Delete(store.Key(pName, []byte(d.Name))); err != nil {
 			return err
 		}
-		return setJSON(txn, store.Key(pDataset, []byte(d.ID)), d)
+		return store.SetJSON(txn, store.Key(pDataset, []byte(d.ID)), d)
 	})
 	if err == nil {
 		s.bus.Publish(TopicChanged, map[string]string{"datasetId": datasetID})
@@ -38,7 +38,7 @@ func (s *Service) TrashDataset(datasetID string) error {
 func (s *Service) RestoreDataset(datasetID string) error {
 	err := s.db.DB.Update(func(txn *badger.Txn) error {
 		var d Dataset
-		if err := getJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
+		if err := store.GetJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
 			return err
 		}
 		if !d.Trashed {
@@ -51,7 +51,7 @@ func (s *Service) RestoreDataset(datasetID string) error {
 		if err := txn.Set(store.Key(pName, []byte(d.Name)), []byte(d.ID)); err != nil {
 			return err
 		}
-		return setJSON(txn, store.Key(pDataset, []byte(d.ID)), d)
+		return store.SetJSON(txn, store.Key(pDataset, []byte(d.ID)), d)
 	})
 	if err == nil {
 		s.bus.Publish(TopicChanged, map[string]string{"datasetId": datasetID})
@@ -63,12 +63,12 @@ func (s *Service) setVersionTrashed(versionID string, trashed bool) error {
 	var dsID string
 	err := s.db.DB.Update(func(txn *badger.Txn) error {
 		var v Version
-		if err := getJSON(txn, store.Key(pVersion, []byte(versionID)), &v); err != nil {
+		if err := store.GetJSON(txn, store.Key(pVersion, []byte(versionID)), &v); err != nil {
 			return err
 		}
 		dsID = v.DatasetID
 		v.Trashed = trashed
-		return setJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored())
+		return store.SetJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored())
 	})
 	if err == nil {
 		s.bus.Publish(TopicChanged, map[string]string{"datasetId": dsID, "versionId": versionID})

@@ -15,6 +15,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/gbdt"
 	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/store"
 )
 
 // Bounds on what an imported directory may hold.
@@ -182,10 +183,10 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 	m.LatestVersion = n
 	m.Updated = v.Created
 	err = s.st.DB.Update(func(txn *badger.Txn) error {
-		if err := setJSON(txn, versionKey(name, n), v); err != nil {
+		if err := store.SetJSON(txn, versionKey(name, n), v); err != nil {
 			return err
 		}
-		return setJSON(txn, modelKey(name), m)
+		return store.SetJSON(txn, modelKey(name), m)
 	})
 	if err != nil {
 		os.RemoveAll(dest)

@@ -119,22 +119,6 @@ func (s *Service) Dir(v Version) string { return filepath.Join(s.root, filepath.
 // Root is where model directories live.
 func (s *Service) Root() string { return s.root }
 
-func getJSON(txn *badger.Txn, key []byte, v any) error {
-	item, err := txn.Get(key)
-	if err != nil {
-		return err
-	}
-	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
-}
-
-func setJSON(txn *badger.Txn, key []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return txn.Set(key, b)
-}
-
 // CreateModel creates an empty named model.
 func (s *Service) CreateModel(name, description string) (Model, error) {
 	if err := checkName(name); err != nil {
@@ -146,7 +130,7 @@ func (s *Service) CreateModel(name, description string) (Model, error) {
 		if _, err := txn.Get(modelKey(name)); err == nil {
 			return core.Errorf(core.Conflict, "A model named %q already exists.", name)
 		}
-		return setJSON(txn, modelKey(name), m)
+		return store.SetJSON(txn, modelKey(name), m)
 	})
 	return m, wrap(err, "create model %q", name)
 }
@@ -165,7 +149,7 @@ func wrap(err error, what string, args ...any) error {
 // Get returns a model.
 func (s *Service) Get(name string) (Model, error) {
 	var m Model
-	err := s.st.DB.View(func(txn *badger.Txn) error { return getJSON(txn, modelKey(name), &m) })
+	err := s.st.DB.View(func(txn *badger.Txn) error { return store.GetJSON(txn, modelKey(name), &m) })
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return m, core.Errorf(core.NotFound, "There is no model named %q.", name)
 	}
@@ -240,7 +224,7 @@ func (s *Service) Version(name, ref string) (Version, error) {
 		return Version{}, err
 	}
 	var v Version
-	err = s.st.DB.View(func(txn *badger.Txn) error { return getJSON(txn, versionKey(name, n), &v) })
+	err = s.st.DB.View(func(txn *badger.Txn) error { return store.GetJSON(txn, versionKey(name, n), &v) })
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return v, core.Errorf(core.NotFound, "Model %q has no version %d.", name, n)
 	}
@@ -274,7 +258,7 @@ func resolve(m Model, ref string) (int, error) {
 func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 	var m Model
 	err := s.st.DB.Update(func(txn *badger.Txn) error {
-		if err := getJSON(txn, modelKey(name), &m); err != nil {
+		if err := store.GetJSON(txn, modelKey(name), &m); err != nil {
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				return core.Errorf(core.NotFound, "There is no model named %q.", name)
 			}
@@ -301,7 +285,7 @@ func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 			m.Aliases[a] = v
 		}
 		m.Updated = time.Now().UnixMilli()
-		return setJSON(txn, modelKey(name), m)
+		return store.SetJSON(txn, modelKey(name), m)
 	})
 	if err == nil && s.bus != nil {
 		s.bus.Publish("registry.aliases", m)
@@ -315,7 +299,7 @@ func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 func (s *Service) Promote(name string) (Model, error) {
 	var m Model
 	err := s.st.DB.Update(func(txn *badger.Txn) error {
-		if err := getJSON(txn, modelKey(name), &m); err != nil {
+		if err := store.GetJSON(txn, modelKey(name), &m); err != nil {
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				return core.Errorf(core.NotFound, "There is no model named %q.", name)
 			}
@@ -328,7 +312,7 @@ func (s *Service) Promote(name string) (Model, error) {
 		m.Aliases["champion"] = c
 		delete(m.Aliases, "challenger")
 		m.Updated = time.Now().UnixMilli()
-		return setJSON(txn, modelKey(name), m)
+		return store.SetJSON(txn, modelKey(name), m)
 	})
 	if err == nil && s.bus != nil {
 		s.bus.Publish("registry.aliases", m)
