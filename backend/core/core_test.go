@@ -53,3 +53,18 @@ func TestBusFanOutAndSlowSubscriber(t *testing.T) {
 	_, open := <-slow
 	require.False(t, open)
 }
+
+func TestManualClockMovesOnlyWhenTold(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := NewManualClock(start)
+	assert.Equal(t, start, c.Now())
+	c.Advance(90 * time.Second)
+	assert.Equal(t, start.Add(90*time.Second), c.Now())
+	c.Set(start)
+	assert.Equal(t, start, c.Now())
+
+	var zero Clock
+	assert.IsType(t, SystemClock{}, OrSystem(zero))
+	assert.Same(t, c, OrSystem(c))
+	assert.WithinDuration(t, time.Now(), SystemClock{}.Now(), time.Second)
+}

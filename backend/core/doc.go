@@ -1,3 +1,4 @@
 // Package core holds what every part of Tern shares: domain error codes,
-// identifiers and the event bus. It imports nothing of Tern's own.
+// identifiers, the event bus and the clock services take so tests can move
+// time by hand. It imports nothing of Tern's own.
 package core
