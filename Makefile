@@ -20,8 +20,8 @@ define timed
 endef
 
 .PHONY: runtime run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
-        test test-go test-frontend test-e2e fuzz bench bench-store bench-drift clean \
-        sklearn-base bench-training bench-datasets bench-serving bench-tracking
+        test test-go test-frontend test-e2e fuzz bench clean \
+        sklearn-base
 
 ## run: build everything and open the desktop window
 run: deps build
@@ -142,24 +142,10 @@ fuzz:
 ## bench: every benchmark; each prints BENCH <name> ours=… peer=… unit=… ratio=…
 bench: bench-store bench-drift bench-training bench-datasets bench-serving bench-tracking
 
-bench-store:
-	@bash bench/store/run.sh
-
-bench-drift:
-	@bash bench/drift/run.sh
-
-bench-training:
-	@bash bench/training/run.sh
-
-bench-datasets:
-	@bash bench/datasets/run.sh
-
-# LOG_SECONDS=10 for a quick run; the reported figure is the default 60 s.
-bench-serving:
-	@bash bench/serving/run.sh
-
-bench-tracking:
-	@bash bench/tracking/run.sh
+# bench-NAME runs bench/NAME/run.sh (bench-serving: LOG_SECONDS=10 for a
+# quick run; the reported figure is the default 60 s).
+bench-%:
+	@bash bench/$*/run.sh
 
 clean:
 	rm -rf bin build/bin frontend/dist test-output

@@ -99,21 +99,26 @@ func Open(dir string, db *store.Store) (*Store, error) {
 // killed between moving a file into place and committing its record
 // leaves one. Nothing else writes yet when Open runs, so none is in flight.
 func (s *Store) removeUnrecorded() {
-	root := filepath.Join(s.dir, "sha256")
-	filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			return nil
-		}
-		d, perr := ParseDigest(de.Name())
-		if perr != nil {
-			return nil
-		}
-		err = s.db.DB.View(func(txn *badger.Txn) error {
+	s.walkFiles(func(p string, d Digest, _ fs.DirEntry) {
+		err := s.db.DB.View(func(txn *badger.Txn) error {
 			_, err := txn.Get(metaKey(d))
 			return err
 		})
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			removeBlobFile(p)
+		}
+	})
+}
+
+// walkFiles calls fn for every file in the blob tree whose name is a
+// digest; anything else there (temp files, strays) is none of its business.
+func (s *Store) walkFiles(fn func(path string, d Digest, de fs.DirEntry)) {
+	filepath.WalkDir(filepath.Join(s.dir, "sha256"), func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return nil
+		}
+		if d, perr := ParseDigest(de.Name()); perr == nil {
+			fn(p, d, de)
 		}
 		return nil
 	})
@@ -429,22 +434,13 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		}
 	}
 	// Orphan files: on disk, not recorded.
-	root := filepath.Join(s.dir, "sha256")
-	filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			return nil
-		}
-		d, perr := ParseDigest(de.Name())
-		if perr != nil {
-			return nil
-		}
+	s.walkFiles(func(p string, d Digest, de fs.DirEntry) {
 		if _, ok := metas[d]; !ok {
 			if fi, err := de.Info(); err == nil && removeBlobFile(p) == nil {
 				res.Blobs++
 				res.Bytes += fi.Size()
 			}
 		}
-		return nil
 	})
 	return res, nil
 }

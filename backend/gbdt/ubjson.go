@@ -138,12 +138,18 @@ func (r *ubjReader) length() (int, error) {
 	return int(n), nil
 }
 
-func (r *ubjReader) str() error {
+// counted reads a length, then that many bytes (strings and high-precision
+// numbers are both stored this way).
+func (r *ubjReader) counted() ([]byte, error) {
 	n, err := r.length()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b, err := r.take(n)
+	return r.take(n)
+}
+
+func (r *ubjReader) str() error {
+	b, err := r.counted()
 	if err != nil {
 		return err
 	}
@@ -191,11 +197,7 @@ func (r *ubjReader) value(m byte, depth int) error {
 		return r.float(math.Float64frombits(binary.BigEndian.Uint64(b)), 64)
 	case 'H':
 		// High-precision number: its decimal text, which must be a number.
-		n, err := r.length()
-		if err != nil {
-			return err
-		}
-		b, err := r.take(n)
+		b, err := r.counted()
 		if err != nil {
 			return err
 		}

@@ -149,10 +149,7 @@ func wrap(err error, what string, args ...any) error {
 // Get returns a model.
 func (s *Service) Get(name string) (Model, error) {
 	var m Model
-	err := s.st.DB.View(func(txn *badger.Txn) error { return store.GetJSON(txn, modelKey(name), &m) })
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return m, core.Errorf(core.NotFound, "There is no model named %q.", name)
-	}
+	err := s.st.DB.View(func(txn *badger.Txn) error { return getModel(txn, name, &m) })
 	return m, wrap(err, "read model %q", name)
 }
 
@@ -258,10 +255,7 @@ func resolve(m Model, ref string) (int, error) {
 func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 	var m Model
 	err := s.st.DB.Update(func(txn *badger.Txn) error {
-		if err := store.GetJSON(txn, modelKey(name), &m); err != nil {
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return core.Errorf(core.NotFound, "There is no model named %q.", name)
-			}
+		if err := getModel(txn, name, &m); err != nil {
 			return err
 		}
 		if m.Aliases == nil {
@@ -299,10 +293,7 @@ func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 func (s *Service) Promote(name string) (Model, error) {
 	var m Model
 	err := s.st.DB.Update(func(txn *badger.Txn) error {
-		if err := store.GetJSON(txn, modelKey(name), &m); err != nil {
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return core.Errorf(core.NotFound, "There is no model named %q.", name)
-			}
+		if err := getModel(txn, name, &m); err != nil {
 			return err
 		}
 		c, ok := m.Aliases["challenger"]
@@ -318,4 +309,13 @@ func (s *Service) Promote(name string) (Model, error) {
 		s.bus.Publish("registry.aliases", m)
 	}
 	return m, wrap(err, "promote the challenger of %q", name)
+}
+
+// getModel reads a model record, worded when there is none.
+func getModel(txn *badger.Txn, name string, m *Model) error {
+	err := store.GetJSON(txn, modelKey(name), m)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return core.Errorf(core.NotFound, "There is no model named %q.", name)
+	}
+	return err
 }

@@ -261,13 +261,9 @@ func validJSONNumber(b []byte) bool {
 	} else {
 		return false
 	}
+	ok := true
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i, ok = skipDigits(b, i+1); !ok {
 			return false
 		}
 	}
@@ -276,13 +272,19 @@ func validJSONNumber(b []byte) bool {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i, ok = skipDigits(b, i); !ok {
 			return false
 		}
 	}
 	return i == len(b)
+}
+
+// skipDigits moves past one or more ASCII digits from i; ok is false when
+// there are none.
+func skipDigits(b []byte, i int) (next int, ok bool) {
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i, i > start
 }

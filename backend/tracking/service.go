@@ -275,10 +275,7 @@ func (s *Service) CreateExperiment(name string, tags map[string]string) (Experim
 
 func (s *Service) copyExp(e *Experiment) Experiment {
 	c := *e
-	c.Tags = make(map[string]string, len(e.Tags))
-	for k, v := range e.Tags {
-		c.Tags[k] = v
-	}
+	c.Tags = cloneMap(e.Tags)
 	return c
 }
 
@@ -415,18 +412,9 @@ func (s *Service) runOrErr(id string) (*Run, error) {
 // copyRun returns a deep copy; callers hold s.mu.
 func copyRun(r *Run) Run {
 	c := *r
-	c.Params = make(map[string]string, len(r.Params))
-	for k, v := range r.Params {
-		c.Params[k] = v
-	}
-	c.Tags = make(map[string]string, len(r.Tags))
-	for k, v := range r.Tags {
-		c.Tags[k] = v
-	}
-	c.Metrics = make(map[string]Point, len(r.Metrics))
-	for k, v := range r.Metrics {
-		c.Metrics[k] = v
-	}
+	c.Params = cloneMap(r.Params)
+	c.Tags = cloneMap(r.Tags)
+	c.Metrics = cloneMap(r.Metrics)
 	return c
 }
 
@@ -444,3 +432,13 @@ func (s *Service) GetRun(id string) (Run, error) {
 func fmtDur(d time.Duration) string { return fmt.Sprint(d.Round(time.Second)) }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// cloneMap copies m; unlike maps.Clone it never returns nil, so a copy
+// encodes as {} rather than null.
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
