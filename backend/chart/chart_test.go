@@ -1,27 +1,19 @@
 package chart
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden SVG files in testdata")
+	"github.com/tern-studio/tern/backend/testenv"
+)
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".svg")
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./backend/chart -update to create %s", path)
-	assert.Equal(t, string(want), string(got), "%s differs from the golden file; if the change is intended, run with -update and look at the SVG", path)
+	testenv.Golden(t, filepath.Join("testdata", name+".svg"), got)
 }
 
 func TestHistogramGolden(t *testing.T) {

@@ -2,11 +2,9 @@ package monitor
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,20 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/drift"
+	"github.com/tern-studio/tern/backend/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./backend/monitor -update to create %s", path)
-	assert.Equal(t, string(want), string(got), "%s differs from the golden file; if intended, run with -update and look at it", path)
+	testenv.Golden(t, filepath.Join("testdata", name), got)
 }
 
 // table makes a sample with the kinds of columns a real model sees: two
@@ -161,9 +151,6 @@ func TestReportPDF(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(pdf), "%PDF-"))
 	assert.Contains(t, string(pdf[len(pdf)-64:]), "%%EOF")
-	if *update {
-		require.NoError(t, os.WriteFile(filepath.Join(t.TempDir(), "report.pdf"), pdf, 0o644))
-	}
 	_, err = PDF(nil)
 	require.Error(t, err)
 }

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // InCI reports whether tests run under CI, where nothing may be skipped.
@@ -65,4 +68,26 @@ func Docker(tb testing.TB) {
 	if err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run(); err != nil {
 		missing(tb, "a running Docker engine")
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata instead of comparing with them")
+
+// Golden compares got with the file at path (under the package's testdata),
+// or writes it there when the test runs with -update — go/printer's way.
+// Look at a rewritten file before committing it.
+func Golden(tb testing.TB, path string, got []byte) {
+	tb.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("%v: run the test with -update to create it", err)
+	}
+	assert.Equal(tb, string(want), string(got), "%s differs from the golden file; if the change is intended, run with -update and look at the result", path)
 }
