@@ -165,17 +165,16 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		return nil, err
 	}
 	e.datasets = dataset.NewService(st, blobs, e.bus, dataDir)
-	e.routes = append(e.routes, e.datasets.Routes(0)...)
 	if e.tracking, err = tracking.NewService(st, e.bus, dataDir); err != nil {
 		return nil, err
 	}
 	e.tracking.Start(e.ctx) // crash detection for runs with heartbeats
-	mlflow := mlflowapi.New(e.tracking, log).Routes()
-	e.routes = append(e.routes, mlflow...)
+	mlflow := mlflowapi.New(e.tracking, log)
+	e.routes = append(e.routes, mlflow.Routes()...)
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
 		DataDir: dataDir, AppVersion: version, Docker: runner.DockerFromEnv(),
 		// Jobs that log with the MLflow client reach it on their own network, token-only.
-		TrackingAPI: runner.MuxOf(mlflow)}); err != nil {
+		TrackingAPI: mlflow.Handler()}); err != nil {
 		return nil, err
 	}
 	startCtx, cancelStart := context.WithTimeout(e.ctx, 10*time.Second)
@@ -192,7 +191,6 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Logs: monitor.ServingLog{Store: st}})
-	e.routes = append(e.routes, e.monitoring.Routes()...)
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
 	e.bindings = app.Bindings(app.Services{
 		Shell:       e.shell,
@@ -244,7 +242,8 @@ func (e *environment) httpServer(addr string) (*httpapi.Server, error) {
 		}
 	}
 	return httpapi.New(httpapi.Config{
-		Token: e.token, Bindings: e.bindings, Bus: e.bus, UI: ui, Routes: e.routes, Logger: e.log, ExtraHosts: extra,
+		Token: e.token, Bindings: e.bindings, Bus: e.bus, UI: ui, Logger: e.log, ExtraHosts: extra,
+		Datasets: e.datasets, Monitor: e.monitoring, Routes: e.routes,
 	})
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
@@ -100,19 +99,15 @@ func (m *Monitoring) Alerts(limit int) ([]monitor.Alert, error) { return m.svc.A
 // 1h) tune the realised metrics. Browser mode uploads the same file to
 // POST /api/monitor/monitors/{id}/labels instead.
 func (m *Monitoring) LabelsFromFile(monitorID, path, task, window string) (*monitor.LabelResult, error) {
-	opt := monitor.LabelOptions{Task: task}
-	if window != "" {
-		d, err := time.ParseDuration(window)
-		if err != nil || d <= 0 {
-			return nil, core.Errorf(core.Invalid, "The window %q is not a duration such as 15m or 1h.", window)
-		}
-		opt.Window = d
+	opt, err := monitor.NewLabelOptions(task, window)
+	if err != nil {
+		return nil, err
 	}
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil, core.Errorf(core.NotFound, "The label file %s cannot be opened.", path)
 	}
-	if st.Size() > 256<<20 {
+	if st.Size() > monitor.MaxLabelBytes {
 		return nil, core.Errorf(core.Invalid, "The label file %s is larger than 256 MB; split it.", path)
 	}
 	data, err := os.ReadFile(path)

@@ -87,10 +87,10 @@ func callHandler(name string, fn reflect.Value) http.Handler {
 			return
 		}
 		if len(out) == 1 {
-			writeJSON(w, http.StatusOK, nil)
+			WriteJSON(w, http.StatusOK, nil)
 			return
 		}
-		writeJSON(w, http.StatusOK, out[0].Interface())
+		WriteJSON(w, http.StatusOK, out[0].Interface())
 	})
 }
 
@@ -107,9 +107,6 @@ func WriteError(w http.ResponseWriter, err error) {
 	code := core.ErrorCode(err)
 	writeError(w, Status(code), string(code), core.ErrorMessage(err))
 }
-
-// WriteJSON answers status with v as JSON.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
 // Status is the HTTP status for an error code.
 func Status(c core.Code) int {

@@ -1,8 +1,15 @@
 // Package httpapi is Tern's HTTP face: browser mode (`tern serve`), the
-// routes domain packages contribute (uploads, the MLflow-compatible API),
-// and server-sent events. It exposes the very objects the Wails window
-// binds, at POST /api/call/<Struct>.<Method> with a JSON array of
-// arguments, so the UI has one API reached two ways.
+// raw routes that are not bound calls (dataset uploads in datasets.go,
+// drift report files, charts and label uploads in monitor.go) and
+// server-sent events. It exposes the very objects the Wails window binds,
+// at POST /api/call/<Struct>.<Method> with a JSON array of arguments, so
+// the UI has one API reached two ways.
+//
+// Dependencies point inward: this package imports the domain packages and
+// calls their services through small interfaces declared here (Importer,
+// Monitoring); no domain package imports it. Other HTTP faces (mlflowapi)
+// hand their []Route to Config.Routes and share its gate, WriteJSON and
+// WriteError.
 //
 // Every route in the table passes the same gate, in this order:
 //  1. Host must be a loopback name (or one configured): 403 otherwise,
@@ -13,6 +20,7 @@
 //  3. Writes: a browser Origin must be this origin (403), and non-raw
 //     routes require Content-Type: application/json (415).
 //
-// No CORS header is ever sent. To add routes, a domain package returns
-// []Route and main.go passes them in Config.Routes.
+// No CORS header is ever sent. To add routes for a domain service, give
+// Config a field for it and register its routes in New, as Datasets and
+// Monitor are.
 package httpapi

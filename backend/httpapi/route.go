@@ -2,8 +2,8 @@ package httpapi
 
 import "net/http"
 
-// Route is one entry of the HTTP face's route table. Domain packages hand
-// their routes to the server (main.go wires them); the server wraps every
+// Route is one entry of the HTTP face's route table: this package's own
+// routes and those of other faces (Config.Routes). The server wraps every
 // one with the same Host, token and Origin checks, so a route never
 // implements security itself and the sweep test covers all of them.
 type Route struct {

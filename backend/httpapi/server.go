@@ -35,7 +35,15 @@ type Config struct {
 	Bus      *core.Bus
 	// UI is the built frontend (index.html at its root); nil serves none.
 	UI fs.FS
-	// Routes are extra routes from domain packages.
+	// Datasets takes browser uploads at UploadPath; nil serves no upload.
+	Datasets Importer
+	// UploadLimit caps one upload; 0 means DefaultUploadLimit.
+	UploadLimit int64
+	// Monitor serves drift reports, charts and label uploads; nil serves
+	// none of them.
+	Monitor Monitoring
+	// Routes are routes of other HTTP faces served beside these (the
+	// MLflow-compatible API).
 	Routes []Route
 	// ExtraHosts are Host names accepted besides loopback ones, for a
 	// user who deliberately binds another address.
@@ -51,8 +59,8 @@ type Server struct {
 	routes []Route
 }
 
-// New builds the route table: bound methods, events, session, health, UI,
-// and cfg.Routes.
+// New builds the route table: bound methods, events, session, health,
+// uploads, monitor files, cfg.Routes and the UI.
 func New(cfg Config) (*Server, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("httpapi: token too short")
@@ -81,6 +89,12 @@ func New(cfg Config) (*Server, error) {
 		Route{Pattern: "GET /api/events", Handler: http.HandlerFunc(s.events), MaxBytes: 0},
 		Route{Pattern: "GET /api/routes", Handler: http.HandlerFunc(s.listRoutes)},
 	)
+	if cfg.Datasets != nil {
+		s.routes = append(s.routes, datasetRoutes(cfg.Datasets, cfg.UploadLimit)...)
+	}
+	if cfg.Monitor != nil {
+		s.routes = append(s.routes, monitorRoutes(cfg.Monitor)...)
+	}
 	s.routes = append(s.routes, cfg.Routes...)
 	if cfg.UI != nil {
 		s.routes = append(s.routes, Route{Pattern: "GET /", Handler: uiHandler(cfg.UI)})
@@ -266,7 +280,7 @@ func (s *Server) listRoutes(w http.ResponseWriter, _ *http.Request) {
 	for _, r := range s.routes {
 		out = append(out, r.Pattern)
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // events streams bus events as server-sent events until the client goes.
@@ -337,10 +351,12 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Code: code, Message: msg})
+	WriteJSON(w, status, errorBody{Code: code, Message: msg})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers status with v as JSON: the one JSON writer of the HTTP
+// faces (the MLflow API's too).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

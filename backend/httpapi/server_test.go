@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/monitor"
 )
 
 type Greeter struct{ last string }
@@ -41,6 +43,22 @@ func (g *Greeter) Boom() (int, error) { return 0, os.ErrPermission }
 
 const token = "0123456789abcdef0123456789abcdef"
 
+// nothingHere stands in for the dataset and monitor services: everything
+// is not found.
+type nothingHere struct{}
+
+var errNothing = core.Errorf(core.NotFound, "Nothing here.")
+
+func (nothingHere) ImportReader(context.Context, io.Reader, string, int64, dataset.Options) (dataset.Version, error) {
+	return dataset.Version{}, errNothing
+}
+func (nothingHere) Report(string) (*monitor.Report, error)          { return nil, errNothing }
+func (nothingHere) ChartSVG(string, string) ([]byte, error)         { return nil, errNothing }
+func (nothingHere) PerformanceChart(string, string) ([]byte, error) { return nil, errNothing }
+func (nothingHere) IngestLabels(context.Context, string, []byte, monitor.LabelOptions) (*monitor.LabelResult, error) {
+	return nil, errNothing
+}
+
 func newTestServer(t *testing.T) (*Server, *Greeter, *core.Bus) {
 	t.Helper()
 	g := &Greeter{}
@@ -58,6 +76,10 @@ func newTestServer(t *testing.T) (*Server, *Greeter, *core.Bus) {
 		Bindings: []any{g},
 		Bus:      bus,
 		UI:       fstest.MapFS{"index.html": {Data: []byte("<html>Tern shell</html>")}, "assets/app.js": {Data: []byte("x")}},
+		// The real upload and monitor routes join the table, so the sweep
+		// covers them too; their services are stand-ins.
+		Datasets: nothingHere{},
+		Monitor:  nothingHere{},
 		Routes: []Route{
 			{Pattern: "PUT /api/upload/{name...}", Handler: upload, RawBody: true, MaxBytes: 1024},
 			{Pattern: "GET /api/items/{id}", Handler: upload},

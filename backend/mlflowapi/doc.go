@@ -22,5 +22,6 @@
 // Tern's CRASHED status is reported as FAILED (the client knows no other).
 //
 // The routes are handed to httpapi (which applies Host, token and Origin
-// checks) by main.go via Routes.
+// checks) by main.go via Routes; Handler is the same API for the runner's
+// per-job tracking gateways, which check the job's token themselves.
 package mlflowapi

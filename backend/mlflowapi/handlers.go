@@ -60,7 +60,7 @@ func (a *API) Routes() []httpapi.Route {
 						_, _ = w.Write(d)
 						return
 					}
-					writeJSON(w, http.StatusOK, out)
+					httpapi.WriteJSON(w, http.StatusOK, out)
 					return
 				}
 			}
@@ -110,6 +110,17 @@ func (a *API) Routes() []httpapi.Route {
 		httpapi.Route{Pattern: "DELETE /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.deleteArtifact), RawBody: true, MaxBytes: 1 << 10},
 	)
 	return routes
+}
+
+// Handler is the whole API as one handler without httpapi's gate, for a
+// listener that checks tokens and scope itself (the runner's per-job
+// tracking gateways).
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range a.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	return mux
 }
 
 // ---- experiments

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -38,12 +39,6 @@ func invalid(format string, args ...any) error {
 	return &apiError{http.StatusBadRequest, errInvalid, sprintf(format, args...)}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
@@ -61,7 +56,7 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 			log.Error("mlflow api", "err", err)
 		}
 	}
-	writeJSON(w, ae.status, map[string]string{"error_code": ae.code, "message": ae.msg})
+	httpapi.WriteJSON(w, ae.status, map[string]string{"error_code": ae.code, "message": ae.msg})
 }
 
 // args reads request fields from a JSON object body (POST) or the query

@@ -30,8 +30,9 @@ type Label struct {
 // Limits of one label file: a day of traffic on a laptop fits easily, a
 // runaway upload does not.
 const (
-	maxLabelRows  = 2_000_000
-	maxLabelBytes = 256 << 20
+	maxLabelRows = 2_000_000
+	// MaxLabelBytes caps a label file, read from disk or uploaded.
+	MaxLabelBytes = 256 << 20
 	maxRowIndex   = 1 << 24
 )
 
@@ -42,8 +43,8 @@ const (
 // label, an ID given twice. An optional row column (0-based) labels one
 // row of a request that scored several.
 func ParseLabels(data []byte) ([]Label, error) {
-	if len(data) > maxLabelBytes {
-		return nil, core.Errorf(core.Invalid, "The label file is %d MB; the limit is %d MB.", len(data)>>20, maxLabelBytes>>20)
+	if len(data) > MaxLabelBytes {
+		return nil, core.Errorf(core.Invalid, "The label file is %d MB; the limit is %d MB.", len(data)>>20, MaxLabelBytes>>20)
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // BOM from spreadsheet exports
 	trimmed := bytes.TrimLeft(data, " \t\r\n")

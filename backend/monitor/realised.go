@@ -32,6 +32,21 @@ type LabelOptions struct {
 	Window time.Duration `json:"window,omitempty"`
 }
 
+// NewLabelOptions reads the options as a person types them: task ("" for
+// auto, classification or regression) and window ("" for auto, or a Go
+// duration such as 1h).
+func NewLabelOptions(task, window string) (LabelOptions, error) {
+	opt := LabelOptions{Task: task}
+	if window != "" {
+		d, err := time.ParseDuration(window)
+		if err != nil || d <= 0 {
+			return LabelOptions{}, core.Errorf(core.Invalid, "The window %q is not a duration such as 15m or 1h.", window)
+		}
+		opt.Window = d
+	}
+	return opt, nil
+}
+
 // LabelResult is what a label file did.
 type LabelResult struct {
 	Added       int          `json:"added"` // labels in the file (a label given again replaces the old one)

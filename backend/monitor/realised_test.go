@@ -381,40 +381,6 @@ func TestIngestLabelsRefusals(t *testing.T) {
 	assert.Contains(t, core.ErrorMessage(err), "dataset versions")
 }
 
-func TestLabelRoutes(t *testing.T) {
-	st := store.MustOpen(t)
-	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Logs: ServingLog{Store: st}})
-	prof, err := svc.FreezeProfile([]drift.Column{{Name: "f0", Kind: drift.Numeric, Num: normal(4, 200, 0)}})
-	require.NoError(t, err)
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "d", Kind: KindDeployment, Deployment: "dep9", ProfileID: prof})
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	for _, r := range svc.Routes() {
-		assert.False(t, r.Public)
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	do := func(method, path, body string) *httptest.ResponseRecorder {
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, httptest.NewRequest(method, path, strings.NewReader(body)))
-		return w
-	}
-	assert.Equal(t, 404, do("GET", "/api/monitor/monitors/"+m.ID+"/performance.svg", "").Code, "no labels yet")
-
-	w := do("POST", "/api/monitor/monitors/"+m.ID+"/labels", "request_id,label\na,1\na,0\n")
-	assert.Equal(t, 400, w.Code)
-	assert.Contains(t, w.Body.String(), `Row 3: request ID \"a\" was already labelled on row 2`)
-	assert.Equal(t, 400, do("POST", "/api/monitor/monitors/"+m.ID+"/labels?window=soon", "request_id,label\na,1\n").Code)
-	assert.Equal(t, 404, do("POST", "/api/monitor/monitors/nope/labels", "request_id,label\na,1\n").Code)
-
-	w = do("POST", "/api/monitor/monitors/"+m.ID+"/labels?window=1h", "request_id,label\na,1\nb,0\n")
-	require.Equal(t, 200, w.Code, w.Body.String())
-	assert.Contains(t, w.Body.String(), `"unmatched":2`)
-	w = do("GET", "/api/monitor/monitors/"+m.ID+"/performance.svg", "")
-	require.Equal(t, 200, w.Code, w.Body.String())
-	assert.Equal(t, "image/svg+xml", w.Header().Get("Content-Type"))
-	assert.Equal(t, 400, do("GET", "/api/monitor/monitors/"+m.ID+"/performance.svg?metric=speed", "").Code)
-}
-
 // The realised-metric chart is drawn the same way every time: a gap for a
 // window without the metric, accuracy on a 0–1 axis.
 func TestPerformanceChartGolden(t *testing.T) {

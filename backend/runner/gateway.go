@@ -16,7 +16,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -28,16 +27,6 @@ import (
 // kToken holds a tracking job's token (never in the Job JSON, which is
 // published to the UI).
 const kToken = store.PrefixRunner + 2
-
-// MuxOf turns a route table (e.g. the MLflow API's) into one handler for
-// the per-job gateways; the gateway adds its own token check.
-func MuxOf(routes []httpapi.Route) http.Handler {
-	mux := http.NewServeMux()
-	for _, r := range routes {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	return mux
-}
 
 func newToken() string {
 	b := make([]byte, 32)

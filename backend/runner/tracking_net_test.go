@@ -61,7 +61,7 @@ func TestDockerTrackingNetwork(t *testing.T) {
 		t.Skipf("%s not built here", sklearnBase)
 	}
 	e := newEnv(t)
-	api := MuxOf(mlflowapi.New(e.track, slog.Default()).Routes())
+	api := mlflowapi.New(e.track, slog.Default()).Handler()
 	r := e.runner(t, dc, func(c *Config) { c.TrackingAPI = api })
 	j, err := r.Submit(JobSpec{DataPath: writeCSV(t, 20, "separable"), Image: sklearnBase, Tracking: true,
 		Command: []string{"python3", "-c", trackingProbe}})

@@ -1,15 +1,17 @@
-package dataset
+package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/dataset"
 )
 
 // DefaultUploadLimit caps a browser upload; the body is streamed, so the
@@ -19,28 +21,33 @@ const DefaultUploadLimit int64 = 20 << 30
 // UploadPath is the browser-mode upload route.
 const UploadPath = "/api/datasets/upload"
 
-// Routes are the dataset service's HTTP routes for browser mode: the
-// upload, streamed into the same one-pass import as a dropped file.
+// Importer is what the upload route needs of the dataset service.
+type Importer interface {
+	ImportReader(ctx context.Context, r io.Reader, sourceName string, size int64, opts dataset.Options) (dataset.Version, error)
+}
+
+// datasetRoutes serve browser uploads, streamed into the same one-pass
+// import as a dropped file.
 //
 //	POST /api/datasets/upload?filename=people.csv&importId=…&name=…
 //	body: the file's bytes; optional header X-Tern-Import-Options: Options as JSON
 //
 // The answer is the Version as JSON, or {code, message} with 400/413/….
 // A client that aborts the request cancels the import.
-func (s *Service) Routes(limit int64) []httpapi.Route {
+func datasetRoutes(d Importer, limit int64) []Route {
 	if limit <= 0 {
 		limit = DefaultUploadLimit
 	}
-	return []httpapi.Route{{
+	return []Route{{
 		Pattern:  "POST " + UploadPath,
 		RawBody:  true,
 		MaxBytes: -1, // streamed; capped below with a 413
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			q := r.URL.Query()
-			var opts Options
+			var opts dataset.Options
 			if h := r.Header.Get("X-Tern-Import-Options"); h != "" {
 				if err := json.Unmarshal([]byte(h), &opts); err != nil {
-					httpapi.WriteError(w, core.Errorf(core.Invalid, "The import options are not valid JSON."))
+					WriteError(w, core.Errorf(core.Invalid, "The import options are not valid JSON."))
 					return
 				}
 			}
@@ -55,7 +62,7 @@ func (s *Service) Routes(limit int64) []httpapi.Route {
 				filename = "upload.csv"
 			}
 			if r.ContentLength > limit {
-				tooLarge(w, fmt.Sprintf("%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit)))
+				tooLarge(w, filename, limit)
 				return
 			}
 			body := http.MaxBytesReader(w, r.Body, limit)
@@ -63,25 +70,26 @@ func (s *Service) Routes(limit int64) []httpapi.Route {
 			if size < 0 {
 				size = 0
 			}
-			v, err := s.ImportReader(r.Context(), body, filename, size, opts)
+			v, err := d.ImportReader(r.Context(), body, filename, size, opts)
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					tooLarge(w, fmt.Sprintf("%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit)))
+					tooLarge(w, filename, limit)
 					return
 				}
-				httpapi.WriteError(w, err)
+				WriteError(w, err)
 				return
 			}
-			httpapi.WriteJSON(w, http.StatusOK, v)
+			WriteJSON(w, http.StatusOK, v)
 		}),
 	}}
 }
 
 // tooLarge answers 413 with the shared error body: the code is invalid,
 // but the status must say the body was too large.
-func tooLarge(w http.ResponseWriter, msg string) {
-	httpapi.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"code": string(core.Invalid), "message": msg})
+func tooLarge(w http.ResponseWriter, filename string, limit int64) {
+	msg := fmt.Sprintf("%s is larger than the %s this Tern accepts for uploads.", filename, humanBytes(limit))
+	writeError(w, http.StatusRequestEntityTooLarge, string(core.Invalid), msg)
 }
 
 func humanBytes(n int64) string {

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,36 +16,17 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 )
 
-func TestUploadRoute(t *testing.T) {
+// An upload over the browser-mode cap arrives as a body that fails part
+// way (http.MaxBytesReader): the import says so, in a way the HTTP face can
+// tell from a parse error (it answers 413), and keeps nothing.
+func TestImportCutShortKeepsNothing(t *testing.T) {
 	e := newEnv(t)
-	routes := e.svc.Routes(1 << 20)
-	require.Len(t, routes, 1)
-	assert.True(t, routes[0].RawBody)
-	h := routes[0].Handler
-
-	req := httptest.NewRequest("POST", UploadPath+"?filename=../../etc/people.csv&importId=u1", strings.NewReader("a,b\n1,2\n"))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var v Version
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v))
-	assert.Equal(t, "people", v.Dataset, "the path part of a filename is dropped")
-	assert.EqualValues(t, 1, v.Rows)
-
 	before := treeDigest(t, e.dir)
-	req = httptest.NewRequest("POST", UploadPath+"?filename=bad.csv", strings.NewReader("a,b\n1,2,3\n"))
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	assert.Equal(t, http.StatusBadRequest, rec.Code)
-	assert.Contains(t, rec.Body.String(), "Line 2 has 3 fields")
-
-	// Over the cap, with the length unknown up front: 413 and nothing kept.
 	big := bytes.Repeat([]byte("1,2\n"), 1<<19)
-	req = httptest.NewRequest("POST", UploadPath+"?filename=big.csv", bytes.NewReader(append([]byte("a,b\n"), big...)))
-	req.ContentLength = -1
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	body := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(append([]byte("a,b\n"), big...))), 1<<20)
+	_, err := e.svc.ImportReader(t.Context(), body, "big.csv", 0, Options{})
+	var mbe *http.MaxBytesError
+	require.ErrorAs(t, err, &mbe)
 	assert.Equal(t, before, treeDigest(t, e.dir))
 }
 
