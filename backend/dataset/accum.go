@@ -1,51 +1,18 @@
 package dataset
 
 import (
-	"bytes"
-	"fmt"
 	"math"
-	"strconv"
-	"time"
-	"unicode/utf8"
-	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/tern-studio/tern/backend/table"
 )
-
-// kind is how a column's values are read while importing.
-type kind uint8
-
-const (
-	kNumber kind = iota // integer, float
-	kBool
-	kDate
-	kString // categorical, text
-)
-
-func kindOf(t ColumnType) kind {
-	switch t {
-	case Integer, Float:
-		return kNumber
-	case Boolean:
-		return kBool
-	case Datetime:
-		return kDate
-	}
-	return kString
-}
-
-// lineError is a problem with one line, found by a parse worker.
-type lineError struct {
-	line int64
-	msg  string
-}
 
 // colAcc accumulates one column's profile inside one parse worker. Every
 // part merges, so workers never share state.
 type colAcc struct {
 	name   string
 	typ    ColumnType
-	kind   kind
+	kind   table.Kind
 	layout string
 
 	n, missing, nonFinite int64
@@ -65,20 +32,16 @@ type colAcc struct {
 }
 
 func newColAcc(c Column) *colAcc {
-	a := &colAcc{name: c.Name, typ: c.Type, kind: kindOf(c.Type), layout: c.DateLayout,
+	a := &colAcc{name: c.Name, typ: c.Type, kind: c.Type.Kind(), layout: c.DateLayout,
 		hll: newHLL(), min: math.Inf(1), max: math.Inf(-1), lenMin: math.MaxInt}
-	if a.kind != kString {
+	if a.kind != table.String {
 		a.kll = newKLL()
 	}
-	if a.kind == kString || a.kind == kBool {
+	if a.kind == table.String || a.kind == table.Bool {
 		a.top = newTopK()
 	}
 	return a
 }
-
-// str views b as a string without copying; only for calls that do not
-// keep the string (parsers on the success path).
-func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (a *colAcc) addNumber(v float64) {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
@@ -103,56 +66,30 @@ func (a *colAcc) addNumber(v float64) {
 	a.hll.Add(hashFloat(v))
 }
 
-// add reads one present (non-null) field. It returns the parsed number for
-// numeric kinds (for correlations) and ok=false with a message when the
-// value does not fit the column's type.
-func (a *colAcc) add(b []byte) (float64, bool, string) {
+// add takes one present (non-null) field as the table reader read it: v
+// is its number (a boolean as 1/0, a date as Unix seconds) and whole says a
+// number was written without decimals.
+func (a *colAcc) add(b []byte, v float64, whole bool) {
 	switch a.kind {
-	case kNumber:
-		v, ok := fastFloat(b)
-		if ok {
-			if !a.nonInt && a.typ == Integer && v != math.Trunc(v) {
-				a.nonInt = true
-			}
-			a.addNumber(v)
-			return v, true, ""
-		}
-		v, err := strconv.ParseFloat(str(b), 64)
-		if err != nil {
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				v, _ = strconv.ParseFloat(string(b), 64) // ±Inf or 0, counted as non-finite below
-			} else {
-				return 0, false, fmt.Sprintf("%s is not a number", quoteVal(b))
-			}
-		}
-		if !a.nonInt && a.typ == Integer && bytes.IndexAny(b, ".eE") >= 0 {
+	case table.Number:
+		if !whole && a.typ == Integer {
 			a.nonInt = true
 		}
 		a.addNumber(v)
-		return v, true, ""
-	case kBool:
-		t, ok := parseBool(b)
-		if !ok {
-			return 0, false, fmt.Sprintf("%s is not true/false", quoteVal(b))
-		}
-		if t {
+		return
+	case table.Bool:
+		if v == 1 {
 			a.trues++
 			a.top.add([]byte("true"))
-			a.addNumber(1)
-			return 1, true, ""
+		} else {
+			a.falses++
+			a.top.add([]byte("false"))
 		}
-		a.falses++
-		a.top.add([]byte("false"))
-		a.addNumber(0)
-		return 0, true, ""
-	case kDate:
-		tm, err := time.Parse(a.layout, str(b))
-		if err != nil {
-			return 0, false, fmt.Sprintf("%s is not a date like %s", quoteVal(b), a.layout)
-		}
-		v := float64(tm.UnixNano()) / 1e9
 		a.addNumber(v)
-		return v, true, ""
+		return
+	case table.Date:
+		a.addNumber(v)
+		return
 	}
 	a.n++
 	a.hll.Add(xxhash.Sum64(b))
@@ -165,85 +102,6 @@ func (a *colAcc) add(b []byte) (float64, bool, string) {
 	if l > a.lenMax {
 		a.lenMax = l
 	}
-	return 0, true, ""
-}
-
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// fastFloat reads plain decimals ([-+]digits[.digits], at most 15
-// significant digits) exactly: an integer mantissa below 2^53 divided by an
-// exact power of ten is correctly rounded (Clinger's fast path), so the
-// result equals strconv.ParseFloat's. Anything else returns ok=false and
-// goes to strconv.
-func fastFloat(b []byte) (float64, bool) {
-	i := 0
-	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		i = 1
-	}
-	if i >= len(b) || len(b)-i > 16 {
-		return 0, false
-	}
-	var mant uint64
-	digits, frac := 0, -1
-	for ; i < len(b); i++ {
-		c := b[i]
-		if c >= '0' && c <= '9' {
-			mant = mant*10 + uint64(c-'0')
-			digits++
-			if frac >= 0 {
-				frac++
-			}
-			continue
-		}
-		if c == '.' && frac < 0 {
-			frac = 0
-			continue
-		}
-		return 0, false
-	}
-	if digits == 0 || digits > 15 {
-		return 0, false
-	}
-	v := float64(mant)
-	if frac > 0 {
-		v /= pow10[frac]
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
-func quoteVal(b []byte) string {
-	if len(b) > 40 {
-		b = append(append([]byte(nil), b[:40]...), "…"...)
-	}
-	if !utf8.Valid(b) {
-		return fmt.Sprintf("%q", b)
-	}
-	return `"` + string(b) + `"`
-}
-
-func parseBool(b []byte) (bool, bool) {
-	switch len(b) {
-	case 1:
-		switch b[0] {
-		case 't', 'T', 'y', 'Y':
-			return true, true
-		case 'f', 'F', 'n', 'N':
-			return false, true
-		}
-	case 2, 3, 4, 5:
-		switch string(bytes.ToLower(b)) {
-		case "true", "yes":
-			return true, true
-		case "false", "no":
-			return false, true
-		}
-	}
-	return false, false
 }
 
 func (a *colAcc) merge(o *colAcc) {
@@ -252,7 +110,7 @@ func (a *colAcc) merge(o *colAcc) {
 	if o.n > 0 {
 		if a.n == 0 {
 			a.shifted, a.shift, a.s1, a.s2 = o.shifted, o.shift, o.s1, o.s2
-		} else if a.kind != kString {
+		} else if a.kind != table.String {
 			// re-centre o's sums on a's shift: Σ(x-a) = Σ(x-b) + n(b-a)
 			delta := o.shift - a.shift
 			a.s2 += o.s2 + 2*delta*o.s1 + float64(o.n)*delta*delta
@@ -304,8 +162,8 @@ func (a *colAcc) finish(rows int64, userTyped bool) ColumnProfile {
 	}
 	p.Distinct = d
 	switch a.kind {
-	case kNumber, kDate, kBool:
-		if a.kind == kNumber && a.typ == Integer && a.nonInt {
+	case table.Number, table.Date, table.Bool:
+		if a.kind == table.Number && a.typ == Integer && a.nonInt {
 			p.Type = Float
 		}
 		ns := &NumericStats{Sketch: a.kll, NonFinite: a.nonFinite}
@@ -319,10 +177,10 @@ func (a *colAcc) finish(rows int64, userTyped bool) ColumnProfile {
 			for _, q := range profileQuantiles {
 				ns.Quantiles = append(ns.Quantiles, Quantile{q, finite(a.kll.Quantile(q))})
 			}
-			ns.Histogram = histogramFromSketch(a.kll, a.min, a.max, p.Type == Integer || a.kind == kBool)
+			ns.Histogram = histogramFromSketch(a.kll, a.min, a.max, p.Type == Integer || a.kind == table.Bool)
 		}
 		p.Numeric = ns
-		if a.kind == kBool {
+		if a.kind == table.Bool {
 			p.Categories = &CategoryStats{Top: a.top.top(2)}
 		}
 	default:

@@ -20,21 +20,6 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// BenchmarkCSVRecords is the record splitter alone.
-func BenchmarkCSVRecords(b *testing.B) {
-	data, _ := io.ReadAll(&genCSV{left: 16 << 20})
-	b.SetBytes(int64(len(data)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		r := &csvRecords{data: data, line: 1, delim: ','}
-		for {
-			if _, _, err := r.next(); err != nil {
-				break
-			}
-		}
-	}
-}
-
 func BenchmarkCorrRow(b *testing.B) {
 	cols := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 	c := newCorrAcc(cols)

@@ -19,6 +19,7 @@ import (
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // Key prefixes in the datasets range (0x10–0x1f).
@@ -533,7 +534,7 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 			schema[i].Protected = *e.Protected
 		}
 		if e.Type != "" && e.Type != schema[i].Type {
-			if !validType(e.Type) {
+			if !table.ValidType(e.Type) {
 				return v, core.Errorf(core.Invalid, "%q is not a column type; use integer, float, boolean, categorical, datetime or text.", e.Type)
 			}
 			types[e.Name] = e.Type
@@ -618,4 +619,17 @@ func (s *Service) Reimport(ctx context.Context, versionID string, opts Options) 
 	defer f.Close()
 	opts.Name = v.Dataset
 	return s.importStream(ctx, f, v.Size, v.SourceName, v.Dataset, opts)
+}
+
+func isCoreErr(err error) bool {
+	var ce *core.Error
+	return errors.As(err, &ce)
+}
+
+// Detect reads the start of a file and says how Tern would import it: the
+// format, encoding, delimiter, header, column types and the first rows. It
+// writes nothing; the UI shows it so the person can confirm or correct the
+// options before importing.
+func (s *Service) Detect(path string, opts Options) (Detected, error) {
+	return table.DetectFile(path, opts.reading())
 }

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"math"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -49,21 +48,6 @@ func TestHLL(t *testing.T) {
 			h.Add(hashFloat(float64(i))) // duplicates do not count
 		}
 		assert.InEpsilon(t, float64(n), h.Estimate(), 0.05, "n=%d", n)
-	}
-}
-
-func TestFastFloatMatchesStrconv(t *testing.T) {
-	for _, s := range []string{"0", "-0", "1", "-12.5", "3.14159", "0.1", "123456789012345", "99999.99999", "+7", "1.", ".5"} {
-		v, ok := fastFloat([]byte(s))
-		if !ok {
-			continue
-		}
-		want := mustParse(s)
-		assert.Equal(t, math.Float64bits(want), math.Float64bits(v), s)
-	}
-	for _, s := range []string{"", "-", ".", "1e5", "1.2.3", "12345678901234567", "inf", "0x10", "1,5"} {
-		_, ok := fastFloat([]byte(s))
-		assert.False(t, ok, s)
 	}
 }
 

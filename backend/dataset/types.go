@@ -1,8 +1,11 @@
 // Package dataset turns files (CSV, Parquet, JSON lines) into immutable,
-// versioned, profiled datasets. An import reads the file once: the bytes go
-// into the content-addressed blob store while parse workers check every
-// record and build the profile with mergeable sketches. A file that fails
-// anywhere leaves nothing behind: no blob, no record, no temp file.
+// versioned, profiled datasets. An import reads the file once through the
+// table reader: the bytes go into the content-addressed blob store while
+// parse workers check every record and build the profile with mergeable
+// sketches. A file that fails anywhere leaves nothing behind: no blob, no
+// record, no temp file. Version.Reading gives every later reader of a
+// version (training jobs, the monitor) the settings and schema to read it
+// through the same reader, so they see the values the profile counted.
 //
 // The profile types (NumericStats, Histogram, KLL, CategoryStats) are the
 // reference the drift engine compares live data against; they are stored
@@ -12,48 +15,32 @@ package dataset
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/tern-studio/tern/backend/table"
 )
 
-// ColumnType is the inferred (or user-corrected) kind of a column.
-type ColumnType string
+// A version's schema is the table reader's: the same column types, roles
+// and detection result, named here too because every version carries them.
+type (
+	ColumnType = table.ColumnType
+	Role       = table.Role
+	Column     = table.Column
+	Detected   = table.Detected
+)
 
 const (
-	Integer     ColumnType = "integer"
-	Float       ColumnType = "float"
-	Boolean     ColumnType = "boolean"
-	Categorical ColumnType = "categorical"
-	Datetime    ColumnType = "datetime"
-	Text        ColumnType = "text"
+	Integer     = table.Integer
+	Float       = table.Float
+	Boolean     = table.Boolean
+	Categorical = table.Categorical
+	Datetime    = table.Datetime
+	Text        = table.Text
+
+	Feature = table.Feature
+	Target  = table.Target
+	IDRole  = table.IDRole
+	Ignore  = table.Ignore
 )
-
-func validType(t ColumnType) bool {
-	switch t {
-	case Integer, Float, Boolean, Categorical, Datetime, Text:
-		return true
-	}
-	return false
-}
-
-// Role says how training and fairness should use a column.
-type Role string
-
-const (
-	Feature Role = "feature"
-	Target  Role = "target"
-	IDRole  Role = "id"
-	Ignore  Role = "ignore"
-)
-
-// Column is one column of a version's schema.
-type Column struct {
-	Name string     `json:"name"`
-	Type ColumnType `json:"type"`
-	Role Role       `json:"role"`
-	// Protected marks a sensitive attribute (used by fairness reports).
-	Protected bool `json:"protected"`
-	// DateLayout is the Go time layout a datetime column was read with.
-	DateLayout string `json:"dateLayout,omitempty"`
-}
 
 // Options steer an import. Empty fields are detected.
 type Options struct {
@@ -71,7 +58,12 @@ type Options struct {
 }
 
 // DefaultNullTokens are read as missing values, as pandas does.
-var DefaultNullTokens = []string{"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "?", "#N/A"}
+var DefaultNullTokens = table.DefaultNullTokens
+
+// reading is how the table reader reads a file with these options.
+func (o Options) reading() table.Options {
+	return table.Options{Format: o.Format, Encoding: o.Encoding, Delimiter: o.Delimiter, Header: o.Header, NullTokens: o.NullTokens, Types: o.Types}
+}
 
 // Dataset is a named series of versions.
 type Dataset struct {
@@ -110,6 +102,16 @@ type Version struct {
 	// requestKey fingerprints the import settings (see requestKey); it is
 	// stored through storedVersion and not shown.
 	requestKey string
+}
+
+// Reading is how to read the version's stored file exactly as its profile
+// was made: the detected format, encoding, delimiter, header and missing-
+// value tokens, and the schema after the user's edits. Training jobs and
+// every other reader of a version read through it.
+func (v Version) Reading() table.Options {
+	h := v.Header
+	return table.Options{Format: v.Format, Encoding: v.Encoding, Delimiter: v.Delimiter, Header: &h,
+		NullTokens: v.NullTokens, Columns: append([]Column(nil), v.Schema...)}
 }
 
 // storedVersion is Version as written to Badger, with its settings key.

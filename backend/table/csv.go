@@ -1,4 +1,4 @@
-package dataset
+package table
 
 import (
 	"bytes"
@@ -143,12 +143,7 @@ func (r *csvRecords) quoted(rest []byte) ([][]byte, int64, error) {
 done:
 	r.scratch = sc
 	r.ends = ends
-	f := r.fields[:0]
-	prev := 0
-	for _, e := range ends {
-		f = append(f, sc[prev:e])
-		prev = e
-	}
+	f := splitFields(r.fields[:0], sc, ends)
 	r.fields = f
 	return f, start, nil
 }
@@ -194,4 +189,16 @@ func lastBoundary(b []byte, delim byte) int {
 			break
 		}
 	}
+}
+
+// splitFields cuts the scratch buffer sc at ends into fields, appended to
+// f: the record sources build a record's fields this way when they had to
+// rewrite its text (quotes undone, JSON or Parquet values formatted).
+func splitFields(f [][]byte, sc []byte, ends []int) [][]byte {
+	prev := 0
+	for _, e := range ends {
+		f = append(f, sc[prev:e])
+		prev = e
+	}
+	return f
 }

@@ -1,4 +1,4 @@
-package dataset
+package table
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sort"
 	"sync"
@@ -21,46 +22,77 @@ import (
 const (
 	// blockSize is how much is read at a time and handed to a parse worker.
 	blockSize = 4 << 20
-	// MaxRecordBytes bounds one record (line), and so the memory an import
+	// MaxRecordBytes bounds one record (line), and so the memory a read
 	// can take whatever the file: a 2 GB single line is refused, not loaded.
 	MaxRecordBytes = 8 << 20
-	previewRows    = 20
+	// PreviewRows is how many first rows Read keeps as text.
+	PreviewRows    = 20
 	maxPreviewCell = 200
 )
 
-// ErrCancelled is returned by an import stopped with Cancel or a closed
-// request; like every failed import it leaves nothing behind.
-var ErrCancelled = core.Errorf(core.Invalid, "The import was cancelled; nothing was stored.")
+// ErrCancelled is returned by a read whose context ended.
+var ErrCancelled = core.Errorf(core.Invalid, "Reading was cancelled.")
 
-// parsed is what one pass over a file produced.
-type parsed struct {
-	det     Detected
-	profile Profile
+// Source is a file to read once, from the start.
+type Source struct {
+	// Name is the file's name: detection looks at its extension and
+	// messages name it.
+	Name string
+	R    io.Reader
+	// ReaderAt reaches the whole file once R is consumed (Parquet keeps its
+	// schema in a footer); nil refuses Parquet.
+	ReaderAt func() (io.ReaderAt, int64, error)
 }
 
-// progressFunc reports bytes of the original file read and records parsed
-// so far (approximate while running).
-type progressFunc func(bytes, rows int64)
-
-// countingReader counts bytes and copies them into the blob being written.
-type countingReader struct {
-	r   io.Reader
-	w   io.Writer
-	n   atomic.Int64
-	err error // a write error (disk full) takes precedence over parse errors
+// Row is one record as the reader read it. Its slices are reused for the
+// next row: a sink copies what it keeps.
+type Row struct {
+	// Chunk orders the blocks of the file (0 first); rows of one chunk
+	// arrive in file order, chunks on any worker.
+	Chunk int
+	// Line is the line (Parquet: the row) the record starts on.
+	Line int64
+	// Fields is each field's decoded, unquoted text.
+	Fields [][]byte
+	// Null marks a missing-value token (or an empty field).
+	Null []bool
+	// Num is a present field's number, a boolean as 1/0 and a datetime as
+	// Unix seconds; NaN for categorical and text columns. Numbers too big
+	// for a float64 are ±Inf: each sink decides what they mean.
+	Num []float64
+	// Whole says a number was written as a whole number.
+	Whole []bool
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if n > 0 {
-		if _, werr := c.w.Write(p[:n]); werr != nil {
-			c.err = werr
-			return 0, werr
-		}
-		c.n.Add(int64(n))
-	}
-	return n, err
+// Sink receives rows. Read makes one per parse worker, so a sink needs no
+// locks. A non-nil error stops the read; its message is kept.
+type Sink interface {
+	Row(r *Row) error
 }
+
+// Hooks let the caller follow and consume a read.
+type Hooks struct {
+	// NewSink makes one worker's sink once the columns are known.
+	NewSink func(cols []Column) Sink
+	// Detected hears what detection found before the long pass starts.
+	Detected func(Detected)
+	// Progress hears how many rows were read so far, about every 100 ms.
+	Progress func(rows int64)
+}
+
+// Result is what a read found.
+type Result struct {
+	Detected Detected
+	Rows     int64
+	// Preview is the first PreviewRows rows as text (cells cut at 200 bytes).
+	Preview [][]string
+	// Sinks are the workers' sinks in a fixed order, for merging.
+	Sinks []Sink
+}
+
+type discard struct{}
+
+func (discard) Row(*Row) error { return nil }
 
 // readErr words an error from reading the source.
 func readErr(err error, name string) error {
@@ -74,19 +106,18 @@ func readErr(err error, name string) error {
 	return core.Wrap(err, core.Unavailable, "Tern could not read %s: %v", name, err)
 }
 
-// parseStream reads the whole of src, copying every byte to sink, detects
-// the format and parses and profiles it. sinkFile is consulted for Parquet,
-// whose footer must be read after all bytes are in.
-// onDetect, if given, hears what detection found before the long pass
-// starts, so the UI can show it while the file is still being read.
-func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func() (io.ReaderAt, int64, error), name string, opts Options, progress progressFunc, onDetect ...func(Detected)) (*parsed, error) {
-	cr := &countingReader{r: src, w: sink}
-	br := bufio.NewReaderSize(cr, sampleSize)
+// Read reads the whole of src once: it detects the format, encoding,
+// delimiter, header and column types (those opts leaves empty), then
+// checks and parses every record on all cores, handing the rows to the
+// hooks' sinks. Errors are worded and name the line at fault.
+func Read(ctx context.Context, src Source, opts Options, h Hooks) (*Result, error) {
+	if h.NewSink == nil {
+		h.NewSink = func([]Column) Sink { return discard{} }
+	}
+	name := src.Name
+	br := bufio.NewReaderSize(src.R, sampleSize)
 	head, err := br.Peek(sampleSize)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		if cr.err != nil {
-			return nil, cr.err
-		}
 		return nil, readErr(err, name)
 	}
 	format, err := detectFormat(name, head, opts.Format)
@@ -94,20 +125,20 @@ func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func
 		return nil, err
 	}
 	if format == "parquet" {
+		if src.ReaderAt == nil {
+			return nil, core.Errorf(core.Invalid, "%s is a Parquet file; Tern reads Parquet from a file on disk, not from a stream.", name)
+		}
 		if _, err := io.Copy(io.Discard, br); err != nil {
-			if cr.err != nil {
-				return nil, cr.err
-			}
 			return nil, readErr(err, name)
 		}
 		if ctx.Err() != nil {
 			return nil, ErrCancelled
 		}
-		ra, size, err := readAt()
+		ra, size, err := src.ReaderAt()
 		if err != nil {
 			return nil, err
 		}
-		return parseParquet(ctx, ra, size, name, opts, progress)
+		return readParquet(ctx, ra, size, name, opts, h)
 	}
 	enc, bom, err := detectEncoding(head, opts.Encoding)
 	if err != nil {
@@ -123,72 +154,26 @@ func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func
 	sample, serr := dr.Peek(sampleSize)
 	complete := serr != nil
 	if serr != nil && serr != io.EOF && serr != bufio.ErrBufferFull {
-		if cr.err != nil {
-			return nil, cr.err
-		}
 		return nil, core.Wrap(serr, core.Invalid, "%s could not be decoded as %s text. Choose another encoding in the import options.", name, enc)
 	}
-	if len(bytes.TrimSpace(sample)) == 0 {
-		return nil, core.Errorf(core.Invalid, "The file %s is empty: there is nothing to import.", name)
-	}
-	det := Detected{Format: format, Encoding: enc, BOM: bom}
-	nulls := nullSet(opts.NullTokens)
-	det.NullTokens = opts.NullTokens
-	if det.NullTokens == nil {
-		det.NullTokens = DefaultNullTokens
-	}
-	var src2 recordSourceFactory
-	var delim byte
-	if format == "jsonl" {
-		recs, keys, err := sampleJSON(sample, complete)
-		if err != nil {
-			return nil, err
-		}
-		t := true
-		_, cols, err := inferSchema(append([][]string{keys}, recs...), &t, nulls, opts.Types)
-		if err != nil {
-			return nil, err
-		}
-		det.Header, det.Columns = true, cols
-		det.Rows = recs[:min(len(recs), previewRows)]
-		src2 = jsonSourceFactory(keys)
-	} else {
-		if opts.Delimiter != "" {
-			if delim, err = parseDelimiter(opts.Delimiter); err != nil {
-				return nil, err
-			}
-		} else {
-			delim = detectDelimiter(sample, complete)
-		}
-		recs, _ := sampleRecords(sample, delim, sampleRows+1, complete)
-		if len(recs) == 0 {
-			// The first record does not fit in the sample: the pass below
-			// reports the over-long line or open quote with its number.
-			recs = [][]string{{"column_1"}}
-		}
-		hdr, cols, err := inferSchema(recs, opts.Header, nulls, opts.Types)
-		if err != nil {
-			return nil, err
-		}
-		det.Delimiter, det.Header, det.Columns = string(delim), hdr, cols
-		start := 0
-		if hdr {
-			start = 1
-		}
-		det.Rows = recs[start:min(len(recs), start+previewRows)]
-		src2 = csvSourceFactory(delim)
-	}
-	for _, f := range onDetect {
-		f(det)
-	}
-	prof, err := parallelPass(ctx, dr, cr, src2, delim, det, nulls, opts, name, progress)
+	det, delim, err := detectText(sample, complete, Detected{Format: format, Encoding: enc, BOM: bom}, name, opts, true)
 	if err != nil {
-		if cr.err != nil {
-			return nil, cr.err
-		}
 		return nil, err
 	}
-	return &parsed{det: det, profile: *prof}, nil
+	var f recordSourceFactory
+	if format == "jsonl" {
+		keys := make([]string, len(det.Columns))
+		for i, c := range det.Columns {
+			keys[i] = c.Name
+		}
+		f = jsonSourceFactory(keys)
+	} else {
+		f = csvSourceFactory(delim)
+	}
+	if h.Detected != nil {
+		h.Detected(det)
+	}
+	return parallelPass(ctx, dr, f, delim, det, nullSet(opts.NullTokens), name, h)
 }
 
 // recordSource yields the records of one chunk.
@@ -212,6 +197,14 @@ type chunk struct {
 	final bool
 }
 
+// lineError is a problem with one line, found by a parse worker.
+type lineError struct {
+	line int64
+	msg  string
+}
+
+func (e *lineError) Error() string { return e.msg }
+
 type chunkResult struct {
 	seq     int
 	rows    int64
@@ -221,33 +214,25 @@ type chunkResult struct {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize+blockSize/4); return &b }}
 
-// worker holds one goroutine's accumulators.
+// worker checks and parses records into one sink.
 type worker struct {
 	cols    []Column
-	accs    []*colAcc
-	corr    *corrAcc
-	vals    []float64
-	present []bool
+	kinds   []Kind
 	nulls   *nullTokens
 	header  bool // the file has a header row (words the ragged-row message)
 	skip    bool // the first record of the file is that header: skip it
 	factory recordSourceFactory
-	reused  recordSource
-	numeric []bool
+	sink    Sink
+	row     Row
 }
 
-func newWorker(cols []Column, nulls *nullTokens, header bool, f recordSourceFactory) *worker {
-	w := &worker{cols: cols, nulls: nulls, header: header, factory: f,
-		vals: make([]float64, len(cols)), present: make([]bool, len(cols)), numeric: make([]bool, len(cols))}
-	var numCols []int
-	for i, c := range cols {
-		w.accs = append(w.accs, newColAcc(c))
-		if k := kindOf(c.Type); k == kNumber || k == kBool {
-			numCols = append(numCols, i)
-			w.numeric[i] = true
-		}
+func newWorker(cols []Column, nulls *nullTokens, header bool, f recordSourceFactory, sink Sink) *worker {
+	n := len(cols)
+	w := &worker{cols: cols, nulls: nulls, header: header, factory: f, sink: sink,
+		row: Row{Null: make([]bool, n), Num: make([]float64, n), Whole: make([]bool, n)}}
+	for _, c := range cols {
+		w.kinds = append(w.kinds, c.Type.Kind())
 	}
-	w.corr = newCorrAcc(numCols)
 	return w
 }
 
@@ -280,11 +265,13 @@ func (w *worker) parse(ch chunk) chunkResult {
 	return res
 }
 
-// records feeds one chunk's records into the accumulators; unit names what
-// the error messages count ("Line" for text, "Row" for Parquet).
+// records checks and parses one chunk's records into the sink; unit names
+// what the error messages count ("Line" for text, "Row" for Parquet).
 func (w *worker) records(src recordSource, res *chunkResult, stopLine int64, stopMsg, unit string) {
 	width := len(w.cols)
 	first := res.seq == 0
+	row := &w.row
+	row.Chunk = res.seq
 	for {
 		fields, line, err := src.next()
 		if err == io.EOF {
@@ -325,23 +312,24 @@ func (w *worker) records(src recordSource, res *chunkResult, stopLine int64, sto
 			return
 		}
 		for i, f := range fields {
-			a := w.accs[i]
 			if isNull(f, w.nulls) {
-				a.missing++
-				w.present[i] = false
+				row.Null[i], row.Num[i], row.Whole[i] = true, math.NaN(), false
 				continue
 			}
-			v, ok, why := a.add(f)
-			if !ok {
+			v, whole, why := parseField(w.kinds[i], w.cols[i].DateLayout, f)
+			if why != "" {
 				res.err = &lineError{line, fmt.Sprintf("%s %d, column %q: %s, but the first rows made this a %s column. Set the column's type to text (or add the value to the missing-value tokens) and import again.", unit, line, w.cols[i].Name, why, w.cols[i].Type)}
 				return
 			}
-			w.present[i] = w.numeric[i] && !(v != v)
-			w.vals[i] = v
+			row.Null[i], row.Num[i], row.Whole[i] = false, v, whole
 		}
-		w.corr.addRow(w.vals, w.present)
+		row.Line, row.Fields = line, fields
+		if err := w.sink.Row(row); err != nil {
+			res.err = &lineError{line, core.ErrorMessage(err)}
+			return
+		}
 		res.rows++
-		if res.seq == 0 && len(res.preview) < previewRows {
+		if res.seq == 0 && len(res.preview) < PreviewRows {
 			rec := make([]string, len(fields))
 			for i, f := range fields {
 				if len(f) > maxPreviewCell {
@@ -359,7 +347,7 @@ func (w *worker) records(src recordSource, res *chunkResult, stopLine int64, sto
 
 // parallelPass splits the decoded stream into chunks of whole records and
 // parses them on all cores, with memory bounded by a few blocks in flight.
-func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f recordSourceFactory, delim byte, det Detected, nulls *nullTokens, opts Options, name string, progress progressFunc) (*Profile, error) {
+func parallelPass(ctx context.Context, r io.Reader, f recordSourceFactory, delim byte, det Detected, nulls *nullTokens, name string, h Hooks) (*Result, error) {
 	nw := min(runtime.GOMAXPROCS(0), 4)
 	chunks := make(chan chunk, nw)
 	results := make(chan chunkResult, nw*2)
@@ -368,7 +356,7 @@ func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f record
 	workers := make([]*worker, nw)
 	var wg sync.WaitGroup
 	for i := range workers {
-		workers[i] = newWorker(det.Columns, nulls, det.Header, f)
+		workers[i] = newWorker(det.Columns, nulls, det.Header, f, h.NewSink(det.Columns))
 		workers[i].skip = det.Header && det.Format == "csv"
 		wg.Add(1)
 		go func(w *worker) {
@@ -421,14 +409,11 @@ func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f record
 			eof := err == io.EOF || err == io.ErrUnexpectedEOF
 			if err != nil && !eof {
 				bufPool.Put(bp)
-				if cr.err != nil {
-					return cr.err
-				}
 				return readErr(err, name)
 			}
 			if eof {
 				tail := 0
-				if f != nil && det.Format != "jsonl" {
+				if det.Format != "jsonl" {
 					tail = max(lastBoundary(data, delim), 0)
 				} else {
 					tail = bytes.LastIndexByte(data, '\n') + 1
@@ -446,7 +431,7 @@ func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f record
 				return nil
 			}
 			var b int
-			if f == nil || det.Format == "jsonl" {
+			if det.Format == "jsonl" {
 				b = bytes.LastIndexByte(data, '\n') + 1
 				if b == 0 {
 					b = -1
@@ -467,11 +452,11 @@ func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f record
 			chunks <- chunk{seq: seq, buf: bp, data: data[:b], line: line}
 			seq++
 			line += int64(bytes.Count(data[:b], []byte{'\n'}))
-			if progress != nil && time.Since(last) >= 100*time.Millisecond {
+			if h.Progress != nil && time.Since(last) >= 100*time.Millisecond {
 				last = time.Now()
 				// Lines handed to the workers are the rows read so far
 				// (give or take quoted newlines); parsed rows lag behind.
-				progress(cr.n.Load(), max(rowsSoFar.Load(), line-2))
+				h.Progress(max(rowsSoFar.Load(), line-2))
 			}
 		}
 	}()
@@ -502,27 +487,27 @@ func parallelPass(ctx context.Context, r io.Reader, cr *countingReader, f record
 		return nil, ErrCancelled
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
-	var rows int64
-	var preview [][]string
+	res := &Result{Detected: det}
 	for _, r := range all {
-		rows += r.rows
+		res.Rows += r.rows
 		if r.seq == 0 {
-			preview = r.preview
+			res.Preview = r.preview
 		}
 	}
-	if rows == 0 {
+	if res.Rows == 0 {
 		if det.Header {
 			return nil, core.Errorf(core.Invalid, "%s has a header (%s) but no data rows.", name, headerList(det.Columns))
 		}
 		return nil, core.Errorf(core.Invalid, "%s has no data rows.", name)
 	}
-	if progress != nil {
-		progress(cr.n.Load(), rows)
+	if h.Progress != nil {
+		h.Progress(res.Rows)
 	}
-	return buildProfile(workers, det.Columns, opts.Types, rows, preview), nil
+	for _, w := range workers {
+		res.Sinks = append(res.Sinks, w.sink)
+	}
+	return res, nil
 }
-
-func (e *lineError) Error() string { return e.msg }
 
 // tooLong words a record that passed MaxRecordBytes: an open quote if it
 // spans lines, an over-long line otherwise.
@@ -545,27 +530,4 @@ func headerList(cols []Column) string {
 		s += c.Name
 	}
 	return s
-}
-
-// buildProfile merges the workers' accumulators in a fixed order.
-func buildProfile(workers []*worker, cols []Column, userTypes map[string]ColumnType, rows int64, preview [][]string) *Profile {
-	p := &Profile{Rows: rows, Preview: preview}
-	for i, c := range cols {
-		acc := workers[0].accs[i]
-		for _, w := range workers[1:] {
-			acc.merge(w.accs[i])
-		}
-		_, userTyped := userTypes[c.Name]
-		p.Columns = append(p.Columns, acc.finish(rows, userTyped))
-	}
-	var parts []*corrAcc
-	for _, w := range workers {
-		parts = append(parts, w.corr)
-	}
-	var names []string
-	for _, i := range workers[0].corr.cols {
-		names = append(names, cols[i].Name)
-	}
-	p.Correlations = mergeCorr(parts, names)
-	return p
 }

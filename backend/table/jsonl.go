@@ -1,4 +1,4 @@
-package dataset
+package table
 
 import (
 	"bytes"
@@ -170,12 +170,7 @@ func (r *jsonRecords) next() ([][]byte, int64, error) {
 			sc = jsonText(m[k], sc)
 			ends = append(ends, len(sc))
 		}
-		f := r.fields[:0]
-		prev := 0
-		for _, e := range ends {
-			f = append(f, sc[prev:e])
-			prev = e
-		}
+		f := splitFields(r.fields[:0], sc, ends)
 		r.scratch, r.ends, r.fields = sc, ends, f
 		return f, line, nil
 	}

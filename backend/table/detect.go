@@ -1,4 +1,4 @@
-package dataset
+package table
 
 import (
 	"bytes"
@@ -24,19 +24,6 @@ const sampleSize = 1 << 20
 
 // sampleRows is how many records type inference looks at.
 const sampleRows = 2000
-
-// Detected is what Tern found out about a file before importing it; the UI
-// shows it with the first rows so the user can confirm or correct.
-type Detected struct {
-	Format     string     `json:"format"`
-	Encoding   string     `json:"encoding"`
-	BOM        bool       `json:"bom"`
-	Delimiter  string     `json:"delimiter,omitempty"`
-	Header     bool       `json:"header"`
-	NullTokens []string   `json:"nullTokens"`
-	Columns    []Column   `json:"columns"`
-	Rows       [][]string `json:"rows"` // the first few records, decoded
-}
 
 var parquetMagic = []byte("PAR1")
 
@@ -291,8 +278,9 @@ func inferType(vals []string) (ColumnType, string) {
 
 var idName = regexp.MustCompile(`(?i)^(id|uuid|guid|key|index|.*[_ ]id)$`)
 
-// inferSchema reads header and types from sampled records.
-func inferSchema(recs [][]string, header *bool, nulls *nullTokens, types map[string]ColumnType) (bool, []Column, error) {
+// inferSchema reads header and types from sampled records, then applies
+// a known schema and the user's types (see fixSchema).
+func inferSchema(recs [][]string, header *bool, nulls *nullTokens, opts Options) (bool, []Column, error) {
 	if len(recs) == 0 {
 		return false, nil, core.Errorf(core.Invalid, "The file has no rows to import.")
 	}
@@ -352,16 +340,37 @@ func inferSchema(recs [][]string, header *bool, nulls *nullTokens, types map[str
 			cols[i].Role = IDRole
 		}
 	}
-	if err := applyTypes(cols, types); err != nil {
+	cols, err := fixSchema(cols, opts)
+	if err != nil {
 		return false, nil, err
 	}
 	return hasHeader, cols, nil
 }
 
+// fixSchema puts a known schema (opts.Columns: a dataset version read
+// again) in place of the detected one, then applies the user's types.
+func fixSchema(cols []Column, opts Options) ([]Column, error) {
+	if opts.Columns != nil {
+		if len(opts.Columns) != len(cols) {
+			return nil, core.Errorf(core.Invalid, "The file has %d columns but its schema lists %d; it is not the file the schema was made for.", len(cols), len(opts.Columns))
+		}
+		for i, c := range opts.Columns {
+			if c.Name != cols[i].Name {
+				return nil, core.Errorf(core.Invalid, "Column %d of the file is %q but its schema names it %q; it is not the file the schema was made for.", i+1, cols[i].Name, c.Name)
+			}
+		}
+		cols = append([]Column(nil), opts.Columns...)
+	}
+	if err := applyTypes(cols, opts.Types); err != nil {
+		return nil, err
+	}
+	return cols, nil
+}
+
 // applyTypes applies the user's type corrections.
 func applyTypes(cols []Column, types map[string]ColumnType) error {
 	for name, t := range types {
-		if !validType(t) {
+		if !ValidType(t) {
 			return core.Errorf(core.Invalid, "%q is not a column type; use integer, float, boolean, categorical, datetime or text.", t)
 		}
 		found := false

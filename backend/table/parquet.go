@@ -1,4 +1,4 @@
-package dataset
+package table
 
 import (
 	"context"
@@ -167,17 +167,12 @@ func (p *parquetRecords) next() ([][]byte, int64, error) {
 		sc = p.cols[ci].appendValue(sc, vals[ci])
 		ends = append(ends, len(sc))
 	}
-	f := p.fields[:0]
-	prev := 0
-	for _, e := range ends {
-		f = append(f, sc[prev:e])
-		prev = e
-	}
+	f := splitFields(p.fields[:0], sc, ends)
 	p.scratch, p.ends, p.fields = sc, ends, f
 	return f, p.row, nil
 }
 
-func parseParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, opts Options, progress progressFunc) (res *parsed, err error) {
+func readParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, opts Options, h Hooks) (res *Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, parquetErr(name, r)
@@ -204,7 +199,7 @@ func parseParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, 
 			cols[i].Role = IDRole
 		}
 	}
-	if err := applyTypes(cols, opts.Types); err != nil {
+	if cols, err = fixSchema(cols, opts); err != nil {
 		return nil, err
 	}
 	for i := range pcs {
@@ -217,15 +212,11 @@ func parseParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, 
 	if f.NumRows() == 0 {
 		return nil, core.Errorf(core.Invalid, "%s has columns (%s) but no rows.", name, headerList(cols))
 	}
+	det := Detected{Format: "parquet", Header: true, Columns: cols}
 	r := parquet.NewReader(f)
 	defer r.Close()
-	src := &parquetRecords{r: r, cols: pcs, buf: make([]parquet.Row, 256), ctx: ctx,
-		done: func(rows int64) {
-			if progress != nil {
-				progress(size, rows)
-			}
-		}}
-	w := newWorker(cols, nullSet([]string{""}), false, nil)
+	src := &parquetRecords{r: r, cols: pcs, buf: make([]parquet.Row, 256), ctx: ctx, done: h.Progress}
+	w := newWorker(cols, nullSet([]string{""}), false, nil, h.NewSink(cols))
 	var cr chunkResult
 	w.records(src, &cr, -1, "", "Row")
 	if ctx.Err() != nil {
@@ -240,12 +231,8 @@ func parseParquet(ctx context.Context, ra io.ReaderAt, size int64, name string, 
 	if cr.rows != f.NumRows() {
 		return nil, core.Errorf(core.Invalid, "%s says it has %d rows but only %d could be read; it may be truncated.", name, f.NumRows(), cr.rows)
 	}
-	det := Detected{Format: "parquet", Header: true, Columns: cols}
-	for _, rec := range cr.preview {
-		det.Rows = append(det.Rows, rec)
-	}
-	prof := buildProfile([]*worker{w}, cols, opts.Types, cr.rows, cr.preview)
-	return &parsed{det: det, profile: *prof}, nil
+	det.Rows = append(det.Rows, cr.preview...)
+	return &Result{Detected: det, Rows: cr.rows, Preview: cr.preview, Sinks: []Sink{w.sink}}, nil
 }
 
 // maxChunkBytes bounds one column chunk, before and after decompression.

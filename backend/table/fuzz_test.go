@@ -1,0 +1,222 @@
+package table
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func allRecords(data []byte, delim byte, final bool) ([][]string, error) {
+	r := &csvRecords{data: data, line: 1, delim: delim, final: final}
+	var out [][]string
+	for {
+		f, _, err := r.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		rec := make([]string, len(f))
+		for i, b := range f {
+			rec[i] = string(b)
+		}
+		out = append(out, rec)
+	}
+}
+
+// addSeeds seeds the fuzz targets with the import's test files.
+func addSeeds(f *testing.F) {
+	for _, dir := range []string{"../dataset/testdata/malformed", "../dataset/testdata/good"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err == nil && len(b) < 1<<16 {
+				f.Add(b, uint16(len(b)/2))
+			}
+		}
+	}
+	f.Add([]byte("a,b\n\"x\"\"y\",2\n\"\",\"\"\n"), uint16(7))
+	f.Add([]byte("a\r\n\"\r\n\"\r\n"), uint16(3))
+	f.Add([]byte("x\"y,\"z\n1,2\n"), uint16(4))
+}
+
+func readBytes(data []byte, name string, opts Options) (*Result, error) {
+	return Read(context.Background(), Source{Name: name, R: bytes.NewReader(data),
+		ReaderAt: func() (io.ReaderAt, int64, error) { return bytes.NewReader(data), int64(len(data)), nil }}, opts, Hooks{})
+}
+
+// FuzzCSV checks the CSV path never panics, always words its errors, and
+// that splitting a stream where lastBoundary says gives exactly the records
+// of the unsplit stream (the parallel parse depends on it).
+func FuzzCSV(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
+		res, err := readBytes(data, "fuzz.csv", Options{Format: "csv"})
+		if err != nil {
+			if !isCoreErr(err) {
+				t.Fatalf("unworded error: %v", err)
+			}
+		} else {
+			if _, err := json.Marshal(res.Detected); err != nil {
+				t.Fatalf("detection does not marshal: %v", err)
+			}
+			if res.Rows <= 0 {
+				t.Fatalf("success with %d rows", res.Rows)
+			}
+		}
+		for _, delim := range []byte{',', ';'} {
+			whole, werr := allRecords(data, delim, true)
+			c := int(cut) % (len(data) + 1)
+			b := lastBoundary(data[:c], delim)
+			if b < 0 {
+				continue
+			}
+			left, lerr := allRecords(data[:b], delim, false)
+			if lerr != nil {
+				t.Fatalf("a chunk cut at a boundary had an open quote: %q", data[:b])
+			}
+			right, rerr := allRecords(data[b:], delim, true)
+			if (werr == nil) != (rerr == nil) {
+				t.Fatalf("split changed the error: whole %v, right %v", werr, rerr)
+			}
+			if werr == nil {
+				got := append(left, right...)
+				if len(got) != len(whole) {
+					t.Fatalf("split at %d: %d+%d records, whole %d\n%q", b, len(left), len(right), len(whole), data)
+				}
+				for i := range got {
+					if len(got[i]) != len(whole[i]) {
+						t.Fatalf("record %d differs after split at %d: %q vs %q", i, b, got[i], whole[i])
+					}
+					for j := range got[i] {
+						if got[i][j] != whole[i][j] {
+							t.Fatalf("record %d differs after split at %d: %q vs %q", i, b, got[i], whole[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+type pqRow struct {
+	ID    int64   `parquet:"id"`
+	Score float64 `parquet:"score"`
+	Name  string  `parquet:"name"`
+}
+
+func parquetBytes(t testing.TB, rows int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[pqRow](&buf)
+	batch := make([]pqRow, rows)
+	for i := range batch {
+		batch[i] = pqRow{ID: int64(i), Score: float64(i) / 2, Name: fmt.Sprintf("n%d", i%7)}
+	}
+	_, err := w.Write(batch)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	return buf.Bytes()
+}
+
+// FuzzParquet checks damaged Parquet input gives a worded error, never a
+// panic or a hang.
+func FuzzParquet(f *testing.F) {
+	good := parquetBytes(f, 50)
+	f.Add(good, uint16(0), byte(0))
+	f.Add(good, uint16(len(good)-10), byte(0xff))
+	f.Add(good[:len(good)/2], uint16(3), byte(1))
+	f.Add([]byte("PAR1PAR1"), uint16(0), byte(0))
+	f.Fuzz(func(t *testing.T, data []byte, at uint16, x byte) {
+		b := append([]byte(nil), data...)
+		if len(b) > 0 {
+			b[int(at)%len(b)] ^= x
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, err := readBytes(b, "fuzz.parquet", Options{Format: "parquet"})
+			if err != nil && !isCoreErr(err) {
+				t.Errorf("unworded error: %v", err)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("parquet parse hung")
+		}
+	})
+}
+
+func mustParse(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// FuzzFastFloat: the fast path must agree with strconv bit for bit.
+func FuzzFastFloat(f *testing.F) {
+	for _, s := range []string{"1.5", "-0.001", "123456789012345", "7."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := fastFloat([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(want) != math.Float64bits(v) {
+			t.Fatalf("%q: fast %v, strconv %v (%v)", s, v, want, err)
+		}
+	})
+}
+
+func TestFastFloatMatchesStrconv(t *testing.T) {
+	for _, s := range []string{"0", "-0", "1", "-12.5", "3.14159", "0.1", "123456789012345", "99999.99999", "+7", "1.", ".5"} {
+		v, ok := fastFloat([]byte(s))
+		if !ok {
+			continue
+		}
+		want := mustParse(s)
+		assert.Equal(t, math.Float64bits(want), math.Float64bits(v), s)
+	}
+	for _, s := range []string{"", "-", ".", "1e5", "1.2.3", "12345678901234567", "inf", "0x10", "1,5"} {
+		_, ok := fastFloat([]byte(s))
+		assert.False(t, ok, s)
+	}
+}
+
+// BenchmarkCSVRecords is the record splitter alone.
+func BenchmarkCSVRecords(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString("a,b,c,d\n")
+	for i := 0; buf.Len() < 16<<20; i++ {
+		fmt.Fprintf(&buf, "%d,%d.5,%d,%d\n", i, i%977, i*7%1000, i%3)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := &csvRecords{data: data, line: 1, delim: ','}
+		for {
+			if _, _, err := r.next(); err != nil {
+				break
+			}
+		}
+	}
+}
