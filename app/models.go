@@ -6,8 +6,8 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/registry"
-	"github.com/tern-studio/tern/backend/serving"
 )
 
 // Models is the model registry screen: models, versions, lineage,
@@ -94,7 +94,7 @@ func (m *Models) ImportPath(name, path string) (registry.Version, error) {
 	if err != nil {
 		return registry.Version{}, core.Wrap(err, core.Invalid, "%s cannot be read.", path)
 	}
-	return m.reg.ImportFile(name, data, serving.Signature{}, nil, registry.Meta{})
+	return m.reg.ImportFile(name, data, modelfmt.Signature{}, nil, registry.Meta{})
 }
 
 // SetAlias points @alias at a version (0 removes it), atomically.

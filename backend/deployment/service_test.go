@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/serving"
 	"github.com/tern-studio/tern/backend/store"
@@ -34,7 +35,7 @@ func newFixture(t *testing.T) fixture {
 	for _, f := range []string{"xgb_binary.json", "lgb_binary.txt"} {
 		b, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", f))
 		require.NoError(t, err)
-		sig := serving.DefaultSignature([]string{"a", "b", "c", "d", "e", "f"}, 6)
+		sig := modelfmt.DefaultSignature([]string{"a", "b", "c", "d", "e", "f"}, 6)
 		_, err = reg.ImportFile("fraud", b, sig, nil, registry.Meta{})
 		require.NoError(t, err)
 	}

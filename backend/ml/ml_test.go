@@ -103,43 +103,6 @@ func TestEarlyStoppingStopsBeforeMaxIter(t *testing.T) {
 	assert.Less(t, len(m.GBDT.Trees), 1000)
 }
 
-func TestSaveLoadPredictsTheSame(t *testing.T) {
-	for _, model := range []string{AlgoGBDT, AlgoLogistic} {
-		f := synth(1000, "separable", 11)
-		m, _, err := Train(context.Background(), f, Params{Target: "y", Model: model}, nil)
-		require.NoError(t, err)
-		dir := filepath.Join(t.TempDir(), "model")
-		require.NoError(t, m.Save(dir, &Frame{Columns: f.Columns, Rows: f.Rows[:3]}))
-		loaded, err := Load(dir)
-		require.NoError(t, err)
-		want, err := m.PredictFrame(f)
-		require.NoError(t, err)
-		got, err := loaded.PredictFrame(f)
-		require.NoError(t, err)
-		assert.Equal(t, want, got)
-
-		mlm, err := os.ReadFile(filepath.Join(dir, MLmodelFile))
-		require.NoError(t, err)
-		assert.Contains(t, string(mlm), "flavors:\n  tern:")
-		assert.Contains(t, string(mlm), `"name":"colour","type":"string"`)
-		var ex Frame
-		b, err := os.ReadFile(filepath.Join(dir, InputExampleFile))
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(b, &ex))
-		assert.Equal(t, []string{"x1", "x2", "colour"}, ex.Columns)
-		assert.Len(t, ex.Rows, 3)
-		assert.Nil(t, ex.Rows[0][0], "row 0 has a missing x1")
-
-		// The same rows as records give the same answers.
-		recs := []map[string]any{{"x1": 2.0, "x2": 1.0, "colour": "red", "extra": "ignored"}, {"x1": -2.0, "x2": -1.0, "colour": "never-seen"}}
-		preds, err := loaded.PredictRows(recs)
-		require.NoError(t, err)
-		assert.Equal(t, "yes", preds[0].Label)
-		assert.Equal(t, "no", preds[1].Label)
-		assert.InDelta(t, 1, preds[0].Probabilities[0]+preds[0].Probabilities[1], 1e-9)
-	}
-}
-
 func TestPredictErrors(t *testing.T) {
 	m, _, err := Train(context.Background(), synth(200, "separable", 1), Params{Target: "y"}, nil)
 	require.NoError(t, err)
@@ -206,40 +169,6 @@ func TestTrainCancelled(t *testing.T) {
 	_, _, err := Train(ctx, synth(2000, "separable", 1), Params{Target: "y"}, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cancelled")
-}
-
-func TestLoadRejects(t *testing.T) {
-	m, _, err := Train(context.Background(), synth(200, "separable", 1), Params{Target: "y"}, nil)
-	require.NoError(t, err)
-	good, err := json.Marshal(m)
-	require.NoError(t, err)
-	cases := []struct {
-		name    string
-		mlmodel string
-		model   []byte
-		want    string
-	}{
-		{"truncated", "flavors:\n  tern:\n    x: 1\n", good[:len(good)/2], "Unsupported model format/version"},
-		{"wrong format", "flavors:\n  tern: {}\n", []byte(`{"format":"onnx","version":1}`), "Unsupported model format/version"},
-		{"future version", "flavors:\n  tern: {}\n", []byte(strings.Replace(string(good), `"version":1`, `"version":99`, 1)), "v99"},
-		{"pickle flavor", "flavors:\n  sklearn:\n    pickled_model: model.pkl\n", good, `no "tern" flavor`},
-		{"no MLmodel", "", good, "no MLmodel"},
-		{"bad child", "flavors:\n  tern: {}\n", []byte(strings.Replace(string(good), `"l":[1`, `"l":[0`, 1)), "damaged"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if c.mlmodel != "" {
-				require.NoError(t, os.WriteFile(filepath.Join(dir, MLmodelFile), []byte(c.mlmodel), 0o644))
-			}
-			require.NoError(t, os.WriteFile(filepath.Join(dir, ModelFile), c.model, 0o644))
-			_, err := Load(dir)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), c.want)
-		})
-	}
-	_, err = Load(filepath.Join(t.TempDir(), "absent"))
-	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 }
 
 func TestMetricsKnownValues(t *testing.T) {

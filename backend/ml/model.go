@@ -1,17 +1,10 @@
 package ml
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
@@ -30,23 +23,12 @@ const (
 	AlgoGBDT     = "gbdt"
 )
 
-// Files of a model directory.
+// FormatName and FormatVersion identify model.json; DecodeModel refuses
+// others. The directory around it (MLmodel, input example) is
+// backend/modelfmt's.
 const (
-	MLmodelFile      = "MLmodel"
-	ModelFile        = "model.json"
-	InputExampleFile = "input_example.json"
-	// FormatName and FormatVersion identify model.json; Load refuses others.
 	FormatName    = "tern-model"
 	FormatVersion = 1
-	// Flavor is the MLmodel flavor name of Tern's models.
-	Flavor = "tern"
-)
-
-// Size bounds for reading model files, so a hostile directory cannot make
-// Load allocate without limit.
-const (
-	maxModelBytes   = 256 << 20
-	maxMLmodelBytes = 1 << 20
 )
 
 // Model is a trained model: its preprocessing and estimator, ready to score.
@@ -66,37 +48,6 @@ type Model struct {
 	Linear         *Linear       `json:"linear,omitempty"`
 	GBDT           *GBDT         `json:"gbdt,omitempty"`
 	CreatedAt      time.Time     `json:"created_at"`
-}
-
-// Column is one entry of a model signature, in MLflow's column-spec terms
-// (type is "double", "string", "long", "boolean").
-type Column struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
-}
-
-// Signature says what a model takes and returns.
-type Signature struct {
-	Inputs  []Column `json:"inputs"`
-	Outputs []Column `json:"outputs"`
-}
-
-// Signature derives the model's signature from its preprocessing.
-func (m *Model) Signature() Signature {
-	var s Signature
-	for _, f := range m.Prep.Features {
-		t := "double"
-		if f.Kind == Categorical {
-			t = "string"
-		}
-		s.Inputs = append(s.Inputs, Column{Name: f.Name, Type: t})
-	}
-	out := "double"
-	if m.Task == Classification && !m.NumericClasses {
-		out = "string"
-	}
-	s.Outputs = []Column{{Name: "prediction", Type: out}}
-	return s
 }
 
 // InputNames lists the input columns the model needs, in order.
@@ -231,50 +182,21 @@ func (m *Model) validate() error {
 	return bad("it must hold exactly one estimator")
 }
 
-// Save writes the model directory atomically: everything goes to a temporary
-// directory beside dir, which is renamed into place at the end. example is a
-// few input rows saved as input_example.json (may be nil).
-func (m *Model) Save(dir string, example *Frame) error {
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return core.Wrap(err, core.Internal, "Cannot create the folder for the model.")
-	}
-	tmp, err := os.MkdirTemp(parent, ".model-*")
-	if err != nil {
-		return core.Wrap(err, core.Internal, "Cannot create the folder for the model.")
-	}
-	defer os.RemoveAll(tmp)
-	body, err := json.Marshal(m)
-	if err != nil {
-		return core.Wrap(err, core.Internal, "Cannot encode the model.")
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ModelFile), body, 0o644); err != nil {
-		return core.Wrap(err, core.Internal, "Cannot write the model file.")
-	}
-	if err := os.WriteFile(filepath.Join(tmp, MLmodelFile), m.mlmodel(example != nil), 0o644); err != nil {
-		return core.Wrap(err, core.Internal, "Cannot write the MLmodel file.")
-	}
-	if example != nil {
-		ex := &Frame{Columns: m.InputNames()}
-		for _, row := range example.Rows {
-			r := make([]any, len(ex.Columns))
-			for j, c := range ex.Columns {
-				if k := example.Column(c); k >= 0 && k < len(row) {
-					r[j] = typedExample(row[k], m.Prep.Features[j].Kind)
-				}
+// Example returns the first rows of f as the model's input example: its
+// input columns in order, each value typed as the model reads it (numbers
+// for numeric features, strings otherwise, nil when missing).
+func (m *Model) Example(f *Frame) *Frame {
+	ex := &Frame{Columns: m.InputNames()}
+	for _, row := range f.Rows {
+		r := make([]any, len(ex.Columns))
+		for j, c := range ex.Columns {
+			if k := f.Column(c); k >= 0 && k < len(row) {
+				r[j] = typedExample(row[k], m.Prep.Features[j].Kind)
 			}
-			ex.Rows = append(ex.Rows, r)
 		}
-		b, _ := json.Marshal(ex)
-		if err := os.WriteFile(filepath.Join(tmp, InputExampleFile), b, 0o644); err != nil {
-			return core.Wrap(err, core.Internal, "Cannot write the input example.")
-		}
+		ex.Rows = append(ex.Rows, r)
 	}
-	_ = os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return core.Wrap(err, core.Internal, "Cannot move the model into place.")
-	}
-	return nil
+	return ex
 }
 
 func typedExample(v any, kind string) any {
@@ -289,57 +211,6 @@ func typedExample(v any, kind string) any {
 	return asString(v)
 }
 
-// mlmodel renders the MLmodel file: YAML in the shape MLflow writes, with
-// the signature as JSON strings like MLflow's.
-func (m *Model) mlmodel(hasExample bool) []byte {
-	sig := m.Signature()
-	in, _ := json.Marshal(sig.Inputs)
-	out, _ := json.Marshal(sig.Outputs)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "artifact_path: model\n")
-	fmt.Fprintf(&b, "flavors:\n  %s:\n", Flavor)
-	fmt.Fprintf(&b, "    format_version: %d\n    model_file: %s\n    task: %s\n    algorithm: %s\n", FormatVersion, ModelFile, m.Task, m.Algorithm)
-	fmt.Fprintf(&b, "    target: %s\n", strconv.Quote(m.Target))
-	if hasExample {
-		fmt.Fprintf(&b, "saved_input_example_info:\n  artifact_path: %s\n  type: dataframe\n  pandas_orient: split\n", InputExampleFile)
-	}
-	fmt.Fprintf(&b, "signature:\n  inputs: %s\n  outputs: %s\n  params: null\n", yamlQuote(string(in)), yamlQuote(string(out)))
-	fmt.Fprintf(&b, "utc_time_created: '%s'\n", m.CreatedAt.UTC().Format("2006-01-02 15:04:05.000000"))
-	return b.Bytes()
-}
-
-func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-// Load reads a model directory written by Save. A directory that is not a
-// Tern model, or a model of another format version, is an Invalid error
-// saying "unsupported model format/version"; a damaged file never panics.
-func Load(dir string) (*Model, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, core.Errorf(core.NotFound, "There is no model at %s.", dir)
-		}
-		return nil, core.Wrap(err, core.Invalid, "The model folder %s cannot be opened.", dir)
-	}
-	defer root.Close()
-	mlm, err := readBounded(root, MLmodelFile, maxMLmodelBytes)
-	if err != nil {
-		return nil, err
-	}
-	flavors, err := mlmodelFlavors(mlm)
-	if err != nil {
-		return nil, err
-	}
-	if !flavors[Flavor] {
-		return nil, core.Errorf(core.Invalid, "Unsupported model format/version: the MLmodel file has no %q flavor (it has %s).", Flavor, flavorList(flavors))
-	}
-	body, err := readBounded(root, ModelFile, maxModelBytes)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeModel(body)
-}
-
 // DecodeModel parses and validates model.json bytes.
 func DecodeModel(body []byte) (*Model, error) {
 	var m Model
@@ -351,73 +222,4 @@ func DecodeModel(body []byte) (*Model, error) {
 		return nil, err
 	}
 	return &m, nil
-}
-
-func readBounded(root *os.Root, name string, limit int64) ([]byte, error) {
-	fh, err := root.Open(name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, core.Errorf(core.Invalid, "Unsupported model format/version: the model folder has no %s file.", name)
-		}
-		return nil, core.Wrap(err, core.Invalid, "The model file %s cannot be opened.", name)
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, core.Wrap(err, core.Invalid, "The model file %s cannot be read.", name)
-	}
-	if int64(len(b)) > limit {
-		return nil, core.Errorf(core.Invalid, "The model file %s is larger than %d MB.", name, limit>>20)
-	}
-	return b, nil
-}
-
-// mlmodelFlavors reads the flavor names under "flavors:" with a line
-// scanner: Tern never needs more of the YAML, and never evaluates tags,
-// anchors or aliases (so alias bombs cannot bite).
-func mlmodelFlavors(b []byte) (map[string]bool, error) {
-	out := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), maxMLmodelBytes)
-	in := false
-	indent := -1
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), " \r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
-		lead := len(line) - len(strings.TrimLeft(line, " "))
-		if lead == 0 {
-			in = strings.HasPrefix(line, "flavors:")
-			indent = -1
-			continue
-		}
-		if !in {
-			continue
-		}
-		if indent < 0 {
-			indent = lead
-		}
-		if lead == indent {
-			name := strings.TrimSpace(line)
-			if i := strings.Index(name, ":"); i > 0 {
-				out[strings.Trim(name[:i], `"'`)] = true
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, core.Errorf(core.Invalid, "Unsupported model format/version: the MLmodel file cannot be read (%v).", err)
-	}
-	return out, nil
-}
-
-func flavorList(f map[string]bool) string {
-	if len(f) == 0 {
-		return "none"
-	}
-	var names []string
-	for k := range f {
-		names = append(names, strconv.Quote(k))
-	}
-	return strings.Join(names, ", ")
 }

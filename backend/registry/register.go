@@ -14,7 +14,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/gbdt"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -93,7 +93,7 @@ func (s *Service) RegisterDir(name, src string, meta Meta) (Version, error) {
 // ImportFile registers a bare XGBoost JSON or LightGBM text model file.
 // sig may be empty, in which case the inputs are named from the file (or
 // f0..fN). An input example may be given as an MLflow request body.
-func (s *Service) ImportFile(name string, data []byte, sig serving.Signature, example json.RawMessage, meta Meta) (Version, error) {
+func (s *Service) ImportFile(name string, data []byte, sig modelfmt.Signature, example json.RawMessage, meta Meta) (Version, error) {
 	if err := checkName(name); err != nil {
 		return Version{}, err
 	}
@@ -102,7 +102,7 @@ func (s *Service) ImportFile(name string, data []byte, sig serving.Signature, ex
 		return Version{}, err
 	}
 	if len(sig.Inputs) == 0 {
-		sig = serving.DefaultSignature(g.FeatureNames, g.Features)
+		sig = modelfmt.DefaultSignature(g.FeatureNames, g.Features)
 	}
 	if len(sig.Inputs) != g.Features {
 		return Version{}, core.Errorf(core.Invalid, "The signature names %d inputs but the model reads %d features.", len(sig.Inputs), g.Features)
@@ -119,21 +119,14 @@ func (s *Service) ImportFile(name string, data []byte, sig serving.Signature, ex
 		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
 	}
 	defer os.RemoveAll(tmp)
-	exFile := ""
-	if len(example) > 0 {
-		if !json.Valid(example) {
-			return Version{}, core.Errorf(core.Invalid, "The input example is not valid JSON.")
-		}
-		exFile = "input_example.json"
-		if err := os.WriteFile(filepath.Join(tmp, exFile), example, 0o644); err != nil {
-			return Version{}, core.Wrap(err, core.Unavailable, "Cannot write the input example.")
-		}
+	if len(example) > 0 && !json.Valid(example) {
+		return Version{}, core.Errorf(core.Invalid, "The input example is not valid JSON.")
 	}
 	if err := os.WriteFile(filepath.Join(tmp, file), data, 0o644); err != nil {
 		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write the model file.")
 	}
-	if err := os.WriteFile(filepath.Join(tmp, serving.MLmodelFile), serving.WriteMLmodel(g.Kind, file, sig, exFile), 0o644); err != nil {
-		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write the MLmodel file.")
+	if err := modelfmt.WriteImported(tmp, g.Kind, file, sig, example); err != nil {
+		return Version{}, err
 	}
 	if meta.Source == "" {
 		meta.Source = "import-file"
@@ -144,7 +137,7 @@ func (s *Service) ImportFile(name string, data []byte, sig serving.Signature, ex
 // commit validates the staged directory, moves it into place and writes
 // the version (and model, on first registration) in one transaction.
 func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
-	loaded, err := serving.LoadDir(staged, name, "0")
+	loaded, err := modelfmt.Load(staged)
 	if err != nil {
 		return Version{}, err
 	}
@@ -177,7 +170,7 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 	v := Version{
 		Model: name, Version: n, Created: time.Now().UnixMilli(), Source: meta.Source,
 		RunID: meta.RunID, ExperimentID: meta.ExperimentID, DatasetVersion: meta.DatasetVersion,
-		Flavor: loaded.Flavor, Signature: loaded.Model.Signature, InputExample: loaded.Example,
+		Flavor: loaded.Flavor, Signature: loaded.Signature, InputExample: loaded.Example,
 		Metrics: meta.Metrics, Params: meta.Params, Description: meta.Description, Profile: profile, Dir: rel,
 	}
 	m.LatestVersion = n

@@ -23,7 +23,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -58,7 +58,7 @@ type Version struct {
 	ExperimentID   string             `json:"experimentId,omitempty"`
 	DatasetVersion string             `json:"datasetVersion,omitempty"`
 	Flavor         string             `json:"flavor"`
-	Signature      serving.Signature  `json:"signature"`
+	Signature      modelfmt.Signature `json:"signature"`
 	InputExample   json.RawMessage    `json:"inputExample,omitempty"`
 	Metrics        map[string]float64 `json:"metrics,omitempty"`
 	Params         map[string]string  `json:"params,omitempty"`

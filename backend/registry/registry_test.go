@@ -12,7 +12,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -47,7 +47,7 @@ func trainModel(t *testing.T, dir string) {
 	}
 	m, _, err := ml.Train(context.Background(), f, ml.Params{Target: "label", Model: ml.AlgoLogistic}, nil)
 	require.NoError(t, err)
-	require.NoError(t, m.Save(dir, &ml.Frame{Columns: []string{"x", "y"}, Rows: [][]any{{1.0, 0.0}}}))
+	require.NoError(t, modelfmt.SaveML(dir, m, &ml.Frame{Columns: []string{"x", "y"}, Rows: [][]any{{1.0, 0.0}}}))
 }
 
 func TestRegisterRunWithLineage(t *testing.T) {
@@ -82,9 +82,9 @@ func TestRegisterRunWithLineage(t *testing.T) {
 
 func TestImportFilesAndAliases(t *testing.T) {
 	s, _ := newService(t)
-	v1, err := s.ImportFile("fraud", gbdtFile(t, "xgb_binary.json"), serving.Signature{}, nil, Meta{})
+	v1, err := s.ImportFile("fraud", gbdtFile(t, "xgb_binary.json"), modelfmt.Signature{}, nil, Meta{})
 	require.NoError(t, err)
-	v2, err := s.ImportFile("fraud", gbdtFile(t, "lgb_binary.txt"), serving.Signature{}, []byte(`{"inputs":[[1,2,3,4,5,6]]}`), Meta{Description: "lgb"})
+	v2, err := s.ImportFile("fraud", gbdtFile(t, "lgb_binary.txt"), modelfmt.Signature{}, []byte(`{"inputs":[[1,2,3,4,5,6]]}`), Meta{Description: "lgb"})
 	require.NoError(t, err)
 	assert.Equal(t, []int{1, 2}, []int{v1.Version, v2.Version})
 	assert.Equal(t, "xgboost", v1.Flavor)
@@ -146,11 +146,11 @@ func TestRefusalsLeaveNothingBehind(t *testing.T) {
 	_, err = s.RegisterDir("m", linked, Meta{})
 	assert.ErrorContains(t, err, "link")
 
-	_, err = s.ImportFile("m", []byte("not a model"), serving.Signature{}, nil, Meta{})
+	_, err = s.ImportFile("m", []byte("not a model"), modelfmt.Signature{}, nil, Meta{})
 	assert.ErrorContains(t, err, "Unsupported model format/version")
-	_, err = s.ImportFile("m", gbdtFile(t, "lgb_binary.txt"), serving.DefaultSignature(nil, 2), nil, Meta{})
+	_, err = s.ImportFile("m", gbdtFile(t, "lgb_binary.txt"), modelfmt.DefaultSignature(nil, 2), nil, Meta{})
 	assert.ErrorContains(t, err, "names 2 inputs but the model reads 6")
-	_, err = s.ImportFile("../evil", gbdtFile(t, "lgb_binary.txt"), serving.Signature{}, nil, Meta{})
+	_, err = s.ImportFile("../evil", gbdtFile(t, "lgb_binary.txt"), modelfmt.Signature{}, nil, Meta{})
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 
 	_, err = s.Get("m")
@@ -169,7 +169,7 @@ func TestConcurrentRegistrationsGetDistinctVersions(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := s.ImportFile("m", data, serving.Signature{}, nil, Meta{})
+			v, err := s.ImportFile("m", data, modelfmt.Signature{}, nil, Meta{})
 			if err == nil {
 				versions <- v.Version
 			}
@@ -191,7 +191,7 @@ func TestConcurrentRegistrationsGetDistinctVersions(t *testing.T) {
 // model.ubj with model_format ubj, and serves.
 func TestImportUBJSONFile(t *testing.T) {
 	s, _ := newService(t)
-	v, err := s.ImportFile("fraud", gbdtFile(t, "xgb_binary.ubj"), serving.Signature{}, nil, Meta{})
+	v, err := s.ImportFile("fraud", gbdtFile(t, "xgb_binary.ubj"), modelfmt.Signature{}, nil, Meta{})
 	require.NoError(t, err)
 	assert.Equal(t, "xgboost", v.Flavor)
 	dir := s.Dir(v)
@@ -199,7 +199,7 @@ func TestImportUBJSONFile(t *testing.T) {
 	mm, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
 	require.NoError(t, err)
 	assert.Contains(t, string(mm), "model_format: ubj")
-	l, err := serving.LoadDir(dir, "fraud", "1")
+	l, err := modelfmt.Load(dir)
 	require.NoError(t, err)
-	assert.Equal(t, 6, l.Model.Predictor.NumFeatures())
+	assert.Equal(t, 6, l.GBDT.Features)
 }

@@ -2,10 +2,12 @@ package serving
 
 import (
 	"fmt"
-	"github.com/tern-studio/tern/backend/core"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 // Batch is a decoded request: rows of features in signature order,
@@ -20,7 +22,7 @@ type Batch struct {
 }
 
 // set stores one JSON value at row r, column p.
-func (b *Batch) set(r, p int, v any, col Column) *RequestError {
+func (b *Batch) set(r, p int, v any, col modelfmt.Column) *RequestError {
 	if col.Type == "string" {
 		switch t := v.(type) {
 		case string:
@@ -97,7 +99,7 @@ func describe(v any) string {
 
 // convert turns one JSON value into a feature value for col, or says why
 // it cannot. row is 1-based for messages; 0 means "no row".
-func convert(v any, col Column, row int) (float64, *RequestError) {
+func convert(v any, col modelfmt.Column, row int) (float64, *RequestError) {
 	where := ""
 	if row > 0 {
 		where = fmt.Sprintf(" in row %d", row)
@@ -142,7 +144,7 @@ func convert(v any, col Column, row int) (float64, *RequestError) {
 }
 
 // convertText parses one CSV cell for col. Empty cells are missing.
-func convertText(s string, col Column, row int) (float64, *RequestError) {
+func convertText(s string, col modelfmt.Column, row int) (float64, *RequestError) {
 	if s == "" {
 		return math.NaN(), nil
 	}
@@ -174,8 +176,8 @@ func clip(s string) string {
 
 // columnMap resolves request column names to signature positions; every
 // name must be known and every required input present.
-func columnMap(sig Signature, names []string) ([]int, *RequestError) {
-	idx := sig.index()
+func columnMap(sig modelfmt.Signature, names []string) ([]int, *RequestError) {
+	idx := sig.Index()
 	pos := make([]int, len(names))
 	seen := make([]bool, len(sig.Inputs))
 	for i, n := range names {
@@ -195,7 +197,7 @@ func columnMap(sig Signature, names []string) ([]int, *RequestError) {
 	return pos, nil
 }
 
-func checkRequired(sig Signature, seen []bool) *RequestError {
+func checkRequired(sig modelfmt.Signature, seen []bool) *RequestError {
 	for p, ok := range seen {
 		if !ok && !sig.Inputs[p].Optional {
 			return bad("Missing column %q (type %s) required by the model signature.", sig.Inputs[p].Name, sig.Inputs[p].Type)
@@ -204,7 +206,7 @@ func checkRequired(sig Signature, seen []bool) *RequestError {
 	return nil
 }
 
-func inputList(sig Signature) string {
+func inputList(sig modelfmt.Signature) string {
 	var b strings.Builder
 	for i, c := range sig.Inputs {
 		if i == 8 {
@@ -219,7 +221,7 @@ func inputList(sig Signature) string {
 	return b.String()
 }
 
-func newBatch(nrows int, sig Signature) *Batch {
+func newBatch(nrows int, sig modelfmt.Signature) *Batch {
 	ncols := len(sig.Inputs)
 	x := make([]float64, nrows*ncols)
 	for i := range x {

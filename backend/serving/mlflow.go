@@ -9,6 +9,8 @@ import (
 	"mime"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 // The four JSON forms of MLflow's /invocations; exactly one must be given.
@@ -18,7 +20,7 @@ var mlflowKeys = []string{"dataframe_split", "dataframe_records", "instances", "
 // against sig. Errors are *RequestError with the status MLflow's scoring
 // server gives: 415 for a media type or charset it does not take, 400 for
 // everything wrong inside the body.
-func DecodeMLflow(contentType string, body []byte, sig Signature) (*Batch, *RequestError) {
+func DecodeMLflow(contentType string, body []byte, sig modelfmt.Signature) (*Batch, *RequestError) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if contentType == "" {
 		return nil, &RequestError{Status: 415, Msg: "Content-Type is missing; send application/json or text/csv."}
@@ -38,7 +40,7 @@ func DecodeMLflow(contentType string, body []byte, sig Signature) (*Batch, *Requ
 	return nil, &RequestError{Status: 415, Msg: "Content-Type " + clip(mt) + " is not supported; send application/json or text/csv."}
 }
 
-func decodeMLflowJSON(body []byte, sig Signature) (*Batch, *RequestError) {
+func decodeMLflowJSON(body []byte, sig modelfmt.Signature) (*Batch, *RequestError) {
 	if !utf8.Valid(body) {
 		return nil, bad("The body is not valid UTF-8.")
 	}
@@ -74,7 +76,7 @@ func decodeMLflowJSON(body []byte, sig Signature) (*Batch, *RequestError) {
 	}
 }
 
-func decodeSplit(raw json.RawMessage, sig Signature) (*Batch, *RequestError) {
+func decodeSplit(raw json.RawMessage, sig modelfmt.Signature) (*Batch, *RequestError) {
 	var split struct {
 		Columns []string `json:"columns"`
 		Data    [][]any  `json:"data"`
@@ -107,7 +109,7 @@ func decodeSplit(raw json.RawMessage, sig Signature) (*Batch, *RequestError) {
 }
 
 // fromRows reads positional rows: values in signature order.
-func fromRows(rows [][]any, sig Signature, form string) (*Batch, *RequestError) {
+func fromRows(rows [][]any, sig modelfmt.Signature, form string) (*Batch, *RequestError) {
 	if len(rows) > maxRows {
 		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
 	}
@@ -125,11 +127,11 @@ func fromRows(rows [][]any, sig Signature, form string) (*Batch, *RequestError) 
 	return b, nil
 }
 
-func fromRecords(recs []map[string]any, sig Signature) (*Batch, *RequestError) {
+func fromRecords(recs []map[string]any, sig modelfmt.Signature) (*Batch, *RequestError) {
 	if len(recs) > maxRows {
 		return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
 	}
-	idx := sig.index()
+	idx := sig.Index()
 	b := newBatch(len(recs), sig)
 	seen := make([]bool, len(sig.Inputs))
 	for r, rec := range recs {
@@ -159,7 +161,7 @@ func fromRecords(recs []map[string]any, sig Signature) (*Batch, *RequestError) {
 // decodeInstances handles TF-serving style "instances" and "inputs": a list
 // of records, a list of positional rows, a list of scalars for a one-input
 // model, or (inputs only) an object of column -> list of values.
-func decodeInstances(key string, raw json.RawMessage, sig Signature) (*Batch, *RequestError) {
+func decodeInstances(key string, raw json.RawMessage, sig modelfmt.Signature) (*Batch, *RequestError) {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, bad("%s is not valid JSON: %s.", key, jsonProblem(err))
@@ -209,8 +211,8 @@ func decodeInstances(key string, raw json.RawMessage, sig Signature) (*Batch, *R
 	return nil, bad("%s must be a list of rows or records, or an object of columns; got %s.", key, describe(v))
 }
 
-func fromColumns(cols map[string]any, sig Signature) (*Batch, *RequestError) {
-	idx := sig.index()
+func fromColumns(cols map[string]any, sig modelfmt.Signature) (*Batch, *RequestError) {
+	idx := sig.Index()
 	n := -1
 	seen := make([]bool, len(sig.Inputs))
 	lists := make([][]any, len(sig.Inputs))
@@ -248,7 +250,7 @@ func fromColumns(cols map[string]any, sig Signature) (*Batch, *RequestError) {
 }
 
 // decodeCSV reads text/csv with a header row naming the columns.
-func decodeCSV(body []byte, sig Signature) (*Batch, *RequestError) {
+func decodeCSV(body []byte, sig modelfmt.Signature) (*Batch, *RequestError) {
 	if !utf8.Valid(body) {
 		return nil, &RequestError{Status: 415, Msg: "The CSV body is not valid UTF-8; send it as UTF-8."}
 	}

@@ -5,20 +5,14 @@ import (
 	"strconv"
 
 	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 // FromML wraps one of Tern's built-in models for serving: its signature
 // comes from its preprocessing, classifiers answer with labels (MLflow) and
 // labels plus probabilities (V2), regressors with values.
 func FromML(m *ml.Model, name, version string) Model {
-	sig := m.Signature()
-	s := Signature{}
-	for _, c := range sig.Inputs {
-		s.Inputs = append(s.Inputs, Column{Name: c.Name, Type: c.Type, Optional: true})
-	}
-	for _, c := range sig.Outputs {
-		s.Outputs = append(s.Outputs, Column{Name: c.Name, Type: c.Type})
-	}
+	s := modelfmt.SignatureOf(m)
 	var pred Predictor = &mlPredictor{m: m, names: m.InputNames()}
 	if m.Task == ml.Classification {
 		pred = mlClassifier{pred.(*mlPredictor)}

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 // Model is one servable model version.
 type Model struct {
 	Name      string
 	Version   string
-	Signature Signature
+	Signature modelfmt.Signature
 	Predictor Predictor
 	// Classes, when set, label the output columns of a classifier.
 	Classes []string

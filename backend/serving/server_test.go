@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 // linear is a test predictor: y = sum(w_i * x_i) + b, NaN counted as 0.
@@ -41,7 +42,7 @@ func (l linear) Predict(b *Batch, out []float64) error {
 	return nil
 }
 
-var testSig = Signature{Inputs: []Column{
+var testSig = modelfmt.Signature{Inputs: []modelfmt.Column{
 	{Name: "a", Type: "double"},
 	{Name: "b", Type: "long"},
 	{Name: "c", Type: "boolean"},
@@ -264,29 +265,29 @@ func TestMultiOutputAndNonFinite(t *testing.T) {
 }
 
 func TestSignatureChecks(t *testing.T) {
-	_, err := NewServer(Model{Name: "m", Signature: Signature{Inputs: []Column{{Name: "a", Type: "datetime"}}}, Predictor: linear{w: []float64{1}}}, ServerOptions{})
+	_, err := NewServer(Model{Name: "m", Signature: modelfmt.Signature{Inputs: []modelfmt.Column{{Name: "a", Type: "datetime"}}}, Predictor: linear{w: []float64{1}}}, ServerOptions{})
 	assert.ErrorContains(t, err, "Tern serves double")
-	_, err = NewServer(Model{Name: "m", Signature: DefaultSignature(nil, 2), Predictor: linear{w: []float64{1}}}, ServerOptions{})
+	_, err = NewServer(Model{Name: "m", Signature: modelfmt.DefaultSignature(nil, 2), Predictor: linear{w: []float64{1}}}, ServerOptions{})
 	assert.ErrorContains(t, err, "reads 1 features but its signature has 2")
-	_, err = NewServer(Model{Name: "m", Signature: Signature{Inputs: []Column{{Name: "a", Type: "double"}, {Name: "a", Type: "double"}}}, Predictor: linear{w: []float64{1, 1}}}, ServerOptions{})
+	_, err = NewServer(Model{Name: "m", Signature: modelfmt.Signature{Inputs: []modelfmt.Column{{Name: "a", Type: "double"}, {Name: "a", Type: "double"}}}, Predictor: linear{w: []float64{1, 1}}}, ServerOptions{})
 	assert.ErrorContains(t, err, "twice")
 
-	cols, err := ParseMLflowSchema(`[{"type": "double", "name": "x", "required": true}, {"type": "long", "name": "y", "required": false}]`)
+	cols, err := modelfmt.ParseMLflowSchema(`[{"type": "double", "name": "x", "required": true}, {"type": "long", "name": "y", "required": false}]`)
 	require.NoError(t, err)
-	assert.Equal(t, []Column{{Name: "x", Type: "double"}, {Name: "y", Type: "long", Optional: true}}, cols)
-	back, err := ParseMLflowSchema(MLflowSchema(cols))
+	assert.Equal(t, []modelfmt.Column{{Name: "x", Type: "double"}, {Name: "y", Type: "long", Optional: true}}, cols)
+	back, err := modelfmt.ParseMLflowSchema(modelfmt.MLflowSchema(cols))
 	require.NoError(t, err)
 	assert.Equal(t, cols, back)
-	cols, err = ParseMLflowSchema(`[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 3]}}]`)
+	cols, err = modelfmt.ParseMLflowSchema(`[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 3]}}]`)
 	require.NoError(t, err)
 	assert.Len(t, cols, 3)
-	_, err = ParseMLflowSchema(`{"x":1}`)
+	_, err = modelfmt.ParseMLflowSchema(`{"x":1}`)
 	assert.Error(t, err)
 }
 
 // A single-input model takes a list of scalars.
 func TestSingleInputScalars(t *testing.T) {
-	s, err := NewServer(Model{Name: "m", Version: "1", Signature: DefaultSignature([]string{"x"}, 1), Predictor: linear{w: []float64{2}}}, ServerOptions{})
+	s, err := NewServer(Model{Name: "m", Version: "1", Signature: modelfmt.DefaultSignature([]string{"x"}, 1), Predictor: linear{w: []float64{2}}}, ServerOptions{})
 	require.NoError(t, err)
 	ts := httptest.NewServer(s)
 	defer ts.Close()

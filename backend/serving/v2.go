@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 var nanValue = math.NaN()
@@ -40,7 +42,7 @@ var v2Types = map[string]byte{
 // DecodeV2 decodes an infer request against sig. Inputs are either one
 // tensor of shape [rows, features] in signature order, or one tensor per
 // signature input named after it, of shape [rows] or [rows, 1].
-func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
+func DecodeV2(body []byte, sig modelfmt.Signature) (*Batch, string, *RequestError) {
 	if !utf8.Valid(body) {
 		return nil, "", bad("The body is not valid UTF-8.")
 	}
@@ -51,7 +53,7 @@ func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
 	if len(req.Inputs) == 0 {
 		return nil, req.ID, bad("The request has no inputs.")
 	}
-	idx := sig.index()
+	idx := sig.Index()
 	if len(req.Inputs) == 1 {
 		if _, named := idx[req.Inputs[0].Name]; !named || len(sig.Inputs) == 1 && len(req.Inputs[0].Shape) == 2 {
 			b, err := matrixInput(req.Inputs[0], sig)
@@ -107,7 +109,7 @@ func DecodeV2(body []byte, sig Signature) (*Batch, string, *RequestError) {
 	return b, req.ID, nil
 }
 
-func matrixInput(t V2Tensor, sig Signature) (*Batch, *RequestError) {
+func matrixInput(t V2Tensor, sig modelfmt.Signature) (*Batch, *RequestError) {
 	nf := int64(len(sig.Inputs))
 	switch {
 	case hasText(sig):
@@ -120,7 +122,7 @@ func matrixInput(t V2Tensor, sig Signature) (*Batch, *RequestError) {
 		return nil, bad("Input %q has shape %v; the model takes [rows, %d] (%s), or one input per column named after it.", clip(t.Name), t.Shape, nf, inputList(sig))
 	}
 	// Columns may differ in type; check each value against its own column.
-	vals, err := tensorValues(t, Column{Name: t.Name, Type: "double"})
+	vals, err := tensorValues(t, modelfmt.Column{Name: t.Name, Type: "double"})
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +137,7 @@ func matrixInput(t V2Tensor, sig Signature) (*Batch, *RequestError) {
 }
 
 // tensorValues checks shape, datatype and data agree and flattens data.
-func tensorValues(t V2Tensor, col Column) ([]float64, *RequestError) {
+func tensorValues(t V2Tensor, col modelfmt.Column) ([]float64, *RequestError) {
 	kind, ok := v2Types[t.Datatype]
 	if !ok {
 		return nil, bad("Input %q has datatype %q, which the V2 protocol does not define.", clip(t.Name), clip(t.Datatype))
@@ -203,7 +205,7 @@ func tensorValues(t V2Tensor, col Column) ([]float64, *RequestError) {
 	return out, nil
 }
 
-func hasText(sig Signature) bool {
+func hasText(sig modelfmt.Signature) bool {
 	for _, c := range sig.Inputs {
 		if c.Type == "string" {
 			return true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 func predict(ctx context.Context, args []string) int {
@@ -32,7 +33,7 @@ func predict(ctx context.Context, args []string) int {
 // runPredict writes the input rows' predictions (and class probabilities)
 // as CSV, through a temporary file renamed at the end.
 func runPredict(ctx context.Context, modelDir, data, dest string) error {
-	m, err := ml.Load(modelDir)
+	m, err := modelfmt.LoadML(modelDir)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 func train(ctx context.Context, args []string) int {
@@ -93,7 +94,7 @@ func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) er
 		return core.Wrap(err, core.Internal, "Cannot create the output folder %s.", outDir)
 	}
 	n := min(5, frame.Len())
-	if err := model.Save(filepath.Join(outDir, "model"), &ml.Frame{Columns: frame.Columns, Rows: frame.Rows[:n]}); err != nil {
+	if err := modelfmt.SaveML(filepath.Join(outDir, "model"), model, &ml.Frame{Columns: frame.Columns, Rows: frame.Rows[:n]}); err != nil {
 		return err
 	}
 	if err := writeEvaluation(outDir, ev); err != nil {

@@ -11,8 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
 func writeData(t *testing.T, n int) string {
@@ -46,7 +45,7 @@ func TestTrainThenPredict(t *testing.T) {
 	for _, f := range []string{"model/MLmodel", "model/model.json", "model/input_example.json", "evaluation.json", "confusion_matrix.json", "roc_curve.json", "pr_curve.json", "roc_curve.svg", "pr_curve.svg"} {
 		assert.FileExists(t, filepath.Join(out, f))
 	}
-	m, err := ml.Load(filepath.Join(out, "model"))
+	m, err := modelfmt.LoadML(filepath.Join(out, "model"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"no", "yes"}, m.Classes)
 

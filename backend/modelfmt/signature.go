@@ -1,4 +1,4 @@
-package serving
+package modelfmt
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/ml"
 )
 
 // Column is one named input or output of a model, as MLflow's ColSpec
@@ -55,7 +56,7 @@ func (s Signature) Validate() error {
 }
 
 // Index maps input names to positions.
-func (s Signature) index() map[string]int {
+func (s Signature) Index() map[string]int {
 	m := make(map[string]int, len(s.Inputs))
 	for i, c := range s.Inputs {
 		m[c.Name] = i
@@ -129,4 +130,39 @@ func MLflowSchema(cols []Column) string {
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
+}
+
+// plainSchema renders columns as MLflow's plain {name, type} list, the
+// form built-in models have always been saved with.
+func plainSchema(cols []Column) string {
+	type col struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	out := make([]col, len(cols))
+	for i, c := range cols {
+		out[i] = col{Name: c.Name, Type: c.Type}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+// SignatureOf derives a built-in model's signature from its preprocessing
+// (MLflow's column types "double" and "string"). Every input is optional:
+// the model imputes what a request leaves out.
+func SignatureOf(m *ml.Model) Signature {
+	var s Signature
+	for _, f := range m.Prep.Features {
+		t := "double"
+		if f.Kind == ml.Categorical {
+			t = "string"
+		}
+		s.Inputs = append(s.Inputs, Column{Name: f.Name, Type: t, Optional: true})
+	}
+	out := "double"
+	if m.Task == ml.Classification && !m.NumericClasses {
+		out = "string"
+	}
+	s.Outputs = []Column{{Name: "prediction", Type: out}}
+	return s
 }
