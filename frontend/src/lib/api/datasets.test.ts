@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { num, sortColumns, missingShare, newImportId, type ColumnProfile } from './datasets';
+import { sortColumns, missingShare, newImportId, type ColumnProfile } from './datasets';
 
 const col = (name: string, mean?: number, missing = 0): ColumnProfile => ({
   name,
@@ -11,14 +11,6 @@ const col = (name: string, mean?: number, missing = 0): ColumnProfile => ({
 });
 
 describe('datasets api helpers', () => {
-  it('formats numbers compactly', () => {
-    expect(num(0.1 + 0.2)).toBe('0.3');
-    expect(num(1234)).toBe('1234');
-    expect(num(12345)).toBe('12.3k');
-    expect(num(2.5e6)).toBe('2.50M');
-    expect(num(undefined)).toBe('—');
-    expect(num(NaN)).toBe('—');
-  });
   it('sorts by a numeric key with blanks last both ways', () => {
     const cols = [col('b', 2), col('city'), col('a', 1)];
     expect(sortColumns(cols, 'mean', false).map((c) => c.name)).toEqual(['a', 'b', 'city']);

@@ -208,18 +208,6 @@ export function missingShare(c: ColumnProfile): number {
   return n === 0 ? 0 : c.missing / n;
 }
 
-/** Compact number for tables: 3 significant digits, k/M/B. */
-export function num(v: number | undefined | null): string {
-  if (v === undefined || v === null || !Number.isFinite(v)) return '—';
-  const a = Math.abs(v);
-  if (a >= 1e9) return (v / 1e9).toPrecision(3) + 'B';
-  if (a >= 1e6) return (v / 1e6).toPrecision(3) + 'M';
-  if (a >= 1e4) return (v / 1e3).toPrecision(3) + 'k';
-  if (Number.isInteger(v)) return String(v);
-  if (a !== 0 && a < 1e-3) return v.toExponential(1);
-  return String(Number(v.toPrecision(3)));
-}
-
 export type SortKey = 'name' | 'type' | 'missing' | 'distinct' | 'mean' | 'std' | 'min' | 'max';
 
 /** Sorts column profiles; numbers missing for a column sort last either way. */

@@ -1,6 +1,7 @@
 // Experiments: runs, search, run detail, compare. Thin typed wrappers over
 // the bound Experiments methods; the same calls work in both faces.
 import { call, on } from './transport';
+import { num as fmtNum } from '../format';
 
 export type RunStatus = 'SCHEDULED' | 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'CRASHED';
 
@@ -172,15 +173,9 @@ export function num(v: MetricValue | undefined): number {
   return NaN;
 }
 
-/** Formats a metric value with sensible precision for a table cell. */
+/** A metric value for a table cell: the one formatter, blank when the run has no such metric. */
 export function fmtMetric(v: MetricValue | undefined): string {
-  if (v === undefined) return '';
-  if (typeof v !== 'number') return v === 'Infinity' ? '∞' : v === '-Infinity' ? '−∞' : 'NaN';
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e6 || a < 1e-4) return v.toExponential(3);
-  if (Number.isInteger(v)) return String(v);
-  return Number(v.toPrecision(4)).toString();
+  return v === undefined ? '' : fmtNum(v);
 }
 
 /** The value a column shows for a run. */

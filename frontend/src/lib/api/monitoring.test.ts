@@ -11,7 +11,7 @@ describe('monitoring helpers', () => {
     expect(fmtNum(0.123456)).toBe('0.1235');
     expect(fmtNum(null)).toBe('—');
     expect(fmtNum('+Inf')).toBe('∞');
-    expect(fmtNum(1.5e-7)).toBe('1.50e-7');
+    expect(fmtNum(1.5e-7)).toBe('1.5e-7');
     expect(fmtNum(0)).toBe('0');
   });
   it('sorts missing values last', () => {

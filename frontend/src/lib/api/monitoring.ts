@@ -1,6 +1,7 @@
 // Monitoring: monitors (a deployment's traffic or two dataset versions
 // against a frozen reference), drift reports, alert rules and alerts.
 import { call, on, upload, isDesktop } from './transport';
+import { num } from '../format';
 
 /** Go's drift.Num: null for NaN, "+Inf"/"-Inf" for infinities. */
 export type Num = number | null | '+Inf' | '-Inf';
@@ -159,14 +160,8 @@ export function verdictValue(v: Verdict): Num {
   return v.test === 'ks' || v.test === 'chisquare' || v.test === 'z' ? v.pValue : v.distance;
 }
 
-/** A Num as a person reads it: 4 significant digits, — for none. */
-export function fmtNum(n: Num | undefined): string {
-  if (n === null || n === undefined) return '—';
-  if (n === '+Inf') return '∞';
-  if (n === '-Inf') return '−∞';
-  if (n !== 0 && Math.abs(n) < 1e-4) return n.toExponential(2);
-  return String(Number(n.toPrecision(4)));
-}
+/** A Num as a person reads it: the one formatter (4 significant digits, — for none). */
+export const fmtNum = (n: Num | undefined): string => num(n);
 
 /** A sortable number for a Num (none last). */
 export function numKey(n: Num | undefined): number {

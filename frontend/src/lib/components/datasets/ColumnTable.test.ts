@@ -26,7 +26,7 @@ describe('ColumnTable', () => {
     expect(order(container)).toEqual(['b', 'a', 'city']);
     await fireEvent.click(getByText('Missing'));
     expect(order(container)).toEqual(['city', 'a', 'b']);
-    expect(container.querySelector('td.warn')?.textContent).toBe('40.0%');
+    expect(container.querySelector('td.warn')?.textContent).toBe('40%');
   });
   it('reports role changes', async () => {
     const onRole = vi.fn();

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { visibleWindow, pagesFor, nextSort, sortDir, defaultColumns, markSpan, fmtDuration, ROW_HEIGHT } from './table';
+import { visibleWindow, pagesFor, nextSort, sortDir, defaultColumns, markSpan, ROW_HEIGHT } from './table';
+import { duration as fmtDuration } from '../../format';
 import { fmtMetric, num, queryColumn, cellText, type Run } from '../../api/experiments';
 
 describe('runs table helpers', () => {
@@ -33,7 +34,7 @@ describe('runs table helpers', () => {
     expect(fmtMetric(0.912345)).toBe('0.9123');
     expect(fmtMetric('NaN')).toBe('NaN');
     expect(fmtMetric('-Infinity')).toBe('−∞');
-    expect(fmtMetric(1e-7)).toBe('1.000e-7');
+    expect(fmtMetric(1e-7)).toBe('1e-7');
     expect(fmtMetric(42)).toBe('42');
     expect(num('Infinity')).toBe(Infinity);
     expect(Number.isNaN(num(undefined))).toBe(true);

@@ -52,20 +52,3 @@ export function markSpan(q: string, start: number, end: number): [string, string
   if (e === s) e = s;
   return [q.slice(0, s), mid, q.slice(e)];
 }
-
-export function fmtDuration(ms: number): string {
-  if (!ms || ms < 0) return '';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h ${m % 60}m`;
-}
-
-export function fmtTime(ms: number): string {
-  if (!ms) return '';
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
