@@ -1,17 +1,17 @@
 // Experiments in a real browser against a real `tern serve`: runs logged
 // through the MLflow REST API, the runs table filtered with an OR query,
 // a bad query pointing at its token, a run's page, and a comparison.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTern, launchBrowser, openTern, screenshot } from './harness.mjs';
+import { useTern, screenshot } from './harness.mjs';
 
-let tern, browser;
+const env = useTern({ setup: logRuns });
 const runs = {};
 
 async function mlflow(path, body) {
-  const res = await fetch(tern.url + '/api/2.0/mlflow/' + path, {
+  const res = await fetch(env.tern.url + '/api/2.0/mlflow/' + path, {
     method: 'POST',
-    headers: { Authorization: 'Bearer ' + tern.token, 'Content-Type': 'application/json' },
+    headers: { Authorization: 'Bearer ' + env.tern.token, 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   });
   const json = await res.json();
@@ -19,9 +19,8 @@ async function mlflow(path, body) {
   return json;
 }
 
-before(async () => {
-  tern = await startTern();
-  browser = await launchBrowser();
+// The runs every test here reads, logged once through the MLflow REST API.
+async function logRuns() {
   const { experiment_id: exp } = await mlflow('experiments/create', { name: 'fraud' });
   const specs = [
     { name: 'gbdt-risk', model: 'gbdt', team: 'risk', auc: 0.95, lr: '0.1' },
@@ -46,17 +45,12 @@ before(async () => {
     });
     await mlflow('runs/update', { run_id: id, status: 'FINISHED', end_time: Date.now() });
   }
-});
-
-after(async () => {
-  await browser?.close();
-  await tern?.stop();
-});
+}
 
 const rowNames = (page) => page.$$eval('[data-testid="run-row"] button', (els) => els.map((e) => e.textContent.trim()));
 
 test('filter the runs table with an OR query, then compare two runs', async () => {
-  const page = await openTern(browser, tern);
+  const page = await env.open();
   await page.click('[data-nav="experiments"]');
   await page.waitForSelector('[data-testid="run-row"] button');
   assert.equal((await rowNames(page)).length, 4);
@@ -105,7 +99,7 @@ test('filter the runs table with an OR query, then compare two runs', async () =
 });
 
 test('a run page shows params, metric charts and notes', async () => {
-  const page = await openTern(browser, tern, { colorScheme: 'dark' });
+  const page = await env.open({ colorScheme: 'dark' });
   await page.evaluate((id) => (location.hash = '/experiments/run/' + id), runs['gbdt-risk']);
   await page.waitForSelector('[data-testid="run-detail"]');
   await page.waitForSelector('[data-testid="metric-chart"] svg');
@@ -134,7 +128,7 @@ test('ten thousand runs stay a few hundred rows in the DOM', async () => {
       }
     }),
   );
-  const page = await openTern(browser, tern, { width: 1024, height: 640 });
+  const page = await env.open({ width: 1024, height: 640 });
   await page.click('[data-nav="experiments"]');
   await page.selectOption('[data-testid="experiment-select"]', exp);
   await page.waitForFunction(() => document.querySelector('[data-testid="runs-table"]')?.dataset.total === '10000');

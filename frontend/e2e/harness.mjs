@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -83,4 +84,54 @@ export async function screenshot(page, name) {
   const path = join(shotsDir, `${name}.png`);
   await page.screenshot({ path });
   return path;
+}
+
+/**
+ * The setup every e2e file shares: one `tern serve` and one browser for the
+ * file's tests, started before the first and stopped after the last.
+ * Returns an object filled in by then: `tern`, `browser`, `open(opts)` for
+ * a signed-in page and `call(name, ...args)` for a bound method over HTTP.
+ * `setup(env)` runs once both are up (data the file's tests share);
+ * `stopped(exitCode)` once tern serve has exited. (Node 20 starts top-level
+ * hooks as they are declared, so a file's own `before` would not wait.)
+ */
+export function useTern({ setup, stopped, ...opts } = {}) {
+  const env = {
+    tern: null,
+    browser: null,
+    open: (pageOpts) => openTern(env.browser, env.tern, pageOpts),
+    call: (name, ...args) => callBound(env.tern, name, ...args),
+  };
+  before(async () => {
+    env.tern = await startTern(opts);
+    env.browser = await launchBrowser();
+    await setup?.(env);
+  });
+  after(async () => {
+    await env.browser?.close();
+    const code = await env.tern?.stop();
+    stopped?.(code);
+  });
+  return env;
+}
+
+/** Calls a bound method ("Struct.Method") the way the browser face does. */
+export async function callBound(tern, name, ...args) {
+  const res = await fetch(`${tern.url}/api/call/${name}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${tern.token}` },
+    body: JSON.stringify(args),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${name}: HTTP ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/**
+ * Drops a DataTransfer (a JSHandle built in the page, as a person's drag
+ * would deliver it) on the element `selector` names: dragenter, then drop.
+ */
+export async function dropOn(page, selector, dataTransfer) {
+  await page.dispatchEvent(selector, 'dragenter', { dataTransfer });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
 }

@@ -2,22 +2,14 @@
 // register two versions (LightGBM files imported from disk), deploy v1,
 // predict from the Try-it form, put v2 behind it, move the canary slider,
 // roll back.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { startTern, launchBrowser, openTern, screenshot, repoRoot } from './harness.mjs';
+import { useTern, screenshot, repoRoot } from './harness.mjs';
 
-let tern, browser;
-before(async () => {
-  tern = await startTern();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await tern?.stop();
-});
+const env = useTern();
 
 const modelFile = join(repoRoot, 'backend', 'gbdt', 'testdata', 'lgb_binary.txt');
 const otherFile = join(repoRoot, 'backend', 'gbdt', 'testdata', 'xgb_binary.json');
@@ -30,7 +22,7 @@ async function importModel(page, file) {
 }
 
 test('register, deploy, predict from Try-it, move the canary slider, roll back', async () => {
-  const page = await openTern(browser, tern, { width: 1280, height: 800 });
+  const page = await env.open({ width: 1280, height: 800 });
   await page.click('[data-nav="models"]');
   await importModel(page, modelFile);
   await page.waitForSelector('[data-testid="version-row"]');
@@ -96,8 +88,8 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   assert.equal((await page.textContent('[data-testid="canary-value"]')).trim(), '0');
   assert.deepEqual(page.jsErrors, []);
 
-  const dark = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
-  await dark.goto(`${tern.url}/#/deployments`);
+  const dark = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
+  await dark.goto(`${env.tern.url}/#/deployments`);
   await dark.waitForSelector('[data-testid="backend-row"]');
   await screenshot(dark, 'deployments-dark-small');
 });

@@ -1,33 +1,16 @@
 // Monitoring in a real browser against a real `tern serve`: deploy a model,
 // import its training data, send it drifted traffic, create a monitor from
 // the UI, run it, see the alert, open its report.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTern, launchBrowser, openTern, screenshot, repoRoot } from './harness.mjs';
+import { useTern, screenshot, repoRoot } from './harness.mjs';
 
-let tern, browser;
-before(async () => {
-  tern = await startTern();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await tern?.stop();
-});
+const env = useTern();
 
-async function api(name, ...args) {
-  const res = await fetch(`${tern.url}/api/call/${name}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${tern.token}` },
-    body: JSON.stringify(args),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${name}: HTTP ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const api = (name, ...args) => env.call(name, ...args);
 
 // A seeded normal generator so the test is the same every run.
 function gaussian(seed) {
@@ -75,7 +58,7 @@ test('drifted traffic raises an alert that opens its report', async () => {
     await new Promise((r) => setTimeout(r, 250));
   }
 
-  const page = await openTern(browser, tern, { width: 1280, height: 800 });
+  const page = await env.open({ width: 1280, height: 800 });
   await page.click('[data-nav="monitoring"]');
   await page.click('button:has-text("New monitor")');
   await page.waitForSelector('[data-testid="monitor-form"]');
@@ -90,8 +73,8 @@ test('drifted traffic raises an alert that opens its report', async () => {
   const alert = page.locator('[data-testid="alerts"] a').first();
   await alert.waitFor({ timeout: 60_000 });
   assert.match(await alert.textContent(), /columns drifted/);
-  await page.goto(`${tern.url}/#/deployments`);
-  await page.goto(`${tern.url}/#/monitoring`);
+  await page.goto(`${env.tern.url}/#/deployments`);
+  await page.goto(`${env.tern.url}/#/monitoring`);
   await page.locator('[data-testid="alerts"] a').first().click();
   await page.waitForSelector('[data-testid="report"]');
   assert.match(await page.textContent('[data-testid="verdict"]'), /Dataset drift detected/);
@@ -120,7 +103,7 @@ test('drifted traffic raises an alert that opens its report', async () => {
   await page.waitForFunction(() => document.querySelector('[data-testid="report"] h2')?.textContent?.includes('Drift of a file'), null, { timeout: 60_000 });
   assert.match(await page.textContent('[data-testid="verdict"]'), /Dataset drift detected/);
 
-  const dark = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
+  const dark = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
   // A person who has not opened Monitoring in this browser sees the alert
   // counted in the status bar; opening Monitoring marks it seen.
   await dark.waitForFunction(() => /[1-9]\d* new alerts?/.test(document.querySelector('[data-testid="status-alerts"]')?.textContent ?? ''), null, { timeout: 15_000 });
@@ -128,7 +111,7 @@ test('drifted traffic raises an alert that opens its report', async () => {
   await dark.click('[data-testid="status-alerts"]');
   await dark.waitForSelector('main[data-area="monitoring"]');
   await dark.waitForFunction(() => /No new alerts/.test(document.querySelector('[data-testid="status-alerts"]')?.textContent ?? ''));
-  await dark.goto(`${tern.url}/#/monitoring/report/${reportId}`);
+  await dark.goto(`${env.tern.url}/#/monitoring/report/${reportId}`);
   await dark.waitForSelector('[data-testid="report"] .chart svg');
   await screenshot(dark, 'monitoring-report-dark-small');
 
@@ -159,7 +142,7 @@ test('drifted traffic raises an alert that opens its report', async () => {
   }
   const labelFile = join(dir, 'labels.csv');
   writeFileSync(labelFile, labels.join('\n') + '\n');
-  await page.goto(`${tern.url}/#/monitoring`);
+  await page.goto(`${env.tern.url}/#/monitoring`);
   await page.click('[data-testid="monitors"] button:has-text("Labels")');
   await page.waitForSelector('[data-testid="labels-panel"]');
   await page.setInputFiles('[data-testid="labels-drop"] input[type="file"]', labelFile);

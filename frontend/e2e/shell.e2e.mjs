@@ -1,18 +1,9 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startTern, launchBrowser, openTern, screenshot } from './harness.mjs';
+import { useTern, screenshot } from './harness.mjs';
 
-let tern, browser;
-before(async () => {
-  tern = await startTern();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  const code = await tern?.stop();
-  assert.equal(code, 0, 'tern serve exits cleanly on SIGTERM');
-});
+const env = useTern({ stopped: (code) => assert.equal(code, 0, 'tern serve exits cleanly on SIGTERM') });
 
 function raw(url, { host, headers = {} } = {}) {
   const u = new URL(url);
@@ -28,20 +19,20 @@ function raw(url, { host, headers = {} } = {}) {
 }
 
 test('the HTTP face guards itself', async () => {
-  assert.equal((await raw(tern.url + '/api/routes')).status, 401, 'no token');
-  assert.equal((await raw(tern.url + '/api/routes?token=' + tern.token)).status, 401, 'token in query');
-  assert.equal((await raw(tern.url + '/', { host: 'evil.example' })).status, 403, 'foreign Host');
-  assert.equal((await raw(tern.url + '/', { host: 'evil.example', headers: { Authorization: 'Bearer ' + tern.token } })).status, 403);
-  const ok = await raw(tern.url + '/api/routes', { headers: { Authorization: 'Bearer ' + tern.token } });
+  assert.equal((await raw(env.tern.url + '/api/routes')).status, 401, 'no token');
+  assert.equal((await raw(env.tern.url + '/api/routes?token=' + env.tern.token)).status, 401, 'token in query');
+  assert.equal((await raw(env.tern.url + '/', { host: 'evil.example' })).status, 403, 'foreign Host');
+  assert.equal((await raw(env.tern.url + '/', { host: 'evil.example', headers: { Authorization: 'Bearer ' + env.tern.token } })).status, 403);
+  const ok = await raw(env.tern.url + '/api/routes', { headers: { Authorization: 'Bearer ' + env.tern.token } });
   assert.equal(ok.status, 200);
   assert.ok(JSON.parse(ok.body).includes('POST /api/call/System.Status'));
-  assert.ok(!tern.output().includes(tern.token.slice(8)) || tern.output().split(tern.token).length === 2, 'token printed once, never logged');
+  assert.ok(!env.tern.output().includes(env.tern.token.slice(8)) || env.tern.output().split(env.tern.token).length === 2, 'token printed once, never logged');
 });
 
 test('without the token a browser sees how to sign in, not the app', async () => {
-  const ctx = await browser.newContext();
+  const ctx = await env.browser.newContext();
   const page = await ctx.newPage();
-  const resp = await page.goto(tern.url + '/');
+  const resp = await page.goto(env.tern.url + '/');
   assert.equal(resp.status(), 401);
   await page.waitForSelector('#msg');
   assert.match(await page.textContent('#msg'), /tern serve/);
@@ -53,7 +44,7 @@ const areas = ['datasets', 'experiments', 'models', 'deployments', 'monitoring',
 for (const scheme of ['light', 'dark']) {
   for (const [w, h] of [[1280, 800], [1024, 640]]) {
     test(`every navigation entry renders (${scheme}, ${w}×${h})`, async () => {
-      const page = await openTern(browser, tern, { width: w, height: h, colorScheme: scheme });
+      const page = await env.open({ width: w, height: h, colorScheme: scheme });
       const status = await page.textContent('[data-testid="docker-state"]');
       assert.match(status, /Docker (\d+\.\d+|not running — jobs will run as local processes)/);
       for (const area of areas) {
@@ -74,7 +65,7 @@ for (const scheme of ['light', 'dark']) {
 }
 
 test('the command palette jumps between areas', async () => {
-  const page = await openTern(browser, tern);
+  const page = await env.open();
   await page.keyboard.press('Control+k');
   await page.fill('[aria-label="Command"]', 'deploy');
   await page.keyboard.press('Enter');
@@ -87,14 +78,14 @@ test('the command palette jumps between areas', async () => {
 
 test('the command palette finds objects by name', async () => {
   const csv = 'a,b\n1,x\n2,y\n3,z\n';
-  const res = await fetch(`${tern.url}/api/datasets/upload?filename=palette-birds.csv&importId=imp-palette`, {
+  const res = await fetch(`${env.tern.url}/api/datasets/upload?filename=palette-birds.csv&importId=imp-palette`, {
     method: 'POST',
-    headers: { Authorization: 'Bearer ' + tern.token, 'Content-Type': 'text/csv' },
+    headers: { Authorization: 'Bearer ' + env.tern.token, 'Content-Type': 'text/csv' },
     body: csv,
   });
   assert.equal(res.status, 200, await res.clone().text());
   const version = await res.json();
-  const page = await openTern(browser, tern);
+  const page = await env.open();
   await page.click('[data-nav="settings"]');
   await page.keyboard.press('Control+k');
   await page.fill('[aria-label="Command"]', 'palette-birds');

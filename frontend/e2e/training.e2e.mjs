@@ -2,19 +2,11 @@
 // CSV, open "Train a model", start, watch the curve grow while the job
 // runs (in Docker when the engine is up, else as a local process), and
 // land on the finished run.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTern, launchBrowser, openTern, screenshot } from './harness.mjs';
+import { useTern, dropOn, screenshot } from './harness.mjs';
 
-let tern, browser;
-before(async () => {
-  tern = await startTern();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await tern?.stop();
-});
+const env = useTern();
 
 async function dropLabelled(page, rows) {
   const dt = await page.evaluateHandle((rows) => {
@@ -33,12 +25,11 @@ async function dropLabelled(page, rows) {
     dt.items.add(new File(parts, 'churn.csv', { type: 'text/csv' }));
     return dt;
   }, rows);
-  await page.dispatchEvent('[data-testid="drop-zone"]', 'dragenter', { dataTransfer: dt });
-  await page.dispatchEvent('[data-testid="drop-zone"]', 'drop', { dataTransfer: dt });
+  await dropOn(page, '[data-testid="drop-zone"]', dt);
 }
 
 test('train from a dataset, watch the live curve, land on the finished run', async () => {
-  const page = await openTern(browser, tern, { width: 1280, height: 800 });
+  const page = await env.open({ width: 1280, height: 800 });
   await page.click('[data-nav="datasets"]');
   await dropLabelled(page, 20_000);
   await page.waitForSelector('[data-testid="column-table"]', { timeout: 60_000 });
@@ -82,7 +73,7 @@ test('train from a dataset, watch the live curve, land on the finished run', asy
 });
 
 test('bring your own image: a missing image fails fast, in words', async () => {
-  const page = await openTern(browser, tern, { width: 1024, height: 640, colorScheme: 'dark' });
+  const page = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
   await page.click('[data-nav="datasets"]');
   await page.click('[data-dataset="churn"]', { timeout: 60_000 });
   await page.click('button:has-text("Train a model")', { timeout: 60_000 });

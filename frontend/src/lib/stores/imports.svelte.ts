@@ -2,7 +2,7 @@
 // both faces: the browser uploads a File, the desktop window imports the
 // paths Wails' file drop gives. Progress is the larger of what was sent
 // (browser) and what the backend has read, with the rows parsed so far.
-import * as api from '../../api/datasets';
+import * as api from '../api/datasets';
 
 export interface ImportItem {
   id: string;
@@ -22,11 +22,9 @@ export interface ImportItem {
 
 export const imports = $state<ImportItem[]>([]);
 
-let listening = false;
-function listen() {
-  if (listening) return;
-  listening = true;
-  api.onProgress((p) => {
+/** Follows the backend's import progress; App starts it once (stores/index.ts). */
+export function startImports(): () => void {
+  return api.onProgress((p) => {
     const it = imports.find((i) => i.id === p.importId);
     if (!it || it.phase === 'done' || it.phase === 'failed' || it.phase === 'cancelled') return;
     it.bytes = Math.max(it.bytes, p.bytes);
@@ -38,7 +36,6 @@ function listen() {
 }
 
 function start(name: string, total: number): ImportItem {
-  listen();
   imports.unshift({ id: api.newImportId(), name, phase: 'sending', bytes: 0, total, rows: 0, error: '', versionId: '', reused: false, started: Date.now(), detected: '' });
   return imports[0];
 }

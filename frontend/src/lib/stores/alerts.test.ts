@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { markAlertsSeen, unseenAlerts } from './alerts';
+import { markAlertsSeen, unseenAlerts } from './alerts.svelte';
 
 describe('unseen alerts', () => {
   beforeEach(() => localStorage.clear());

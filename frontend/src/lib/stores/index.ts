@@ -1,0 +1,15 @@
+// App-wide state, each backed by one subscription to the backend's events:
+// App.svelte starts them once, components read the stores instead of
+// subscribing themselves.
+import { startAlerts } from './alerts.svelte';
+import { startDatasets } from './datasets.svelte';
+import { startDeployments } from './deployments.svelte';
+import { startDrops } from './drops.svelte';
+import { startImports } from './imports.svelte';
+import { startJobs } from './jobs.svelte';
+
+/** Starts every store; returns the function that stops them. */
+export function startStores(): () => void {
+  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments()];
+  return () => stops.forEach((stop) => stop());
+}
