@@ -193,6 +193,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Logs: monitor.ServingLog{Store: st}})
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
 	e.bindings = app.Bindings(app.Services{
+		Context:     e.ctx, // bound calls end when the app closes
 		Shell:       e.shell,
 		System:      e.system,
 		Bus:         e.bus,

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
@@ -14,8 +16,11 @@ import (
 // Services are the backend services main.go builds; each area's bound
 // struct wraps one. Add a field and a line in Bindings per area.
 type Services struct {
-	Shell  *Shell
-	System *system.Service
+	// Context is the app's lifetime: bound calls derive theirs from it,
+	// so closing the app cancels the work they started.
+	Context context.Context
+	Shell   *Shell
+	System  *system.Service
 	// Datasets is nil only in tests that do not need it.
 	Datasets *dataset.Service
 	Tracking *tracking.Service
@@ -33,12 +38,12 @@ type Services struct {
 // /api/call/<Struct>.<Method> in browser mode — one list for both faces.
 func Bindings(s Services) []any {
 	return []any{
-		&System{svc: s.System, shell: s.Shell},
-		NewDatasets(s.Datasets),
+		&System{life: lifetime{s.Context}, svc: s.System, shell: s.Shell},
+		NewDatasets(s.Context, s.Datasets),
 		NewExperiments(s.Tracking),
-		NewTraining(s.Runner, s.Datasets),
+		NewTraining(s.Context, s.Runner, s.Datasets),
 		NewModels(s.Registry, s.Deployments),
-		NewDeployments(s.Deployments, s.Registry, s.Bus, s.Packager),
-		NewMonitoring(s.Monitoring),
+		NewDeployments(s.Context, s.Deployments, s.Registry, s.Packager),
+		NewMonitoring(s.Context, s.Monitoring),
 	}
 }

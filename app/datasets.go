@@ -11,11 +11,14 @@ import (
 // report progress as dataset.TopicProgress events and can be stopped with
 // Cancel(importID); the UI picks the import ID so it can cancel at once.
 type Datasets struct {
-	svc *dataset.Service
+	life lifetime
+	svc  *dataset.Service
 }
 
-// NewDatasets binds the dataset service.
-func NewDatasets(svc *dataset.Service) *Datasets { return &Datasets{svc: svc} }
+// NewDatasets binds the dataset service; calls live within ctx.
+func NewDatasets(ctx context.Context, svc *dataset.Service) *Datasets {
+	return &Datasets{life: lifetime{ctx}, svc: svc}
+}
 
 // List returns the datasets not in the trash, each with its newest version.
 func (d *Datasets) List() ([]dataset.Summary, error) { return d.svc.List() }
@@ -47,7 +50,9 @@ func (d *Datasets) Detect(path string, opts dataset.Options) (dataset.Detected, 
 // ImportPath imports a file on disk: a path dropped on the window (event
 // "files.dropped") or chosen in the file dialog.
 func (d *Datasets) ImportPath(path string, opts dataset.Options) (dataset.Version, error) {
-	return d.svc.ImportPath(context.Background(), path, opts)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.ImportPath(ctx, path, opts)
 }
 
 // Cancel stops a running import; false if none has that ID.
@@ -56,7 +61,9 @@ func (d *Datasets) Cancel(importID string) (bool, error) { return d.svc.Cancel(i
 // EditSchema corrects column types and marks the target, ID columns and
 // protected attributes.
 func (d *Datasets) EditSchema(versionID string, edits []dataset.ColumnEdit) (dataset.Version, error) {
-	return d.svc.EditSchema(context.Background(), versionID, edits)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.EditSchema(ctx, versionID, edits)
 }
 
 // ColumnChart is one column's distribution as SVG text.
@@ -67,31 +74,28 @@ func (d *Datasets) ColumnChart(versionID, column string, width, height int) (str
 
 // TrashDataset moves a dataset to the trash and returns the trash.
 func (d *Datasets) TrashDataset(datasetID string) (dataset.TrashInfo, error) {
-	if err := d.svc.TrashDataset(datasetID); err != nil {
-		return dataset.TrashInfo{}, err
-	}
-	return d.svc.Trash()
+	return d.thenTrash(d.svc.TrashDataset(datasetID))
 }
 
 // TrashVersion moves one version to the trash and returns the trash.
 func (d *Datasets) TrashVersion(versionID string) (dataset.TrashInfo, error) {
-	if err := d.svc.TrashVersion(versionID); err != nil {
-		return dataset.TrashInfo{}, err
-	}
-	return d.svc.Trash()
+	return d.thenTrash(d.svc.TrashVersion(versionID))
 }
 
 // RestoreDataset takes a dataset out of the trash.
 func (d *Datasets) RestoreDataset(datasetID string) (dataset.TrashInfo, error) {
-	if err := d.svc.RestoreDataset(datasetID); err != nil {
-		return dataset.TrashInfo{}, err
-	}
-	return d.svc.Trash()
+	return d.thenTrash(d.svc.RestoreDataset(datasetID))
 }
 
 // RestoreVersion takes a version out of the trash.
 func (d *Datasets) RestoreVersion(versionID string) (dataset.TrashInfo, error) {
-	if err := d.svc.RestoreVersion(versionID); err != nil {
+	return d.thenTrash(d.svc.RestoreVersion(versionID))
+}
+
+// thenTrash answers a trash move with the trash as it is now, which the
+// page shows next.
+func (d *Datasets) thenTrash(err error) (dataset.TrashInfo, error) {
+	if err != nil {
 		return dataset.TrashInfo{}, err
 	}
 	return d.svc.Trash()
@@ -102,11 +106,15 @@ func (d *Datasets) Trash() (dataset.TrashInfo, error) { return d.svc.Trash() }
 
 // EmptyTrash deletes what is in the trash and frees its disk.
 func (d *Datasets) EmptyTrash() (blob.GCResult, error) {
-	return d.svc.EmptyTrash(context.Background())
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.EmptyTrash(ctx)
 }
 
 // Reimport reads a version's stored bytes again with corrected settings
 // (delimiter, header, encoding, types) as the dataset's next version.
 func (d *Datasets) Reimport(versionID string, opts dataset.Options) (dataset.Version, error) {
-	return d.svc.Reimport(context.Background(), versionID, opts)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.Reimport(ctx, versionID, opts)
 }

@@ -1,18 +1,8 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
-	"errors"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/deployment"
@@ -24,17 +14,16 @@ import (
 // (canary slider, shadow, blue/green, rollback), watch latency and errors,
 // try the endpoint, score a CSV, export images.
 type Deployments struct {
-	svc *deployment.Service
-	reg *registry.Service
-	bus *core.Bus
+	life lifetime
+	svc  *deployment.Service
+	reg  *registry.Service
 	// Packager builds images; nil when Docker is not reachable.
 	packager *deployment.DockerLauncher
-	client   *http.Client
 }
 
-// NewDeployments binds the deployment service.
-func NewDeployments(s *deployment.Service, r *registry.Service, bus *core.Bus, packager *deployment.DockerLauncher) *Deployments {
-	return &Deployments{svc: s, reg: r, bus: bus, packager: packager, client: &http.Client{Timeout: 60 * time.Second}}
+// NewDeployments binds the deployment service; calls live within ctx.
+func NewDeployments(ctx context.Context, s *deployment.Service, r *registry.Service, packager *deployment.DockerLauncher) *Deployments {
+	return &Deployments{life: lifetime{ctx}, svc: s, reg: r, packager: packager}
 }
 
 func (d *Deployments) ready() error {
@@ -69,7 +58,9 @@ func (d *Deployments) Deploy(model, ref string, opt deployment.Options) (deploym
 	if err := d.ready(); err != nil {
 		return deployment.Deployment{}, err
 	}
-	return d.svc.Deploy(context.Background(), model, ref, opt)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.Deploy(ctx, model, ref, opt)
 }
 
 // AddVersion starts another version behind the deployment, with no traffic.
@@ -77,7 +68,9 @@ func (d *Deployments) AddVersion(id, ref string) (deployment.Deployment, error) 
 	if err := d.ready(); err != nil {
 		return deployment.Deployment{}, err
 	}
-	return d.svc.AddVersion(context.Background(), id, ref)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.AddVersion(ctx, id, ref)
 }
 
 // SetCanary gives backend weight percent, the stable backend the rest.
@@ -109,7 +102,9 @@ func (d *Deployments) Stop(id string) (deployment.Deployment, error) {
 	if err := d.ready(); err != nil {
 		return deployment.Deployment{}, err
 	}
-	return d.svc.Stop(context.Background(), id)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.Stop(ctx, id)
 }
 
 // Delete stops and forgets a deployment.
@@ -117,7 +112,9 @@ func (d *Deployments) Delete(id string) error {
 	if err := d.ready(); err != nil {
 		return err
 	}
-	return d.svc.Delete(context.Background(), id)
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.Delete(ctx, id)
 }
 
 // Stats is live latency percentiles, throughput, errors, shadow agreement
@@ -151,182 +148,38 @@ func (d *Deployments) Predictions(id string, limit int) ([]LoggedPrediction, err
 	return out, err
 }
 
-// PredictResult is the answer to a Try-it request.
-type PredictResult struct {
-	Status    int     `json:"status"`
-	Backend   string  `json:"backend"`
-	Body      string  `json:"body"`
-	LatencyMs float64 `json:"latencyMs"`
-}
-
 // Predict sends body (JSON in any MLflow form) through the deployment's
 // router, exactly as an outside caller would, so it is routed and logged.
-func (d *Deployments) Predict(id, contentType, body string) (PredictResult, error) {
-	dep, err := d.Get(id)
-	if err != nil {
-		return PredictResult{}, err
+func (d *Deployments) Predict(id, contentType, body string) (deployment.PredictResult, error) {
+	if err := d.ready(); err != nil {
+		return deployment.PredictResult{}, err
 	}
-	if dep.State != deployment.StateRunning {
-		return PredictResult{}, core.Errorf(core.Conflict, "Deployment %q is not running.", dep.Name)
-	}
-	if contentType == "" {
-		contentType = "application/json"
-	}
-	start := time.Now()
-	resp, err := d.client.Post(dep.Endpoint+"/invocations", contentType, bytes.NewReader([]byte(body)))
-	if err != nil {
-		return PredictResult{}, core.Wrap(err, core.Unavailable, "The deployment did not answer.")
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	return PredictResult{Status: resp.StatusCode, Backend: resp.Header.Get(serving.BackendHeader), Body: string(b), LatencyMs: float64(time.Since(start).Microseconds()) / 1000}, nil
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.Predict(ctx, id, contentType, body)
 }
 
-// BatchProgress is published on "deployments.batch.progress".
-type BatchProgress struct {
-	Deployment string `json:"deployment"`
-	Rows       int    `json:"rows"`
-	Done       bool   `json:"done"`
-	Output     string `json:"output,omitempty"`
-	Error      string `json:"error,omitempty"`
-}
-
-// ScoreCSV scores a CSV file (header row) through the deployment in
-// chunks of 500 rows and writes it with a "prediction" column to outPath
-// (temp file, then rename). Progress events are throttled to ~100 ms.
-func (d *Deployments) ScoreCSV(id, inPath, outPath string) (BatchProgress, error) {
-	dep, err := d.Get(id)
-	if err != nil {
-		return BatchProgress{}, err
+// ScoreCSV scores a CSV file (header row) through the deployment and
+// writes it with a "prediction" column to outPath ("" is beside the input).
+// Progress arrives as deployment.TopicBatchProgress events.
+func (d *Deployments) ScoreCSV(id, inPath, outPath string) (deployment.BatchProgress, error) {
+	if err := d.ready(); err != nil {
+		return deployment.BatchProgress{}, err
 	}
-	if outPath == "" {
-		outPath = inPath[:len(inPath)-len(filepath.Ext(inPath))] + ".scored.csv"
-	}
-	in, err := os.Open(inPath)
-	if err != nil {
-		return BatchProgress{}, core.Errorf(core.NotFound, "%s cannot be opened.", inPath)
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".scored-*.csv")
-	if err != nil {
-		return BatchProgress{}, core.Wrap(err, core.Unavailable, "Cannot write next to %s.", outPath)
-	}
-	defer os.Remove(tmp.Name())
-	p, err := d.score(dep, in, tmp)
-	if cerr := tmp.Close(); err == nil && cerr != nil {
-		err = core.Errorf(core.Unavailable, "Writing %s failed.", outPath)
-	}
-	if err != nil {
-		return p, err
-	}
-	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return p, core.Wrap(err, core.Unavailable, "Cannot move the scored file to %s.", outPath)
-	}
-	p.Done, p.Output = true, outPath
-	d.bus.Publish("deployments.batch.progress", p)
-	return p, nil
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.ScoreCSV(ctx, id, inPath, outPath)
 }
 
 // ScoreCSVText scores a CSV dropped in the browser (the text of the file)
 // and returns the scored CSV, for the page to offer as a download.
 func (d *Deployments) ScoreCSVText(id, text string) (string, error) {
-	dep, err := d.Get(id)
-	if err != nil {
+	if err := d.ready(); err != nil {
 		return "", err
 	}
-	var out bytes.Buffer
-	p, err := d.score(dep, strings.NewReader(text), &out)
-	if err != nil {
-		return "", err
-	}
-	p.Done = true
-	d.bus.Publish("deployments.batch.progress", p)
-	return out.String(), nil
-}
-
-// score streams CSV rows from in to out with a prediction column added.
-func (d *Deployments) score(dep deployment.Deployment, in io.Reader, dst io.Writer) (BatchProgress, error) {
-	p := BatchProgress{Deployment: dep.ID}
-	if dep.State != deployment.StateRunning {
-		return p, core.Errorf(core.Conflict, "Deployment %q is not running.", dep.Name)
-	}
-	r := csv.NewReader(in)
-	header, err := r.Read()
-	if err != nil {
-		return p, core.Errorf(core.Invalid, "The CSV has no header row.")
-	}
-	header = append([]string(nil), header...)
-	w := csv.NewWriter(dst)
-	w.Write(append(append([]string(nil), header...), "prediction"))
-	last := time.Now()
-	var chunk [][]string
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		var buf bytes.Buffer
-		cw := csv.NewWriter(&buf)
-		cw.Write(header)
-		cw.WriteAll(chunk)
-		resp, err := d.client.Post(dep.Endpoint+"/invocations", "text/csv", &buf)
-		if err != nil {
-			return core.Wrap(err, core.Unavailable, "The deployment did not answer.")
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if resp.StatusCode != 200 {
-			var e struct {
-				Message string `json:"message"`
-			}
-			json.Unmarshal(body, &e)
-			return core.Errorf(core.Invalid, "Rows %d–%d were refused: %s", p.Rows+1, p.Rows+len(chunk), e.Message)
-		}
-		var out struct {
-			Predictions []json.RawMessage `json:"predictions"`
-		}
-		if err := json.Unmarshal(body, &out); err != nil || len(out.Predictions) != len(chunk) {
-			return core.Errorf(core.Internal, "The deployment answered rows %d–%d with a malformed response.", p.Rows+1, p.Rows+len(chunk))
-		}
-		for i, row := range chunk {
-			var v any
-			json.Unmarshal(out.Predictions[i], &v)
-			s := string(out.Predictions[i])
-			if str, ok := v.(string); ok {
-				s = str
-			}
-			w.Write(append(row, s))
-		}
-		p.Rows += len(chunk)
-		chunk = chunk[:0]
-		if time.Since(last) > 100*time.Millisecond {
-			last = time.Now()
-			d.bus.Publish("deployments.batch.progress", p)
-		}
-		return nil
-	}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return p, core.Errorf(core.Invalid, "The CSV cannot be read after row %d: %v", p.Rows+len(chunk), err)
-		}
-		chunk = append(chunk, append([]string(nil), rec...))
-		if len(chunk) == 500 {
-			if err := flush(); err != nil {
-				return p, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return p, err
-	}
-	w.Flush()
-	if w.Error() != nil {
-		return p, core.Errorf(core.Unavailable, "Writing the scored CSV failed.")
-	}
-	return p, nil
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.ScoreCSVText(ctx, id, text)
 }
 
 // ExportImage writes `docker save` of the version's serving image to dest.
@@ -338,7 +191,9 @@ func (d *Deployments) ExportImage(model string, version int, dest string) (strin
 	if err != nil {
 		return "", err
 	}
-	return d.packager.SaveImage(context.Background(), model, version, d.reg.Dir(v), dest)
+	ctx, done := d.life.call()
+	defer done()
+	return d.packager.SaveImage(ctx, model, version, d.reg.Dir(v), dest)
 }
 
 // ExportBuildContext writes Dockerfile + tern-runtime + model/ to dest.

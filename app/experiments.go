@@ -2,10 +2,6 @@ package app
 
 import (
 	"io"
-	"math"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tern-studio/tern/backend/chart"
@@ -145,136 +141,10 @@ func (e *Experiments) MetricChart(runIDs []string, key string, width, height int
 	return string(svg), nil
 }
 
-// CompareRow is one param, metric or tag across the compared runs.
-type CompareRow struct {
-	Column  string   `json:"column"`
-	Values  []string `json:"values"` // "" where a run lacks it
-	Differs bool     `json:"differs"`
-}
-
-// Comparison is 2–10 runs side by side.
-type Comparison struct {
-	Runs []tracking.Run `json:"runs"`
-	Rows []CompareRow   `json:"rows"`
-	// MetricKeys present in any run, for overlaid curves.
-	MetricKeys []string `json:"metricKeys"`
-	// Parallel is a parallel-coordinates SVG over the numeric columns that
-	// differ (empty when fewer than two).
-	Parallel string `json:"parallel"`
-}
-
 // Compare lines up 2–10 runs: every param, latest metric and tag, with
 // whether the runs differ on it.
-func (e *Experiments) Compare(runIDs []string) (Comparison, error) {
-	if len(runIDs) < 2 || len(runIDs) > 10 {
-		return Comparison{}, core.Errorf(core.Invalid, "Compare 2 to 10 runs; got %d.", len(runIDs))
-	}
-	c := Comparison{Rows: []CompareRow{}}
-	cols := map[string]bool{}
-	for _, id := range runIDs {
-		r, err := e.svc.GetRun(id)
-		if err != nil {
-			return Comparison{}, err
-		}
-		c.Runs = append(c.Runs, r)
-		for k := range r.Params {
-			cols["params."+k] = true
-		}
-		for k := range r.Metrics {
-			cols["metrics."+k] = true
-		}
-		for k := range r.Tags {
-			// MLflow's own bookkeeping tags (run name, source, user) are
-			// noise in a comparison; the run header already shows them.
-			if !strings.HasPrefix(k, "mlflow.") {
-				cols["tags."+k] = true
-			}
-		}
-	}
-	names := make([]string, 0, len(cols))
-	for k := range cols {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		return colRank(names[i]) < colRank(names[j]) || (colRank(names[i]) == colRank(names[j]) && names[i] < names[j])
-	})
-	var axes []string
-	for _, col := range names {
-		row := CompareRow{Column: col}
-		numeric := true
-		for _, r := range c.Runs {
-			v, ok := cell(r, col)
-			row.Values = append(row.Values, v)
-			if _, err := strconv.ParseFloat(v, 64); !ok || err != nil {
-				numeric = false
-			}
-		}
-		for _, v := range row.Values[1:] {
-			if v != row.Values[0] {
-				row.Differs = true
-			}
-		}
-		if len(col) > 8 && col[:8] == "metrics." {
-			c.MetricKeys = append(c.MetricKeys, col[8:])
-		}
-		if row.Differs && numeric && col[:5] != "tags." && len(axes) < 12 {
-			axes = append(axes, col)
-		}
-		c.Rows = append(c.Rows, row)
-	}
-	if len(axes) >= 2 {
-		rows := make([][]float64, len(c.Runs))
-		labels := make([]string, len(c.Runs))
-		for i, r := range c.Runs {
-			labels[i] = r.Name
-			for _, a := range axes {
-				v, _ := cell(r, a)
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					f = math.NaN()
-				}
-				rows[i] = append(rows[i], f)
-			}
-		}
-		svg, err := chart.ParallelCoordinates(axes, labels, rows, chart.Options{Width: 720, Height: 240})
-		if err == nil {
-			c.Parallel = string(svg)
-		}
-	}
-	return c, nil
-}
-
-func colRank(c string) int {
-	switch {
-	case len(c) > 7 && c[:7] == "params.":
-		return 0
-	case len(c) > 8 && c[:8] == "metrics.":
-		return 1
-	}
-	return 2
-}
-
-func cell(r tracking.Run, col string) (string, bool) {
-	switch {
-	case len(col) > 7 && col[:7] == "params.":
-		v, ok := r.Params[col[7:]]
-		return v, ok
-	case len(col) > 8 && col[:8] == "metrics.":
-		p, ok := r.Metrics[col[8:]]
-		if !ok {
-			return "", false
-		}
-		b, _ := p.Value.MarshalJSON()
-		s := string(b)
-		if len(s) > 1 && s[0] == '"' {
-			s = s[1 : len(s)-1]
-		}
-		return s, true
-	case len(col) > 5 && col[:5] == "tags.":
-		v, ok := r.Tags[col[5:]]
-		return v, ok
-	}
-	return "", false
+func (e *Experiments) Compare(runIDs []string) (tracking.Comparison, error) {
+	return e.svc.Compare(runIDs)
 }
 
 // SetNote saves the run's markdown note.

@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/drift"
 	"github.com/tern-studio/tern/backend/monitor"
 )
 
@@ -13,11 +12,14 @@ import (
 // monitors and their alert rules, drift reports (as data, HTML and chart
 // SVG) and alerts. Alerts also arrive as "monitor.alert" events.
 type Monitoring struct {
-	svc *monitor.Service
+	life lifetime
+	svc  *monitor.Service
 }
 
-// NewMonitoring binds the monitor service.
-func NewMonitoring(svc *monitor.Service) *Monitoring { return &Monitoring{svc: svc} }
+// NewMonitoring binds the monitor service; calls live within ctx.
+func NewMonitoring(ctx context.Context, svc *monitor.Service) *Monitoring {
+	return &Monitoring{life: lifetime{ctx}, svc: svc}
+}
 
 // Monitors lists monitors, newest first.
 func (m *Monitoring) Monitors() ([]monitor.Monitor, error) { return m.svc.Monitors() }
@@ -25,7 +27,9 @@ func (m *Monitoring) Monitors() ([]monitor.Monitor, error) { return m.svc.Monito
 // CreateMonitor stores a monitor; a deployment monitor freezes its
 // reference profile from the chosen dataset version now.
 func (m *Monitoring) CreateMonitor(mon monitor.Monitor) (monitor.Monitor, error) {
-	return m.svc.CreateMonitor(context.Background(), mon)
+	ctx, done := m.life.call()
+	defer done()
+	return m.svc.CreateMonitor(ctx, mon)
 }
 
 // DeleteMonitor removes a monitor (its reports and alerts stay).
@@ -43,29 +47,17 @@ func (m *Monitoring) SetRules(id string, rules []monitor.Rule) (monitor.Monitor,
 
 // Run evaluates a monitor on its current window now.
 func (m *Monitoring) Run(id string) (*monitor.Report, error) {
-	return m.svc.RunMonitor(context.Background(), id)
+	ctx, done := m.life.call()
+	defer done()
+	return m.svc.RunMonitor(ctx, id)
 }
 
 // CompareFiles compares a current CSV file with a reference CSV file
 // (both on this machine) and stores the report.
 func (m *Monitoring) CompareFiles(refPath, curPath string) (*monitor.Report, error) {
-	read := func(p string) ([]drift.Column, error) {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, core.Errorf(core.NotFound, "The file %s cannot be opened.", p)
-		}
-		defer f.Close()
-		return monitor.ReadCSV(f)
-	}
-	ref, err := read(refPath)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := read(curPath)
-	if err != nil {
-		return nil, err
-	}
-	return m.svc.CompareColumns(context.Background(), "Drift of a file", drift.BuildProfile(ref, drift.ProfileOptions{}), cur, drift.Options{})
+	ctx, done := m.life.call()
+	defer done()
+	return m.svc.CompareFiles(ctx, refPath, curPath)
 }
 
 // Reports lists report summaries, newest first (limit 0 = all).
@@ -114,7 +106,9 @@ func (m *Monitoring) LabelsFromFile(monitorID, path, task, window string) (*moni
 	if err != nil {
 		return nil, core.Errorf(core.NotFound, "The label file %s cannot be read.", path)
 	}
-	return m.svc.IngestLabels(context.Background(), monitorID, data, opt)
+	ctx, done := m.life.call()
+	defer done()
+	return m.svc.IngestLabels(ctx, monitorID, data, opt)
 }
 
 // Performance returns a monitor's stored realised performance.

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"context"
-
 	"github.com/wailsapp/wails/v2/pkg/runtime"
 
 	"github.com/tern-studio/tern/backend/core"
@@ -11,13 +9,16 @@ import (
 
 // System answers the status bar and desktop-only conveniences.
 type System struct {
+	life  lifetime
 	svc   *system.Service
 	shell *Shell
 }
 
 // Status is the engine, data dir and disk state.
 func (s *System) Status() (system.Status, error) {
-	return s.svc.Status(context.Background()), nil
+	ctx, done := s.life.call()
+	defer done()
+	return s.svc.Status(ctx), nil
 }
 
 // OpenFileDialog asks for a file to import; desktop only. The empty string

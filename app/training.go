@@ -2,11 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"time"
 
-	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/runner"
@@ -16,13 +12,15 @@ import (
 // cancel. Live progress arrives as events runner.TopicJob,
 // runner.TopicMetrics and runner.TopicLog.
 type Training struct {
+	life     lifetime
 	runner   *runner.Runner
 	datasets *dataset.Service
 }
 
-// NewTraining binds the runner and the datasets it trains on.
-func NewTraining(r *runner.Runner, d *dataset.Service) *Training {
-	return &Training{runner: r, datasets: d}
+// NewTraining binds the runner and the datasets it trains on; calls live
+// within ctx.
+func NewTraining(ctx context.Context, r *runner.Runner, d *dataset.Service) *Training {
+	return &Training{life: lifetime{ctx}, runner: r, datasets: d}
 }
 
 // TrainForm is everything the Train form needs for one dataset version.
@@ -42,13 +40,12 @@ func (t *Training) Form(versionID string) (TrainForm, error) {
 	if err != nil {
 		return TrainForm{}, err
 	}
-	f := TrainForm{Version: v, Models: ml.Models(), Docker: t.runner.Docker(context.Background()),
+	ctx, done := t.life.call()
+	defer done()
+	f := TrainForm{Version: v, Target: v.TargetColumn(), Models: ml.Models(), Docker: t.runner.Docker(ctx),
 		Resources: runner.Resources{MemoryMB: runner.DefaultMemoryMB, CPUs: runner.DefaultCPUs, Pids: runner.DefaultPids}}
 	for _, c := range v.Schema {
 		f.Columns = append(f.Columns, c.Name)
-		if c.Role == dataset.Target && f.Target == "" {
-			f.Target = c.Name
-		}
 	}
 	return f, nil
 }
@@ -56,83 +53,24 @@ func (t *Training) Form(versionID string) (TrainForm, error) {
 // Models lists the built-in models and their parameter schemas.
 func (t *Training) Models() ([]ml.ModelSpec, error) { return ml.Models(), nil }
 
-// TrainRequest is what the Train form sends.
-type TrainRequest struct {
-	DatasetVersionID string           `json:"datasetVersionId"`
-	ExperimentID     string           `json:"experimentId"`
-	Name             string           `json:"name"`
-	Target           string           `json:"target"`
-	Model            string           `json:"model"`
-	Task             string           `json:"task"`
-	Features         []string         `json:"features"`
-	Params           map[string]any   `json:"params"`
-	Resources        runner.Resources `json:"resources"`
-	// Bring your own: a local image (or a Dockerfile folder) and command.
-	Image    string   `json:"image"`
-	BuildDir string   `json:"buildDir"`
-	Command  []string `json:"command"`
-	// Tracking: the job logs with the MLflow client (it gets a private
-	// network and a token for its own run).
-	Tracking bool `json:"tracking"`
+// Start queues a training job and returns it (with its run ID); the
+// runner decides the defaults (features from the dataset's roles, the
+// run's name).
+func (t *Training) Start(req runner.TrainRequest) (runner.Job, error) {
+	return t.runner.Train(req, t.trainData)
 }
 
-// Start queues a training job and returns it (with its run ID).
-func (t *Training) Start(req TrainRequest) (runner.Job, error) {
-	if req.DatasetVersionID == "" {
-		return runner.Job{}, core.Errorf(core.Invalid, "Choose a dataset version to train on.")
-	}
-	v, err := t.datasets.Version(req.DatasetVersionID)
+// trainData is a dataset version as the runner needs it.
+func (t *Training) trainData(versionID string) (runner.TrainData, error) {
+	v, err := t.datasets.Version(versionID)
 	if err != nil {
-		return runner.Job{}, err
+		return runner.TrainData{}, err
 	}
-	path, err := t.datasets.VersionFile(req.DatasetVersionID)
+	path, err := t.datasets.VersionFile(versionID)
 	if err != nil {
-		return runner.Job{}, err
+		return runner.TrainData{}, err
 	}
-	p := map[string]any{}
-	for k, val := range req.Params {
-		p[k] = val
-	}
-	p["target"] = req.Target
-	if req.Model != "" {
-		p["model"] = req.Model
-	}
-	if req.Task != "" {
-		p["task"] = req.Task
-	}
-	features := req.Features
-	if len(features) == 0 && req.Image == "" && req.BuildDir == "" {
-		// The dataset's roles decide: ID and ignored columns never feed the
-		// model (an ID would let it memorise rows).
-		for _, c := range v.Schema {
-			if c.Name != req.Target && (c.Role == dataset.Feature || c.Role == "") {
-				features = append(features, c.Name)
-			}
-		}
-	}
-	if len(features) > 0 {
-		p["features"] = features
-	}
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return runner.Job{}, core.Errorf(core.Invalid, "The parameters cannot be encoded: %v.", err)
-	}
-	name := req.Name
-	if name == "" {
-		model := req.Model
-		if model == "" {
-			model = req.Image
-		}
-		if model == "" {
-			model = "gbdt"
-		}
-		name = fmt.Sprintf("%s v%d · %s · %s", v.Dataset, v.Number, model, time.Now().Format("15:04"))
-	}
-	return t.runner.Submit(runner.JobSpec{
-		Name: name, ExperimentID: req.ExperimentID, DataPath: path, DatasetVersion: req.DatasetVersionID,
-		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
-		Tracking: req.Tracking,
-	})
+	return runner.TrainData{Path: path, Dataset: v.Dataset, Number: v.Number, Features: v.FeatureColumns}, nil
 }
 
 // Jobs lists training jobs, newest first.
@@ -154,5 +92,7 @@ func (t *Training) Logs(id string, tail int) ([]string, error) { return t.runner
 
 // Docker says whether training runs in Docker or locally, in words.
 func (t *Training) Docker() (runner.DockerStatus, error) {
-	return t.runner.Docker(context.Background()), nil
+	ctx, done := t.life.call()
+	defer done()
+	return t.runner.Docker(ctx), nil
 }

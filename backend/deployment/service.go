@@ -81,8 +81,10 @@ type Config struct {
 type Service struct {
 	cfg  Config
 	plog *serving.PredictionLog
-	mu   sync.Mutex
-	live map[string]*liveDeployment
+	// client calls deployments for Try-it and batch scoring.
+	client *http.Client
+	mu     sync.Mutex
+	live   map[string]*liveDeployment
 }
 
 type liveDeployment struct {
@@ -103,7 +105,8 @@ func NewService(cfg Config) *Service {
 	if cfg.Bus == nil {
 		cfg.Bus = core.NewBus()
 	}
-	return &Service{cfg: cfg, plog: serving.NewPredictionLog(cfg.Store, cfg.LogOptions), live: map[string]*liveDeployment{}}
+	return &Service{cfg: cfg, plog: serving.NewPredictionLog(cfg.Store, cfg.LogOptions), live: map[string]*liveDeployment{},
+		client: &http.Client{Timeout: 60 * time.Second}}
 }
 
 // PredictionLog is the shared log (the bench reads its counts).

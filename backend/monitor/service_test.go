@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +194,31 @@ func TestServiceVersionsAndSchedule(t *testing.T) {
 	got, err := svc.Monitor(m.ID)
 	require.NoError(t, err)
 	assert.NotEmpty(t, got.LastReport)
+}
+
+func TestCompareFiles(t *testing.T) {
+	svc := NewService(Config{Store: store.MustOpen(t), DataDir: t.TempDir()})
+	dir := t.TempDir()
+	write := func(name string, shift float64) string {
+		var b strings.Builder
+		b.WriteString("x,color\n")
+		for i, x := range normal(uint64(len(name)), 400, shift) {
+			fmt.Fprintf(&b, "%g,%s\n", x, []string{"red", "blue"}[i%2])
+		}
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+		return p
+	}
+	ref, cur := write("ref.csv", 0), write("current.csv", 3)
+	r, err := svc.CompareFiles(t.Context(), ref, cur)
+	require.NoError(t, err)
+	assert.Equal(t, "Drift of a file", r.Title)
+	assert.True(t, r.Drift.Drift, "x moved by 3 sd")
+	stored, err := svc.Report(r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, r.ID, stored.ID)
+
+	_, err = svc.CompareFiles(t.Context(), filepath.Join(dir, "missing.csv"), cur)
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+	assert.Contains(t, core.ErrorMessage(err), "missing.csv cannot be opened")
 }

@@ -1,0 +1,105 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/tern-studio/tern/backend/core"
+)
+
+// TrainRequest is what the Train form sends.
+type TrainRequest struct {
+	DatasetVersionID string         `json:"datasetVersionId"`
+	ExperimentID     string         `json:"experimentId"`
+	Name             string         `json:"name"`
+	Target           string         `json:"target"`
+	Model            string         `json:"model"`
+	Task             string         `json:"task"`
+	Features         []string       `json:"features"`
+	Params           map[string]any `json:"params"`
+	Resources        Resources      `json:"resources"`
+	// Bring your own: a local image (or a Dockerfile folder) and command.
+	Image    string   `json:"image"`
+	BuildDir string   `json:"buildDir"`
+	Command  []string `json:"command"`
+	// Tracking: the job logs with the MLflow client (it gets a private
+	// network and a token for its own run).
+	Tracking bool `json:"tracking"`
+}
+
+// TrainData is the dataset version a request trains on, as much of it as
+// a job needs.
+type TrainData struct {
+	// Path is the version's file on the host.
+	Path string
+	// Dataset and Number name the version in the default run name.
+	Dataset string
+	Number  int
+	// Features are the columns that may feed a model predicting the
+	// request's target (the dataset's column roles decide).
+	Features func(target string) []string
+}
+
+// Train checks a request, reads its dataset version through data and
+// queues the job (see TrainSpec).
+func (r *Runner) Train(req TrainRequest, data func(versionID string) (TrainData, error)) (Job, error) {
+	if req.DatasetVersionID == "" {
+		return Job{}, core.Errorf(core.Invalid, "Choose a dataset version to train on.")
+	}
+	d, err := data(req.DatasetVersionID)
+	if err != nil {
+		return Job{}, err
+	}
+	spec, err := TrainSpec(req, d, time.Now())
+	if err != nil {
+		return Job{}, err
+	}
+	return r.Submit(spec)
+}
+
+// TrainSpec turns a request into a job spec. The built-in runtime's
+// params (ml.Params) get the target, model and task; features default to
+// the dataset's when the request names none and runs the built-in
+// runtime (a user's image chooses its own). An unnamed run is called
+// "<dataset> v<n> · <model or image> · <time>".
+func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error) {
+	p := map[string]any{}
+	for k, val := range req.Params {
+		p[k] = val
+	}
+	p["target"] = req.Target
+	if req.Model != "" {
+		p["model"] = req.Model
+	}
+	if req.Task != "" {
+		p["task"] = req.Task
+	}
+	features := req.Features
+	if len(features) == 0 && req.Image == "" && req.BuildDir == "" && data.Features != nil {
+		features = data.Features(req.Target)
+	}
+	if len(features) > 0 {
+		p["features"] = features
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return JobSpec{}, core.Errorf(core.Invalid, "The parameters cannot be encoded: %v.", err)
+	}
+	name := req.Name
+	if name == "" {
+		model := req.Model
+		if model == "" {
+			model = req.Image
+		}
+		if model == "" {
+			model = "gbdt"
+		}
+		name = fmt.Sprintf("%s v%d · %s · %s", data.Dataset, data.Number, model, now.Format("15:04"))
+	}
+	return JobSpec{
+		Name: name, ExperimentID: req.ExperimentID, DataPath: data.Path, DatasetVersion: req.DatasetVersionID,
+		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
+		Tracking: req.Tracking,
+	}, nil
+}

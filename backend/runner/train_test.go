@@ -1,0 +1,56 @@
+package runner
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+)
+
+func TestTrainSpecDefaults(t *testing.T) {
+	data := TrainData{Path: "/data/v.csv", Dataset: "churn", Number: 3,
+		Features: func(target string) []string {
+			assert.Equal(t, "left", target)
+			return []string{"age", "plan"}
+		}}
+	at := time.Date(2026, 12, 4, 16, 5, 0, 0, time.UTC)
+	params := func(s JobSpec) map[string]any {
+		var p map[string]any
+		require.NoError(t, json.Unmarshal(s.Params, &p))
+		return p
+	}
+
+	s, err := TrainSpec(TrainRequest{DatasetVersionID: "v3", Target: "left", Params: map[string]any{"lr": 0.1}, Tracking: true}, data, at)
+	require.NoError(t, err)
+	assert.Equal(t, "churn v3 · gbdt · 16:05", s.Name)
+	assert.Equal(t, "/data/v.csv", s.DataPath)
+	assert.Equal(t, "v3", s.DatasetVersion)
+	assert.True(t, s.Tracking)
+	assert.Equal(t, map[string]any{"lr": 0.1, "target": "left", "features": []any{"age", "plan"}}, params(s))
+
+	s, err = TrainSpec(TrainRequest{Target: "left", Model: "linear", Task: "classification", Features: []string{"age"}, Name: "mine"}, data, at)
+	require.NoError(t, err)
+	assert.Equal(t, "mine", s.Name)
+	assert.Equal(t, map[string]any{"target": "left", "model": "linear", "task": "classification", "features": []any{"age"}}, params(s))
+
+	// A user's image chooses its own features.
+	s, err = TrainSpec(TrainRequest{Target: "left", Image: "me/trainer:1", Command: []string{"python", "t.py"}}, data, at)
+	require.NoError(t, err)
+	assert.Equal(t, "churn v3 · me/trainer:1 · 16:05", s.Name)
+	assert.Equal(t, map[string]any{"target": "left"}, params(s))
+	assert.Equal(t, []string{"python", "t.py"}, s.Command)
+
+	_, err = TrainSpec(TrainRequest{Target: "left", Params: map[string]any{"bad": make(chan int)}}, data, at)
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+}
+
+func TestTrainNeedsAVersion(t *testing.T) {
+	var r *Runner // refused before the runner is touched
+	_, err := r.Train(TrainRequest{}, func(string) (TrainData, error) { t.Fatal("no version to read"); return TrainData{}, nil })
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+	assert.Equal(t, "Choose a dataset version to train on.", core.ErrorMessage(err))
+}
