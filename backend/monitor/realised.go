@@ -195,7 +195,7 @@ func (s *Service) refreshPerformance(m Monitor) (*Performance, error) {
 	pairs, unmatched, unusable := joinLabels(recs, labels)
 	perf := computePerformance(pairs, m.PerfWindow, m.Task)
 	perf.Deployment, perf.Labels, perf.Matched, perf.Unmatched, perf.Unusable = m.Deployment, len(labels), len(pairs), unmatched, unusable
-	perf.Updated = s.now().UTC()
+	perf.Updated = s.clock.Now().UTC()
 	if perf.Windows == nil {
 		perf.Windows = []PerfWindow{}
 	}

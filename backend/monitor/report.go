@@ -36,8 +36,9 @@ type BuildOptions struct {
 	Title  string
 	Window Window
 	Drift  drift.Options
-	Now    func() time.Time
-	NewID  func() string
+	// Clock stamps the report; nil is the wall clock.
+	Clock core.Clock
+	NewID func() string
 	// Sample, when set, sees the current window after it is read.
 	Sample func(Sample)
 }
@@ -45,10 +46,7 @@ type BuildOptions struct {
 // Build runs a comparison and wraps it as a report. Its cost is the current
 // window's: the reference arrives as a frozen profile.
 func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
-	now, newID := time.Now, core.NewID
-	if o.Now != nil {
-		now = o.Now
-	}
+	clock, newID := core.OrSystem(o.Clock), core.NewID
 	if o.NewID != nil {
 		newID = o.NewID
 	}
@@ -79,7 +77,7 @@ func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
 	}
 	return &Report{
 		ID: newID(), Title: title, Source: src.Describe(), Window: o.Window.String(),
-		Created: now().UTC(), Rows: cur.Rows, From: cur.From, To: cur.To, Drift: res, Ops: cur.Ops,
+		Created: clock.Now().UTC(), Rows: cur.Rows, From: cur.From, To: cur.To, Drift: res, Ops: cur.Ops,
 	}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
 	"github.com/tern-studio/tern/backend/testenv"
 )
@@ -56,7 +57,7 @@ func fixedReport(t *testing.T) (*Report, []drift.Column, []drift.Column) {
 	src := Static{Name: "uploaded file current.csv against dataset credit v1", Ref: drift.BuildProfile(ref, drift.ProfileOptions{}), Cur: cur}
 	rep, err := Build(context.Background(), src, BuildOptions{
 		Title: "Credit model — weekly drift", Window: Window{LastN: 1500},
-		Now:   func() time.Time { return time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC) },
+		Clock: core.NewManualClock(time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)),
 		NewID: func() string { return "rep-1" },
 	})
 	require.NoError(t, err)

@@ -85,7 +85,7 @@ type Service struct {
 	tables TableReader
 	logs   LogReader
 	client *http.Client
-	now    func() time.Time
+	clock  core.Clock
 	mu     sync.Mutex // one run per monitor at a time is enough for a laptop
 	wg     sync.WaitGroup
 }
@@ -99,16 +99,15 @@ type Config struct {
 	Tables  TableReader
 	Logs    LogReader
 	Client  *http.Client
-	Now     func() time.Time
+	// Clock stamps monitors, reports and performance and decides which
+	// scheduled monitors are due; nil is the wall clock.
+	Clock core.Clock
 }
 
 func NewService(c Config) *Service {
-	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, logs: c.Logs, client: c.Client, now: c.Now}
+	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock)}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	if s.bus == nil {
 		s.bus = core.NewBus()
@@ -254,7 +253,7 @@ func (s *Service) CreateMonitor(ctx context.Context, m Monitor) (Monitor, error)
 	if m.Kind == KindDeployment && m.Window.LastN == 0 && m.Window.Last == 0 {
 		m.Window.LastN = 1000
 	}
-	m.ID, m.Created = core.NewID(), s.now().UTC()
+	m.ID, m.Created = core.NewID(), s.clock.Now().UTC()
 	if err := s.put(prefixMonitor, m.ID, m); err != nil {
 		return Monitor{}, err
 	}
@@ -322,7 +321,7 @@ func (s *Service) source(m Monitor) (Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		return PredictionLog{Log: s.logs, Deployment: m.Deployment, Ref: p, Now: s.now}, nil
+		return PredictionLog{Log: s.logs, Deployment: m.Deployment, Ref: p, Clock: s.clock}, nil
 	case KindVersions:
 		if s.tables == nil {
 			return nil, core.Errorf(core.Unavailable, "Datasets are not available in this Tern.")
@@ -346,7 +345,7 @@ func (s *Service) RunMonitor(ctx context.Context, id string) (*Report, error) {
 		return nil, err
 	}
 	var baseline *drift.Column
-	opts := BuildOptions{Title: m.Name, Window: m.Window, Drift: m.Drift, Now: s.now}
+	opts := BuildOptions{Title: m.Name, Window: m.Window, Drift: m.Drift, Clock: s.clock}
 	if pl, ok := src.(PredictionLog); ok && pl.Ref.Column(PredictionColumn) == nil {
 		if m.PredictionProfileID != "" {
 			pp, err := s.Profile(m.PredictionProfileID)
@@ -398,7 +397,7 @@ func (s *Service) RunMonitor(ctx context.Context, id string) (*Report, error) {
 // CompareColumns makes a one-off report (an uploaded file against a frozen
 // profile, two files) and stores it.
 func (s *Service) CompareColumns(ctx context.Context, title string, ref *drift.Profile, cur []drift.Column, opt drift.Options) (*Report, error) {
-	r, err := Build(ctx, Static{Name: title, Ref: ref, Cur: cur}, BuildOptions{Title: title, Drift: opt, Now: s.now})
+	r, err := Build(ctx, Static{Name: title, Ref: ref, Cur: cur}, BuildOptions{Title: title, Drift: opt, Clock: s.clock})
 	if err != nil {
 		return nil, err
 	}
@@ -544,7 +543,7 @@ func (s *Service) Start(ctx context.Context, tick time.Duration) {
 			continue
 		}
 		for _, m := range ms {
-			if m.Every <= 0 || s.now().Sub(m.LastRun) < m.Every {
+			if m.Every <= 0 || s.clock.Now().Sub(m.LastRun) < m.Every {
 				continue
 			}
 			func() {

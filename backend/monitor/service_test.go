@@ -66,7 +66,7 @@ func TestServiceMonitorAlertsAndWebhook(t *testing.T) {
 		{Name: "color", Kind: drift.Categorical, Cat: repeat([]string{"red", "blue", "green"}, 1000)},
 	}}
 	dir := t.TempDir()
-	svc := NewService(Config{Store: st, Bus: bus, DataDir: dir, Tables: tables, Logs: fakeLog{traffic(800, 3, now)}, Client: srv.Client(), Now: func() time.Time { return now }})
+	svc := NewService(Config{Store: st, Bus: bus, DataDir: dir, Tables: tables, Logs: fakeLog{traffic(800, 3, now)}, Client: srv.Client(), Clock: core.NewManualClock(now)})
 
 	m, err := svc.CreateMonitor(context.Background(), Monitor{
 		Name: "churn model", Kind: KindDeployment, Deployment: "churn", RefVersion: "train-v1",

@@ -135,7 +135,8 @@ type PredictionLog struct {
 	Ref        *drift.Profile
 	// MaxWindow caps how many records a window reads (default 100,000).
 	MaxWindow int
-	Now       func() time.Time
+	// Clock places the end of a time window; nil is the wall clock.
+	Clock core.Clock
 }
 
 func (p PredictionLog) Describe() string {
@@ -162,11 +163,7 @@ func (p PredictionLog) Current(ctx context.Context, w Window) (Sample, error) {
 		return Sample{}, err
 	}
 	if w.Last > 0 {
-		now := time.Now
-		if p.Now != nil {
-			now = p.Now
-		}
-		cut := now().Add(-w.Last)
+		cut := core.OrSystem(p.Clock).Now().Add(-w.Last)
 		recs = slices.DeleteFunc(recs, func(r LogRecord) bool { return r.Time.Before(cut) })
 	}
 	return samplePredictions(recs, p.Ref), nil

@@ -100,7 +100,7 @@ func TestPredictionLogSource(t *testing.T) {
 			Response: []byte(fmt.Sprintf(`{"predictions":[%g]}`, 0.5+xs[i]/10)),
 		})
 	}
-	src := PredictionLog{Log: fakeLog{recs}, Deployment: "d1", Ref: ref, Now: func() time.Time { return now }}
+	src := PredictionLog{Log: fakeLog{recs}, Deployment: "d1", Ref: ref, Clock: core.NewManualClock(now)}
 
 	s, err := src.Current(context.Background(), Window{LastN: 500})
 	require.NoError(t, err)
