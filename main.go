@@ -25,6 +25,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
 	"github.com/tern-studio/tern/backend/monitor"
@@ -100,6 +101,7 @@ type environment struct {
 	dataDir     string
 	store       *store.Store
 	bus         *core.Bus
+	docker      *docker.Client // nil when no client could be made
 	token       string
 	shell       *app.Shell
 	system      *system.Service
@@ -159,7 +161,12 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		return nil, err
 	}
 	e.shell = app.NewShell(e.bus, log)
-	e.system = system.New(version, face, dataDir)
+	// One Docker client for the runner, deployments and the status bar; a
+	// stopped engine is found out when they ping it, not here.
+	if e.docker, err = docker.Connect(""); err != nil {
+		log.Warn("Docker client", "err", err)
+	}
+	e.system = system.New(version, face, dataDir, e.docker)
 	blobs, err := blob.Open(filepath.Join(dataDir, "blobs"), st)
 	if err != nil {
 		return nil, err
@@ -172,7 +179,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	mlflow := mlflowapi.New(e.tracking, log)
 	e.routes = append(e.routes, mlflow.Routes()...)
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
-		DataDir: dataDir, AppVersion: version, Docker: runner.DockerFromEnv(),
+		DataDir: dataDir, AppVersion: version, Docker: e.docker,
 		// Jobs that log with the MLflow client reach it on their own network, token-only.
 		TrackingAPI: mlflow.Handler()}); err != nil {
 		return nil, err
@@ -186,7 +193,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		return nil, err
 	}
 	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
-	launcher, packager := deployment.DefaultLaunchers(e.runner.Instance(), e.runner.RuntimeBinary)
+	launcher, packager := deployment.DefaultLaunchers(e.docker, e.runner.Instance(), e.runner.RuntimeBinary)
 	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
@@ -223,6 +230,7 @@ func (e *environment) close() {
 	if e.tracking != nil {
 		e.tracking.Stop()
 	}
+	_ = e.docker.Close()
 	if err := e.store.Close(); err != nil {
 		e.log.Error("closing the store", "err", err)
 	}

@@ -1,13 +1,9 @@
 package deployment
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"os"
@@ -17,44 +13,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
-	"github.com/docker/go-connections/nat"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 )
 
-// DockerAPI is the part of the Docker SDK the serving launcher uses.
+// DockerAPI is the part of the Docker adapter (backend/docker) the serving
+// launcher calls.
 type DockerAPI interface {
-	ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error)
-	ContainerStart(ctx context.Context, id string, opts container.StartOptions) error
-	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
-	ContainerStop(ctx context.Context, id string, opts container.StopOptions) error
-	ContainerRemove(ctx context.Context, id string, opts container.RemoveOptions) error
-	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
-	ImageInspect(ctx context.Context, id string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
-	ImageBuild(ctx context.Context, body io.Reader, opts build.ImageBuildOptions) (build.ImageBuildResponse, error)
-	ImageSave(ctx context.Context, ids []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
+	Ping(ctx context.Context) error
+	EnsureImage(ctx context.Context, b docker.Build) (bool, error)
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	Create(ctx context.Context, s docker.Spec) (string, error)
+	Start(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id string) (docker.Container, error)
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	List(ctx context.Context, all bool, labels map[string]string) ([]docker.Container, error)
 }
-
-// Labels on serving containers and images.
-const (
-	LabelApp  = "io.tern.app"
-	LabelKind = "io.tern.kind"
-	// Not io.tern.instance: the runner reaps every container carrying that
-	// label that is not one of its jobs, and serving containers must
-	// outlive a restart.
-	LabelInstance   = "io.tern.serving.instance"
-	LabelDeployment = "io.tern.deployment"
-	LabelBackend    = "io.tern.backend"
-	LabelModel      = "io.tern.model"
-	LabelVersion    = "io.tern.model-version"
-)
 
 const servePort = "8080/tcp"
 
@@ -91,7 +66,7 @@ var tagUnsafe = regexp.MustCompile(`[^a-z0-9_.-]`)
 
 // contextFiles reads the model directory (plain files only) and the
 // binary into the files of a build context.
-func (d *DockerLauncher) contextFiles(modelDir string) (map[string][]byte, error) {
+func (d *DockerLauncher) contextFiles(modelDir string) (map[string]docker.File, error) {
 	if d.Binary == nil {
 		return nil, core.Errorf(core.Unavailable, "The tern-runtime binary is not available to build a serving image.")
 	}
@@ -99,7 +74,7 @@ func (d *DockerLauncher) contextFiles(modelDir string) (map[string][]byte, error
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{"Dockerfile": []byte(serveDockerfile), "tern-runtime": bin}
+	files := map[string]docker.File{"Dockerfile": {Data: []byte(serveDockerfile), Mode: 0o644}, "tern-runtime": {Data: bin, Mode: 0o755}}
 	root, err := os.OpenRoot(modelDir)
 	if err != nil {
 		return nil, core.Wrap(err, core.NotFound, "The model folder %s cannot be opened.", modelDir)
@@ -116,7 +91,7 @@ func (d *DockerLauncher) contextFiles(modelDir string) (map[string][]byte, error
 		if err != nil {
 			return err
 		}
-		files["model/"+p] = b
+		files["model/"+p] = docker.File{Data: b, Mode: 0o644}
 		return nil
 	})
 	if err != nil {
@@ -127,7 +102,7 @@ func (d *DockerLauncher) contextFiles(modelDir string) (map[string][]byte, error
 
 // ImageTag names a serving image by model, version and content, so the
 // same model and binary are built once.
-func imageTag(model string, version int, files map[string][]byte) string {
+func imageTag(model string, version int, files map[string]docker.File) string {
 	h := sha256.New()
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -137,31 +112,10 @@ func imageTag(model string, version int, files map[string][]byte) string {
 	for _, n := range names {
 		io.WriteString(h, n)
 		h.Write([]byte{0})
-		h.Write(files[n])
+		h.Write(files[n].Data)
 	}
 	name := tagUnsafe.ReplaceAllString(strings.ToLower(model), "-")
 	return "tern-serve-" + name + ":v" + itoa(version) + "-" + hex.EncodeToString(h.Sum(nil))[:12]
-}
-
-func tarContext(files map[string][]byte) (*bytes.Buffer, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		mode := int64(0o644)
-		if n == "tern-runtime" {
-			mode = 0o755
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: mode, Size: int64(len(files[n])), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		tw.Write(files[n])
-	}
-	return &buf, tw.Close()
 }
 
 // EnsureImage builds the serving image for a model directory if it is
@@ -172,31 +126,10 @@ func (d *DockerLauncher) EnsureImage(ctx context.Context, model string, version 
 		return "", err
 	}
 	tag := imageTag(model, version, files)
-	if _, err := d.API.ImageInspect(ctx, tag); err == nil {
-		return tag, nil
-	}
-	body, err := tarContext(files)
+	_, err = d.API.EnsureImage(ctx, docker.Build{Tag: tag, Files: files, Labels: map[string]string{
+		docker.LabelKind: docker.KindServingImage, docker.LabelModel: model, docker.LabelModelVersion: itoa(version)}})
 	if err != nil {
-		return "", core.Wrap(err, core.Internal, "Cannot write the build context.")
-	}
-	resp, err := d.API.ImageBuild(ctx, body, build.ImageBuildOptions{
-		Tags: []string{tag}, Remove: true, ForceRemove: true,
-		Labels: map[string]string{LabelApp: "tern", LabelKind: "serving-image", LabelModel: model, LabelVersion: itoa(version)},
-	})
-	if err != nil {
-		return "", core.Wrap(err, core.Unavailable, "Docker could not build the serving image for %s v%d.", model, version)
-	}
-	defer resp.Body.Close()
-	// The build reports errors inside its JSON stream, not as an HTTP error.
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(sc.Bytes(), &msg) == nil && msg.Error != "" {
-			return "", core.Errorf(core.Unavailable, "Docker could not build the serving image for %s v%d: %s", model, version, msg.Error)
-		}
+		return "", core.Wrap(err, core.Unavailable, "Docker could not build the serving image for %s v%d: %s", model, version, core.ErrorMessage(err))
 	}
 	return tag, nil
 }
@@ -213,36 +146,31 @@ func (d *DockerLauncher) Launch(ctx context.Context, s Spec) (Instance, error) {
 	if pids == 0 {
 		pids = 128
 	}
-	cfg := &container.Config{
-		Image:        tag,
-		User:         "65532:65532",
-		ExposedPorts: nat.PortSet{servePort: {}},
-		Env:          []string{"TERN_MODEL_NAME=" + s.Model, "TERN_MODEL_VERSION=" + itoa(s.Version)},
+	id, err := d.API.Create(ctx, docker.Spec{
+		Image: tag,
+		User:  "65532:65532",
+		Env:   []string{"TERN_MODEL_NAME=" + s.Model, "TERN_MODEL_VERSION=" + itoa(s.Version)},
 		Labels: map[string]string{
-			LabelApp: "tern", LabelKind: "serving", LabelInstance: d.Instance, LabelDeployment: s.Deployment,
-			LabelBackend: s.Backend, LabelModel: s.Model, LabelVersion: itoa(s.Version),
+			docker.LabelKind: docker.KindServing, docker.LabelServingInstance: d.Instance, docker.LabelDeployment: s.Deployment,
+			docker.LabelBackend: s.Backend, docker.LabelModel: s.Model, docker.LabelModelVersion: itoa(s.Version),
 		},
-	}
-	host := &container.HostConfig{
-		PortBindings:   nat.PortMap{servePort: {{HostIP: "127.0.0.1", HostPort: ""}}},
-		ReadonlyRootfs: true,
-		CapDrop:        []string{"ALL"},
-		SecurityOpt:    []string{"no-new-privileges"},
-		Resources:      container.Resources{Memory: mem, PidsLimit: &pids, NanoCPUs: 1e9},
+		Publish:  servePort,
+		Memory:   mem,
+		Pids:     pids,
+		NanoCPUs: 1e9,
 		// A crash is retried a few times, then the container stays down and
 		// the router keeps it out of rotation.
-		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 3},
-	}
-	created, err := d.API.ContainerCreate(ctx, cfg, host, nil, nil, "")
+		RestartOnFailure: 3,
+	})
 	if err != nil {
 		return Instance{}, core.Wrap(err, core.Unavailable, "Docker could not create the serving container for %s v%d.", s.Model, s.Version)
 	}
-	inst := Instance{Backend: s.Backend, Target: "docker", ContainerID: created.ID, Model: s.Model, Version: s.Version}
-	if err := d.API.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+	inst := Instance{Backend: s.Backend, Target: "docker", ContainerID: id, Model: s.Model, Version: s.Version}
+	if err := d.API.Start(ctx, id); err != nil {
 		d.Stop(context.Background(), inst)
 		return Instance{}, core.Wrap(err, core.Unavailable, "Docker could not start the serving container for %s v%d.", s.Model, s.Version)
 	}
-	url, err := d.url(ctx, created.ID)
+	url, err := d.url(ctx, id)
 	if err != nil {
 		d.Stop(context.Background(), inst)
 		return Instance{}, err
@@ -254,16 +182,12 @@ func (d *DockerLauncher) Launch(ctx context.Context, s Spec) (Instance, error) {
 // url reads the host port Docker published on 127.0.0.1.
 func (d *DockerLauncher) url(ctx context.Context, id string) (string, error) {
 	for i := 0; i < 50; i++ {
-		info, err := d.API.ContainerInspect(ctx, id)
+		info, err := d.API.Inspect(ctx, id)
 		if err != nil {
 			return "", core.Wrap(err, core.Unavailable, "The serving container disappeared.")
 		}
-		if info.NetworkSettings != nil {
-			for _, b := range info.NetworkSettings.Ports[servePort] {
-				if b.HostIP == "127.0.0.1" && b.HostPort != "" {
-					return "http://127.0.0.1:" + b.HostPort, nil
-				}
-			}
+		if port := info.LoopbackPorts[servePort]; port != "" {
+			return "http://127.0.0.1:" + port, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -274,9 +198,8 @@ func (d *DockerLauncher) Stop(ctx context.Context, inst Instance) error {
 	if inst.ContainerID == "" {
 		return nil
 	}
-	timeout := 10
-	_ = d.API.ContainerStop(ctx, inst.ContainerID, container.StopOptions{Timeout: &timeout})
-	if err := d.API.ContainerRemove(ctx, inst.ContainerID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+	_ = d.API.Stop(ctx, inst.ContainerID, 10*time.Second)
+	if err := d.API.Remove(ctx, inst.ContainerID); err != nil {
 		return core.Wrap(err, core.Unavailable, "Docker could not remove the serving container.")
 	}
 	return nil
@@ -286,17 +209,17 @@ func (d *DockerLauncher) Stop(ctx context.Context, inst Instance) error {
 // containers whose labels name this Tern instance and the deployment, and
 // whose image is a Tern serving image, are adopted.
 func (d *DockerLauncher) Running(ctx context.Context, deployment string) ([]Instance, error) {
-	list, err := d.API.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", LabelKind+"=serving"),
-		filters.Arg("label", LabelInstance+"="+d.Instance),
-		filters.Arg("label", LabelDeployment+"="+deployment),
-	)})
+	list, err := d.API.List(ctx, false, map[string]string{
+		docker.LabelKind:            docker.KindServing,
+		docker.LabelServingInstance: d.Instance,
+		docker.LabelDeployment:      deployment,
+	})
 	if err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not list serving containers.")
 	}
 	var out []Instance
 	for _, c := range list {
-		if c.State != "running" || !strings.HasPrefix(c.Image, "tern-serve-") {
+		if !c.Running || !strings.HasPrefix(c.Image, "tern-serve-") {
 			continue
 		}
 		url, err := d.url(ctx, c.ID)
@@ -304,7 +227,7 @@ func (d *DockerLauncher) Running(ctx context.Context, deployment string) ([]Inst
 			continue
 		}
 		v := 0
-		for _, ch := range c.Labels[LabelVersion] {
+		for _, ch := range c.Labels[docker.LabelModelVersion] {
 			if ch < '0' || ch > '9' {
 				v = -1
 				break
@@ -314,7 +237,7 @@ func (d *DockerLauncher) Running(ctx context.Context, deployment string) ([]Inst
 		if v <= 0 {
 			continue
 		}
-		out = append(out, Instance{Backend: c.Labels[LabelBackend], Target: "docker", URL: url, ContainerID: c.ID, Model: c.Labels[LabelModel], Version: v})
+		out = append(out, Instance{Backend: c.Labels[docker.LabelBackend], Target: "docker", URL: url, ContainerID: c.ID, Model: c.Labels[docker.LabelModel], Version: v})
 	}
 	return out, nil
 }
@@ -334,16 +257,12 @@ func (d *DockerLauncher) WriteBuildContext(modelDir, dest string) error {
 		return core.Wrap(err, core.Unavailable, "Cannot write into %s.", filepath.Dir(dest))
 	}
 	defer os.RemoveAll(tmp)
-	for n, b := range files {
+	for n, f := range files {
 		p := filepath.Join(tmp, filepath.FromSlash(n))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return core.Wrap(err, core.Unavailable, "Cannot write the build context.")
 		}
-		mode := os.FileMode(0o644)
-		if n == "tern-runtime" {
-			mode = 0o755
-		}
-		if err := os.WriteFile(p, b, mode); err != nil {
+		if err := os.WriteFile(p, f.Data, os.FileMode(f.Mode)); err != nil {
 			return core.Wrap(err, core.Unavailable, "Cannot write the build context.")
 		}
 	}
@@ -363,7 +282,7 @@ func (d *DockerLauncher) SaveImage(ctx context.Context, model string, version in
 	if err != nil {
 		return "", err
 	}
-	rc, err := d.API.ImageSave(ctx, []string{tag})
+	rc, err := d.API.SaveImage(ctx, tag)
 	if err != nil {
 		return "", core.Wrap(err, core.Unavailable, "Docker could not save the image %s.", tag)
 	}
@@ -390,7 +309,7 @@ func (d *DockerLauncher) SaveImage(ctx context.Context, model string, version in
 // engine answers and the tern-runtime binary is found beside Tern, else
 // in-process serving. The second result builds images and build contexts
 // (nil without the binary; its API is nil without Docker).
-func DefaultLaunchers(instance string, binaryPath func() (string, error)) (Launcher, *DockerLauncher) {
+func DefaultLaunchers(engine *docker.Client, instance string, binaryPath func() (string, error)) (Launcher, *DockerLauncher) {
 	path, err := binaryPath()
 	if err != nil {
 		return NewProcessLauncher(), nil
@@ -402,16 +321,9 @@ func DefaultLaunchers(instance string, binaryPath func() (string, error)) (Launc
 		}
 		return b, nil
 	}}
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
+	if engine == nil || engine.Ping(context.Background()) != nil {
 		return NewProcessLauncher(), dl
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		cli.Close()
-		return NewProcessLauncher(), dl
-	}
-	dl.API = cli
+	dl.API = engine
 	return dl, dl
 }

@@ -9,14 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/serving"
 	"github.com/tern-studio/tern/backend/testenv"
 )
@@ -59,20 +56,16 @@ func staticRuntime(t *testing.T) []byte {
 	return runtimeBin
 }
 
-func dockerLauncher(t *testing.T) (*DockerLauncher, *client.Client) {
+func dockerLauncher(t *testing.T) (*DockerLauncher, *docker.Client) {
 	t.Helper()
 	testenv.Docker(t)
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := docker.Connect("")
 	require.NoError(t, err)
 	bin := staticRuntime(t)
 	inst := "test-" + core.NewID()
 	t.Cleanup(func() {
 		// Remove whatever this test left, by label.
-		ctx := context.Background()
-		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+inst))})
-		for _, c := range list {
-			cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-		}
+		_, _ = cli.Reap(context.Background(), map[string]string{docker.LabelServingInstance: inst}, func(docker.Container) bool { return false })
 		cli.Close()
 	})
 	return &DockerLauncher{API: cli, Binary: func() ([]byte, error) { return bin, nil }, Instance: inst}, cli
@@ -89,22 +82,8 @@ func TestDockerDeploymentEndToEnd(t *testing.T) {
 	t.Cleanup(func() { svc.Delete(context.Background(), d.ID) })
 
 	// The container is locked down and published on loopback only.
-	info, err := cli.ContainerInspect(ctx, d.Backends[0].ContainerID)
-	require.NoError(t, err)
-	hc := info.HostConfig
-	assert.False(t, hc.Privileged)
-	assert.Equal(t, []string{"ALL"}, []string(hc.CapDrop))
-	assert.True(t, hc.ReadonlyRootfs)
-	assert.Contains(t, hc.SecurityOpt, "no-new-privileges")
-	assert.Greater(t, hc.Memory, int64(0))
-	require.NotNil(t, hc.PidsLimit)
-	assert.Greater(t, *hc.PidsLimit, int64(0))
-	for _, m := range info.Mounts {
-		assert.NotContains(t, m.Source, "docker.sock")
-	}
-	for _, b := range hc.PortBindings[servePort] {
-		assert.Equal(t, "127.0.0.1", b.HostIP)
-	}
+	info := testenv.LockedDown(t, d.Backends[0].ContainerID)
+	assert.NotEmpty(t, info.HostConfig.PortBindings[servePort])
 	assert.Equal(t, "65532:65532", info.Config.User)
 
 	for _, p := range payloads {
@@ -170,7 +149,7 @@ func TestDockerDeploymentEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	for _, b := range d2.Backends {
 		if b.Backend == "v2" {
-			require.NoError(t, cli.ContainerRemove(ctx, b.ContainerID, container.RemoveOptions{Force: true}))
+			require.NoError(t, cli.Remove(ctx, b.ContainerID))
 		}
 	}
 	for range 40 {
@@ -181,7 +160,7 @@ func TestDockerDeploymentEndToEnd(t *testing.T) {
 
 	_, err = svc2.Stop(ctx, d.ID)
 	require.NoError(t, err)
-	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelDeployment+"="+d.ID))})
+	list, err := cli.List(ctx, true, map[string]string{docker.LabelDeployment: d.ID})
 	require.NoError(t, err)
 	assert.Empty(t, list, "stop removes the containers")
 }
@@ -201,8 +180,7 @@ func TestPackaging(t *testing.T) {
 
 	// The tarball loads and runs on a Docker host without Tern: remove the
 	// image, load the tarball, run it.
-	_, err = cli.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true})
-	require.NoError(t, err)
+	require.NoError(t, cli.RemoveImage(context.Background(), tag))
 	load := exec.Command("docker", "load", "-i", dest)
 	b, err := load.CombinedOutput()
 	require.NoError(t, err, string(b))
@@ -233,7 +211,7 @@ func TestDockerBrokenServerIsAClearError(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
 	t.Log(core.ErrorMessage(err))
-	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelInstance+"="+dl.Instance))})
+	list, err := cli.List(context.Background(), true, map[string]string{docker.LabelServingInstance: dl.Instance})
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	all, err := svc.List()

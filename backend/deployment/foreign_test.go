@@ -4,39 +4,37 @@ import (
 	"context"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/go-connections/nat"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/docker"
 )
 
 // fakeDocker answers the calls Running makes.
 type fakeDocker struct {
 	DockerAPI
-	list []container.Summary
+	list []docker.Container
 }
 
-func (f *fakeDocker) ContainerList(context.Context, container.ListOptions) ([]container.Summary, error) {
+func (f *fakeDocker) List(context.Context, bool, map[string]string) ([]docker.Container, error) {
 	return f.list, nil
 }
 
-func (f *fakeDocker) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
-	var r container.InspectResponse
-	r.NetworkSettings = &container.NetworkSettings{}
-	r.NetworkSettings.Ports = nat.PortMap{servePort: {{HostIP: "127.0.0.1", HostPort: "40001"}}}
-	return r, nil
+func (f *fakeDocker) Inspect(_ context.Context, id string) (docker.Container, error) {
+	return docker.Container{ID: id, Running: true, LoopbackPorts: map[string]string{servePort: "40001"}}, nil
 }
 
 // A container wearing Tern's labels is adopted only when it runs a Tern
 // serving image and names a real version; anything else is left alone.
 func TestForeignContainersAreNotAdopted(t *testing.T) {
 	labels := func(v string) map[string]string {
-		return map[string]string{LabelKind: "serving", LabelInstance: "me", LabelDeployment: "d1", LabelBackend: "v" + v, LabelModel: "m", LabelVersion: v}
+		return map[string]string{docker.LabelKind: docker.KindServing, docker.LabelServingInstance: "me", docker.LabelDeployment: "d1",
+			docker.LabelBackend: "v" + v, docker.LabelModel: "m", docker.LabelModelVersion: v}
 	}
-	f := &fakeDocker{list: []container.Summary{
-		{ID: "ours", Image: "tern-serve-m:v1-abc", State: "running", Labels: labels("1")},
-		{ID: "foreign-image", Image: "evil/miner:latest", State: "running", Labels: labels("2")},
-		{ID: "bad-version", Image: "tern-serve-m:v3-abc", State: "running", Labels: labels("3; rm -rf")},
+	f := &fakeDocker{list: []docker.Container{
+		{ID: "ours", Image: "tern-serve-m:v1-abc", State: "running", Running: true, Labels: labels("1")},
+		{ID: "foreign-image", Image: "evil/miner:latest", State: "running", Running: true, Labels: labels("2")},
+		{ID: "bad-version", Image: "tern-serve-m:v3-abc", State: "running", Running: true, Labels: labels("3; rm -rf")},
 		{ID: "exited", Image: "tern-serve-m:v4-abc", State: "exited", Labels: labels("4")},
 	}}
 	dl := &DockerLauncher{API: f, Instance: "me"}

@@ -5,6 +5,10 @@
 // Traffic moves between versions by canary weights, shadow copies,
 // blue/green switches and rollbacks; deployments are persisted and come
 // back after an app restart (containers are reattached by label).
+// Containers and serving images go through the Docker adapter
+// (backend/docker, the DockerAPI interface in docker.go); this package
+// decides what a serving container is: the image (FROM scratch with the
+// binary and the model), its labels, limits and the port it publishes.
 package deployment
 
 import (

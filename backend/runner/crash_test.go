@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -45,7 +46,7 @@ func crashHelper() error {
 	if err != nil {
 		return err
 	}
-	dc, err := NewDockerClient()
+	dc, err := docker.Connect("")
 	if err != nil {
 		return err
 	}

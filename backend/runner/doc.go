@@ -1,11 +1,15 @@
 // Package runner runs training jobs: in locked-down Docker containers
-// through the official SDK (the real engine), or as local processes when
-// Docker is absent. It owns job states (queued, running, succeeded, failed,
-// cancelled, crashed), a concurrency limit, cancel, live log and metric
-// streaming onto the core.Bus, recording into tracking through a Sink,
-// reattaching to its containers after a restart (found by io.tern.* labels)
-// and reaping the orphans, and the built-in runtime image, built locally
-// FROM scratch from the tern-runtime binary.
+// through the Docker adapter (backend/docker; the DockerAPI interface names
+// the calls it makes), or as local processes when Docker is absent. It owns
+// job states (queued, running, succeeded, failed, cancelled, crashed), a
+// concurrency limit, cancel, live log and metric streaming onto the
+// core.Bus, recording into tracking through a Sink, reattaching to its
+// containers after a restart (found by io.tern.* labels), asking the
+// adapter to reap the orphans, and knowing which image a job runs: the
+// built-in runtime image (docker.RuntimeBuild, built once per binary), a
+// user's Dockerfile folder, or a named local image. While the engine is
+// unreachable it retries with backoff, paced by Config's after hook so
+// tests hold the pauses by hand.
 //
 // # Container contract (what a training image sees)
 //

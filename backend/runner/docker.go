@@ -2,64 +2,38 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 )
 
-// DockerAPI is the part of the Docker SDK client Tern uses; tests and a
-// remote host can stand in for it.
+// DockerAPI is the part of the Docker adapter (backend/docker) the runner
+// calls; tests stand a flaky engine in for it.
 type DockerAPI interface {
-	Ping(ctx context.Context) (types.Ping, error)
-	ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error)
-	ContainerStart(ctx context.Context, id string, opts container.StartOptions) error
-	ContainerWait(ctx context.Context, id string, cond container.WaitCondition) (<-chan container.WaitResponse, <-chan error)
-	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
-	ContainerLogs(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error)
-	ContainerStop(ctx context.Context, id string, opts container.StopOptions) error
-	ContainerRemove(ctx context.Context, id string, opts container.RemoveOptions) error
-	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
-	ImageInspect(ctx context.Context, id string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
-	ImageBuild(ctx context.Context, body io.Reader, opts build.ImageBuildOptions) (build.ImageBuildResponse, error)
-	NetworkCreate(ctx context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error)
-	NetworkInspect(ctx context.Context, id string, opts network.InspectOptions) (network.Inspect, error)
-	NetworkRemove(ctx context.Context, id string) error
-}
-
-// Labels on everything Tern creates in Docker.
-const (
-	LabelApp      = "io.tern.app"
-	LabelJob      = "io.tern.job"
-	LabelRun      = "io.tern.run"
-	LabelKind     = "io.tern.kind"
-	LabelVersion  = "io.tern.version"
-	LabelInstance = "io.tern.instance"
-)
-
-// NewDockerClient connects to the engine named by the environment
-// (DOCKER_HOST etc.), negotiating the API version so older engines work.
-func NewDockerClient() (*client.Client, error) {
-	return client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	Ping(ctx context.Context) error
+	EnsureImage(ctx context.Context, b docker.Build) (bool, error)
+	InspectImage(ctx context.Context, ref string) (docker.Image, error)
+	Create(ctx context.Context, s docker.Spec) (string, error)
+	Start(ctx context.Context, id string) error
+	Wait(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id string) (docker.Container, error)
+	Logs(ctx context.Context, id string, since time.Time) (io.ReadCloser, error)
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	List(ctx context.Context, all bool, labels map[string]string) ([]docker.Container, error)
+	Reap(ctx context.Context, labels map[string]string, keep func(docker.Container) bool) (int, error)
+	CreateInternalNetwork(ctx context.Context, name string, labels map[string]string) error
+	NetworkGateway(ctx context.Context, name string) (string, error)
+	RemoveNetwork(ctx context.Context, name string) error
 }
 
 type dockerEngine struct {
@@ -69,15 +43,15 @@ type dockerEngine struct {
 	runtime    *runtimeImage
 	// trackingAPI serves the MLflow API to tracking jobs (nil: refused).
 	trackingAPI http.Handler
+	// after paces retries while the engine is unreachable (time.After, or
+	// a test's hand).
+	after func(time.Duration) <-chan time.Time
 }
 
 func (d *dockerEngine) name() string { return BackendDocker }
 
 func (d *dockerEngine) available(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	_, err := d.api.Ping(ctx)
-	return err
+	return d.api.Ping(ctx)
 }
 
 // containerUser picks the user a container runs as: the app's own user, so
@@ -92,8 +66,8 @@ func containerUser() (string, bool) {
 
 func (d *dockerEngine) labels(j *Job) map[string]string {
 	return map[string]string{
-		LabelApp: "tern", LabelJob: j.ID, LabelRun: j.RunID, LabelKind: "train",
-		LabelVersion: d.appVersion, LabelInstance: d.instance,
+		docker.LabelApp: "tern", docker.LabelJob: j.ID, docker.LabelRun: j.RunID, docker.LabelKind: docker.KindTrain,
+		docker.LabelVersion: d.appVersion, docker.LabelInstance: d.instance,
 	}
 }
 
@@ -126,7 +100,8 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 	if len(cmd) == 0 && j.Spec.Image == "" && j.Spec.BuildDir == "" {
 		cmd = []string{"train", "-data", dataTarget}
 	}
-	cfg := &container.Config{
+	spec := docker.Spec{
+		Name:  "tern-job-" + j.ID,
 		Image: img,
 		Cmd:   cmd,
 		User:  user,
@@ -134,40 +109,29 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 			"TERN_RUN_ID=" + j.RunID, "TERN_JOB_ID=" + j.ID, "TERN_PARAMS=" + string(j.Spec.Params),
 			"TERN_DATA=" + dataTarget, "HOME=/tmp", "PYTHONUNBUFFERED=1",
 		},
-		Labels:          d.labels(j),
-		NetworkDisabled: true,
-	}
-	pids := res.Pids
-	host := &container.HostConfig{
+		Labels: d.labels(j),
 		Binds: []string{
 			dataSource + ":" + dataTarget + ":ro",
 			w.params + ":/tern/params.json:ro",
 			w.outputs + ":/tern/outputs:rw",
 		},
-		NetworkMode:    "none",
-		CapDrop:        []string{"ALL"},
-		SecurityOpt:    []string{"no-new-privileges"},
-		ReadonlyRootfs: true,
-		Privileged:     false,
-		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=256m"},
-		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "50m", "max-file": "2"}},
-		Resources: container.Resources{
-			Memory:     int64(res.MemoryMB) << 20,
-			MemorySwap: int64(res.MemoryMB) << 20, // no swap: over the limit is an OOM kill
-			NanoCPUs:   int64(res.CPUs * 1e9),
-			PidsLimit:  &pids,
-		},
+		Network:    "none",
+		Tmpfs:      map[string]string{"/tmp": "rw,nosuid,nodev,size=256m"},
+		Memory:     int64(res.MemoryMB) << 20,
+		MemorySwap: int64(res.MemoryMB) << 20, // no swap: over the limit is an OOM kill
+		NanoCPUs:   int64(res.CPUs * 1e9),
+		Pids:       res.Pids,
 	}
 	var cleanup func()
 	if j.Spec.Tracking {
-		if cleanup, err = d.trackingNetwork(ctx, j, cfg, host); err != nil {
+		if cleanup, err = d.trackingNetwork(ctx, j, &spec); err != nil {
 			return nil, err
 		}
 	}
 	// A container of this name can only be a leftover of this same job
 	// (Tern quit between starting it and recording it): start afresh.
-	_ = d.api.ContainerRemove(ctx, "tern-job-"+j.ID, container.RemoveOptions{Force: true})
-	created, err := d.api.ContainerCreate(ctx, cfg, host, nil, nil, "tern-job-"+j.ID)
+	_ = d.api.Remove(ctx, spec.Name)
+	id, err := d.api.Create(ctx, spec)
 	if err != nil {
 		if cleanup != nil {
 			cleanup()
@@ -175,16 +139,16 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 		// The engine may have made the container before the call failed
 		// (e.g. Tern quitting mid-call): remove it by name, not leave it.
 		rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = d.api.ContainerRemove(rm, "tern-job-"+j.ID, container.RemoveOptions{Force: true})
+		_ = d.api.Remove(rm, spec.Name)
 		cancel()
-		if client.IsErrNotFound(err) {
+		if docker.IsNotFound(err) {
 			return nil, core.Errorf(core.NotFound, "Image %q not found locally. Tern never pulls from a registry: build or load the image first.", img)
 		}
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not create the container: %v", err)
 	}
-	p := &dockerProc{api: d.api, id: created.ID, cleanup: cleanup}
-	j.ContainerID = created.ID
-	if err := d.api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+	p := &dockerProc{api: d.api, id: id, cleanup: cleanup, after: d.after}
+	j.ContainerID = id
+	if err := d.api.Start(ctx, id); err != nil {
 		p.remove(context.WithoutCancel(ctx))
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not start the container: %v", err)
 	}
@@ -196,12 +160,19 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 func (d *dockerEngine) image(ctx context.Context, j *Job) (string, error) {
 	switch {
 	case j.Spec.BuildDir != "":
-		return buildUserImage(ctx, d.api, j.Spec.BuildDir, j.Spec.BuildArgs, d.appVersion)
+		b, err := docker.DirBuild(j.Spec.BuildDir, j.Spec.BuildArgs, d.appVersion)
+		if err != nil {
+			return "", err
+		}
+		if _, err := d.api.EnsureImage(ctx, b); err != nil {
+			return "", err
+		}
+		return b.Tag, nil
 	case j.Spec.Image == "":
 		return d.runtime.ensure(ctx, d.api)
 	}
-	if _, err := d.api.ImageInspect(ctx, j.Spec.Image); err != nil {
-		if client.IsErrNotFound(err) {
+	if _, err := d.api.InspectImage(ctx, j.Spec.Image); err != nil {
+		if docker.IsNotFound(err) {
 			return "", core.Errorf(core.NotFound, "Image %q not found locally. Tern never pulls from a registry: build or load the image first.", j.Spec.Image)
 		}
 		return "", core.Wrap(err, core.Unavailable, "Docker could not look up image %q: %v", j.Spec.Image, err)
@@ -213,8 +184,7 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 	if j.ContainerID == "" {
 		return nil, core.Errorf(core.NotFound, "The job never got a container.")
 	}
-	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelJob+"="+j.ID), filters.Arg("label", LabelInstance+"="+d.instance))})
+	list, err := d.api.List(ctx, true, map[string]string{docker.LabelJob: j.ID, docker.LabelInstance: d.instance})
 	if err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not list containers: %v", err)
 	}
@@ -222,7 +192,7 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 		// Only the container this job created is adopted: a look-alike
 		// wearing the same labels is not.
 		if c.ID == j.ContainerID {
-			p := &dockerProc{api: d.api, id: c.ID}
+			p := &dockerProc{api: d.api, id: c.ID, after: d.after}
 			if j.Spec.Tracking && j.gate.Addr != "" {
 				// The container still has the old address in its env: listen
 				// there again.
@@ -230,7 +200,7 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 				netName := "tern-job-" + j.ID
 				p.cleanup = func() {
 					g.stop()
-					_ = d.api.NetworkRemove(context.Background(), netName)
+					_ = d.api.RemoveNetwork(context.Background(), netName)
 				}
 				_ = err // without the listener the job still runs; its MLflow calls fail
 			}
@@ -244,20 +214,8 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 // job. Only kind=train: serving containers share the io.tern.* labels and
 // are not the runner's to remove.
 func (d *dockerEngine) reap(ctx context.Context, live func(jobID, containerID string) bool) int {
-	list, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelInstance+"="+d.instance), filters.Arg("label", LabelKind+"=train"))})
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, c := range list {
-		if live(c.Labels[LabelJob], c.ID) {
-			continue
-		}
-		if err := d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err == nil {
-			n++
-		}
-	}
+	n, _ := d.api.Reap(ctx, map[string]string{docker.LabelInstance: d.instance, docker.LabelKind: docker.KindTrain},
+		func(c docker.Container) bool { return live(c.Labels[docker.LabelJob], c.ID) })
 	return n
 }
 
@@ -265,34 +223,34 @@ type dockerProc struct {
 	api     DockerAPI
 	id      string
 	cleanup func() // tracking listener and network, if any
+	after   func(time.Duration) <-chan time.Time
 }
 
 // trackingNetwork gives a tracking job its internal network and a
 // token-only listener on the network's gateway, and points the
 // container's MLflow client at it.
-func (d *dockerEngine) trackingNetwork(ctx context.Context, j *Job, cfg *container.Config, host *container.HostConfig) (func(), error) {
+func (d *dockerEngine) trackingNetwork(ctx context.Context, j *Job, spec *docker.Spec) (func(), error) {
 	if d.trackingAPI == nil {
 		return nil, core.Errorf(core.Unavailable, "Logging through the MLflow client is not available in this Tern.")
 	}
 	name := "tern-job-" + j.ID
-	if _, err := d.api.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Internal: true, Labels: d.labels(j)}); err != nil {
+	if err := d.api.CreateInternalNetwork(ctx, name, d.labels(j)); err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not create the job's network: %v", err)
 	}
-	removeNet := func() { _ = d.api.NetworkRemove(context.Background(), name) }
-	info, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
-	if err != nil || len(info.IPAM.Config) == 0 || info.IPAM.Config[0].Gateway == "" {
+	removeNet := func() { _ = d.api.RemoveNetwork(context.Background(), name) }
+	gw, err := d.api.NetworkGateway(ctx, name)
+	if err != nil || gw == "" {
 		removeNet()
 		return nil, core.Errorf(core.Unavailable, "The job's network has no gateway address.")
 	}
-	g, err := startGateway(net.JoinHostPort(info.IPAM.Config[0].Gateway, "0"), j.RunID, j.gate.Token, d.trackingAPI)
+	g, err := startGateway(net.JoinHostPort(gw, "0"), j.RunID, j.gate.Token, d.trackingAPI)
 	if err != nil {
 		removeNet()
 		return nil, core.Wrap(err, core.Unavailable, "Tern could not listen on the job's network: %v", err)
 	}
 	j.gate.Addr = g.addr
-	cfg.NetworkDisabled = false
-	host.NetworkMode = container.NetworkMode(name)
-	cfg.Env = append(cfg.Env, "MLFLOW_TRACKING_URI=http://"+g.addr, "MLFLOW_TRACKING_TOKEN="+j.gate.Token,
+	spec.Network = name
+	spec.Env = append(spec.Env, "MLFLOW_TRACKING_URI=http://"+g.addr, "MLFLOW_TRACKING_TOKEN="+j.gate.Token,
 		"MLFLOW_RUN_ID="+j.RunID, "MLFLOW_EXPERIMENT_ID="+j.Spec.ExperimentID)
 	return func() { g.stop(); removeNet() }, nil
 }
@@ -302,11 +260,11 @@ func (p *dockerProc) stream(ctx context.Context, from [3]Cursor, fn func(line)) 
 	if from[stderr].TS < since {
 		since = from[stderr].TS
 	}
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
+	var sinceT time.Time
 	if since > 0 {
-		opts.Since = fmt.Sprintf("%d.%09d", since/1e9, since%1e9)
+		sinceT = time.Unix(0, since)
 	}
-	rc, err := p.api.ContainerLogs(ctx, p.id, opts)
+	rc, err := p.api.Logs(ctx, p.id, sinceT)
 	if err != nil {
 		return err
 	}
@@ -340,7 +298,7 @@ func (p *dockerProc) stream(ctx context.Context, from [3]Cursor, fn func(line)) 
 	wg.Add(2)
 	go read(stdout, outR)
 	go read(stderr, errR)
-	_, err = stdcopy.StdCopy(outW, errW, rc)
+	err = docker.Demux(outW, errW, rc)
 	outW.Close()
 	errW.Close()
 	wg.Wait()
@@ -366,29 +324,25 @@ func splitTimestamp(s string) (time.Time, string) {
 func (p *dockerProc) wait(ctx context.Context) (exit, error) {
 	backoff := 500 * time.Millisecond
 	for {
-		ch, errCh := p.api.ContainerWait(ctx, p.id, container.WaitConditionNotRunning)
-		var werr error
-		select {
-		case <-ch:
-		case werr = <-errCh:
-		case <-ctx.Done():
+		werr := p.api.Wait(ctx, p.id)
+		if ctx.Err() != nil {
 			return exit{}, ctx.Err()
 		}
-		if werr == nil || client.IsErrNotFound(werr) {
-			info, err := p.api.ContainerInspect(ctx, p.id)
-			if client.IsErrNotFound(err) {
+		if werr == nil || docker.IsNotFound(werr) {
+			info, err := p.api.Inspect(ctx, p.id)
+			if docker.IsNotFound(err) {
 				return exit{disappeared: true, code: -1}, nil
 			}
 			if err == nil {
-				if info.State != nil && (info.State.Status == container.StateRemoving || info.State.Dead) {
-					return exit{disappeared: true, code: info.State.ExitCode}, nil
+				if info.Removing() {
+					return exit{disappeared: true, code: info.ExitCode}, nil
 				}
-				if info.State != nil && !info.State.Running {
-					if info.State.ExitCode == 137 && !info.State.OOMKilled && p.removedSoon(ctx) {
+				if !info.Running {
+					if info.ExitCode == 137 && !info.OOMKilled && p.removedSoon(ctx) {
 						// `docker rm -f` kills first and removes a moment later.
 						return exit{disappeared: true, code: 137}, nil
 					}
-					return exit{code: info.State.ExitCode, oom: info.State.OOMKilled}, nil
+					return exit{code: info.ExitCode, oom: info.OOMKilled}, nil
 				}
 				continue // still running: the wait was interrupted
 			}
@@ -400,7 +354,7 @@ func (p *dockerProc) wait(ctx context.Context) (exit, error) {
 		// The engine is unreachable (stopped or restarting): keep trying
 		// with backoff; the job is still ours when it comes back.
 		select {
-		case <-time.After(backoff):
+		case <-p.after(backoff):
 		case <-ctx.Done():
 			return exit{}, ctx.Err()
 		}
@@ -418,8 +372,8 @@ func (p *dockerProc) removedSoon(ctx context.Context) bool {
 		case <-ctx.Done():
 			return false
 		}
-		info, err := p.api.ContainerInspect(ctx, p.id)
-		if client.IsErrNotFound(err) || (err == nil && info.State != nil && (info.State.Status == container.StateRemoving || info.State.Dead)) {
+		info, err := p.api.Inspect(ctx, p.id)
+		if docker.IsNotFound(err) || (err == nil && info.Removing()) {
 			return true
 		}
 	}
@@ -427,9 +381,7 @@ func (p *dockerProc) removedSoon(ctx context.Context) bool {
 }
 
 func (p *dockerProc) stop(ctx context.Context, grace time.Duration) error {
-	secs := int(grace / time.Second)
-	err := p.api.ContainerStop(ctx, p.id, container.StopOptions{Timeout: &secs})
-	if err != nil && !client.IsErrNotFound(err) {
+	if err := p.api.Stop(ctx, p.id, grace); err != nil {
 		return core.Wrap(err, core.Unavailable, "Docker could not stop the container: %v", err)
 	}
 	return nil
@@ -438,24 +390,10 @@ func (p *dockerProc) stop(ctx context.Context, grace time.Duration) error {
 func (p *dockerProc) remove(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_ = p.api.ContainerRemove(ctx, p.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	_ = p.api.Remove(ctx, p.id)
 	if p.cleanup != nil {
 		p.cleanup()
 	}
-}
-
-var errNoDocker = errors.New("docker unavailable")
-
-var _ = strconv.Itoa
-
-// DockerFromEnv returns the engine client from the environment, or nil
-// when none can be made (the runner then runs jobs locally).
-func DockerFromEnv() DockerAPI {
-	c, err := NewDockerClient()
-	if err != nil {
-		return nil
-	}
-	return c
 }
 
 // copyFile copies src to dst (0644) through a temporary file.

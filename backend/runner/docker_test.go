@@ -10,19 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
-func dockerClient(t *testing.T) *client.Client {
+func dockerClient(t *testing.T) *docker.Client {
 	t.Helper()
 	testenv.Docker(t)
-	c, err := NewDockerClient()
+	c, err := docker.Connect("")
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -84,8 +83,8 @@ func TestDockerTrainingQuality(t *testing.T) {
 			_, _, err = e.track.OpenArtifact(j.RunID, "model/MLmodel")
 			require.NoError(t, err)
 			// The container is removed once the job is final.
-			_, err = dc.ContainerInspect(context.Background(), j.ContainerID)
-			assert.True(t, client.IsErrNotFound(err), "container left behind: %v", err)
+			_, err = dc.Inspect(context.Background(), j.ContainerID)
+			assert.True(t, docker.IsNotFound(err), "container left behind: %v", err)
 		})
 	}
 	assert.Equal(t, 1, r.docker.runtime.built+boolInt(r.docker.runtime.built == 0), "the runtime image is built at most once")
@@ -105,7 +104,7 @@ func TestRuntimeImageRebuiltOnlyWhenBinaryChanges(t *testing.T) {
 	changed := append(append([]byte(nil), bin...), []byte("tern-test-marker")...)
 	ri := &runtimeImage{appVersion: "imgtest", binary: func() ([]byte, error) { return changed, nil }}
 	ctx := context.Background()
-	tag := RuntimeImageTag("imgtest", changed)
+	tag := docker.RuntimeImageTag("imgtest", changed)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
 	_ = exec.Command("docker", "rmi", "-f", tag).Run()
 	got, err := ri.ensure(ctx, dc)
@@ -117,11 +116,11 @@ func TestRuntimeImageRebuiltOnlyWhenBinaryChanges(t *testing.T) {
 	_, err = ri2.ensure(ctx, dc)
 	require.NoError(t, err)
 	assert.Equal(t, 0, ri2.built)
-	img, err := dc.ImageInspect(ctx, tag)
+	img, err := dc.InspectImage(ctx, tag)
 	require.NoError(t, err)
-	assert.Equal(t, "runtime", img.Config.Labels[LabelKind])
-	assert.Equal(t, "65532:65532", img.Config.User)
-	assert.NotEqual(t, RuntimeImageTag("imgtest", bin), tag, "a different binary gets a different tag")
+	assert.Equal(t, "runtime", img.Labels[docker.LabelKind])
+	assert.Equal(t, "65532:65532", img.User)
+	assert.NotEqual(t, docker.RuntimeImageTag("imgtest", bin), tag, "a different binary gets a different tag")
 }
 
 func TestDockerLockdown(t *testing.T) {
@@ -129,34 +128,25 @@ func TestDockerLockdown(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner(t, dc, nil)
 	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{MemoryMB: 300, CPUs: 0.5, Pids: 64})
-	info, err := dc.ContainerInspect(context.Background(), j.ContainerID)
-	require.NoError(t, err)
+	info := testenv.LockedDown(t, j.ContainerID)
 	hc := info.HostConfig
-	assert.False(t, hc.Privileged)
-	assert.Equal(t, []string{"ALL"}, []string(hc.CapDrop))
-	assert.Empty(t, hc.CapAdd)
-	assert.True(t, hc.ReadonlyRootfs)
-	assert.Contains(t, hc.SecurityOpt, "no-new-privileges")
 	assert.Equal(t, int64(300<<20), hc.Memory)
 	assert.Equal(t, int64(300<<20), hc.MemorySwap)
-	assert.Equal(t, int64(5e8), hc.NanoCPUs)
+	assert.Equal(t, int64(5e8), hc.NanoCpus)
 	require.NotNil(t, hc.PidsLimit)
 	assert.Equal(t, int64(64), *hc.PidsLimit)
-	assert.Equal(t, "none", string(hc.NetworkMode))
+	assert.Equal(t, "none", hc.NetworkMode)
 	assert.Empty(t, hc.PortBindings)
-	assert.NotEqual(t, "", info.Config.User)
-	assert.False(t, strings.HasPrefix(info.Config.User, "0:") || info.Config.User == "root" || info.Config.User == "0")
 	for _, m := range info.Mounts {
-		assert.NotContains(t, m.Source, "docker.sock")
 		if m.Destination != "/tern/outputs" {
 			assert.False(t, m.RW, "%s must be read-only", m.Destination)
 		}
 	}
-	for _, k := range []string{LabelApp, LabelJob, LabelRun, LabelKind, LabelVersion, LabelInstance} {
+	for _, k := range []string{docker.LabelApp, docker.LabelJob, docker.LabelRun, docker.LabelKind, docker.LabelVersion, docker.LabelInstance} {
 		assert.NotEmpty(t, info.Config.Labels[k], k)
 	}
-	assert.Equal(t, j.ID, info.Config.Labels[LabelJob])
-	assert.Equal(t, r.Instance(), info.Config.Labels[LabelInstance])
+	assert.Equal(t, j.ID, info.Config.Labels[docker.LabelJob])
+	assert.Equal(t, r.Instance(), info.Config.Labels[docker.LabelInstance])
 	require.NoError(t, r.Cancel(j.ID))
 	waitJob(t, r, j.ID, 10*time.Second)
 }
@@ -266,9 +256,9 @@ func TestDockerReattachAfterRestart(t *testing.T) {
 	j := startIters(t, e, r1, writeCSV(t, 5000, "separable"), Resources{}, 1200)
 	time.Sleep(300 * time.Millisecond)
 	r1.Close()
-	info, err := dc.ContainerInspect(context.Background(), j.ContainerID)
+	info, err := dc.Inspect(context.Background(), j.ContainerID)
 	require.NoError(t, err)
-	assert.True(t, info.State.Running, "closing the app leaves the training running")
+	assert.True(t, info.Running, "closing the app leaves the training running")
 
 	r2 := e.runner(t, dc, nil)
 	require.NoError(t, r2.Start(context.Background()))
@@ -331,26 +321,25 @@ func TestDockerReaper(t *testing.T) {
 	r := e.runner(t, dc, nil)
 	tag, err := r.docker.runtime.ensure(context.Background(), dc)
 	require.NoError(t, err)
-	mk := func(instance, job string) string {
-		c, err := dc.ContainerCreate(context.Background(), &container.Config{Image: tag, Cmd: []string{"version"},
-			Labels: map[string]string{LabelApp: "tern", LabelInstance: instance, LabelJob: job, LabelKind: "train"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	mk := func(labels map[string]string) string {
+		id, err := dc.Create(context.Background(), docker.Spec{Image: tag, Cmd: []string{"version"}, Labels: labels, Network: "none"})
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
-		return c.ID
+		t.Cleanup(func() { _ = dc.Remove(context.Background(), id) })
+		return id
 	}
-	orphan := mk(r.Instance(), "no-such-job")
-	foreign := mk("someone-else", "no-such-job")
+	train := func(instance string) map[string]string {
+		return map[string]string{docker.LabelInstance: instance, docker.LabelJob: "no-such-job", docker.LabelKind: docker.KindTrain}
+	}
+	orphan := mk(train(r.Instance()))
+	foreign := mk(train("someone-else"))
 	// A serving container of the same data dir is not the runner's.
-	serving, err := dc.ContainerCreate(context.Background(), &container.Config{Image: tag, Cmd: []string{"version"},
-		Labels: map[string]string{LabelApp: "tern", LabelInstance: r.Instance(), LabelKind: "serving"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), serving.ID, container.RemoveOptions{Force: true}) })
+	serving := mk(map[string]string{docker.LabelInstance: r.Instance(), docker.LabelKind: docker.KindServing})
 	require.NoError(t, r.Start(context.Background()))
-	_, err = dc.ContainerInspect(context.Background(), orphan)
-	assert.True(t, client.IsErrNotFound(err), "the orphan is reaped")
-	_, err = dc.ContainerInspect(context.Background(), foreign)
+	_, err = dc.Inspect(context.Background(), orphan)
+	assert.True(t, docker.IsNotFound(err), "the orphan is reaped")
+	_, err = dc.Inspect(context.Background(), foreign)
 	assert.NoError(t, err, "a foreign container is left alone")
-	_, err = dc.ContainerInspect(context.Background(), serving.ID)
+	_, err = dc.Inspect(context.Background(), serving)
 	assert.NoError(t, err, "a serving container is left alone")
 }
 
@@ -368,7 +357,7 @@ func TestDockerDownFallsBackToLocal(t *testing.T) {
 	a = waitJob(t, inDocker, a.ID, 60*time.Second)
 	require.Equal(t, Succeeded, a.State, a.Reason)
 
-	dead, err := client.NewClientWithOpts(client.WithHost("unix://"+filepath.Join(t.TempDir(), "no-docker.sock")), client.WithAPIVersionNegotiation())
+	dead, err := docker.Connect("unix://" + filepath.Join(t.TempDir(), "no-docker.sock"))
 	require.NoError(t, err)
 	down := e.runner(t, dead, nil)
 	assert.False(t, down.Docker(context.Background()).Available)
@@ -412,13 +401,12 @@ func TestDockerLookalikeNotAdopted(t *testing.T) {
 	r1 := e.runner(t, dc, nil)
 	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
 	r1.Close()
-	info, err := dc.ContainerInspect(context.Background(), j.ContainerID)
+	info, err := dc.Inspect(context.Background(), j.ContainerID)
 	require.NoError(t, err)
 	dockerCLI(t, "rm", "-f", j.ContainerID)
-	fake, err := dc.ContainerCreate(context.Background(), &container.Config{Image: info.Config.Image, Cmd: []string{"version"}, Labels: info.Config.Labels},
-		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	fake, err := dc.Create(context.Background(), docker.Spec{Image: info.Image, Cmd: []string{"version"}, Labels: info.Labels, Network: "none"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = dc.ContainerRemove(context.Background(), fake.ID, container.RemoveOptions{Force: true}) })
+	t.Cleanup(func() { _ = dc.Remove(context.Background(), fake) })
 
 	r2 := e.runner(t, dc, nil)
 	require.NoError(t, r2.Start(context.Background()))
@@ -426,6 +414,6 @@ func TestDockerLookalikeNotAdopted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Failed, got.State)
 	assert.Contains(t, got.Reason, "disappeared")
-	_, err = dc.ContainerInspect(context.Background(), fake.ID)
-	assert.True(t, client.IsErrNotFound(err), "the look-alike is reaped, not adopted")
+	_, err = dc.Inspect(context.Background(), fake)
+	assert.True(t, docker.IsNotFound(err), "the look-alike is reaped, not adopted")
 }

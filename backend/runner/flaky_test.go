@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/docker"
 )
 
 // flakyDocker is the real engine behind a switch that makes it look down
@@ -23,41 +23,39 @@ type flakyDocker struct {
 
 var errEngineDown = errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
 
-func (f *flakyDocker) ContainerWait(ctx context.Context, id string, c container.WaitCondition) (<-chan container.WaitResponse, <-chan error) {
+func (f *flakyDocker) Wait(ctx context.Context, id string) error {
 	if f.down.Load() {
-		errCh := make(chan error, 1)
-		errCh <- errEngineDown
-		return make(chan container.WaitResponse), errCh
+		return errEngineDown
 	}
-	return f.DockerAPI.ContainerWait(ctx, id, c)
+	return f.DockerAPI.Wait(ctx, id)
 }
 
-func (f *flakyDocker) ContainerList(ctx context.Context, o container.ListOptions) ([]container.Summary, error) {
+func (f *flakyDocker) List(ctx context.Context, all bool, labels map[string]string) ([]docker.Container, error) {
 	if f.down.Load() {
 		return nil, errEngineDown
 	}
-	return f.DockerAPI.ContainerList(ctx, o)
+	return f.DockerAPI.List(ctx, all, labels)
 }
 
-func (f *flakyDocker) Ping(ctx context.Context) (types.Ping, error) {
+func (f *flakyDocker) Ping(ctx context.Context) error {
 	if f.down.Load() {
-		return types.Ping{}, errEngineDown
+		return errEngineDown
 	}
 	return f.DockerAPI.Ping(ctx)
 }
 
-func (f *flakyDocker) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+func (f *flakyDocker) Inspect(ctx context.Context, id string) (docker.Container, error) {
 	if f.down.Load() {
-		return container.InspectResponse{}, errEngineDown
+		return docker.Container{}, errEngineDown
 	}
-	return f.DockerAPI.ContainerInspect(ctx, id)
+	return f.DockerAPI.Inspect(ctx, id)
 }
 
-func (f *flakyDocker) ContainerLogs(ctx context.Context, id string, o container.LogsOptions) (io.ReadCloser, error) {
+func (f *flakyDocker) Logs(ctx context.Context, id string, since time.Time) (io.ReadCloser, error) {
 	if f.down.Load() {
 		return nil, errEngineDown
 	}
-	rc, err := f.DockerAPI.ContainerLogs(ctx, id, o)
+	rc, err := f.DockerAPI.Logs(ctx, id, since)
 	if err != nil {
 		return nil, err
 	}
@@ -80,21 +78,74 @@ func (b *breakingReader) Read(p []byte) (int, error) {
 
 func (b *breakingReader) Close() error { return b.rc.Close() }
 
+// heldRetries stands in for time.After in the runner's retry pauses: each
+// pause waits until the test releases it, so the test sees every retry
+// the runner takes while the engine is down instead of sleeping and
+// hoping some happened. Once let go, pauses end at once.
+type heldRetries struct {
+	pauses chan chan time.Time
+	free   atomic.Bool
+}
+
+func newHeldRetries() *heldRetries { return &heldRetries{pauses: make(chan chan time.Time, 64)} }
+
+func (h *heldRetries) after(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	if h.free.Load() {
+		ch <- time.Time{}
+		return ch
+	}
+	h.pauses <- ch
+	return ch
+}
+
+// next waits for the runner's next retry pause.
+func (h *heldRetries) next(t *testing.T) chan time.Time {
+	t.Helper()
+	select {
+	case p := <-h.pauses:
+		return p
+	case <-time.After(60 * time.Second):
+		t.Fatal("the runner took no retry pause within 60 s")
+		return nil
+	}
+}
+
+// letGo ends every pause still queued and every pause to come (a pause
+// the test took with next is the test's to release).
+func (h *heldRetries) letGo() {
+	h.free.Store(true)
+	for {
+		select {
+		case p := <-h.pauses:
+			p <- time.Time{}
+		default:
+			return
+		}
+	}
+}
+
 // TestDockerEngineBlipMidRun: the engine stops answering mid-run; the job
-// is not failed, the runner keeps retrying with backoff, and when the
-// engine answers again the job completes with every metric step once.
+// is not failed, the runner retries (twice here, each pause released by
+// hand) and when the engine answers again the job completes with every
+// metric step once.
 func TestDockerEngineBlipMidRun(t *testing.T) {
 	real := dockerClient(t)
 	fd := &flakyDocker{DockerAPI: real}
+	held := newHeldRetries()
+	t.Cleanup(held.letGo)
 	e := newEnv(t)
-	r := e.runner(t, fd, nil)
+	r := e.runner(t, fd, func(c *Config) { c.after = held.after })
 	j := startIters(t, e, r, writeCSV(t, 5000, "separable"), Resources{}, 1200)
 	fd.down.Store(true)
-	time.Sleep(1500 * time.Millisecond)
+	held.next(t) <- time.Time{} // the log stream broke: first pause, then a retry that fails
+	second := held.next(t)      // …and a second pause: the runner keeps trying
 	got, err := r.Get(j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, Running, got.State, "an unreachable engine does not fail the job")
 	fd.down.Store(false)
+	held.letGo()
+	second <- time.Time{}
 	j = waitJob(t, r, j.ID, 120*time.Second)
 	require.Equal(t, Succeeded, j.State, j.Reason)
 	pts, err := e.track.MetricHistory(j.RunID, "train_loss")
@@ -106,8 +157,9 @@ func TestDockerEngineBlipMidRun(t *testing.T) {
 }
 
 // TestDockerDownAtRestart: Tern starts while the engine is unreachable; the
-// running job is neither failed nor forgotten, and once the engine answers
-// it is reattached and completes.
+// running job is neither failed nor forgotten (two reattach attempts fail
+// while it stays running), and once the engine answers it is reattached
+// and completes.
 func TestDockerDownAtRestart(t *testing.T) {
 	real := dockerClient(t)
 	e := newEnv(t)
@@ -117,14 +169,19 @@ func TestDockerDownAtRestart(t *testing.T) {
 
 	fd := &flakyDocker{DockerAPI: real}
 	fd.down.Store(true)
-	r2 := e.runner(t, fd, nil)
+	held := newHeldRetries()
+	t.Cleanup(held.letGo)
+	r2 := e.runner(t, fd, func(c *Config) { c.after = held.after })
 	require.NoError(t, r2.Start(context.Background()))
 	assert.False(t, r2.Docker(context.Background()).Available)
-	time.Sleep(1500 * time.Millisecond)
+	held.next(t) <- time.Time{} // first reattach failed: pause, then a second try that fails too
+	second := held.next(t)
 	got, err := r2.Get(j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, Running, got.State, "an unreachable engine at start does not fail the job")
 	fd.down.Store(false)
+	held.letGo()
+	second <- time.Time{}
 	j = waitJob(t, r2, j.ID, 120*time.Second)
 	require.Equal(t, Succeeded, j.State, j.Reason)
 	pts, err := e.track.MetricHistory(j.RunID, "train_loss")

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
@@ -65,23 +66,23 @@ func newEnv(t *testing.T) *env {
 	return &env{st: st, bus: bus, track: svc, dataDir: dir}
 }
 
-func (e *env) runner(t *testing.T, docker DockerAPI, mod func(*Config)) *Runner {
+func (e *env) runner(t *testing.T, api DockerAPI, mod func(*Config)) *Runner {
 	t.Helper()
 	bin := runtimeBinary(t)
 	cfg := Config{Store: e.st, Bus: e.bus, Sink: TrackingSink{Svc: e.track}, DataDir: e.dataDir, AppVersion: "test",
-		RuntimeBinary: func() (string, error) { return bin, nil }, Docker: docker}
+		RuntimeBinary: func() (string, error) { return bin, nil }, Docker: api}
 	if mod != nil {
 		mod(&cfg)
 	}
 	r, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
-	if docker != nil {
+	if api != nil {
 		// Whatever happens in the test, leave no container of its store behind
 		// (cleanups run last-in first-out: after r.Close).
 		inst := r.Instance()
 		t.Cleanup(func() {
-			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+LabelInstance+"="+inst, "--filter", "label="+LabelKind+"=train").Output()
+			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelInstance+"="+inst, "--filter", "label="+docker.LabelKind+"="+docker.KindTrain).Output()
 			if ids := strings.Fields(string(out)); len(ids) > 0 {
 				_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
 			}

@@ -68,7 +68,8 @@ type Config struct {
 	// RuntimeBinary returns the path of the static tern-runtime binary
 	// (run by the local runner and baked into the runtime image).
 	RuntimeBinary func() (string, error)
-	// Docker is the engine client; nil means none (local runner only).
+	// Docker is the engine (main.go's one *docker.Client); nil means none
+	// (local runner only).
 	Docker DockerAPI
 	// TrackingAPI serves the MLflow REST API to jobs that ask for it
 	// (JobSpec.Tracking), behind a per-job token; nil refuses such jobs.
@@ -78,6 +79,11 @@ type Config struct {
 	// StopGrace is how long a cancelled job gets to stop before it is
 	// killed (default 1 s).
 	StopGrace time.Duration
+
+	// after paces the retries taken while the engine is unreachable
+	// (default time.After); tests hold and release them by hand instead of
+	// sleeping on the wall clock.
+	after func(time.Duration) <-chan time.Time
 }
 
 // Runner runs and watches jobs.
@@ -125,6 +131,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.AppVersion == "" {
 		cfg.AppVersion = "dev"
 	}
+	if cfg.after == nil {
+		cfg.after = time.After
+	}
 	if cfg.RuntimeBinary == nil {
 		cfg.RuntimeBinary = func() (string, error) { return runtimeFrom(embeddedRuntime, cfg.DataDir) }
 	}
@@ -137,7 +146,7 @@ func New(cfg Config) (*Runner, error) {
 	r.instance = inst
 	r.local = &localEngine{binary: cfg.RuntimeBinary}
 	if cfg.Docker != nil {
-		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI,
+		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI, after: cfg.after,
 			runtime: &runtimeImage{appVersion: cfg.AppVersion, binary: func() ([]byte, error) {
 				p, err := cfg.RuntimeBinary()
 				if err != nil {
@@ -589,7 +598,7 @@ func (r *Runner) monitor(t *tracked) {
 			// The log stream broke while the job still runs (the engine
 			// restarted): resume from the cursors.
 			select {
-			case <-time.After(time.Second):
+			case <-r.cfg.after(time.Second):
 			case <-exited:
 			case <-streamCtx.Done():
 				return
@@ -761,7 +770,7 @@ func (r *Runner) reattachLater(t *tracked) {
 	backoff := time.Second
 	for {
 		select {
-		case <-time.After(backoff):
+		case <-r.cfg.after(backoff):
 		case <-r.ctx.Done():
 			return
 		}

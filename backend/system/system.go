@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/docker/docker/client"
 )
 
 // Status is what the status bar shows.
@@ -31,11 +29,18 @@ type Status struct {
 // DockerNotRunning is shown when no engine answers.
 const DockerNotRunning = "Docker not running — jobs will run as local processes"
 
+// Engine is the part of the Docker adapter (backend/docker) the status
+// bar asks.
+type Engine interface {
+	Version(ctx context.Context) (string, error)
+}
+
 // Service answers Status, caching the slow parts (engine ping, disk walk)
 // so a status bar that polls does not load the machine.
 type Service struct {
 	version string
 	mode    string
+	engine  Engine
 	dataDir string
 	apiURL  string
 	ttl     time.Duration
@@ -45,9 +50,10 @@ type Service struct {
 	at     time.Time
 }
 
-// New makes the service; mode is "desktop" or "browser".
-func New(appVersion, mode, dataDir string) *Service {
-	return &Service{version: appVersion, mode: mode, dataDir: dataDir, ttl: 5 * time.Second}
+// New makes the service; mode is "desktop" or "browser"; engine is the
+// Docker engine to ask (nil: none).
+func New(appVersion, mode, dataDir string, engine Engine) *Service {
+	return &Service{version: appVersion, mode: mode, dataDir: dataDir, engine: engine, ttl: 5 * time.Second}
 }
 
 // SetAPIURL records where the HTTP face listens, once it does.
@@ -66,7 +72,11 @@ func (s *Service) Status(ctx context.Context) Status {
 		return s.cached
 	}
 	st := Status{AppVersion: s.version, Mode: s.mode, DataDir: s.dataDir, APIURL: s.apiURL}
-	st.DockerVersion, st.DockerRunning = dockerVersion(ctx)
+	if s.engine != nil {
+		// A missing engine is normal: the adapter gives up quickly.
+		v, err := s.engine.Version(ctx)
+		st.DockerVersion, st.DockerRunning = v, err == nil
+	}
 	if !st.DockerRunning {
 		st.DockerMessage = DockerNotRunning
 	}
@@ -74,23 +84,6 @@ func (s *Service) Status(ctx context.Context) Status {
 	st.FreeBytes = freeBytes(s.dataDir)
 	s.cached, s.at = st, time.Now()
 	return st
-}
-
-// dockerVersion asks the engine named by DOCKER_HOST (or the default
-// socket) for its version, giving up quickly: a missing engine is normal.
-func dockerVersion(ctx context.Context) (string, bool) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return "", false
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	v, err := c.ServerVersion(ctx)
-	if err != nil {
-		return "", false
-	}
-	return v.Version, true
 }
 
 func dirSize(root string) int64 {

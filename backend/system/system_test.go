@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/testenv"
 )
 
@@ -19,7 +20,7 @@ func TestStatusCountsDataDir(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "blobs"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "blobs", "a"), make([]byte, 1000), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "b"), make([]byte, 24), 0o600))
-	s := New("1.2.3", "browser", dir)
+	s := New("1.2.3", "browser", dir, nil)
 	st := s.Status(context.Background())
 	// Allocated blocks, not apparent sizes: two small files take two blocks.
 	assert.GreaterOrEqual(t, st.DataBytes, int64(1024))
@@ -43,8 +44,9 @@ func TestStatusCountsDataDir(t *testing.T) {
 }
 
 func TestStatusWithoutDocker(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no.sock"))
-	st := New("v", "desktop", t.TempDir()).Status(context.Background())
+	dead, err := docker.Connect("unix://" + filepath.Join(t.TempDir(), "no.sock"))
+	require.NoError(t, err)
+	st := New("v", "desktop", t.TempDir(), dead).Status(context.Background())
 	assert.False(t, st.DockerRunning)
 	assert.Equal(t, DockerNotRunning, st.DockerMessage)
 }
@@ -53,7 +55,9 @@ func TestStatusWithDocker(t *testing.T) {
 	testenv.Docker(t)
 	out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
 	require.NoError(t, err)
-	st := New("v", "desktop", t.TempDir()).Status(context.Background())
+	engine, err := docker.Connect("")
+	require.NoError(t, err)
+	st := New("v", "desktop", t.TempDir(), engine).Status(context.Background())
 	assert.True(t, st.DockerRunning)
 	assert.Equal(t, strings.TrimSpace(string(out)), st.DockerVersion)
 	assert.Empty(t, st.DockerMessage)

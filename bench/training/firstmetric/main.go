@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/tracking"
@@ -46,7 +47,7 @@ func run(bin string, repeat int) error {
 	if err != nil {
 		return err
 	}
-	dc, err := runner.NewDockerClient()
+	dc, err := docker.Connect("")
 	if err != nil {
 		return err
 	}
