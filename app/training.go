@@ -70,7 +70,9 @@ func (t *Training) trainData(versionID string) (runner.TrainData, error) {
 	if err != nil {
 		return runner.TrainData{}, err
 	}
-	return runner.TrainData{Path: path, Dataset: v.Dataset, Number: v.Number, Features: v.FeatureColumns}, nil
+	// The job reads the file as the import did, with the user's edits.
+	reading := v.Reading()
+	return runner.TrainData{Path: path, Reading: &reading, Dataset: v.Dataset, Number: v.Number, Features: v.FeatureColumns}, nil
 }
 
 // Jobs lists training jobs, newest first.

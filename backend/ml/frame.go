@@ -1,28 +1,37 @@
 package ml
 
 import (
-	"bufio"
-	"encoding/csv"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+	"sync"
 
-	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/table"
 )
 
-// Frame is a small column-named table of raw values, the common input of
+// Frame is a column-named table of raw values, the common input of
 // training and prediction. Values are float64, string, bool, json.Number or
 // nil (missing); numbers in strings are parsed where a numeric column is
 // expected.
 type Frame struct {
 	Columns []string `json:"columns"`
 	Rows    [][]any  `json:"data"`
+	// Kinds, when set, is each column's kind (Numeric or Categorical) as
+	// the dataset's schema says, which training follows instead of
+	// guessing from the values (a code column of digits stays categorical).
+	Kinds []string `json:"-"`
+}
+
+// kind is column j's declared kind, "" when the frame does not say.
+func (f *Frame) kind(j int) string {
+	if j < len(f.Kinds) {
+		return f.Kinds[j]
+	}
+	return ""
 }
 
 // Column returns the index of a column, or -1.
@@ -53,218 +62,97 @@ func FrameFromRecords(columns []string, records []map[string]any) *Frame {
 	return f
 }
 
-// maxCSVLine bounds one CSV record so a file with a huge single line fails
-// with a clear error instead of exhausting memory.
-const maxCSVLine = 8 << 20
-
-// ReadCSVFile reads a data file into a frame: Parquet when it starts with
-// the Parquet magic, JSON lines when its first non-blank byte is '{',
-// otherwise CSV with a header row whose delimiter
-// (comma, semicolon, tab or pipe) is guessed from the header. Empty fields
-// become nil. Errors name the row.
-func ReadCSVFile(path string) (*Frame, error) {
-	fh, err := os.Open(path)
+// ReadFrame reads a data file into a frame through the table reader, the
+// one the dataset import profiles with: opts are a dataset version's
+// Reading (so the frame holds exactly the values its profile counted), or
+// empty to detect everything as an import would. Missing values (the null
+// tokens, and numbers too big to be finite) are nil; integer and float
+// columns hold float64, the others their text as written (a boolean's
+// spelling and a date's text are what a request to the model carries
+// too); Kinds says which columns are numeric. Errors are the reader's, naming the line.
+func ReadFrame(ctx context.Context, path string, opts table.Options) (*Frame, error) {
+	var sinks []*frameSink
+	var mu sync.Mutex
+	res, err := table.ReadFile(ctx, path, opts, table.Hooks{NewSink: func(cols []table.Column) table.Sink {
+		s := &frameSink{cols: cols, chunks: map[int][][]any{}}
+		mu.Lock()
+		sinks = append(sinks, s)
+		mu.Unlock()
+		return s
+	}})
 	if err != nil {
-		return nil, core.Wrap(err, core.NotFound, "Cannot open the data file %s.", path)
+		if errors.Is(err, table.ErrCancelled) {
+			return nil, ctx.Err()
+		}
+		return nil, err
 	}
-	defer fh.Close()
-	br := bufio.NewReaderSize(fh, 1<<16)
-	head, _ := br.Peek(64 << 10)
-	if strings.HasPrefix(string(head), "PAR1") {
-		fh.Close()
-		return ReadParquetFile(path)
+	f := &Frame{Rows: make([][]any, 0, res.Rows)}
+	for _, c := range res.Detected.Columns {
+		f.Columns = append(f.Columns, c.Name)
+		kind := Categorical
+		if c.Type.Kind() == table.Number {
+			kind = Numeric
+		}
+		f.Kinds = append(f.Kinds, kind)
 	}
-	trimmed := strings.TrimLeft(strings.TrimPrefix(string(head), "\ufeff"), " \t\r\n")
-	if strings.HasPrefix(trimmed, "{") {
-		return ReadJSONLines(br)
+	// Chunks are numbered in file order; each was parsed by one worker.
+	all := map[int][][]any{}
+	for _, s := range sinks {
+		for k, rows := range s.chunks {
+			all[k] = rows
+		}
 	}
-	return readCSV(br, sniffDelimiter(string(head)))
+	for k := 0; len(all) > 0; k++ {
+		f.Rows = append(f.Rows, all[k]...)
+		delete(all, k)
+	}
+	return f, nil
 }
 
-func sniffDelimiter(head string) rune {
-	if i := strings.IndexByte(head, '\n'); i >= 0 {
-		head = head[:i]
-	}
-	best, n := ',', strings.Count(head, ",")
-	for _, d := range []rune{';', '\t', '|'} {
-		if c := strings.Count(head, string(d)); c > n {
-			best, n = d, c
-		}
-	}
-	return best
-}
-
-// ReadJSONLines reads one JSON object per line; the columns are the keys
-// in order of first appearance.
-func ReadJSONLines(r io.Reader) (*Frame, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	f := &Frame{}
-	col := map[string]int{}
-	var recs []map[string]any
-	lineNo := 0
-	err := scanBounded(br, func(line []byte) error {
-		lineNo++
-		s := strings.TrimSpace(strings.TrimPrefix(string(line), "\ufeff"))
-		if s == "" {
-			return nil
-		}
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil || m == nil {
-			return core.Errorf(core.Invalid, "Line %d is not a JSON object.", lineNo)
-		}
-		for k := range m {
-			if _, ok := col[k]; !ok {
-				col[k] = len(f.Columns)
-				f.Columns = append(f.Columns, k)
-			}
-		}
-		recs = append(recs, m)
-		return nil
-	})
+// ReadFrameText reads a file to score or to test on: its layout is
+// detected, every column is read as text, and the model's preprocessor
+// parses the values as it does a request's.
+func ReadFrameText(ctx context.Context, path string) (*Frame, error) {
+	det, err := table.DetectFile(path, table.Options{})
 	if err != nil {
 		return nil, err
 	}
-	if len(f.Columns) == 0 {
-		return nil, core.Errorf(core.Invalid, "The data file is empty.")
+	types := map[string]table.ColumnType{}
+	for _, c := range det.Columns {
+		types[c.Name] = table.Text
 	}
-	for _, m := range recs {
-		row := make([]any, len(f.Columns))
-		for k, v := range m {
-			switch x := v.(type) {
-			case json.Number:
-				row[col[k]] = x.String()
-			case map[string]any, []any:
-				b, _ := json.Marshal(x)
-				row[col[k]] = string(b)
-			default:
-				row[col[k]] = x
-			}
-		}
-		f.Rows = append(f.Rows, row)
-	}
-	return f, nil
-}
-
-func scanBounded(br *bufio.Reader, fn func([]byte) error) error {
-	var buf []byte
-	for {
-		chunk, isPrefix, err := br.ReadLine()
-		buf = append(buf, chunk...)
-		if len(buf) > maxCSVLine {
-			return core.Errorf(core.Invalid, "A line of the file is longer than %d MB.", maxCSVLine>>20)
-		}
-		if err == io.EOF {
-			if len(buf) > 0 {
-				return fn(buf)
-			}
-			return nil
-		}
-		if err != nil {
-			return core.Wrap(err, core.Invalid, "The data file cannot be read.")
-		}
-		if !isPrefix {
-			if err := fn(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
-	}
-}
-
-// ReadCSV reads comma-separated CSV with a header row. A UTF-8 byte-order
-// mark is skipped.
-func ReadCSV(r io.Reader) (*Frame, error) { return readCSV(r, ',') }
-
-func readCSV(r io.Reader, delim rune) (*Frame, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
-		_, _ = br.Discard(3)
-	}
-	cr := csv.NewReader(&limitedLines{r: br, max: maxCSVLine})
-	cr.Comma = delim
-	cr.ReuseRecord = false
-	header, err := cr.Read()
+	h := det.Header
+	f, err := ReadFrame(ctx, path, table.Options{Format: det.Format, Encoding: det.Encoding, Delimiter: det.Delimiter, Header: &h, NullTokens: det.NullTokens, Types: types})
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, core.Errorf(core.Invalid, "The data file is empty: it has no header row.")
-		}
-		return nil, csvError(err)
+		return nil, err
 	}
-	seen := map[string]bool{}
-	for i, h := range header {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			return nil, core.Errorf(core.Invalid, "Column %d of the header has no name.", i+1)
-		}
-		if !utf8.ValidString(h) {
-			return nil, core.Errorf(core.Invalid, "Column %d of the header is not valid UTF-8.", i+1)
-		}
-		if seen[h] {
-			return nil, core.Errorf(core.Invalid, "Column name %q appears twice in the header.", h)
-		}
-		seen[h] = true
-		header[i] = h
-	}
-	f := &Frame{Columns: header}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, csvError(err)
-		}
-		row := make([]any, len(rec))
-		for j, v := range rec {
-			if v == "" {
-				row[j] = nil
-			} else {
-				row[j] = v
-			}
-		}
-		f.Rows = append(f.Rows, row)
-	}
+	f.Kinds = nil // text says nothing about the values' kind
 	return f, nil
 }
 
-func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			return core.Errorf(core.Invalid, "Row %d has a different number of fields than the header.", pe.StartLine)
+// frameSink keeps one worker's rows, by chunk.
+type frameSink struct {
+	cols   []table.Column
+	chunks map[int][][]any
+}
+
+func (s *frameSink) Row(r *table.Row) error {
+	row := make([]any, len(r.Fields))
+	for i, b := range r.Fields {
+		if r.Null[i] {
+			continue
 		}
-		return core.Errorf(core.Invalid, "Row %d, column %d of the CSV cannot be read: %v.", pe.StartLine, pe.Column, pe.Err)
-	}
-	if errors.Is(err, errLineTooLong) {
-		return core.Errorf(core.Invalid, "A line of the CSV is longer than %d MB.", maxCSVLine>>20)
-	}
-	return core.Wrap(err, core.Invalid, "The CSV cannot be read.")
-}
-
-var errLineTooLong = errors.New("line too long")
-
-// limitedLines fails once a single line exceeds max bytes.
-type limitedLines struct {
-	r   *bufio.Reader
-	max int
-	cur int
-}
-
-func (l *limitedLines) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	for _, b := range p[:n] {
-		if b == '\n' {
-			l.cur = 0
-		} else {
-			l.cur++
-			if l.cur > l.max {
-				return 0, errLineTooLong
+		switch s.cols[i].Type.Kind() {
+		case table.Number:
+			if v := r.Num[i]; !math.IsInf(v, 0) && !math.IsNaN(v) {
+				row[i] = v
 			}
+		default:
+			row[i] = string(b)
 		}
 	}
-	return n, err
+	s.chunks[r.Chunk] = append(s.chunks[r.Chunk], row)
+	return nil
 }
 
 // asFloat reads a raw value as a number; ok is false for missing or

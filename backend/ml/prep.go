@@ -60,9 +60,12 @@ func FitPreprocessor(f *Frame, columns []string, oneHot, scale bool) (*Preproces
 }
 
 func fitFeature(f *Frame, j int, name string) Feature {
-	numeric := true
+	numeric := f.kind(j) != Categorical
 	var vals []float64
 	for _, row := range f.Rows {
+		if !numeric {
+			break
+		}
 		v := row[j]
 		if isMissing(v) {
 			continue

@@ -62,7 +62,7 @@ func trainSplit(ctx context.Context, f, test *Frame, params Params, report Repor
 		}
 	}
 	// Rows without a target cannot teach anything; drop them.
-	labelled := &Frame{Columns: f.Columns}
+	labelled := &Frame{Columns: f.Columns, Kinds: f.Kinds}
 	for _, row := range f.Rows {
 		if ti < len(row) && !isMissing(row[ti]) {
 			labelled.Rows = append(labelled.Rows, row)
@@ -95,7 +95,9 @@ func trainSplit(ctx context.Context, f, test *Frame, params Params, report Repor
 
 	m := &Model{Format: FormatName, Version: FormatVersion, Algorithm: p.Model, Target: p.Target, CreatedAt: time.Now().UTC()}
 	m.Task = p.Task
-	numericTarget := true
+	// A target the schema calls categorical is classes even when its
+	// values are digits.
+	numericTarget := f.kind(ti) != Categorical
 	distinct := map[string]bool{}
 	for _, row := range labelled.Rows {
 		s := asString(row[ti])
@@ -169,7 +171,7 @@ func trainSplit(ctx context.Context, f, test *Frame, params Params, report Repor
 	if test == nil {
 		trainRows, testRows = splitRows(all, p.TestFraction, strata, p.Seed)
 	}
-	trainFrame := &Frame{Columns: labelled.Columns, Rows: make([][]any, len(trainRows))}
+	trainFrame := &Frame{Columns: labelled.Columns, Kinds: labelled.Kinds, Rows: make([][]any, len(trainRows))}
 	for i, r := range trainRows {
 		trainFrame.Rows[i] = labelled.Rows[r]
 	}

@@ -15,6 +15,8 @@
 //
 //	/tern/data/<file>      the dataset version, read-only
 //	/tern/params.json      the job's parameters, read-only (also in env TERN_PARAMS)
+//	/tern/dataset.json     how to read the data as the dataset version was imported (table.Options:
+//	                       format, encoding, delimiter, header, nullTokens, columns with types and roles)
 //	/tern/outputs/         writable; /tern/outputs/model/ is the model, other files become artifacts
 //	/tmp                   a small writable tmpfs (the root filesystem is read-only)
 //	env TERN_RUN_ID, TERN_JOB_ID

@@ -122,6 +122,10 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 		NanoCPUs:   int64(res.CPUs * 1e9),
 		Pids:       res.Pids,
 	}
+	if j.Spec.DataReading != nil {
+		// Read by the built-in runtime (and documented for user images).
+		host.Binds = append(host.Binds, w.reading+":/tern/dataset.json:ro")
+	}
 	var cleanup func()
 	if j.Spec.Tracking {
 		if cleanup, err = d.trackingNetwork(ctx, j, &spec); err != nil {

@@ -417,3 +417,24 @@ func TestDockerLookalikeNotAdopted(t *testing.T) {
 	_, err = dc.Inspect(context.Background(), fake)
 	assert.True(t, docker.IsNotFound(err), "the look-alike is reaped, not adopted")
 }
+
+// TestDockerReadsDatasetSettings: the container gets the version's read
+// settings at /tern/dataset.json and trains on the same values as the
+// local runner does.
+func TestDockerReadsDatasetSettings(t *testing.T) {
+	dc := dockerClient(t)
+	e := newEnv(t)
+	data, reading := writeLatin1CSV(t)
+	p := params(t, map[string]any{"target": "y"})
+	r := e.runner(t, dc, nil)
+	a, err := r.Submit(JobSpec{DataPath: data, DataReading: reading, Params: p})
+	require.NoError(t, err)
+	a = waitJob(t, r, a.ID, 60*time.Second)
+	require.Equal(t, Succeeded, a.State, a.Reason)
+	assert.Equal(t, BackendDocker, a.Backend)
+	b, err := r.Submit(JobSpec{DataPath: data, DataReading: reading, Params: p, Backend: BackendLocal})
+	require.NoError(t, err)
+	b = waitJob(t, r, b.ID, 60*time.Second)
+	require.Equal(t, Succeeded, b.State, b.Reason)
+	assert.Equal(t, metric(t, e, a.RunID, "test_roc_auc"), metric(t, e, b.RunID, "test_roc_auc"), "same data, same model")
+}

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/table"
 	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -168,3 +170,40 @@ func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
 func symlink(old, p string) error { return os.Symlink(old, p) }
 
 func storeForTB(tb testing.TB) *store.Store { return store.MustOpen(tb) }
+
+// writeLatin1CSV writes a Windows-1252, ';'-separated file whose "surface"
+// column says "manquant" for a missing value only after the rows detection
+// samples, and its read settings as a dataset version would give them: read
+// with them it trains; detected afresh it fails on line 2502.
+func writeLatin1CSV(t testing.TB) (string, *table.Options) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("ville;surface;code;y\n")
+	villes := []string{"Orléans", "Besançon", "Nîmes"}
+	for i := 0; i < 3000; i++ {
+		surface := fmt.Sprint(20 + i%53)
+		if i == 2500 || i%7 == 0 {
+			surface = "manquant"
+			if i < 2500 {
+				surface = "NA"
+			}
+		}
+		y := "non"
+		if i%53 > 26 {
+			y = "oui"
+		}
+		fmt.Fprintf(&b, "%s;%s;%03d;%s\n", villes[i%3], surface, i%5, y)
+	}
+	enc, err := charmap.Windows1252.NewEncoder().String(b.String())
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "ventes.csv")
+	require.NoError(t, os.WriteFile(p, []byte(enc), 0o644))
+	header := true
+	return p, &table.Options{Format: "csv", Encoding: "windows-1252", Delimiter: ";", Header: &header,
+		NullTokens: []string{"", "NA", "manquant"}, Columns: []table.Column{
+			{Name: "ville", Type: table.Categorical, Role: table.Feature},
+			{Name: "surface", Type: table.Integer, Role: table.Feature},
+			{Name: "code", Type: table.Categorical, Role: table.Feature},
+			{Name: "y", Type: table.Categorical, Role: table.Target},
+		}}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // State is where a job is in its life.
@@ -69,6 +71,12 @@ type JobSpec struct {
 	// the run for lineage.
 	DataPath       string `json:"dataPath"`
 	DatasetVersion string `json:"datasetVersion"`
+	// DataReading is how to read DataPath as its dataset version was
+	// imported (format, encoding, delimiter, header, missing-value tokens,
+	// the schema after the user's edits): written to /tern/dataset.json,
+	// so the built-in runtime trains on the values the profile shows. Nil
+	// for a plain file: the runtime detects, as an import would.
+	DataReading *table.Options `json:"dataReading,omitempty"`
 	// Params go to /tern/params.json and TERN_PARAMS. For the built-in
 	// runtime they are ml.Params.
 	Params json.RawMessage `json:"params"`

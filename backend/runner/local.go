@@ -32,7 +32,11 @@ func (l *localEngine) start(ctx context.Context, j *Job, w workdir) (process, er
 	}
 	args := j.Spec.Command
 	if len(args) == 0 {
-		args = []string{"train", "-data", j.Spec.DataPath, "-params", w.params, "-out", w.outputs}
+		reading := "" // a plain file: the runtime detects how to read it
+		if j.Spec.DataReading != nil {
+			reading = w.reading
+		}
+		args = []string{"train", "-data", j.Spec.DataPath, "-dataset", reading, "-params", w.params, "-out", w.outputs}
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TERN_RUN_ID="+j.RunID, "TERN_JOB_ID="+j.ID, "TERN_PARAMS="+string(j.Spec.Params), "TERN_DATA="+j.Spec.DataPath)

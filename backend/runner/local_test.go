@@ -185,3 +185,23 @@ func TestFinishedJobFreesItsFolder(t *testing.T) {
 	_, _, err = e.track.OpenArtifact(j.RunID, "model/model.json")
 	assert.NoError(t, err)
 }
+
+// TestLocalReadsDatasetSettings: the job reads its data with the version's
+// settings (encoding, delimiter, missing-value tokens, schema); the same
+// file detected afresh would fail.
+func TestLocalReadsDatasetSettings(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner(t, nil, nil)
+	data, reading := writeLatin1CSV(t)
+	p := params(t, map[string]any{"target": "y"})
+	j, err := r.Submit(JobSpec{DataPath: data, DataReading: reading, Params: p})
+	require.NoError(t, err)
+	j = waitJob(t, r, j.ID, 60*time.Second)
+	require.Equal(t, Succeeded, j.State, j.Reason)
+
+	plain, err := r.Submit(JobSpec{DataPath: data, Params: p})
+	require.NoError(t, err)
+	plain = waitJob(t, r, plain.ID, 60*time.Second)
+	require.Equal(t, Failed, plain.State)
+	assert.Contains(t, plain.Reason, `Line 2502, column "surface": "manquant" is not a number`)
+}

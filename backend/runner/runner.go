@@ -450,11 +450,15 @@ func (r *Runner) Logs(id string, n int) ([]string, error) {
 // workdir is a job's folder on the host.
 type workdir struct {
 	root, outputs, params, log string
+	// reading is the dataset version's read settings (dataset.json),
+	// written when the job has them.
+	reading string
 }
 
 func (r *Runner) workdir(id string) workdir {
 	root := filepath.Join(r.cfg.DataDir, "jobs", id)
-	return workdir{root: root, outputs: filepath.Join(root, "outputs"), params: filepath.Join(root, "params.json"), log: filepath.Join(root, "job.log")}
+	return workdir{root: root, outputs: filepath.Join(root, "outputs"), params: filepath.Join(root, "params.json"), log: filepath.Join(root, "job.log"),
+		reading: filepath.Join(root, "dataset.json")}
 }
 
 func (r *Runner) prepare(j *Job) (workdir, error) {
@@ -464,6 +468,15 @@ func (r *Runner) prepare(j *Job) (workdir, error) {
 	}
 	if err := os.WriteFile(w.params, j.Spec.Params, 0o644); err != nil {
 		return w, core.Wrap(err, core.Internal, "Cannot write the job's parameters.")
+	}
+	if j.Spec.DataReading != nil {
+		b, err := json.Marshal(j.Spec.DataReading)
+		if err != nil {
+			return w, core.Wrap(err, core.Internal, "Cannot encode the dataset's read settings.")
+		}
+		if err := os.WriteFile(w.reading, b, 0o644); err != nil {
+			return w, core.Wrap(err, core.Internal, "Cannot write the dataset's read settings.")
+		}
 	}
 	return w, nil
 }

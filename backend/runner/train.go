@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // TrainRequest is what the Train form sends.
@@ -33,6 +34,9 @@ type TrainRequest struct {
 type TrainData struct {
 	// Path is the version's file on the host.
 	Path string
+	// Reading is how to read it as the version was imported (see
+	// JobSpec.DataReading).
+	Reading *table.Options
 	// Dataset and Number name the version in the default run name.
 	Dataset string
 	Number  int
@@ -98,7 +102,7 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 		name = fmt.Sprintf("%s v%d · %s · %s", data.Dataset, data.Number, model, now.Format("15:04"))
 	}
 	return JobSpec{
-		Name: name, ExperimentID: req.ExperimentID, DataPath: data.Path, DatasetVersion: req.DatasetVersionID,
+		Name: name, ExperimentID: req.ExperimentID, DataPath: data.Path, DataReading: data.Reading, DatasetVersion: req.DatasetVersionID,
 		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
 		Tracking: req.Tracking,
 	}, nil

@@ -60,6 +60,10 @@ func (r *csvRecords) next() ([][]byte, int64, error) {
 			return r.quoted(rest)
 		}
 		start := r.line
+		if len(line) > MaxRecordBytes {
+			// The pass cuts chunks near the bound; this holds it exactly.
+			return nil, start, tooLong(line, start, "csv")
+		}
 		r.line++
 		if nl >= 0 {
 			r.pos += nl + 1
@@ -141,6 +145,9 @@ func (r *csvRecords) quoted(rest []byte) ([][]byte, int64, error) {
 	}
 	r.line++
 done:
+	if len(sc) > MaxRecordBytes {
+		return nil, start, tooLong(sc, start, "csv")
+	}
 	r.scratch = sc
 	r.ends = ends
 	f := splitFields(r.fields[:0], sc, ends)

@@ -155,6 +155,9 @@ func (r *jsonRecords) next() ([][]byte, int64, error) {
 		if len(l) == 0 {
 			continue
 		}
+		if len(l) > MaxRecordBytes {
+			return nil, line, tooLong(l, line, "jsonl")
+		}
 		m, _, err := decodeJSONLine(l)
 		if err != nil {
 			return nil, line, &lineError{line, fmt.Sprintf("Line %d is not a JSON object (%v). A JSON-lines file has one {...} object per line.", line, err)}

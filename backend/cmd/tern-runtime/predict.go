@@ -17,7 +17,7 @@ import (
 func predict(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	modelDir := fs.String("model", "/tern/model", "model directory")
-	data := fs.String("data", "", "CSV file to score (default: the only file in /tern/data)")
+	data := fs.String("data", "", "data file to score (default: the only file in /tern/data)")
 	dest := fs.String("out", "/tern/outputs/predictions.csv", "where to write the predictions CSV")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -42,7 +42,7 @@ func runPredict(ctx context.Context, modelDir, data, dest string) error {
 			return err
 		}
 	}
-	frame, err := ml.ReadCSVFile(data)
+	frame, err := ml.ReadFrameText(ctx, data)
 	if err != nil {
 		return err
 	}

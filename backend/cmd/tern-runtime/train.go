@@ -17,18 +17,20 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/modelfmt"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 func train(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	data := fs.String("data", "", "CSV file to train on (default: the only file in /tern/data)")
+	data := fs.String("data", "", "data file to train on (default: the only file in /tern/data)")
+	reading := fs.String("dataset", defaultReading, "the dataset version's read settings (JSON table.Options); empty or absent: detect")
 	paramsFile := fs.String("params", "/tern/params.json", "params JSON file (TERN_PARAMS overrides)")
 	outDir := fs.String("out", "/tern/outputs", "output directory")
 	testFile := fs.String("test", "", "evaluate on this file instead of a held-out split of -data")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	err := runTrain(ctx, *data, *testFile, *paramsFile, *outDir)
+	err := runTrain(ctx, *data, *reading, *testFile, *paramsFile, *outDir)
 	if err != nil {
 		out.fail(core.ErrorMessage(err))
 		fmt.Fprintln(os.Stderr, "train failed:", core.ErrorMessage(err))
@@ -37,7 +39,7 @@ func train(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) error {
+func runTrain(ctx context.Context, data, reading, testFile, paramsFile, outDir string) error {
 	params, err := readParams(paramsFile)
 	if err != nil {
 		return err
@@ -48,7 +50,7 @@ func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) er
 		}
 	}
 	start := time.Now()
-	frame, err := ml.ReadCSVFile(data)
+	frame, err := loadData(ctx, data, reading)
 	if err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) er
 	var model *ml.Model
 	var ev *ml.Evaluation
 	if testFile != "" {
-		test, terr := ml.ReadCSVFile(testFile)
+		test, terr := ml.ReadFrameText(ctx, testFile)
 		if terr != nil {
 			return terr
 		}
@@ -103,6 +105,31 @@ func runTrain(ctx context.Context, data, testFile, paramsFile, outDir string) er
 	writeCurveCharts(outDir, ev)
 	out.status("model written to " + filepath.Join(outDir, "model"))
 	return nil
+}
+
+// defaultReading is where a container finds its dataset version's read
+// settings (the runner mounts them beside the data).
+const defaultReading = "/tern/dataset.json"
+
+// loadData reads the training data through the table reader, the one the
+// dataset import profiled it with: with the version's settings and schema
+// when the job has them (file), else detected as an import would.
+func loadData(ctx context.Context, data, file string) (*ml.Frame, error) {
+	var opts table.Options
+	if file != "" {
+		b, err := os.ReadFile(file)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(b, &opts); err != nil {
+				return nil, core.Errorf(core.Invalid, "The dataset's read settings in %s are not valid: %v.", file, err)
+			}
+		case errors.Is(err, os.ErrNotExist) && file == defaultReading:
+			// A plain file, with no dataset version behind it.
+		default:
+			return nil, core.Wrap(err, core.Invalid, "Cannot read the dataset's read settings %s.", file)
+		}
+	}
+	return ml.ReadFrame(ctx, data, opts)
 }
 
 func readParams(file string) (ml.Params, error) {

@@ -41,7 +41,7 @@ func TestTrainThenPredict(t *testing.T) {
 	require.NoError(t, os.WriteFile(params, []byte(`{"target":"y"}`), 0o644))
 	t.Setenv("TERN_PARAMS", "")
 	out := filepath.Join(dir, "out")
-	require.NoError(t, runTrain(context.Background(), data, "", params, out))
+	require.NoError(t, runTrain(context.Background(), data, "", "", params, out))
 	for _, f := range []string{"model/MLmodel", "model/model.json", "model/input_example.json", "evaluation.json", "confusion_matrix.json", "roc_curve.json", "pr_curve.json", "roc_curve.svg", "pr_curve.svg"} {
 		assert.FileExists(t, filepath.Join(out, f))
 	}
@@ -66,13 +66,13 @@ func TestTrainAndPredictErrors(t *testing.T) {
 	data := writeData(t, 50)
 	dir := t.TempDir()
 	t.Setenv("TERN_PARAMS", `{"target":"nope"}`)
-	err := runTrain(context.Background(), data, "", "", filepath.Join(dir, "out"))
+	err := runTrain(context.Background(), data, "", "", "", filepath.Join(dir, "out"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `no column "nope"`)
 	assert.NoDirExists(t, filepath.Join(dir, "out", "model"), "nothing half-written")
 
 	t.Setenv("TERN_PARAMS", `{"target":`)
-	err = runTrain(context.Background(), data, "", "", filepath.Join(dir, "out"))
+	err = runTrain(context.Background(), data, "", "", "", filepath.Join(dir, "out"))
 	assert.ErrorContains(t, err, "not valid JSON")
 
 	err = runPredict(context.Background(), filepath.Join(dir, "no-model"), data, filepath.Join(dir, "p.csv"))
