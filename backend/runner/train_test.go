@@ -9,10 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 func TestTrainSpecDefaults(t *testing.T) {
-	data := TrainData{Path: "/data/v.csv", Dataset: "churn", Number: 3,
+	reading := &table.Options{Format: "csv", Delimiter: ";"}
+	data := TrainData{Path: "/data/v.csv", Reading: reading, Dataset: "churn", Number: 3,
 		Features: func(target string) []string {
 			assert.Equal(t, "left", target)
 			return []string{"age", "plan"}
@@ -28,6 +30,7 @@ func TestTrainSpecDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "churn v3 · gbdt · 16:05", s.Name)
 	assert.Equal(t, "/data/v.csv", s.DataPath)
+	assert.Same(t, reading, s.DataReading, "the job reads the version as it was imported")
 	assert.Equal(t, "v3", s.DatasetVersion)
 	assert.True(t, s.Tracking)
 	assert.Equal(t, map[string]any{"lr": 0.1, "target": "left", "features": []any{"age", "plan"}}, params(s))
