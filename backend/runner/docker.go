@@ -124,7 +124,7 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 	}
 	if j.Spec.DataReading != nil {
 		// Read by the built-in runtime (and documented for user images).
-		host.Binds = append(host.Binds, w.reading+":/tern/dataset.json:ro")
+		spec.Binds = append(spec.Binds, w.reading+":/tern/dataset.json:ro")
 	}
 	var cleanup func()
 	if j.Spec.Tracking {
