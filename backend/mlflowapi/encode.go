@@ -143,22 +143,22 @@ func appendRun(b []byte, r runJSON) []byte {
 		b = append(b, ']')
 		comma = true
 	}
-	if len(r.Data.Params) > 0 {
-		if comma {
-			b = append(b, ',')
-		}
-		b = append(b, `"params":`...)
-		b = appendKVs(b, r.Data.Params)
-		comma = true
-	}
-	if len(r.Data.Tags) > 0 {
-		if comma {
-			b = append(b, ',')
-		}
-		b = append(b, `"tags":`...)
-		b = appendKVs(b, r.Data.Tags)
-	}
+	b, comma = appendKVField(b, comma, `"params":`, r.Data.Params)
+	b, _ = appendKVField(b, comma, `"tags":`, r.Data.Tags)
 	return append(b, `},"inputs":{}}`...)
+}
+
+// appendKVField writes `name:[...]` unless kvs is empty (omitempty),
+// after a comma when a field came before; it says whether one has now.
+func appendKVField(b []byte, comma bool, name string, kvs []kv) ([]byte, bool) {
+	if len(kvs) == 0 {
+		return b, comma
+	}
+	if comma {
+		b = append(b, ',')
+	}
+	b = append(b, name...)
+	return appendKVs(b, kvs), true
 }
 
 // directJSON is a response body already encoded; handlers return it to

@@ -39,7 +39,8 @@ func TestHandEncodingMatchesEncodingJSON(t *testing.T) {
 	assert.Equal(t, "{}\n", string(searchRunsJSON(nil, "")))
 }
 
-func BenchmarkSearchRunsEncode(b *testing.B) {
+// benchRuns is a search-runs page: 1000 runs of 100 metrics each.
+func benchRuns() []runJSON {
 	r := tracking.Run{RunInfo: tracking.RunInfo{ID: "06h1ej903q1mbcgwq4zs3q3s98", ExperimentID: "1", Name: "brisk-tern-12", Status: tracking.StatusFinished}, Params: map[string]string{"lr": "0.1"}, Tags: map[string]string{}, Metrics: map[string]tracking.Point{}}
 	for i := 0; i < 100; i++ {
 		r.Metrics["metric_"+string(rune('a'+i%26))+string(rune('a'+i/26))] = tracking.Point{Value: tracking.Float(float64(i) / 7), Step: 1, Timestamp: 1700000000000}
@@ -48,6 +49,11 @@ func BenchmarkSearchRunsEncode(b *testing.B) {
 	for i := range runs {
 		runs[i] = toRunJSON(r)
 	}
+	return runs
+}
+
+func BenchmarkSearchRunsEncode(b *testing.B) {
+	runs := benchRuns()
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = searchRunsJSON(runs, "x")
@@ -55,14 +61,7 @@ func BenchmarkSearchRunsEncode(b *testing.B) {
 }
 
 func BenchmarkSearchRunsEncodeStdlib(b *testing.B) {
-	r := tracking.Run{RunInfo: tracking.RunInfo{ID: "06h1ej903q1mbcgwq4zs3q3s98", ExperimentID: "1", Name: "brisk-tern-12", Status: tracking.StatusFinished}, Params: map[string]string{"lr": "0.1"}, Tags: map[string]string{}, Metrics: map[string]tracking.Point{}}
-	for i := 0; i < 100; i++ {
-		r.Metrics["metric_"+string(rune('a'+i%26))+string(rune('a'+i/26))] = tracking.Point{Value: tracking.Float(float64(i) / 7), Step: 1, Timestamp: 1700000000000}
-	}
-	runs := make([]runJSON, 1000)
-	for i := range runs {
-		runs[i] = toRunJSON(r)
-	}
+	runs := benchRuns()
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = json.Marshal(map[string]any{"runs": runs})

@@ -77,14 +77,14 @@ func (a *API) Routes() []httpapi.Route {
 		rt("POST "+v2+"experiments/search", readShared, a.searchExperiments),
 		rt("GET "+v2+"experiments/search", readShared, a.searchExperiments),
 		rt("POST "+v2+"experiments/update", notScoped, a.updateExperiment),
-		rt("POST "+v2+"experiments/delete", notScoped, a.deleteExperiment),
-		rt("POST "+v2+"experiments/restore", notScoped, a.restoreExperiment),
+		rt("POST "+v2+"experiments/delete", notScoped, a.setStage(tracking.StageDeleted)),
+		rt("POST "+v2+"experiments/restore", notScoped, a.setStage(tracking.StageActive)),
 		rt("POST "+v2+"experiments/set-experiment-tag", notScoped, a.setExperimentTag),
 		rt("POST "+v2+"runs/create", notScoped, a.createRun),
 		rt("GET "+v2+"runs/get", perRun, a.getRun),
 		rt("POST "+v2+"runs/update", perRun, a.updateRun),
-		rt("POST "+v2+"runs/delete", notScoped, a.deleteRun),
-		rt("POST "+v2+"runs/restore", notScoped, a.restoreRun),
+		rt("POST "+v2+"runs/delete", notScoped, a.onRun(a.svc.SoftDelete)),
+		rt("POST "+v2+"runs/restore", notScoped, a.onRun(a.svc.Restore)),
 		rt("POST "+v2+"runs/search", notScoped, a.searchRuns),
 		rt("POST "+v2+"runs/log-metric", perRun, a.logMetric),
 		rt("POST "+v2+"runs/log-parameter", perRun, a.logParam),
@@ -283,22 +283,17 @@ func (a *API) updateExperiment(_ *http.Request, in args) (any, error) {
 	return struct{}{}, err
 }
 
-func (a *API) deleteExperiment(_ *http.Request, in args) (any, error) {
-	id, err := in.required("experiment_id")
-	if err != nil {
-		return nil, err
+// setStage is experiments/delete (tracking.StageDeleted) and
+// experiments/restore (tracking.StageActive).
+func (a *API) setStage(stage string) func(*http.Request, args) (any, error) {
+	return func(_ *http.Request, in args) (any, error) {
+		id, err := in.required("experiment_id")
+		if err != nil {
+			return nil, err
+		}
+		_, err = a.svc.UpdateExperiment(id, "", stage, nil)
+		return struct{}{}, err
 	}
-	_, err = a.svc.UpdateExperiment(id, "", tracking.StageDeleted, nil)
-	return struct{}{}, err
-}
-
-func (a *API) restoreExperiment(_ *http.Request, in args) (any, error) {
-	id, err := in.required("experiment_id")
-	if err != nil {
-		return nil, err
-	}
-	_, err = a.svc.UpdateExperiment(id, "", tracking.StageActive, nil)
-	return struct{}{}, err
 }
 
 func (a *API) setExperimentTag(_ *http.Request, in args) (any, error) {
@@ -306,16 +301,21 @@ func (a *API) setExperimentTag(_ *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := in.required("key")
-	if err != nil {
-		return nil, err
-	}
-	val, err := in.str("value")
+	key, val, err := in.keyValue()
 	if err != nil {
 		return nil, err
 	}
 	_, err = a.svc.UpdateExperiment(id, "", "", map[string]string{key: val})
 	return struct{}{}, err
+}
+
+// keyValue reads the "key" (required) and "value" fields of a param or tag.
+func (in args) keyValue() (key, val string, err error) {
+	if key, err = in.required("key"); err != nil {
+		return "", "", err
+	}
+	val, err = in.str("value")
+	return key, val, err
 }
 
 // ---- runs
@@ -459,20 +459,15 @@ func (a *API) updateRun(_ *http.Request, in args) (any, error) {
 	return map[string]any{"run_info": infoJSON(r)}, nil
 }
 
-func (a *API) deleteRun(_ *http.Request, in args) (any, error) {
-	id, err := in.runID()
-	if err != nil {
-		return nil, err
+// onRun is runs/delete and runs/restore: op on the request's run.
+func (a *API) onRun(op func(runID string) error) func(*http.Request, args) (any, error) {
+	return func(_ *http.Request, in args) (any, error) {
+		id, err := in.runID()
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, op(id)
 	}
-	return struct{}{}, a.svc.SoftDelete(id)
-}
-
-func (a *API) restoreRun(_ *http.Request, in args) (any, error) {
-	id, err := in.runID()
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, a.svc.Restore(id)
 }
 
 func (a *API) searchRuns(_ *http.Request, in args) (any, error) {
@@ -525,36 +520,29 @@ func (a *API) logMetric(_ *http.Request, in args) (any, error) {
 	return struct{}{}, a.svc.LogBatch(id, tracking.Batch{Metrics: []tracking.Metric{m}})
 }
 
+// logParam and setTag log one param or tag as a batch of one.
 func (a *API) logParam(_ *http.Request, in args) (any, error) {
-	id, err := in.runID()
-	if err != nil {
-		return nil, err
-	}
-	key, err := in.required("key")
-	if err != nil {
-		return nil, err
-	}
-	val, err := in.str("value")
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, a.svc.LogBatch(id, tracking.Batch{Params: []tracking.Param{{Key: key, Value: val}}})
+	return a.logOne(in, func(key, val string) tracking.Batch {
+		return tracking.Batch{Params: []tracking.Param{{Key: key, Value: val}}}
+	})
 }
 
 func (a *API) setTag(_ *http.Request, in args) (any, error) {
+	return a.logOne(in, func(key, val string) tracking.Batch {
+		return tracking.Batch{Tags: []tracking.Tag{{Key: key, Value: val}}}
+	})
+}
+
+func (a *API) logOne(in args, batch func(key, val string) tracking.Batch) (any, error) {
 	id, err := in.runID()
 	if err != nil {
 		return nil, err
 	}
-	key, err := in.required("key")
+	key, val, err := in.keyValue()
 	if err != nil {
 		return nil, err
 	}
-	val, err := in.str("value")
-	if err != nil {
-		return nil, err
-	}
-	return struct{}{}, a.svc.LogBatch(id, tracking.Batch{Tags: []tracking.Tag{{Key: key, Value: val}}})
+	return struct{}{}, a.svc.LogBatch(id, batch(key, val))
 }
 
 func (a *API) deleteTag(_ *http.Request, in args) (any, error) {

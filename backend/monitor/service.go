@@ -125,11 +125,7 @@ func (s *Service) put(prefix byte, id string, v any) error {
 
 func (s *Service) get(prefix byte, id string, v any, what string) error {
 	err := s.db.DB.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(store.Key(prefix, []byte(id)))
-		if err != nil {
-			return err
-		}
-		return it.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+		return store.GetJSON(txn, store.Key(prefix, []byte(id)), v)
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return core.Errorf(core.NotFound, "There is no %s %q.", what, id)
@@ -262,19 +258,7 @@ func (s *Service) CreateMonitor(ctx context.Context, m Monitor) (Monitor, error)
 
 // Monitors lists monitors, newest first.
 func (s *Service) Monitors() ([]Monitor, error) {
-	out := []Monitor{}
-	err := s.list(prefixMonitor, 0, func(b []byte) error {
-		var m Monitor
-		if err := json.Unmarshal(b, &m); err != nil {
-			return err
-		}
-		out = append(out, m)
-		return nil
-	})
-	if err != nil {
-		return nil, core.Wrap(err, core.Internal, "Monitors could not be listed.")
-	}
-	return out, nil
+	return listAs(s, prefixMonitor, 0, "Monitors", same[Monitor])
 }
 
 // Monitor reads one monitor.
@@ -482,19 +466,7 @@ func summarize(r *Report) ReportSummary {
 
 // Reports lists report summaries, newest first.
 func (s *Service) Reports(limit int) ([]ReportSummary, error) {
-	out := []ReportSummary{}
-	err := s.list(prefixReport, limit, func(b []byte) error {
-		var r Report
-		if err := json.Unmarshal(b, &r); err != nil {
-			return err
-		}
-		out = append(out, summarize(&r))
-		return nil
-	})
-	if err != nil {
-		return nil, core.Wrap(err, core.Internal, "Reports could not be listed.")
-	}
-	return out, nil
+	return listAs(s, prefixReport, limit, "Reports", summarize)
 }
 
 // Report reads a stored report.
@@ -508,20 +480,29 @@ func (s *Service) Report(id string) (*Report, error) {
 
 // Alerts lists alerts, newest first.
 func (s *Service) Alerts(limit int) ([]Alert, error) {
-	out := []Alert{}
-	err := s.list(prefixAlert, limit, func(b []byte) error {
-		var a Alert
-		if err := json.Unmarshal(b, &a); err != nil {
+	return listAs(s, prefixAlert, limit, "Alerts", same[Alert])
+}
+
+// listAs reads up to limit records of one kind (0 = all), newest first,
+// each decoded as T and kept as conv makes it; what names them in the
+// error.
+func listAs[T, U any](s *Service, prefix byte, limit int, what string, conv func(*T) U) ([]U, error) {
+	out := []U{}
+	err := s.list(prefix, limit, func(b []byte) error {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
 			return err
 		}
-		out = append(out, a)
+		out = append(out, conv(&v))
 		return nil
 	})
 	if err != nil {
-		return nil, core.Wrap(err, core.Internal, "Alerts could not be listed.")
+		return nil, core.Wrap(err, core.Internal, "%s could not be listed.", what)
 	}
 	return out, nil
 }
+
+func same[T any](v *T) T { return *v }
 
 // Start runs monitors that have an interval, each when it is due, until
 // ctx ends. A failing run is published as "monitor.error" and retried at

@@ -1,6 +1,7 @@
 package tracking
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
@@ -334,33 +335,27 @@ func describe(t token) string {
 func isKw(t token, kw string) bool { return t.kind == tWord && strings.EqualFold(t.text, kw) }
 
 func (p *parser) or() (node, *QueryError) {
-	l, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	for isKw(p.peek(), "or") {
-		p.next()
-		r, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		l = orNode{l, r}
-	}
-	return l, nil
+	return p.chain("or", p.and, func(l, r node) node { return orNode{l, r} })
 }
 
 func (p *parser) and() (node, *QueryError) {
-	l, err := p.not()
+	return p.chain("and", p.not, func(l, r node) node { return andNode{l, r} })
+}
+
+// chain parses operand (kw operand)*, joining left to right, so "a or b
+// or c" is (a or b) or c.
+func (p *parser) chain(kw string, operand func() (node, *QueryError), join func(l, r node) node) (node, *QueryError) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for isKw(p.peek(), "and") {
+	for isKw(p.peek(), kw) {
 		p.next()
-		r, err := p.not()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l = andNode{l, r}
+		l = join(l, r)
 	}
 	return l, nil
 }
@@ -689,28 +684,18 @@ func (n cmpNode) match(r *Run, now int64) bool {
 	if isNum {
 		return cmpFloat(n.op, num, n.num)
 	}
-	return cmpString(n.op, str, n.str)
+	return cmpOrdered(n.op, str, n.str)
 }
 
+// cmpFloat is cmpOrdered where NaN equals NaN, as MLflow compares metrics.
 func cmpFloat(op string, a, b float64) bool {
-	switch op {
-	case "=":
-		return a == b || (math.IsNaN(a) && math.IsNaN(b))
-	case "!=":
-		return !(a == b || (math.IsNaN(a) && math.IsNaN(b)))
-	case "<":
-		return a < b
-	case "<=":
-		return a <= b
-	case ">":
-		return a > b
-	case ">=":
-		return a >= b
+	if math.IsNaN(a) && math.IsNaN(b) && (op == "=" || op == "!=") {
+		return op == "="
 	}
-	return false
+	return cmpOrdered(op, a, b)
 }
 
-func cmpString(op, a, b string) bool {
+func cmpOrdered[T cmp.Ordered](op string, a, b T) bool {
 	switch op {
 	case "=":
 		return a == b
