@@ -6,8 +6,9 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/router"
 )
 
 // Deployments is the serving screen: deploy a version, move traffic
@@ -82,7 +83,7 @@ func (d *Deployments) SetCanary(id, backend string, weight float64) (deployment.
 }
 
 // SetTraffic replaces the split and shadow (blue/green: 100 to one backend).
-func (d *Deployments) SetTraffic(id string, t serving.Traffic) (deployment.Deployment, error) {
+func (d *Deployments) SetTraffic(id string, t router.Traffic) (deployment.Deployment, error) {
 	if err := d.ready(); err != nil {
 		return deployment.Deployment{}, err
 	}
@@ -119,16 +120,16 @@ func (d *Deployments) Delete(id string) error {
 
 // Stats is live latency percentiles, throughput, errors, shadow agreement
 // and prediction-log counts (dropped shown to the user).
-func (d *Deployments) Stats(id string) (serving.RouterStats, error) {
+func (d *Deployments) Stats(id string) (router.Stats, error) {
 	if err := d.ready(); err != nil {
-		return serving.RouterStats{}, err
+		return router.Stats{}, err
 	}
 	return d.svc.Stats(id)
 }
 
 // LoggedPrediction is a prediction-log record with readable bodies.
 type LoggedPrediction struct {
-	serving.Record
+	predlog.Record
 	RequestText  string `json:"requestText"`
 	ResponseText string `json:"responseText"`
 }

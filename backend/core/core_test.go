@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,20 @@ func TestManualClockMovesOnlyWhenTold(t *testing.T) {
 	assert.IsType(t, SystemClock{}, OrSystem(zero))
 	assert.Same(t, c, OrSystem(c))
 	assert.WithinDuration(t, time.Now(), SystemClock{}.Now(), time.Second)
+}
+
+func TestValidRequestID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"abc-123":                true,
+		"with space ok":          true,
+		strings.Repeat("x", 128): true,
+		"":                       false,
+		strings.Repeat("x", 129): false,
+		"tab\there":              false,
+		"nul\x00":                false,
+		"caf\xc3\xa9":            false,
+		"del\x7f":                false,
+	} {
+		assert.Equal(t, want, ValidRequestID(id), "%q", id)
+	}
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/router"
 )
 
 // TopicBatchProgress carries BatchProgress while a CSV is scored.
@@ -49,7 +49,7 @@ func (s *Service) Predict(ctx context.Context, id, contentType, body string) (Pr
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	return PredictResult{Status: resp.StatusCode, Backend: resp.Header.Get(serving.BackendHeader), Body: string(b), LatencyMs: float64(time.Since(start).Microseconds()) / 1000}, nil
+	return PredictResult{Status: resp.StatusCode, Backend: resp.Header.Get(router.BackendHeader), Body: string(b), LatencyMs: float64(time.Since(start).Microseconds()) / 1000}, nil
 }
 
 // BatchProgress is published on TopicBatchProgress.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/docker"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/testenv"
 )
 
@@ -110,13 +110,13 @@ func TestDockerDeploymentEndToEnd(t *testing.T) {
 	}
 	assert.InDelta(t, 200, n2, 60, "canary share")
 
-	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}, Shadow: "v2"})
+	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}, Shadow: "v2"})
 	require.NoError(t, err)
 	for range 10 {
 		call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
 	}
 	require.Eventually(t, func() bool { st, _ := svc.Stats(d.ID); return st.Shadow.Agree+st.Shadow.Disagree == 10 }, 10*time.Second, 50*time.Millisecond)
-	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v2", Weight: 100}}})
+	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v2", Weight: 100}}})
 	require.NoError(t, err)
 	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
 	assert.Equal(t, "v2", by)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/modelserver"
 )
 
 // Spec is one model version to bring up behind a deployment.
@@ -58,11 +58,11 @@ func NewProcessLauncher() *ProcessLauncher {
 func (p *ProcessLauncher) Name() string { return "process" }
 
 func (p *ProcessLauncher) Launch(_ context.Context, s Spec) (Instance, error) {
-	loaded, err := serving.LoadDir(s.Dir, s.Model, itoa(s.Version))
+	loaded, err := modelserver.LoadDir(s.Dir, s.Model, itoa(s.Version))
 	if err != nil {
 		return Instance{}, err
 	}
-	srv, err := serving.NewServer(loaded.Model, serving.ServerOptions{Version: "tern"})
+	srv, err := modelserver.NewServer(loaded.Model, modelserver.ServerOptions{Version: "tern"})
 	if err != nil {
 		return Instance{}, err
 	}

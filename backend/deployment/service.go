@@ -28,8 +28,9 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -46,17 +47,17 @@ const (
 
 // Deployment is one stable endpoint and what is behind it.
 type Deployment struct {
-	ID       string          `json:"id"`
-	Name     string          `json:"name"`
-	Model    string          `json:"model"`
-	Port     int             `json:"port"`
-	Endpoint string          `json:"endpoint"`
-	Backends []Instance      `json:"backends"`
-	Traffic  serving.Traffic `json:"traffic"`
-	Target   string          `json:"target"`
-	State    string          `json:"state"`
-	Reason   string          `json:"reason,omitempty"`
-	Created  int64           `json:"created"`
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Model    string         `json:"model"`
+	Port     int            `json:"port"`
+	Endpoint string         `json:"endpoint"`
+	Backends []Instance     `json:"backends"`
+	Traffic  router.Traffic `json:"traffic"`
+	Target   string         `json:"target"`
+	State    string         `json:"state"`
+	Reason   string         `json:"reason,omitempty"`
+	Created  int64          `json:"created"`
 }
 
 // Options tune Deploy.
@@ -76,7 +77,7 @@ type Config struct {
 	// HealthTimeout bounds the wait for a new endpoint's /ping; 0 = 60 s.
 	HealthTimeout time.Duration
 	// PredictionLog options; the log is shared by every deployment.
-	LogOptions serving.LogOptions
+	LogOptions predlog.Options
 	// HealthInterval for routers; 0 = 500 ms.
 	HealthInterval time.Duration
 }
@@ -84,7 +85,7 @@ type Config struct {
 // Service manages deployments.
 type Service struct {
 	cfg  Config
-	plog *serving.PredictionLog
+	plog *predlog.Log
 	// client calls deployments for Try-it and batch scoring.
 	client *http.Client
 	mu     sync.Mutex
@@ -93,7 +94,7 @@ type Service struct {
 
 type liveDeployment struct {
 	d      Deployment
-	router *serving.Router
+	router *router.Router
 	srv    *http.Server
 }
 
@@ -109,12 +110,12 @@ func NewService(cfg Config) *Service {
 	if cfg.Bus == nil {
 		cfg.Bus = core.NewBus()
 	}
-	return &Service{cfg: cfg, plog: serving.NewPredictionLog(cfg.Store, cfg.LogOptions), live: map[string]*liveDeployment{},
+	return &Service{cfg: cfg, plog: predlog.New(cfg.Store, cfg.LogOptions), live: map[string]*liveDeployment{},
 		client: &http.Client{Timeout: 60 * time.Second}}
 }
 
 // PredictionLog is the shared log (the bench reads its counts).
-func (s *Service) PredictionLog() *serving.PredictionLog { return s.plog }
+func (s *Service) PredictionLog() *predlog.Log { return s.plog }
 
 func key(id string) []byte { return store.Key(prefixDeployment, []byte(id)) }
 
@@ -153,7 +154,7 @@ func (s *Service) Deploy(ctx context.Context, model, ref string, opt Options) (D
 		return Deployment{}, err
 	}
 	d.Backends = []Instance{inst}
-	d.Traffic = serving.Traffic{Split: []serving.Split{{Backend: inst.Backend, Weight: 100}}}
+	d.Traffic = router.Traffic{Split: []router.Split{{Backend: inst.Backend, Weight: 100}}}
 	ld, err := s.serve(d, opt.Port)
 	if err != nil {
 		s.cfg.Launcher.Stop(context.Background(), inst)
@@ -181,11 +182,11 @@ func (s *Service) launch(ctx context.Context, depID string, v registry.Version) 
 
 // serve starts the router and its listener for d.
 func (s *Service) serve(d Deployment, port int) (*liveDeployment, error) {
-	var backends []serving.Backend
+	var backends []router.Backend
 	for _, b := range d.Backends {
-		backends = append(backends, serving.Backend{ID: b.Backend, URL: b.URL})
+		backends = append(backends, router.Backend{ID: b.Backend, URL: b.URL})
 	}
-	r, err := serving.NewRouter(d.ID, backends, d.Traffic, serving.RouterOptions{Log: s.plog, HealthInterval: s.cfg.HealthInterval})
+	r, err := router.New(d.ID, backends, d.Traffic, router.Options{Log: s.plog, HealthInterval: s.cfg.HealthInterval})
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +240,7 @@ func (s *Service) AddVersion(ctx context.Context, id, ref string) (Deployment, e
 	if err != nil {
 		return Deployment{}, err
 	}
-	ld.router.AddBackend(serving.Backend{ID: inst.Backend, URL: inst.URL})
+	ld.router.AddBackend(router.Backend{ID: inst.Backend, URL: inst.URL})
 	s.mu.Lock()
 	ld.d.Backends = append(ld.d.Backends, inst)
 	d := ld.d
@@ -248,7 +249,7 @@ func (s *Service) AddVersion(ctx context.Context, id, ref string) (Deployment, e
 }
 
 // SetTraffic replaces the split; the next request follows it.
-func (s *Service) SetTraffic(id string, t serving.Traffic) (Deployment, error) {
+func (s *Service) SetTraffic(id string, t router.Traffic) (Deployment, error) {
 	ld, err := s.get(id)
 	if err != nil {
 		return Deployment{}, err
@@ -289,7 +290,7 @@ func (s *Service) SetCanary(id, backend string, weight float64) (Deployment, err
 	if stable == "" {
 		return Deployment{}, core.Errorf(core.Conflict, "A canary needs a second version behind the deployment; add one first.")
 	}
-	t := serving.Traffic{Split: []serving.Split{{Backend: stable, Weight: 100 - weight}, {Backend: backend, Weight: weight}}, Shadow: cur.Shadow}
+	t := router.Traffic{Split: []router.Split{{Backend: stable, Weight: 100 - weight}, {Backend: backend, Weight: weight}}, Shadow: cur.Shadow}
 	if t.Shadow == backend {
 		t.Shadow = ""
 	}
@@ -407,16 +408,16 @@ func (s *Service) Get(id string) (Deployment, error) {
 }
 
 // Stats is the live router's counters and latency percentiles.
-func (s *Service) Stats(id string) (serving.RouterStats, error) {
+func (s *Service) Stats(id string) (router.Stats, error) {
 	ld, err := s.get(id)
 	if err != nil {
-		return serving.RouterStats{}, err
+		return router.Stats{}, err
 	}
 	return ld.router.Stats(), nil
 }
 
 // Predictions returns a deployment's most recent logged exchanges.
-func (s *Service) Predictions(id string, limit int) ([]serving.Record, error) {
+func (s *Service) Predictions(id string, limit int) ([]predlog.Record, error) {
 	return s.plog.Recent(id, limit)
 }
 

@@ -15,8 +15,9 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/modelfmt"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -43,7 +44,7 @@ func newFixture(t *testing.T) fixture {
 }
 
 func (f fixture) service(l Launcher) *Service {
-	return NewService(Config{Store: f.st, Registry: f.reg, Launcher: l, HealthInterval: 100 * time.Millisecond, LogOptions: serving.LogOptions{FlushEvery: 10 * time.Millisecond}})
+	return NewService(Config{Store: f.st, Registry: f.reg, Launcher: l, HealthInterval: 100 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}})
 }
 
 func call(t *testing.T, url, path, ct, body string) (int, string, string) {
@@ -52,7 +53,7 @@ func call(t *testing.T, url, path, ct, body string) (int, string, string) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get(serving.BackendHeader), string(b)
+	return resp.StatusCode, resp.Header.Get(router.BackendHeader), string(b)
 }
 
 // payloads are every format of both protocols, for a 6-input model.
@@ -101,7 +102,7 @@ func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 	assert.InDelta(t, 200, n2, 60, "10%% ± 3%% of 2000 to the canary, got %d", n2)
 
 	// Shadow: v2 gets copies of live traffic on v1.
-	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}, Shadow: "v2"})
+	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}, Shadow: "v2"})
 	require.NoError(t, err)
 	for range 20 {
 		_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
@@ -113,7 +114,7 @@ func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond)
 
 	// Blue/green switch, then rollback: the very next request is on v1 again.
-	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v2", Weight: 100}}})
+	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v2", Weight: 100}}})
 	require.NoError(t, err)
 	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
 	require.Equal(t, "v2", by)
@@ -174,7 +175,7 @@ func TestDeployFailures(t *testing.T) {
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
 	_, err = svc.AddVersion(ctx, d.ID, "1")
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
-	_, err = svc.SetTraffic(d.ID, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 50}}})
+	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 50}}})
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 	_, err = svc.Rollback(d.ID)
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))

@@ -13,7 +13,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/drift"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -119,7 +119,7 @@ func readSchemaCSV(ctx context.Context, r io.Reader, v dataset.Version) ([]drift
 type ServingLog struct{ Store *store.Store }
 
 func (s ServingLog) Recent(_ context.Context, deployment string, limit int) ([]LogRecord, error) {
-	recs, err := serving.ReadLog(s.Store, deployment, limit)
+	recs, err := predlog.Read(s.Store, deployment, limit)
 	if err != nil {
 		return nil, err
 	}

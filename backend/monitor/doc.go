@@ -6,7 +6,8 @@
 // Inputs are small interfaces defined here — Source (a frozen reference
 // profile and a current window), TableReader (dataset versions), LogReader
 // (a deployment's prediction log) — so the package is tested with data it
-// generates and wired to the real dataset and serving packages by adapters.
+// generates and wired to the real dataset and prediction-log packages by
+// adapters.
 //
 // Reports hold aggregates only: test results, shares per bin or category
 // (categories seen fewer than 5 times are pooled, numbers are shown to 4

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/serving"
 )
 
 // Label is the true outcome of one logged prediction, keyed by the
@@ -62,7 +61,7 @@ func ParseLabels(data []byte) ([]Label, error) {
 		if id == "" {
 			return core.Errorf(core.Invalid, "Row %d: request_id is empty.", row)
 		}
-		if !serving.ValidRequestID(id) {
+		if !core.ValidRequestID(id) {
 			return core.Errorf(core.Invalid, "Row %d: request_id %q is not a request ID (1 to 128 printable ASCII characters).", row, clip(id, 40))
 		}
 		v, err := canonicalLabel(val)

@@ -14,7 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/tern-studio/tern/backend/chart"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/predlog"
 )
 
 // Tasks realised performance is measured for.
@@ -477,7 +477,7 @@ func regressionMetrics(ps []joined) map[string]float64 {
 
 // joinLabels pairs labels with the deployment's logged live predictions
 // through the request-ID index, counting what did not join.
-func joinLabels(rs map[string]serving.Record, labels []Label) (pairs []joined, unmatched, unusable int) {
+func joinLabels(rs map[string]predlog.Record, labels []Label) (pairs []joined, unmatched, unusable int) {
 	for _, l := range labels {
 		rec, ok := rs[l.RequestID]
 		if !ok {

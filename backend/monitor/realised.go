@@ -10,7 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -188,7 +188,7 @@ func (s *Service) refreshPerformance(m Monitor) (*Performance, error) {
 			ids = append(ids, l.RequestID)
 		}
 	}
-	recs, err := serving.LookupRequests(s.db, m.Deployment, ids)
+	recs, err := predlog.LookupRequests(s.db, m.Deployment, ids)
 	if err != nil {
 		return nil, err
 	}

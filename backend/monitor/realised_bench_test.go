@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/drift"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -18,13 +18,13 @@ import (
 func BenchmarkIngestLabels100k(b *testing.B) {
 	const n = 100_000
 	st := store.MustOpen(b)
-	plog := serving.NewPredictionLog(st, serving.LogOptions{Capacity: n + 1})
+	plog := predlog.New(st, predlog.Options{Capacity: n + 1})
 	t0 := time.Now().Add(-2 * time.Hour).UnixNano()
 	var file strings.Builder
 	file.WriteString("request_id,label\n")
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("req-%07d", i)
-		plog.Enqueue(serving.Record{Deployment: "dep", Backend: "v1", Time: t0 + int64(i)*int64(time.Millisecond*60), Status: 200, Path: "/invocations",
+		plog.Enqueue(predlog.Record{Deployment: "dep", Backend: "v1", Time: t0 + int64(i)*int64(time.Millisecond*60), Status: 200, Path: "/invocations",
 			RequestID: id, Request: []byte(fmt.Sprintf(`{"instances":[[%d]]}`, i%7)), Response: []byte(fmt.Sprintf(`{"predictions":[%d]}`, i%2))})
 		fmt.Fprintf(&file, "%s,%d\n", id, (i/3)%2)
 	}

@@ -17,7 +17,8 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/predlog"
+	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -91,7 +92,7 @@ func FuzzParseLabels(f *testing.F) {
 		require.NotEmpty(t, labels)
 		seen := map[Label]bool{}
 		for _, l := range labels {
-			assert.True(t, serving.ValidRequestID(l.RequestID), "%q", l.RequestID)
+			assert.True(t, core.ValidRequestID(l.RequestID), "%q", l.RequestID)
 			assert.GreaterOrEqual(t, l.Row, 0)
 			key := Label{RequestID: l.RequestID, Row: l.Row}
 			assert.False(t, seen[key], "duplicate %q row %d accepted", l.RequestID, l.Row)
@@ -237,9 +238,9 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 		}
 	}))
 	defer model.Close()
-	plog := serving.NewPredictionLog(st, serving.LogOptions{FlushEvery: 5 * time.Millisecond})
-	router, err := serving.NewRouter("dep1", []serving.Backend{{ID: "v1", URL: model.URL}},
-		serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}}, serving.RouterOptions{Log: plog, HealthInterval: -1})
+	plog := predlog.New(st, predlog.Options{FlushEvery: 5 * time.Millisecond})
+	router, err := router.New("dep1", []router.Backend{{ID: "v1", URL: model.URL}},
+		router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}}, router.Options{Log: plog, HealthInterval: -1})
 	require.NoError(t, err)
 	front := httptest.NewServer(router)
 	defer front.Close()
@@ -250,7 +251,7 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		require.Equal(t, 200, resp.StatusCode)
-		id := resp.Header.Get(serving.RequestIDHeader)
+		id := resp.Header.Get(core.RequestIDHeader)
 		require.NotEmpty(t, id)
 		return id
 	}

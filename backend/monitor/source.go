@@ -110,7 +110,7 @@ func (v Versions) Current(ctx context.Context, _ Window) (Sample, error) {
 }
 
 // LogRecord is one logged prediction as monitoring needs it; adapters map
-// the serving package's records onto it.
+// the prediction log's records (backend/predlog) onto it.
 type LogRecord struct {
 	ID        string    `json:"id,omitempty"`
 	Time      time.Time `json:"time"`

@@ -33,7 +33,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/predlog"
+	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -93,22 +94,10 @@ func harness(args []string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	dir := *dataDir
-	if dir == "" {
-		var err error
-		dir, err = os.MkdirTemp("", "servebench-*")
-		if err != nil {
-			fatal(err)
-		}
-		defer os.RemoveAll(dir)
-	}
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		fatal(err)
-	}
-	defer st.Close()
-	plog := serving.NewPredictionLog(st, serving.LogOptions{})
-	r, err := serving.NewRouter("bench", []serving.Backend{{ID: "v1", URL: direct}}, serving.Traffic{Split: []serving.Split{{Backend: "v1", Weight: 100}}}, serving.RouterOptions{Log: plog})
+	st, closeStore := openStore(*dataDir, "servebench-*")
+	defer closeStore()
+	plog := predlog.New(st, predlog.Options{})
+	r, err := router.New("bench", []router.Backend{{ID: "v1", URL: direct}}, router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}}, router.Options{Log: plog})
 	if err != nil {
 		fatal(err)
 	}
@@ -122,7 +111,7 @@ func harness(args []string) {
 	admin := http.NewServeMux()
 	admin.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		written, dropped := plog.Counts()
-		n, _ := serving.CountLog(st, "bench")
+		n, _ := predlog.Count(st, "bench")
 		json.NewEncoder(w).Encode(map[string]any{"written": written, "dropped": dropped, "stored": n})
 	})
 	aln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(*pa))
@@ -266,17 +255,9 @@ func logOnly(args []string) {
 	rate := fs.Int("rate", 5000, "")
 	dur := fs.Duration("d", 60*time.Second, "")
 	fs.Parse(args)
-	dir, err := os.MkdirTemp("", "servebench-log-*")
-	if err != nil {
-		fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		fatal(err)
-	}
-	defer st.Close()
-	plog := serving.NewPredictionLog(st, serving.LogOptions{})
+	st, closeStore := openStore("", "servebench-log-*")
+	defer closeStore()
+	plog := predlog.New(st, predlog.Options{})
 	req := []byte(`{"dataframe_split":{"columns":["f0","f1","f2","f3","f4","f5","f6","f7","f8","f9"],"data":[[0.304717,-1.039984,0.750451,0.940565,-1.951035,-1.30218,0.12784,-0.316243,-0.016801,-0.853044]]}}`)
 	resp := []byte(`{"predictions":[0.9962592124938965]}`)
 	start := time.Now()
@@ -288,7 +269,7 @@ func logOnly(args []string) {
 			time.Sleep(d)
 		}
 		for !next.After(time.Now()) {
-			plog.Enqueue(serving.Record{Deployment: "bench", Backend: "v1", Time: time.Now().UnixNano(), LatencyMicros: 400, Status: 200, Path: "/invocations",
+			plog.Enqueue(predlog.Record{Deployment: "bench", Backend: "v1", Time: time.Now().UnixNano(), LatencyMicros: 400, Status: 200, Path: "/invocations",
 				Request: append([]byte(nil), req...), Response: append([]byte(nil), resp...)})
 			sent++
 			next = next.Add(interval)
@@ -297,6 +278,25 @@ func logOnly(args []string) {
 	elapsed := time.Since(start).Seconds()
 	plog.Close()
 	written, dropped := plog.Counts()
-	n, _ := serving.CountLog(st, "bench")
+	n, _ := predlog.Count(st, "bench")
 	json.NewEncoder(os.Stdout).Encode(map[string]any{"sent": sent, "rate": float64(sent) / elapsed, "written": written, "dropped": dropped, "stored": n})
+}
+
+// openStore opens the store in dir, or in a new temporary directory named
+// after pattern that the returned func removes with the store.
+func openStore(dir, pattern string) (*store.Store, func()) {
+	remove := func() {}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", pattern)
+		if err != nil {
+			fatal(err)
+		}
+		dir, remove = tmp, func() { os.RemoveAll(tmp) }
+	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		remove()
+		fatal(err)
+	}
+	return st, func() { st.Close(); remove() }
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/serving"
+	"github.com/tern-studio/tern/backend/modelserver"
 )
 
 func init() { commands["serve"] = serve }
@@ -49,11 +49,11 @@ func envOr(key, def string) string {
 }
 
 func runServe(ctx context.Context, modelDir, addr, name, ver string, maxBody int64) error {
-	loaded, err := serving.LoadDir(modelDir, name, ver)
+	loaded, err := modelserver.LoadDir(modelDir, name, ver)
 	if err != nil {
 		return err
 	}
-	srv, err := serving.NewServer(loaded.Model, serving.ServerOptions{MaxBodyBytes: maxBody, Version: "tern-runtime " + version})
+	srv, err := modelserver.NewServer(loaded.Model, modelserver.ServerOptions{MaxBodyBytes: maxBody, Version: "tern-runtime " + version})
 	if err != nil {
 		return err
 	}

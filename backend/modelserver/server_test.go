@@ -1,4 +1,4 @@
-package serving
+package modelserver
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
@@ -380,25 +381,15 @@ func BenchmarkInvocations(b *testing.B) {
 	}
 }
 
-// A 100 MB tensor is refused with 413 at the default limit, by the scoring
-// server and by the router, before it is decoded.
-func TestHundredMegabyteTensorIs413(t *testing.T) {
-	ts := newTestServer(t, ServerOptions{})
-	r, err := NewRouter("d", []Backend{{ID: "v1", URL: ts.URL}}, Traffic{Split: []Split{{Backend: "v1", Weight: 100}}}, RouterOptions{HealthInterval: -1})
-	require.NoError(t, err)
-	defer r.Close()
-	front := httptest.NewServer(r)
-	defer front.Close()
-	var b strings.Builder
-	b.WriteString(`{"inputs":[{"name":"x","shape":[25000000,4],"datatype":"FP64","data":[`)
-	chunk := strings.Repeat("1.0,", 1<<16)
-	for b.Len() < 100<<20 {
-		b.WriteString(chunk)
-	}
-	b.WriteString(`1]}]}`)
-	body := b.String()
-	for _, url := range []string{ts.URL, front.URL} {
-		code, msg := post(t, url+"/v2/models/iris/infer", "application/json", body)
-		assert.Equal(t, 413, code, msg)
+// Direct serving echoes a sane caller ID and makes none of its own.
+func TestServerEchoesRequestID(t *testing.T) {
+	for id, want := range map[string]string{"trace-42": "trace-42", "": "", "bad\x01id": ""} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/ping", nil)
+		if id != "" {
+			req.Header[core.RequestIDHeader] = []string{id}
+		}
+		(&Server{mux: http.NewServeMux()}).ServeHTTP(w, req)
+		assert.Equal(t, want, w.Header().Get(core.RequestIDHeader), "%q", id)
 	}
 }

@@ -1,4 +1,4 @@
-package serving
+package router
 
 import (
 	"bytes"
@@ -6,17 +6,18 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
-	"time"
 
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
 )
 
 // These benchmarks measure what the router itself costs per request, with
 // the backend answered in memory, so ns/op and allocs/op do not depend on
 // the loopback TCP stack or on what else the machine is doing (the
-// end-to-end figures are in bench/serving). Compare runs with benchstat:
+// end-to-end figures are in bench/serving; the prediction log's writer
+// has its own benchmark in backend/predlog). Compare runs with benchstat:
 //
-//	go test ./backend/serving -run '^$' -bench 'RouterServeHTTP|PredictionLogWrite' -benchmem -count 8 > new.txt
+//	go test ./backend/router -run '^$' -bench RouterServeHTTP -benchmem -count 8 > new.txt
 //	benchstat old.txt new.txt
 
 var (
@@ -53,10 +54,10 @@ func (w *benchWriter) Header() http.Header         { return w.h }
 func (w *benchWriter) WriteHeader(code int)        { w.status = code }
 func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
-func benchServe(b *testing.B, opt RouterOptions, traffic Traffic) {
+func benchServe(b *testing.B, opt Options, traffic Traffic) {
 	opt.HealthInterval = -1
 	opt.transport = memTransport{}
-	r, err := NewRouter("bench", []Backend{{"v1", "http://127.0.0.1:1"}, {"v2", "http://127.0.0.1:2"}}, traffic, opt)
+	r, err := New("bench", []Backend{{"v1", "http://127.0.0.1:1"}, {"v2", "http://127.0.0.1:2"}}, traffic, opt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,37 +86,14 @@ func benchServe(b *testing.B, opt RouterOptions, traffic Traffic) {
 
 func BenchmarkRouterServeHTTP(b *testing.B) {
 	one := Traffic{Split: []Split{{"v1", 100}}}
-	b.Run("plain", func(b *testing.B) { benchServe(b, RouterOptions{}, one) })
+	b.Run("plain", func(b *testing.B) { benchServe(b, Options{}, one) })
 	b.Run("canary", func(b *testing.B) {
-		benchServe(b, RouterOptions{}, Traffic{Split: []Split{{"v1", 90}, {"v2", 10}}})
+		benchServe(b, Options{}, Traffic{Split: []Split{{"v1", 90}, {"v2", 10}}})
 	})
 	b.Run("logged", func(b *testing.B) {
 		st := store.MustOpen(b)
-		log := NewPredictionLog(st, LogOptions{Capacity: 1 << 20})
+		log := predlog.New(st, predlog.Options{Capacity: 1 << 20})
 		defer log.Close()
-		benchServe(b, RouterOptions{Log: log}, one)
+		benchServe(b, Options{Log: log}, one)
 	})
-}
-
-// BenchmarkPredictionLogWrite is the writer's cost per record (encoding and
-// the Badger write batch), which runs off the request path but shares the
-// machine's cores with it.
-func BenchmarkPredictionLogWrite(b *testing.B) {
-	st := store.MustOpen(b)
-	l := &PredictionLog{st: st, opt: LogOptions{BatchSize: 1024}}
-	batch := make([]Record, 1024)
-	for i := range batch {
-		batch[i] = Record{Deployment: "bench", Backend: "v1", LatencyMicros: 400, Status: 200, Path: "/invocations",
-			Request: benchReq, Response: benchResp}
-	}
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		for i := range batch {
-			batch[i].Time = time.Now().UnixNano()
-		}
-		l.flush(batch)
-		n += len(batch)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 }

@@ -1,10 +1,12 @@
-package serving
+package router
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +40,7 @@ func TestRouterConnPoolAnswers(t *testing.T) {
 		}
 	}))
 	defer backend.Close()
-	r, err := NewRouter("d", []Backend{{"v1", backend.URL}}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{HealthInterval: -1, Timeout: 200 * time.Millisecond})
+	r, err := New("d", []Backend{{"v1", backend.URL}}, Traffic{Split: []Split{{"v1", 100}}}, Options{HealthInterval: -1, Timeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	defer r.Close()
 	front := httptest.NewServer(r)
@@ -90,4 +92,32 @@ func TestRouterConnPoolAnswers(t *testing.T) {
 	code, _ = call("/slow", "{}")
 	assert.Equal(t, 503, code)
 	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+// The router must keep connections to a backend alive: a new TCP
+// connection per request would cost more than everything else it does.
+func TestRouterReusesBackendConnections(t *testing.T) {
+	var conns atomic.Int64
+	a := &fakeBackend{pred: "1", code: 200}
+	// ConnState is set before the server starts, so it is not raced.
+	a.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"predictions":[1]}`)
+	}))
+	a.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	a.Start()
+	t.Cleanup(a.Close)
+	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, Options{})
+	for range 50 {
+		code, backend, body := invoke(t, ts.URL, nil)
+		require.Equal(t, 200, code)
+		assert.Equal(t, "v1", backend)
+		assert.JSONEq(t, `{"predictions":[1]}`, body)
+	}
+	assert.LessOrEqual(t, conns.Load(), int64(2))
 }

@@ -1,4 +1,4 @@
-package serving
+package modelserver
 
 import (
 	"fmt"

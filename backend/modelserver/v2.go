@@ -1,4 +1,4 @@
-package serving
+package modelserver
 
 import (
 	"encoding/json"
@@ -156,16 +156,8 @@ func tensorValues(t V2Tensor, col modelfmt.Column) ([]float64, *RequestError) {
 		want *= d
 	}
 	out := make([]float64, 0, want)
-	var walk func(v any) *RequestError
-	walk = func(v any) *RequestError {
+	err := eachLeaf(t.Data, func(v any) *RequestError {
 		switch x := v.(type) {
-		case []any:
-			for _, e := range x {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
-			return nil
 		case float64:
 			switch kind {
 			case 'b':
@@ -195,14 +187,28 @@ func tensorValues(t V2Tensor, col modelfmt.Column) ([]float64, *RequestError) {
 		}
 		out = append(out, f)
 		return nil
-	}
-	if err := walk(t.Data); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if int64(len(out)) != want {
 		return nil, bad("Input %q has %d values but its shape %v needs %d.", clip(t.Name), len(out), t.Shape, want)
 	}
 	return out, nil
+}
+
+// eachLeaf calls f on every value of a nested JSON array, in order, and
+// stops at the first error.
+func eachLeaf(v any, f func(any) *RequestError) *RequestError {
+	if list, ok := v.([]any); ok {
+		for _, e := range list {
+			if err := eachLeaf(e, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return f(v)
 }
 
 func hasText(sig modelfmt.Signature) bool {
@@ -223,15 +229,8 @@ func tensorText(t V2Tensor) ([]string, *RequestError) {
 		return nil, &RequestError{Status: 413, Msg: "Input " + strconv.Quote(clip(t.Name)) + " is larger than one request may be."}
 	}
 	var out []string
-	var walk func(v any) *RequestError
-	walk = func(v any) *RequestError {
+	err := eachLeaf(t.Data, func(v any) *RequestError {
 		switch x := v.(type) {
-		case []any:
-			for _, e := range x {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
 		case string:
 			out = append(out, x)
 		case nil:
@@ -243,8 +242,8 @@ func tensorText(t V2Tensor) ([]string, *RequestError) {
 			return bad("Input %q has more values than its shape %v holds.", clip(t.Name), t.Shape)
 		}
 		return nil
-	}
-	if err := walk(t.Data); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if int64(len(out)) != t.Shape[0] {

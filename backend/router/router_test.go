@@ -1,4 +1,4 @@
-package serving
+package router
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/modelserver"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -48,7 +53,7 @@ func newFake(t *testing.T, pred string) *fakeBackend {
 	return f
 }
 
-func newTestRouter(t *testing.T, backends map[string]*fakeBackend, traffic Traffic, opt RouterOptions) (*Router, *httptest.Server) {
+func newTestRouter(t *testing.T, backends map[string]*fakeBackend, traffic Traffic, opt Options) (*Router, *httptest.Server) {
 	t.Helper()
 	var bs []Backend
 	for id, f := range backends {
@@ -57,7 +62,7 @@ func newTestRouter(t *testing.T, backends map[string]*fakeBackend, traffic Traff
 	if opt.HealthInterval == 0 {
 		opt.HealthInterval = -1
 	}
-	r, err := NewRouter("dep1", bs, traffic, opt)
+	r, err := New("dep1", bs, traffic, opt)
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := httptest.NewServer(r)
@@ -69,7 +74,20 @@ var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 func invoke(t *testing.T, url string, hdr map[string]string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url+"/invocations", strings.NewReader(`{"instances":[[1]]}`))
+	return send(t, url+"/invocations", `{"instances":[[1]]}`, hdr)
+}
+
+func post(t *testing.T, url, ct, body string) (int, string) {
+	t.Helper()
+	code, _, b := send(t, url, body, map[string]string{"Content-Type": ct})
+	return code, b
+}
+
+// send POSTs a JSON body (unless hdr says another Content-Type) and
+// returns the status, the backend that answered and the body.
+func send(t *testing.T, url, body string, hdr map[string]string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -81,13 +99,24 @@ func invoke(t *testing.T, url string, hdr map[string]string) (int, string, strin
 	return resp.StatusCode, resp.Header.Get(BackendHeader), string(b)
 }
 
+// allAnsweredBy sends n requests and requires each to be answered, by
+// backend want.
+func allAnsweredBy(t *testing.T, url string, n int, want string) {
+	t.Helper()
+	for range n {
+		code, by, _ := invoke(t, url, nil)
+		require.Equal(t, 200, code)
+		require.Equal(t, want, by)
+	}
+}
+
 func canary(stable, can string, w float64) Traffic {
 	return Traffic{Split: []Split{{stable, 100 - w}, {can, w}}}
 }
 
 func TestCanaryTenPercent(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 10), RouterOptions{})
+	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 10), Options{})
 	counts := map[string]int{}
 	for i := 0; i < 2000; i++ {
 		code, by, _ := invoke(t, ts.URL, nil)
@@ -102,7 +131,7 @@ func TestCanaryTenPercent(t *testing.T) {
 
 func TestRollbackTakesEffectOnNextRequest(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 0), RouterOptions{})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 0), Options{})
 	// Blue/green: switch everything to v2.
 	require.NoError(t, r.SetTraffic(Traffic{Split: []Split{{"v2", 100}}}))
 	for range 20 {
@@ -122,7 +151,7 @@ func TestRollbackTakesEffectOnNextRequest(t *testing.T) {
 
 func TestTrafficValidation(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	r, _ := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 10), RouterOptions{})
+	r, _ := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 10), Options{})
 	bad := []struct {
 		t    Traffic
 		want string
@@ -146,7 +175,7 @@ func TestTrafficValidation(t *testing.T) {
 
 func TestStickyRouting(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), RouterOptions{})
+	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), Options{})
 	seen := map[string]bool{}
 	for u := 0; u < 40; u++ {
 		key := fmt.Sprintf("user-%d", u)
@@ -162,7 +191,7 @@ func TestStickyRouting(t *testing.T) {
 
 func TestShadowGetsCopiesAndCallerUnaffected(t *testing.T) {
 	live, shadow := newFake(t, "1.0"), newFake(t, "1")
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": live, "v2": shadow}, Traffic{Split: []Split{{"v1", 100}}, Shadow: "v2"}, RouterOptions{})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": live, "v2": shadow}, Traffic{Split: []Split{{"v1", 100}}, Shadow: "v2"}, Options{})
 	for range 50 {
 		code, by, body := invoke(t, ts.URL, nil)
 		require.Equal(t, 200, code)
@@ -196,7 +225,7 @@ func TestShadowGetsCopiesAndCallerUnaffected(t *testing.T) {
 func TestShadowBoundedInFlight(t *testing.T) {
 	live, shadow := newFake(t, "1"), newFake(t, "1")
 	shadow.delay = 200 * time.Millisecond
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": live, "v2": shadow}, Traffic{Split: []Split{{"v1", 100}}, Shadow: "v2"}, RouterOptions{ShadowConcurrency: 2})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": live, "v2": shadow}, Traffic{Split: []Split{{"v1", 100}}, Shadow: "v2"}, Options{ShadowConcurrency: 2})
 	for range 10 {
 		invoke(t, ts.URL, nil)
 	}
@@ -207,12 +236,9 @@ func TestShadowBoundedInFlight(t *testing.T) {
 
 func TestUnhealthyCanaryKeepsTrafficOnStable(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), RouterOptions{})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), Options{})
 	r.MarkHealthy("v2", false)
-	for range 100 {
-		_, by, _ := invoke(t, ts.URL, nil)
-		require.Equal(t, "v1", by)
-	}
+	allAnsweredBy(t, ts.URL, 100, "v1")
 	r.MarkHealthy("v1", false)
 	code, _, body := invoke(t, ts.URL, nil)
 	assert.Equal(t, 503, code)
@@ -221,7 +247,7 @@ func TestUnhealthyCanaryKeepsTrafficOnStable(t *testing.T) {
 
 func TestHealthProbeTakesDeadBackendOut(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), RouterOptions{HealthInterval: 20 * time.Millisecond})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), Options{HealthInterval: 20 * time.Millisecond})
 	b.Close()
 	require.Eventually(t, func() bool {
 		for _, s := range r.Stats().Backends {
@@ -231,29 +257,21 @@ func TestHealthProbeTakesDeadBackendOut(t *testing.T) {
 		}
 		return false
 	}, 3*time.Second, 10*time.Millisecond)
-	for range 50 {
-		code, by, _ := invoke(t, ts.URL, nil)
-		require.Equal(t, 200, code)
-		require.Equal(t, "v1", by)
-	}
+	allAnsweredBy(t, ts.URL, 50, "v1")
 }
 
 // A backend that dies between probes: the request that finds it dead is
 // retried on another backend, so callers see no failure.
 func TestCrashedBackendRetriedElsewhere(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), RouterOptions{})
+	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 50), Options{})
 	b.Close()
-	for range 100 {
-		code, by, _ := invoke(t, ts.URL, nil)
-		require.Equal(t, 200, code)
-		require.Equal(t, "v1", by)
-	}
+	allAnsweredBy(t, ts.URL, 100, "v1")
 }
 
 func TestPromoteAndRollbackUnderLoad(t *testing.T) {
 	a, b := newFake(t, "1"), newFake(t, "2")
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 10), RouterOptions{})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a, "v2": b}, canary("v1", "v2", 10), Options{})
 	var failed, total atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -298,9 +316,9 @@ func TestPromoteAndRollbackUnderLoad(t *testing.T) {
 
 func TestRouterBodyLimitAndLogging(t *testing.T) {
 	st := store.MustOpen(t)
-	log := NewPredictionLog(st, LogOptions{FlushEvery: 5 * time.Millisecond})
+	log := predlog.New(st, predlog.Options{FlushEvery: 5 * time.Millisecond})
 	a := newFake(t, "1")
-	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{Log: log, MaxBodyBytes: 64})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, Options{Log: log, MaxBodyBytes: 64})
 	for range 30 {
 		code, _, _ := invoke(t, ts.URL, nil)
 		require.Equal(t, 200, code)
@@ -308,10 +326,10 @@ func TestRouterBodyLimitAndLogging(t *testing.T) {
 	code, body := post(t, ts.URL+"/invocations", "application/json", `{"instances":[`+strings.Repeat("[1],", 40)+`[1]]}`)
 	assert.Equal(t, 413, code, body)
 	log.Close()
-	n, err := CountLog(st, "dep1")
+	n, err := predlog.Count(st, "dep1")
 	require.NoError(t, err)
 	assert.Equal(t, 30, n)
-	recs, err := ReadLog(st, "dep1", 5)
+	recs, err := predlog.Read(st, "dep1", 5)
 	require.NoError(t, err)
 	require.Len(t, recs, 5)
 	assert.Equal(t, "v1", recs[0].Backend)
@@ -324,15 +342,15 @@ func TestRouterBodyLimitAndLogging(t *testing.T) {
 	assert.Zero(t, dropped)
 	assert.Equal(t, uint64(30), r.Stats().LogWritten)
 	// A closed log drops and counts instead of panicking.
-	assert.False(t, log.Enqueue(Record{Deployment: "dep1"}))
+	assert.False(t, log.Enqueue(predlog.Record{Deployment: "dep1"}))
 }
 
 func TestPredictionLogDropsWhenFull(t *testing.T) {
 	st := store.MustOpen(t)
-	log := NewPredictionLog(st, LogOptions{Capacity: 4, FlushEvery: time.Hour, BatchSize: 1 << 20})
+	log := predlog.New(st, predlog.Options{Capacity: 4, FlushEvery: time.Hour, BatchSize: 1 << 20})
 	accepted := 0
 	for i := 0; i < 1000; i++ {
-		if log.Enqueue(Record{Deployment: "d", Time: int64(i)}) {
+		if log.Enqueue(predlog.Record{Deployment: "d", Time: int64(i)}) {
 			accepted++
 		}
 	}
@@ -341,7 +359,7 @@ func TestPredictionLogDropsWhenFull(t *testing.T) {
 	assert.Equal(t, uint64(accepted), written)
 	assert.Equal(t, uint64(1000-accepted), dropped)
 	assert.Greater(t, dropped, uint64(0))
-	n, err := CountLog(st, "d")
+	n, err := predlog.Count(st, "d")
 	require.NoError(t, err)
 	assert.Equal(t, accepted, n)
 }
@@ -355,14 +373,12 @@ func TestSamePredictions(t *testing.T) {
 }
 
 func BenchmarkRouterOverhead(b *testing.B) {
-	s, _ := NewServer(testModel(), ServerOptions{})
-	backend := httptest.NewServer(s)
-	defer backend.Close()
-	r, _ := NewRouter("d", []Backend{{"v1", backend.URL}}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{HealthInterval: -1})
+	backend := modelServer(b)
+	r, _ := New("d", []Backend{{"v1", backend.URL}}, Traffic{Split: []Split{{"v1", 100}}}, Options{HealthInterval: -1})
 	defer r.Close()
 	front := httptest.NewServer(r)
 	defer front.Close()
-	body := `{"dataframe_split":{"columns":["a","b","c","d"],"data":[[1,2,true,3]]}}`
+	body := `{"dataframe_split":{"columns":["Column_0","Column_1","Column_2","Column_3","Column_4","Column_5"],"data":[[1,2,3,4,5,6]]}}`
 	for _, target := range []struct{ name, url string }{{"direct", backend.URL}, {"router", front.URL}} {
 		b.Run(target.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -391,7 +407,7 @@ func processCPU() int64 {
 
 func TestRouterRefusesForeignHost(t *testing.T) {
 	a := newFake(t, "1")
-	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{})
+	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, Options{})
 	for host, want := range map[string]int{"evil.example": 403, "evil.example:80": 403, "10.0.0.1": 403, "localhost": 200, "127.0.0.1:9": 200, "[::1]:5": 200} {
 		req, _ := http.NewRequest("POST", ts.URL+"/invocations", strings.NewReader(`{"instances":[[1]]}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -402,4 +418,70 @@ func TestRouterRefusesForeignHost(t *testing.T) {
 		assert.Equal(t, want, resp.StatusCode, host)
 	}
 	assert.Equal(t, int64(3), a.hits.Load())
+}
+
+// modelServer is a real model server (a LightGBM model from backend/gbdt's
+// test data, served as "iris") for tests of the router in front of one.
+func modelServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	model, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", "lgb_binary.txt"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.lgb"), model, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "MLmodel"), []byte("flavors:\n  lightgbm:\n    data: model.lgb\n"), 0o644))
+	l, err := modelserver.LoadDir(dir, "iris", "1")
+	require.NoError(t, err)
+	s, err := modelserver.NewServer(l.Model, modelserver.ServerOptions{})
+	require.NoError(t, err)
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// A 100 MB tensor is refused with 413 at the default limit, by the scoring
+// server and by the router, before it is decoded.
+func TestHundredMegabyteTensorIs413(t *testing.T) {
+	ts := modelServer(t)
+	r, err := New("d", []Backend{{ID: "v1", URL: ts.URL}}, Traffic{Split: []Split{{Backend: "v1", Weight: 100}}}, Options{HealthInterval: -1})
+	require.NoError(t, err)
+	defer r.Close()
+	front := httptest.NewServer(r)
+	defer front.Close()
+	var b strings.Builder
+	b.WriteString(`{"inputs":[{"name":"x","shape":[25000000,4],"datatype":"FP64","data":[`)
+	chunk := strings.Repeat("1.0,", 1<<16)
+	for b.Len() < 100<<20 {
+		b.WriteString(chunk)
+	}
+	b.WriteString(`1]}]}`)
+	body := b.String()
+	for _, url := range []string{ts.URL, front.URL} {
+		code, msg := post(t, url+"/v2/models/iris/infer", "application/json", body)
+		assert.Equal(t, 413, code, msg)
+	}
+}
+
+// The router reads time from its clock: records are stamped with it and
+// throughput is counted in its seconds, so a test moves time by hand.
+func TestRouterTakesAClock(t *testing.T) {
+	clock := core.NewManualClock(time.Unix(1_700_000_000, 0))
+	st := store.MustOpen(t)
+	log := predlog.New(st, predlog.Options{})
+	r, ts := newTestRouter(t, map[string]*fakeBackend{"v1": newFake(t, "1")}, Traffic{Split: []Split{{"v1", 100}}}, Options{Log: log, Clock: clock})
+	for range 20 {
+		code, _, _ := invoke(t, ts.URL, nil)
+		require.Equal(t, 200, code)
+	}
+	assert.InDelta(t, 2.0, r.Stats().Backends[0].RPS, 1e-9, "20 requests in the last ten seconds")
+	clock.Advance(9 * time.Second)
+	assert.InDelta(t, 2.0, r.Stats().Backends[0].RPS, 1e-9, "still inside the window")
+	clock.Advance(time.Second)
+	assert.Zero(t, r.Stats().Backends[0].RPS, "ten seconds later the window is empty")
+	assert.Equal(t, uint64(20), r.Stats().Backends[0].Requests, "counts are kept")
+
+	log.Close()
+	recs, err := predlog.Read(st, "dep1", 1)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, time.Unix(1_700_000_000, 0).UnixNano(), recs[0].Time)
 }

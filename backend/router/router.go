@@ -1,4 +1,4 @@
-package serving
+package router
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/predlog"
 )
 
 // Backend is one serving endpoint behind a router, normally a model
@@ -79,8 +80,8 @@ func (t Traffic) Validate(known func(string) bool) error {
 	return nil
 }
 
-// RouterOptions tune a router; zero values take defaults.
-type RouterOptions struct {
+// Options tune a router; zero values take defaults.
+type Options struct {
 	// StickyHeader names the request header whose value pins a caller to
 	// one backend (same value, same backend, while weights are unchanged).
 	// Default "X-Tern-Sticky".
@@ -96,13 +97,26 @@ type RouterOptions struct {
 	// are dropped and counted so a slow shadow cannot pile up goroutines.
 	ShadowConcurrency int
 	// Log receives every request and response; nil logs nothing.
-	Log *PredictionLog
+	Log Recorder
 	// LogBodyBytes caps the bytes of each body kept in the log; 0 means 64 KiB.
 	LogBodyBytes int
+	// Clock stamps logged records and places requests in the per-second
+	// throughput window; nil means the wall clock. Latencies are measured
+	// on Go's monotonic clock whatever this is: they time real I/O.
+	Clock core.Clock
 
 	// transport replaces the HTTP transport to backends; benchmarks use an
 	// in-memory one so they measure the router, not the loopback stack.
 	transport http.RoundTripper
+}
+
+// Recorder keeps the exchanges a router sees; predlog.Log is the real
+// one, writing them to Badger off the request path.
+type Recorder interface {
+	// Enqueue takes a record without blocking; false means it was dropped.
+	Enqueue(predlog.Record) bool
+	// Counts is records written and records dropped since start.
+	Counts() (written, dropped uint64)
 }
 
 type backendState struct {
@@ -131,7 +145,7 @@ type routeTable struct {
 // out of rotation and logs every exchange asynchronously.
 type Router struct {
 	name string
-	opt  RouterOptions
+	opt  Options
 
 	mu       sync.Mutex // guards backends map writes and history
 	backends atomic.Pointer[map[string]*backendState]
@@ -157,8 +171,8 @@ type shadowStats struct {
 	sent, agree, disagree, failed, dropped atomic.Uint64
 }
 
-// NewRouter builds a router named after its deployment.
-func NewRouter(name string, backends []Backend, traffic Traffic, opt RouterOptions) (*Router, error) {
+// New builds a router named after its deployment.
+func New(name string, backends []Backend, traffic Traffic, opt Options) (*Router, error) {
 	if opt.StickyHeader == "" {
 		opt.StickyHeader = "X-Tern-Sticky"
 	}
@@ -177,6 +191,7 @@ func NewRouter(name string, backends []Backend, traffic Traffic, opt RouterOptio
 	if opt.LogBodyBytes == 0 {
 		opt.LogBodyBytes = 64 << 10
 	}
+	opt.Clock = core.OrSystem(opt.Clock)
 	tr := &http.Transport{
 		Proxy:               nil, // backends are on loopback; never via a proxy
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -243,7 +258,7 @@ func (r *Router) AddBackend(b Backend) {
 	for k, v := range old {
 		m[k] = v
 	}
-	st := &backendState{Backend: b, stats: newLatencyStats(), idHeader: []string{b.ID}}
+	st := &backendState{Backend: b, stats: newLatencyStats(r.opt.Clock), idHeader: []string{b.ID}}
 	if u, err := url.Parse(b.URL); err == nil {
 		st.url = u
 	} else {
@@ -399,35 +414,15 @@ func fnv64a(s string) uint64 {
 // which version answered.
 const BackendHeader = "X-Tern-Backend"
 
-// RequestIDHeader carries the ID a caller later uses to send the label of
-// a prediction; the router honours a sane incoming one, else makes one.
-const RequestIDHeader = "X-Request-Id"
-
-// maxRequestIDLen bounds an incoming ID: it becomes part of a store key.
-const maxRequestIDLen = 128
-
 // requestID is the caller's X-Request-Id when it is 1–128 printable ASCII
 // characters (no allocation: the header's own string is kept), else a
 // new ID. A bad one is replaced, not refused: scoring must not fail over
 // a tracing header.
 func requestID(req *http.Request) string {
-	if v := req.Header["X-Request-Id"]; len(v) > 0 && ValidRequestID(v[0]) {
+	if v := req.Header[core.RequestIDHeader]; len(v) > 0 && core.ValidRequestID(v[0]) {
 		return v[0]
 	}
 	return core.NewID()
-}
-
-// ValidRequestID reports whether s is 1–128 printable ASCII characters.
-func ValidRequestID(s string) bool {
-	if len(s) == 0 || len(s) > maxRequestIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // loopbackHost reports whether a Host header names this machine: the
@@ -481,7 +476,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	rid := requestID(req)
 	// Set before any answer, so a 503 carries it too.
-	w.Header()[RequestIDHeader] = []string{rid}
+	w.Header()[core.RequestIDHeader] = []string{rid}
 	b := r.pick(req, "")
 	var status int
 	var respBody []byte
@@ -701,8 +696,8 @@ func (r *Router) logExchange(req *http.Request, rid, backend string, body []byte
 	if r.opt.Log == nil {
 		return
 	}
-	rec := Record{
-		Deployment: r.name, Backend: backend, Time: time.Now().UnixNano(), LatencyMicros: d.Microseconds(),
+	rec := predlog.Record{
+		Deployment: r.name, Backend: backend, Time: r.opt.Clock.Now().UnixNano(), LatencyMicros: d.Microseconds(),
 		Status: status, Path: req.URL.Path, RequestID: rid, Shadow: shadow, Agree: agree,
 		Request: clipBody(body, r.opt.LogBodyBytes), Response: clipBody(resp, r.opt.LogBodyBytes),
 	}
@@ -766,8 +761,8 @@ type BackendStats struct {
 	RPS float64 `json:"rps"`
 }
 
-// RouterStats is a snapshot of a router.
-type RouterStats struct {
+// Stats is a snapshot of a router.
+type Stats struct {
 	Traffic  Traffic        `json:"traffic"`
 	Backends []BackendStats `json:"backends"`
 	Shadow   struct {
@@ -782,8 +777,8 @@ type RouterStats struct {
 }
 
 // Stats snapshots counters and latency percentiles.
-func (r *Router) Stats() RouterStats {
-	var s RouterStats
+func (r *Router) Stats() Stats {
+	var s Stats
 	t := r.Traffic()
 	s.Traffic = t
 	weights := map[string]float64{}
@@ -810,6 +805,7 @@ func (r *Router) Stats() RouterStats {
 // latencyStats keeps the last 4096 latencies for percentiles and a
 // per-second request count for throughput.
 type latencyStats struct {
+	clock    core.Clock
 	mu       sync.Mutex
 	ring     [4096]float64
 	n        int
@@ -821,10 +817,10 @@ type latencyStats struct {
 	}
 }
 
-func newLatencyStats() *latencyStats { return &latencyStats{} }
+func newLatencyStats(c core.Clock) *latencyStats { return &latencyStats{clock: c} }
 
 func (l *latencyStats) add(d time.Duration, failed bool) {
-	now := time.Now().Unix()
+	now := l.clock.Now().Unix()
 	l.mu.Lock()
 	l.ring[l.n%len(l.ring)] = float64(d.Microseconds()) / 1000
 	l.n++
@@ -841,7 +837,7 @@ func (l *latencyStats) add(d time.Duration, failed bool) {
 }
 
 func (l *latencyStats) snapshot() (req, errs uint64, p50, p95, p99, rps float64) {
-	now := time.Now().Unix()
+	now := l.clock.Now().Unix()
 	l.mu.Lock()
 	n := min(l.n, len(l.ring))
 	vals := append([]float64(nil), l.ring[:n]...)
@@ -867,3 +863,9 @@ func (r *Router) Name() string { return r.name }
 
 // String is for logs.
 func (r *Router) String() string { return "router " + strconv.Quote(r.name) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,4 +1,4 @@
-package serving
+package modelserver
 
 import (
 	"encoding/json"
@@ -89,8 +89,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A sane caller request ID is echoed (no allocation: the header's own
 	// slice). None is made here: only the router logs predictions, so only
 	// its IDs can be labelled later.
-	if v := r.Header[RequestIDHeader]; len(v) > 0 && ValidRequestID(v[0]) {
-		w.Header()[RequestIDHeader] = v[:1:1]
+	if v := r.Header[core.RequestIDHeader]; len(v) > 0 && core.ValidRequestID(v[0]) {
+		w.Header()[core.RequestIDHeader] = v[:1:1]
 	}
 	defer func() {
 		// A panic in a model must not take the server down, and the

@@ -1,4 +1,4 @@
-package serving
+package predlog
 
 import (
 	"encoding/binary"
@@ -44,8 +44,8 @@ type Record struct {
 	Response []byte `json:"response,omitempty"`
 }
 
-// LogOptions tune a PredictionLog; zero values take defaults.
-type LogOptions struct {
+// Options tune a Log; zero values take defaults.
+type Options struct {
 	// Capacity is the queue length; when it is full new records are
 	// dropped and counted, never blocking a caller. Default 65536.
 	Capacity int
@@ -54,11 +54,11 @@ type LogOptions struct {
 	FlushEvery time.Duration
 }
 
-// PredictionLog writes records to Badger off the request path: Enqueue
+// Log writes records to Badger off the request path: Enqueue
 // never blocks, a single writer drains the queue in batches.
-type PredictionLog struct {
+type Log struct {
 	st      *store.Store
-	opt     LogOptions
+	opt     Options
 	ch      chan Record
 	seq     atomic.Uint64
 	written atomic.Uint64
@@ -72,8 +72,8 @@ type PredictionLog struct {
 	closed bool
 }
 
-// NewPredictionLog starts the writer.
-func NewPredictionLog(st *store.Store, opt LogOptions) *PredictionLog {
+// New starts the writer.
+func New(st *store.Store, opt Options) *Log {
 	if opt.Capacity <= 0 {
 		opt.Capacity = 1 << 16
 	}
@@ -83,13 +83,13 @@ func NewPredictionLog(st *store.Store, opt LogOptions) *PredictionLog {
 	if opt.FlushEvery <= 0 {
 		opt.FlushEvery = 50 * time.Millisecond
 	}
-	l := &PredictionLog{st: st, opt: opt, ch: make(chan Record, opt.Capacity), done: make(chan struct{})}
+	l := &Log{st: st, opt: opt, ch: make(chan Record, opt.Capacity), done: make(chan struct{})}
 	go l.run()
 	return l
 }
 
 // Enqueue hands a record to the writer; false means it was dropped.
-func (l *PredictionLog) Enqueue(r Record) bool {
+func (l *Log) Enqueue(r Record) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -107,12 +107,12 @@ func (l *PredictionLog) Enqueue(r Record) bool {
 
 // Counts is records written and records dropped (queue full or write
 // failed) since start.
-func (l *PredictionLog) Counts() (written, dropped uint64) {
+func (l *Log) Counts() (written, dropped uint64) {
 	return l.written.Load(), l.dropped.Load() + l.failed.Load()
 }
 
 // Close drains what is queued and stops the writer.
-func (l *PredictionLog) Close() {
+func (l *Log) Close() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
@@ -122,7 +122,7 @@ func (l *PredictionLog) Close() {
 	<-l.done
 }
 
-func (l *PredictionLog) run() {
+func (l *Log) run() {
 	defer close(l.done)
 	batch := make([]Record, 0, l.opt.BatchSize)
 	t := time.NewTicker(l.opt.FlushEvery)
@@ -148,7 +148,7 @@ func (l *PredictionLog) run() {
 	}
 }
 
-func (l *PredictionLog) flush(batch []Record) {
+func (l *Log) flush(batch []Record) {
 	if len(batch) == 0 {
 		return
 	}
@@ -177,8 +177,20 @@ func (l *PredictionLog) flush(batch []Record) {
 	l.written.Add(uint64(len(batch)))
 }
 
+// logPrefix is the start of every log key of a deployment.
+func logPrefix(deployment string) []byte {
+	return store.Key(prefixPredLog, []byte(deployment), []byte{0})
+}
+
 func logKey(deployment string, t int64, seq uint64) []byte {
 	return store.Key(prefixPredLog, []byte(deployment), []byte{0}, store.I64(t), store.U64(seq))
+}
+
+// itemRecord decodes the record a log entry holds.
+func itemRecord(item *badger.Item) (Record, error) {
+	var r Record
+	err := item.Value(func(v []byte) error { return decodeRecord(v, &r) })
+	return r, err
 }
 
 func requestIDKey(deployment, id string, t int64, seq uint64) []byte {
@@ -211,18 +223,16 @@ func LookupRequests(st *store.Store, deployment string, ids []string) (map[strin
 			if len(tail) != 16 {
 				continue
 			}
-			item, err := txn.Get(store.Key(prefixPredLog, []byte(deployment), []byte{0}, tail))
+			item, err := txn.Get(append(logPrefix(deployment), tail...))
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			var r Record
-			if err := item.Value(func(v []byte) error { return decodeRecord(v, &r) }); err != nil {
+			if out[id], err = itemRecord(item); err != nil {
 				return err
 			}
-			out[id] = r
 		}
 		return nil
 	})
@@ -233,16 +243,16 @@ func LookupRequests(st *store.Store, deployment string, ids []string) (map[strin
 }
 
 // Recent returns up to limit records of a deployment, newest first.
-func (l *PredictionLog) Recent(deployment string, limit int) ([]Record, error) {
-	return ReadLog(l.st, deployment, limit)
+func (l *Log) Recent(deployment string, limit int) ([]Record, error) {
+	return Read(l.st, deployment, limit)
 }
 
-// ReadLog reads a deployment's records newest first.
-func ReadLog(st *store.Store, deployment string, limit int) ([]Record, error) {
+// Read reads a deployment's records newest first.
+func Read(st *store.Store, deployment string, limit int) ([]Record, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	prefix := store.Key(prefixPredLog, []byte(deployment), []byte{0})
+	prefix := logPrefix(deployment)
 	var out []Record
 	err := st.DB.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
@@ -251,8 +261,8 @@ func ReadLog(st *store.Store, deployment string, limit int) ([]Record, error) {
 		it := txn.NewIterator(opt)
 		defer it.Close()
 		for it.Seek(store.PrefixEnd(prefix)); it.ValidForPrefix(prefix) && len(out) < limit; it.Next() {
-			var r Record
-			if err := it.Item().Value(func(v []byte) error { return decodeRecord(v, &r) }); err != nil {
+			r, err := itemRecord(it.Item())
+			if err != nil {
 				return err
 			}
 			out = append(out, r)
@@ -265,9 +275,9 @@ func ReadLog(st *store.Store, deployment string, limit int) ([]Record, error) {
 	return out, nil
 }
 
-// CountLog counts a deployment's records (tests and the UI's totals).
-func CountLog(st *store.Store, deployment string) (int, error) {
-	prefix := store.Key(prefixPredLog, []byte(deployment), []byte{0})
+// Count counts a deployment's records (tests and the UI's totals).
+func Count(st *store.Store, deployment string) (int, error) {
+	prefix := logPrefix(deployment)
 	n := 0
 	err := st.DB.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions

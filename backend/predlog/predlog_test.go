@@ -1,12 +1,7 @@
-package serving
+package predlog
 
 import (
 	"encoding/json"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,30 +61,13 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-// The router must keep connections to a backend alive: a new TCP
-// connection per request would cost more than everything else it does.
-func TestRouterReusesBackendConnections(t *testing.T) {
-	var conns atomic.Int64
-	a := &fakeBackend{pred: "1", code: 200}
-	// ConnState is set before the server starts, so it is not raced.
-	a.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"predictions":[1]}`)
-	}))
-	a.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
+func TestRecordRequestIDRoundTripAndTruncation(t *testing.T) {
+	r := Record{Deployment: "d", Backend: "v1", Path: "/p", Status: 200, RequestID: "rid-1", Request: []byte("a")}
+	var got Record
+	require.NoError(t, decodeRecord(encodeRecord(r), &got))
+	assert.Equal(t, r, got)
+	v := encodeRecord(r)
+	for i := 0; i < len(v); i++ {
+		assert.Error(t, decodeRecord(v[:i], &Record{}), "prefix of %d bytes", i)
 	}
-	a.Start()
-	t.Cleanup(a.Close)
-	_, ts := newTestRouter(t, map[string]*fakeBackend{"v1": a}, Traffic{Split: []Split{{"v1", 100}}}, RouterOptions{})
-	for range 50 {
-		code, backend, body := invoke(t, ts.URL, nil)
-		require.Equal(t, 200, code)
-		assert.Equal(t, "v1", backend)
-		assert.JSONEq(t, `{"predictions":[1]}`, body)
-	}
-	assert.LessOrEqual(t, conns.Load(), int64(2))
 }
