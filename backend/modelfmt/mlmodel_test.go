@@ -15,24 +15,8 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/testenv"
 )
-
-func tempDir(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
-	}
-	return dir
-}
-
-func testdata(t *testing.T, name string) string {
-	b, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", name))
-	require.NoError(t, err)
-	return string(b)
-}
 
 // trained fits a built-in model on rows with a numeric column, a
 // categorical one and a missing value in row 0.
@@ -61,7 +45,7 @@ func trained(t *testing.T, algo string) (*ml.Model, *ml.Frame) {
 
 func TestLoadGBDTFlavors(t *testing.T) {
 	sig := DefaultSignature([]string{"a", "b", "c", "d", "e", "f"}, 6)
-	xdir := tempDir(t, map[string]string{"model.json": testdata(t, "xgb_binary.json")})
+	xdir := testenv.Dir(t, map[string]string{"model.json": testenv.GBDTModel(t, "xgb_binary.json")})
 	require.NoError(t, WriteImported(xdir, FlavorXGBoost, "model.json", sig, json.RawMessage(`{"dataframe_split":{"columns":["a","b","c","d","e","f"],"data":[[1,2,3,4,5,6]]}}`)))
 	m, err := Load(xdir)
 	require.NoError(t, err)
@@ -72,9 +56,9 @@ func TestLoadGBDTFlavors(t *testing.T) {
 	assert.False(t, m.Labels)
 
 	// No signature: names come from the model file (LightGBM Column_i).
-	ldir := tempDir(t, map[string]string{
+	ldir := testenv.Dir(t, map[string]string{
 		"MLmodel":   "flavors:\n  lightgbm:\n    data: model.lgb\n    lgb_version: 4.7.0\n",
-		"model.lgb": testdata(t, "lgb_multi.txt"),
+		"model.lgb": testenv.GBDTModel(t, "lgb_multi.txt"),
 	})
 	m, err = Load(ldir)
 	require.NoError(t, err)
@@ -130,11 +114,11 @@ func TestLoadRefusals(t *testing.T) {
 		{"huge MLmodel", map[string]string{"MLmodel": "flavors:\n  xgboost: {}\n#" + strings.Repeat("x", 2<<20)}, "larger than"},
 		{"bad yaml", map[string]string{"MLmodel": "flavors: [\n"}, "not valid YAML"},
 		{"alias bomb", map[string]string{"MLmodel": bomb}, "not valid YAML"},
-		{"signature mismatch", map[string]string{"MLmodel": "flavors:\n  lightgbm:\n    data: m.lgb\nsignature:\n  inputs: '[{\"type\": \"double\", \"name\": \"x\"}]'\n", "m.lgb": testdata(t, "lgb_binary.txt")}, "names 1 inputs but the lightgbm model reads 6"},
+		{"signature mismatch", map[string]string{"MLmodel": "flavors:\n  lightgbm:\n    data: m.lgb\nsignature:\n  inputs: '[{\"type\": \"double\", \"name\": \"x\"}]'\n", "m.lgb": testenv.GBDTModel(t, "lgb_binary.txt")}, "names 1 inputs but the lightgbm model reads 6"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load(tempDir(t, tc.files))
+			_, err := Load(testenv.Dir(t, tc.files))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
@@ -240,9 +224,9 @@ func TestXGBoostClassifierClass(t *testing.T) {
 		"xgboost.sklearn.XGBClassifier": true, "xgboost.sklearn.XGBRFClassifier": true,
 		"xgboost.core.Booster": false, "": false, "mine.XGBClassifier": false,
 	} {
-		dir := tempDir(t, map[string]string{
+		dir := testenv.Dir(t, map[string]string{
 			"MLmodel":   "flavors:\n  xgboost:\n    data: model.bin\n    model_class: " + class + "\n",
-			"model.bin": testdata(t, "xgb_binary.ubj"),
+			"model.bin": testenv.GBDTModel(t, "xgb_binary.ubj"),
 		})
 		m, err := Load(dir)
 		require.NoError(t, err, class)

@@ -3,8 +3,6 @@ package modelserver
 import (
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,28 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/modelfmt"
+	"github.com/tern-studio/tern/backend/testenv"
 )
-
-func writeDir(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
-	}
-	return dir
-}
-
-func testdata(t *testing.T, name string) string {
-	b, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", name))
-	require.NoError(t, err)
-	return string(b)
-}
 
 func TestLoadDirGBDTFlavors(t *testing.T) {
 	sig := modelfmt.DefaultSignature([]string{"a", "b", "c", "d", "e", "f"}, 6)
-	xdir := writeDir(t, map[string]string{"model.json": testdata(t, "xgb_binary.json")})
+	xdir := testenv.Dir(t, map[string]string{"model.json": testenv.GBDTModel(t, "xgb_binary.json")})
 	require.NoError(t, modelfmt.WriteImported(xdir, "xgboost", "model.json", sig, json.RawMessage(`{"dataframe_split":{"columns":["a","b","c","d","e","f"],"data":[[1,2,3,4,5,6]]}}`)))
 	l, err := LoadDir(xdir, "churn", "2")
 	require.NoError(t, err)
@@ -48,9 +30,9 @@ func TestLoadDirGBDTFlavors(t *testing.T) {
 	require.Equal(t, 200, code, body)
 
 	// No signature: names come from the model file (LightGBM Column_i).
-	ldir := writeDir(t, map[string]string{
+	ldir := testenv.Dir(t, map[string]string{
 		"MLmodel":   "flavors:\n  lightgbm:\n    data: model.lgb\n    lgb_version: 4.7.0\n",
-		"model.lgb": testdata(t, "lgb_multi.txt"),
+		"model.lgb": testenv.GBDTModel(t, "lgb_multi.txt"),
 	})
 	l, err = LoadDir(ldir, "m", "1")
 	require.NoError(t, err)
@@ -69,7 +51,7 @@ func TestXGBoostClassifierAnswersLabels(t *testing.T) {
 			Predictions [][]float64 `json:"predictions"`
 		} `json:"cases"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(testdata(t, "cases.json")), &c))
+	require.NoError(t, json.Unmarshal([]byte(testenv.GBDTModel(t, "cases.json")), &c))
 	var rows [][]float64
 	var idx []int
 	for r, row := range c.X {
@@ -101,7 +83,7 @@ func TestXGBoostClassifierAnswersLabels(t *testing.T) {
 			if tc.class != "" {
 				mm += "    model_class: " + tc.class + "\n"
 			}
-			l, err := LoadDir(writeDir(t, map[string]string{"MLmodel": mm, "model.bin": testdata(t, tc.file)}), "m", "1")
+			l, err := LoadDir(testenv.Dir(t, map[string]string{"MLmodel": mm, "model.bin": testenv.GBDTModel(t, tc.file)}), "m", "1")
 			require.NoError(t, err)
 			s, err := NewServer(l.Model, ServerOptions{})
 			require.NoError(t, err)

@@ -6,8 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +20,7 @@ import (
 	"github.com/tern-studio/tern/backend/modelserver"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/testenv"
 )
 
 // fakeBackend answers /invocations with a fixed prediction and counts hits.
@@ -424,11 +423,10 @@ func TestRouterRefusesForeignHost(t *testing.T) {
 // test data, served as "iris") for tests of the router in front of one.
 func modelServer(t testing.TB) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	model, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", "lgb_binary.txt"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.lgb"), model, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "MLmodel"), []byte("flavors:\n  lightgbm:\n    data: model.lgb\n"), 0o644))
+	dir := testenv.Dir(t, map[string]string{
+		"model.lgb": testenv.GBDTModel(t, "lgb_binary.txt"),
+		"MLmodel":   "flavors:\n  lightgbm:\n    data: model.lgb\n",
+	})
 	l, err := modelserver.LoadDir(dir, "iris", "1")
 	require.NoError(t, err)
 	s, err := modelserver.NewServer(l.Model, modelserver.ServerOptions{})

@@ -1,7 +1,10 @@
 // Package testenv finds the outside parts some tests need — a Docker engine,
 // a Python with given packages — and decides what happens when one is
 // missing: on a developer's machine the test is skipped with the reason; in
-// CI (CI=true) it fails, because a skipped test there proves nothing.
+// CI (CI=true) it fails, because a skipped test there proves nothing. It
+// also holds the few fixtures tests of several packages share: a directory
+// of files, the GBDT model files saved by XGBoost and LightGBM themselves,
+// golden files.
 package testenv
 
 import (
