@@ -8,7 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/tern-studio/tern/backend/table"
 )
@@ -71,22 +70,16 @@ func FrameFromRecords(columns []string, records []map[string]any) *Frame {
 // spelling and a date's text are what a request to the model carries
 // too); Kinds says which columns are numeric. Errors are the reader's, naming the line.
 func ReadFrame(ctx context.Context, path string, opts table.Options) (*Frame, error) {
-	var sinks []*frameSink
-	var mu sync.Mutex
-	res, err := table.ReadFile(ctx, path, opts, table.Hooks{NewSink: func(cols []table.Column) table.Sink {
-		s := &frameSink{cols: cols, chunks: map[int][][]any{}}
-		mu.Lock()
-		sinks = append(sinks, s)
-		mu.Unlock()
-		return s
-	}})
+	res, rows, err := table.Collect(func(h table.Hooks) (*table.Result, error) {
+		return table.ReadFile(ctx, path, opts, h)
+	}, frameRow)
 	if err != nil {
 		if errors.Is(err, table.ErrCancelled) {
 			return nil, ctx.Err()
 		}
 		return nil, err
 	}
-	f := &Frame{Rows: make([][]any, 0, res.Rows)}
+	f := &Frame{Rows: rows}
 	for _, c := range res.Detected.Columns {
 		f.Columns = append(f.Columns, c.Name)
 		kind := Categorical
@@ -94,17 +87,6 @@ func ReadFrame(ctx context.Context, path string, opts table.Options) (*Frame, er
 			kind = Numeric
 		}
 		f.Kinds = append(f.Kinds, kind)
-	}
-	// Chunks are numbered in file order; each was parsed by one worker.
-	all := map[int][][]any{}
-	for _, s := range sinks {
-		for k, rows := range s.chunks {
-			all[k] = rows
-		}
-	}
-	for k := 0; len(all) > 0; k++ {
-		f.Rows = append(f.Rows, all[k]...)
-		delete(all, k)
 	}
 	return f, nil
 }
@@ -130,29 +112,20 @@ func ReadFrameText(ctx context.Context, path string) (*Frame, error) {
 	return f, nil
 }
 
-// frameSink keeps one worker's rows, by chunk.
-type frameSink struct {
-	cols   []table.Column
-	chunks map[int][][]any
-}
-
-func (s *frameSink) Row(r *table.Row) error {
+// frameRow is one record as training sees it.
+func frameRow(cols []table.Column, r *table.Row) ([]any, error) {
 	row := make([]any, len(r.Fields))
 	for i, b := range r.Fields {
 		if r.Null[i] {
 			continue
 		}
-		switch s.cols[i].Type.Kind() {
-		case table.Number:
-			if v := r.Num[i]; !math.IsInf(v, 0) && !math.IsNaN(v) {
-				row[i] = v
-			}
-		default:
+		if cols[i].Type.Kind() != table.Number {
 			row[i] = string(b)
+		} else if v := r.Num[i]; !math.IsInf(v, 0) && !math.IsNaN(v) {
+			row[i] = v
 		}
 	}
-	s.chunks[r.Chunk] = append(s.chunks[r.Chunk], row)
-	return nil
+	return row, nil
 }
 
 // asFloat reads a raw value as a number; ok is false for missing or

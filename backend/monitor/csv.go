@@ -1,15 +1,14 @@
 package monitor
 
 import (
-	"encoding/csv"
-	"errors"
+	"context"
 	"io"
-	"math"
-	"strconv"
-	"strings"
+	"os"
+	"sync/atomic"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // maxCSVRows bounds an uploaded comparison file so a wrong drop cannot
@@ -17,83 +16,68 @@ import (
 // version instead.
 const maxCSVRows = 5_000_000
 
-// ReadCSV reads an uploaded CSV (header row first) into columns. A column
-// whose non-empty cells all parse as numbers is numeric; any other is
-// categorical. Empty cells, NA, NaN and null are missing values.
+// ReadCSV reads an uploaded comparison file (CSV with a header row, or
+// JSON lines) into columns, through the table reader the dataset import
+// uses: the same delimiter, encoding and header detection, missing-value
+// tokens and column types. Integer and float columns are numeric (missing
+// values NaN); the others are categorical (missing values "").
 func ReadCSV(r io.Reader) ([]drift.Column, error) {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	cr.FieldsPerRecord = 0
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, core.Errorf(core.Invalid, "The file is empty: a header row with column names is needed.")
+	return readColumns(func(h table.Hooks) (*table.Result, error) {
+		return table.Read(context.Background(), table.Source{Name: "The file", R: r}, table.Options{}, h)
+	})
+}
+
+// readCSVFile reads a comparison file on this machine (Parquet too).
+func readCSVFile(ctx context.Context, path string) ([]drift.Column, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, core.Errorf(core.NotFound, "The file %s cannot be opened.", path)
 	}
-	if err != nil {
-		return nil, core.Errorf(core.Invalid, "The file is not valid CSV: %s.", plainCSV(err))
-	}
-	names := append([]string(nil), header...)
-	raw := make([][]string, len(names))
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, core.Errorf(core.Invalid, "Row %d is not valid CSV: %s.", line, plainCSV(err))
-		}
-		if line-1 > maxCSVRows {
+	return readColumns(func(h table.Hooks) (*table.Result, error) {
+		return table.ReadFile(ctx, path, table.Options{}, h)
+	})
+}
+
+// cell is one field as a comparison keeps it.
+type cell struct {
+	num float64
+	cat string
+}
+
+func readColumns(read func(table.Hooks) (*table.Result, error)) ([]drift.Column, error) {
+	var n atomic.Int64
+	res, rows, err := table.Collect(read, func(cols []table.Column, r *table.Row) ([]cell, error) {
+		if n.Add(1) > maxCSVRows {
 			return nil, core.Errorf(core.Invalid, "The file has more than %d rows; import it as a dataset version and compare versions instead.", maxCSVRows)
 		}
-		for i := range names {
-			raw[i] = append(raw[i], strings.TrimSpace(rec[i]))
+		row := make([]cell, len(cols))
+		for i, c := range cols {
+			switch {
+			case c.Type.Kind() == table.Number:
+				row[i].num = r.Num[i] // NaN when missing
+			case !r.Null[i]:
+				row[i].cat = string(r.Fields[i])
+			}
 		}
+		return row, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	cols := make([]drift.Column, len(names))
-	for i, n := range names {
-		cols[i] = typed(strings.TrimSpace(n), raw[i])
-	}
-	return cols, nil
-}
-
-func plainCSV(err error) string {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return "unreadable"
-}
-
-func missing(s string) bool {
-	switch strings.ToLower(s) {
-	case "", "na", "nan", "null", "none", "n/a":
-		return true
-	}
-	return false
-}
-
-func typed(name string, cells []string) drift.Column {
-	nums := make([]float64, len(cells))
-	numeric := true
-	for i, s := range cells {
-		if missing(s) {
-			nums[i] = math.NaN()
+	cols := make([]drift.Column, len(res.Detected.Columns))
+	for j, c := range res.Detected.Columns {
+		if c.Type.Kind() == table.Number {
+			nums := make([]float64, len(rows))
+			for i, row := range rows {
+				nums[i] = row[j].num
+			}
+			cols[j] = drift.Column{Name: c.Name, Kind: drift.Numeric, Num: nums}
 			continue
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			numeric = false
-			break
+		cats := make([]string, len(rows))
+		for i, row := range rows {
+			cats[i] = row[j].cat
 		}
-		nums[i] = f
+		cols[j] = drift.Column{Name: c.Name, Kind: drift.Categorical, Cat: cats}
 	}
-	if numeric {
-		return drift.Column{Name: name, Kind: drift.Numeric, Num: nums}
-	}
-	cats := make([]string, len(cells))
-	for i, s := range cells {
-		if !missing(s) {
-			cats[i] = s
-		}
-	}
-	return drift.Column{Name: name, Kind: drift.Categorical, Cat: cats}
+	return cols, nil
 }

@@ -24,9 +24,9 @@ func golden(t *testing.T, name string, got []byte) {
 	testenv.Golden(t, filepath.Join("testdata", name), got)
 }
 
-// table makes a sample with the kinds of columns a real model sees: two
+// sampleColumns makes a sample with the kinds of columns a real model sees: two
 // numeric features, a city, a binary flag and a per-row ID.
-func table(seed uint64, n int, shift float64) []drift.Column {
+func sampleColumns(seed uint64, n int, shift float64) []drift.Column {
 	r := rand.New(rand.NewPCG(seed, 3))
 	age, income := make([]float64, n), make([]float64, n)
 	city, flag, id := make([]string, n), make([]string, n), make([]string, n)
@@ -53,7 +53,7 @@ func table(seed uint64, n int, shift float64) []drift.Column {
 
 func fixedReport(t *testing.T) (*Report, []drift.Column, []drift.Column) {
 	t.Helper()
-	ref, cur := table(1, 3000, 0), table(2, 1500, 1)
+	ref, cur := sampleColumns(1, 3000, 0), sampleColumns(2, 1500, 1)
 	src := Static{Name: "uploaded file current.csv against dataset credit v1", Ref: drift.BuildProfile(ref, drift.ProfileOptions{}), Cur: cur}
 	rep, err := Build(context.Background(), src, BuildOptions{
 		Title: "Credit model — weekly drift", Window: Window{LastN: 1500},
@@ -142,7 +142,7 @@ func TestBuildFailsPlainly(t *testing.T) {
 	assert.Contains(t, err.Error(), "no columns")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = Build(ctx, Static{Name: "x", Ref: drift.BuildProfile(table(1, 10, 0), drift.ProfileOptions{})}, BuildOptions{})
+	_, err = Build(ctx, Static{Name: "x", Ref: drift.BuildProfile(sampleColumns(1, 10, 0), drift.ProfileOptions{})}, BuildOptions{})
 	require.Error(t, err)
 }
 

@@ -391,24 +391,15 @@ func (s *Service) CompareColumns(ctx context.Context, title string, ref *drift.P
 // CompareFiles compares a current CSV file with a reference CSV file (both
 // on this machine) and stores the report.
 func (s *Service) CompareFiles(ctx context.Context, refPath, curPath string) (*Report, error) {
-	ref, err := readCSVFile(refPath)
+	ref, err := readCSVFile(ctx, refPath)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := readCSVFile(curPath)
+	cur, err := readCSVFile(ctx, curPath)
 	if err != nil {
 		return nil, err
 	}
 	return s.CompareColumns(ctx, "Drift of a file", drift.BuildProfile(ref, drift.ProfileOptions{}), cur, drift.Options{})
-}
-
-func readCSVFile(path string) ([]drift.Column, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, core.Errorf(core.NotFound, "The file %s cannot be opened.", path)
-	}
-	defer f.Close()
-	return ReadCSV(f)
 }
 
 func (s *Service) saveReport(r *Report) error {

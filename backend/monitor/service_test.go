@@ -178,7 +178,7 @@ func TestServiceValidation(t *testing.T) {
 
 func TestServiceVersionsAndSchedule(t *testing.T) {
 	st := store.MustOpen(t)
-	tables := fakeTables{"v1": table(1, 2000, 0)[:4], "v2": table(2, 2000, 1)[:4]}
+	tables := fakeTables{"v1": sampleColumns(1, 2000, 0)[:4], "v2": sampleColumns(2, 2000, 1)[:4]}
 	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Tables: tables})
 	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "versions", Kind: KindVersions, RefVersion: "v1", CurVersion: "v2", Every: time.Millisecond})
 	require.NoError(t, err)

@@ -130,7 +130,7 @@ func TestPredictionLogSource(t *testing.T) {
 }
 
 func normal(seed uint64, n int, mean float64) []float64 {
-	v := table(seed, n, 0)[0].Num
+	v := sampleColumns(seed, n, 0)[0].Num
 	for i := range v {
 		v[i] = (v[i]-40)/12 + mean
 	}
@@ -177,4 +177,18 @@ func TestEmptyAndBrokenWindows(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// TestReadCSVLikeTheImport: a comparison file is read by the dataset's own
+// reader: ';' and Windows-1252 are detected, "-" is a missing value, and a
+// column of digits with a word later in the file is categorical.
+func TestReadCSVLikeTheImport(t *testing.T) {
+	cols, err := ReadCSV(strings.NewReader("ville;prix;code\nOrl\xe9ans;1.5;7\nN\xeemes;-;x\n"))
+	require.NoError(t, err)
+	require.Len(t, cols, 3)
+	assert.Equal(t, []string{"Orléans", "Nîmes"}, cols[0].Cat)
+	assert.Equal(t, drift.Numeric, cols[1].Kind)
+	assert.Equal(t, 1.5, cols[1].Num[0])
+	assert.True(t, math.IsNaN(cols[1].Num[1]))
+	assert.Equal(t, drift.Categorical, cols[2].Kind)
 }
