@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -37,15 +38,11 @@ var defaultData = map[string]string{FlavorXGBoost: "model.xgb", FlavorLightGBM: 
 // is not such a model is an Invalid error saying "unsupported model
 // format/version"; a damaged file never panics.
 func Load(dir string) (*Model, error) {
-	root, err := openDir(dir)
+	root, mm, err := open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	mm, err := readMLmodel(root)
-	if err != nil {
-		return nil, err
-	}
 	flavor, err := mm.Flavor()
 	if err != nil {
 		return nil, err
@@ -99,15 +96,11 @@ func Load(dir string) (*Model, error) {
 
 // LoadML reads a directory holding one of Tern's built-in models.
 func LoadML(dir string) (*ml.Model, error) {
-	root, err := openDir(dir)
+	root, mm, err := open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	mm, err := readMLmodel(root)
-	if err != nil {
-		return nil, err
-	}
 	return readTern(root, mm)
 }
 
@@ -127,6 +120,7 @@ func flavorList(f map[string]map[string]any) string {
 	for k := range f {
 		names = append(names, strconv.Quote(k))
 	}
+	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
 
@@ -212,7 +206,9 @@ func WriteImported(dir, flavor, dataFile string, sig Signature, example json.Raw
 // the one writer of MLmodel files.
 func writeDir(dir string, mm *MLmodel, example []byte) error {
 	if len(example) > 0 {
-		mm.InputExample = exampleInfo(InputExampleFile)
+		// Tern's examples are JSON in pandas' split orientation (an MLflow
+		// request body, or a built-in model's frame).
+		mm.InputExample = &ExampleInfo{ArtifactPath: InputExampleFile, Type: "dataframe", Orient: "split"}
 		if err := os.WriteFile(filepath.Join(dir, InputExampleFile), example, 0o644); err != nil {
 			return core.Wrap(err, core.Internal, "Cannot write the input example.")
 		}

@@ -60,11 +60,20 @@ func readFile(root *os.Root, name string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// readMLmodel reads and parses the descriptor of an open directory.
-func readMLmodel(root *os.Root) (*MLmodel, error) {
-	raw, err := readFile(root, MLmodelFile, maxMLmodelBytes)
+// open opens a model directory and reads its descriptor; the caller
+// closes the root.
+func open(dir string) (*os.Root, *MLmodel, error) {
+	root, err := openDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ParseMLmodel(raw)
+	raw, err := readFile(root, MLmodelFile, maxMLmodelBytes)
+	if err == nil {
+		var mm *MLmodel
+		if mm, err = ParseMLmodel(raw); err == nil {
+			return root, mm, nil
+		}
+	}
+	root.Close()
+	return nil, nil, err
 }

@@ -132,12 +132,3 @@ func (m *MLmodel) flavorString(flavor, key string) string {
 	s, _ := m.Flavors[flavor][key].(string)
 	return s
 }
-
-// exampleInfo is how Tern saves input examples: a JSON file in pandas'
-// split orientation (an MLflow request body or a Tern frame).
-func exampleInfo(file string) *ExampleInfo {
-	if file == "" {
-		return nil
-	}
-	return &ExampleInfo{ArtifactPath: file, Type: "dataframe", Orient: "split"}
-}
