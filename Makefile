@@ -20,7 +20,7 @@ define timed
 endef
 
 .PHONY: runtime run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
-        test test-go test-frontend test-e2e fuzz bench clean \
+        bindings test test-go test-frontend test-e2e fuzz bench clean \
         sklearn-base
 
 ## run: build everything and open the desktop window
@@ -110,6 +110,11 @@ runtime: FORCE
 
 FORCE:
 
+## bindings: regenerate frontend/src/lib/api/bindings.gen.ts, the TypeScript types of the bound methods (app.Bindings), from the Go types
+BINDINGS_TS := frontend/src/lib/api/bindings.gen.ts
+bindings:
+	$(GO) run ./app/cmd/tern-bindings -o $(BINDINGS_TS)
+
 ## test: every tier — Go unit+integration (incl. the real window under Xvfb), vitest, browser e2e, fuzzing
 test:
 	$(call timed,deps,$(MAKE) --no-print-directory deps-test)
@@ -124,7 +129,9 @@ test-go:
 	$(GO) vet ./...
 	TERN_BIN=$(CURDIR)/bin/tern TERN_DESKTOP_BIN=$(CURDIR)/build/bin/tern $(GO) test -timeout 30m -count=1 ./...
 
-test-frontend:
+# Fails when the Go types of a bound method changed and `make bindings` was not run.
+test-frontend: bindings
+	@stale=$$(git status --porcelain -- $(BINDINGS_TS)); [ -z "$$stale" ] || { git diff --stat -- $(BINDINGS_TS); echo "$(BINDINGS_TS) is stale or not committed: run 'make bindings' and commit it"; exit 1; }
 	cd frontend && npx svelte-check --tsconfig ./tsconfig.json --output human && npx vitest run
 
 test-e2e:

@@ -7,7 +7,7 @@ const col = (name: string, mean?: number, missing = 0): ColumnProfile => ({
   count: 10,
   missing,
   distinct: 3,
-  numeric: mean === undefined ? undefined : { min: 0, max: 1, mean, std: 1, quantiles: [], histogram: { edges: [], counts: [] } },
+  numeric: mean === undefined ? undefined : { min: 0, max: 1, mean, std: 1, quantiles: [], histogram: { edges: [], counts: [] }, sketch: null },
 });
 
 describe('datasets api helpers', () => {

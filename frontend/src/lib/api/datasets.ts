@@ -1,131 +1,26 @@
 // Datasets: import (drop, dialog, upload), versions, profiles, diffs, trash.
-import { call, on, upload, isDesktop, ApiError } from './transport';
+import { call, on, upload, isDesktop, ApiError, type Args, type Loose, type Result } from './transport';
 
-export type ColumnType = 'integer' | 'float' | 'boolean' | 'categorical' | 'datetime' | 'text';
-export type Role = 'feature' | 'target' | 'id' | 'ignore';
+// The shapes are the Go types', generated into bindings.gen.ts; named
+// here by the method that returns them, so a Go type moving package does
+// not rename anything the views use.
+export type Version = Result<'Datasets.Version'>;
+export type Summary = Result<'Datasets.List'>[number];
+export type Dataset = Result<'Datasets.Trash'>['datasets'][number];
+export type Column = Version['schema'][number];
+export type ColumnType = Column['type'];
+export type Role = Column['role'];
+export type ImportOptions = Loose<Args<'Datasets.ImportPath'>[1]>;
+export type Profile = Result<'Datasets.Profile'>;
+export type ColumnProfile = Profile['columns'][number];
+export type Quantile = NonNullable<ColumnProfile['numeric']>['quantiles'][number];
+export type Diff = Result<'Datasets.Diff'>;
+export type ColumnShift = Diff['columns'][number];
+export type Detected = Result<'Datasets.Detect'>;
+export type TrashInfo = Result<'Datasets.Trash'>;
+export type ColumnEdit = Loose<Args<'Datasets.EditSchema'>[1][number]>;
 
-export interface Column {
-  name: string;
-  type: ColumnType;
-  role: Role;
-  protected: boolean;
-  dateLayout?: string;
-}
-
-export interface ImportOptions {
-  name?: string;
-  importId?: string;
-  format?: 'csv' | 'jsonl' | 'parquet' | '';
-  encoding?: string;
-  delimiter?: string;
-  header?: boolean | null;
-  nullTokens?: string[] | null;
-  types?: Record<string, ColumnType>;
-}
-
-export interface Version {
-  id: string;
-  datasetId: string;
-  dataset: string;
-  number: number;
-  sourceName: string;
-  size: number;
-  digest: string;
-  rows: number;
-  columns: number;
-  format: string;
-  encoding?: string;
-  delimiter?: string;
-  header: boolean;
-  schema: Column[];
-  imported: string;
-  importMillis: number;
-  trashed: boolean;
-  reused?: boolean;
-}
-
-export interface Dataset {
-  id: string;
-  name: string;
-  created: string;
-  latest: number;
-  trashed: boolean;
-}
-
-export interface Summary extends Dataset {
-  versions: number;
-  current?: Version;
-}
-
-export interface Quantile {
-  q: number;
-  value: number;
-}
-
-export interface ColumnProfile {
-  name: string;
-  type: ColumnType;
-  count: number;
-  missing: number;
-  distinct: number;
-  numeric?: {
-    min: number;
-    max: number;
-    mean: number;
-    std: number;
-    nonFinite?: number;
-    quantiles: Quantile[];
-    histogram: { edges: number[]; counts: number[] };
-  };
-  categories?: { top: { value: string; count: number }[]; other: number; approximate: boolean };
-  text?: { minLen: number; maxLen: number; meanLen: number };
-}
-
-export interface Profile {
-  rows: number;
-  columns: ColumnProfile[];
-  correlations?: { columns: string[]; matrix: number[][]; rows: number };
-  preview: string[][];
-}
-
-export interface ColumnShift {
-  name: string;
-  method: 'ks' | 'tvd';
-  distance: number;
-  missingFrom: number;
-  missingTo: number;
-  meanFrom?: number;
-  meanTo?: number;
-}
-
-export interface Diff {
-  from?: Version;
-  to: Version;
-  rowsDelta: number;
-  added: Column[];
-  removed: Column[];
-  typeChanged: { name: string; from: ColumnType; to: ColumnType }[];
-  columns: ColumnShift[];
-}
-
-export interface Detected {
-  format: string;
-  encoding: string;
-  bom: boolean;
-  delimiter?: string;
-  header: boolean;
-  nullTokens: string[];
-  columns: Column[];
-  rows: string[][];
-}
-
-export interface TrashInfo {
-  datasets: Dataset[] | null;
-  versions: Version[] | null;
-  freesBytes: number;
-  kept: string[] | null;
-}
-
+/** "dataset.import.progress" events (not a method result, so written here). */
 export interface ImportProgress {
   importId: string;
   name: string;
@@ -138,31 +33,24 @@ export interface ImportProgress {
   detected?: Detected;
 }
 
-export interface ColumnEdit {
-  name: string;
-  type?: ColumnType;
-  role?: Role;
-  protected?: boolean;
-}
-
-export const list = () => call<Summary[] | null>('Datasets.List').then((x) => x ?? []);
-export const versions = (datasetId: string) => call<Version[] | null>('Datasets.Versions', datasetId).then((x) => x ?? []);
-export const version = (id: string) => call<Version>('Datasets.Version', id);
-export const profile = (versionId: string) => call<Profile>('Datasets.Profile', versionId);
-export const diff = (versionId: string) => call<Diff>('Datasets.Diff', versionId);
-export const detect = (path: string, opts: ImportOptions = {}) => call<Detected>('Datasets.Detect', path, opts);
-export const importPath = (path: string, opts: ImportOptions = {}) => call<Version>('Datasets.ImportPath', path, opts);
-export const reimport = (versionId: string, opts: ImportOptions) => call<Version>('Datasets.Reimport', versionId, opts);
-export const cancel = (importId: string) => call<boolean>('Datasets.Cancel', importId);
-export const editSchema = (versionId: string, edits: ColumnEdit[]) => call<Version>('Datasets.EditSchema', versionId, edits);
+export const list = () => call('Datasets.List').then((x) => x ?? []);
+export const versions = (datasetId: string) => call('Datasets.Versions', datasetId).then((x) => x ?? []);
+export const version = (id: string) => call('Datasets.Version', id);
+export const profile = (versionId: string) => call('Datasets.Profile', versionId);
+export const diff = (versionId: string) => call('Datasets.Diff', versionId);
+export const detect = (path: string, opts: ImportOptions = {}) => call('Datasets.Detect', path, opts);
+export const importPath = (path: string, opts: ImportOptions = {}) => call('Datasets.ImportPath', path, opts);
+export const reimport = (versionId: string, opts: ImportOptions) => call('Datasets.Reimport', versionId, opts);
+export const cancel = (importId: string) => call('Datasets.Cancel', importId);
+export const editSchema = (versionId: string, edits: ColumnEdit[]) => call('Datasets.EditSchema', versionId, edits);
 export const columnChart = (versionId: string, column: string, width: number, height: number) =>
-  call<string>('Datasets.ColumnChart', versionId, column, Math.round(width), Math.round(height));
-export const trashDataset = (id: string) => call<TrashInfo>('Datasets.TrashDataset', id);
-export const trashVersion = (id: string) => call<TrashInfo>('Datasets.TrashVersion', id);
-export const restoreDataset = (id: string) => call<TrashInfo>('Datasets.RestoreDataset', id);
-export const restoreVersion = (id: string) => call<TrashInfo>('Datasets.RestoreVersion', id);
-export const trash = () => call<TrashInfo>('Datasets.Trash');
-export const emptyTrash = () => call<{ blobs: number; bytes: number }>('Datasets.EmptyTrash');
+  call('Datasets.ColumnChart', versionId, column, Math.round(width), Math.round(height));
+export const trashDataset = (id: string) => call('Datasets.TrashDataset', id);
+export const trashVersion = (id: string) => call('Datasets.TrashVersion', id);
+export const restoreDataset = (id: string) => call('Datasets.RestoreDataset', id);
+export const restoreVersion = (id: string) => call('Datasets.RestoreVersion', id);
+export const trash = () => call('Datasets.Trash');
+export const emptyTrash = () => call('Datasets.EmptyTrash');
 
 /** A fresh import ID, chosen by the UI so it can cancel before the call returns. */
 export function newImportId(): string {

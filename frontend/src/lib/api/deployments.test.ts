@@ -47,7 +47,7 @@ describe('models helpers', () => {
     expect(s[2].label).toBe('m v2');
   });
   it('collects metric columns', () => {
-    const v = (metrics: Record<string, number>) => ({ model: 'm', version: 1, created: 0, source: '', flavor: 'tern', signature: { inputs: [] }, metrics });
+    const v = (metrics: Record<string, number>) => ({ model: 'm', version: 1, created: 0, source: '', dir: '', flavor: 'tern', signature: { inputs: [] }, metrics });
     expect(metricColumns([v({ b: 1 }), v({ a: 2, b: 3 })])).toEqual(['a', 'b']);
   });
 });

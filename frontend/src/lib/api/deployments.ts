@@ -1,111 +1,41 @@
 // Deployments: stable local endpoints, traffic, live stats, Try-it.
-import { call, on } from './transport';
+import { call, on, type Result } from './transport';
 import type { Column, Signature } from './models';
 
-export interface Instance {
-  backend: string;
-  target: 'process' | 'docker';
-  url: string;
-  containerId?: string;
-  model: string;
-  version: number;
-}
+// Shapes generated from the Go types (bindings.gen.ts), named by method.
+export type Deployment = Result<'Deployments.Get'>;
+export type Instance = Deployment['backends'][number];
+export type Traffic = Deployment['traffic'];
+export type Split = Traffic['split'][number];
+export type RouterStats = Result<'Deployments.Stats'>;
+export type BackendStats = RouterStats['backends'][number];
+export type PredictResult = Result<'Deployments.Predict'>;
+export type LoggedPrediction = Result<'Deployments.Predictions'>[number];
+/** Also the payload of "deployments.batch.progress" events. */
+export type BatchProgress = Result<'Deployments.ScoreCSV'>;
 
-export interface Split {
-  backend: string;
-  weight: number;
-}
-
-export interface Traffic {
-  split: Split[];
-  shadow?: string;
-}
-
-export interface Deployment {
-  id: string;
-  name: string;
-  model: string;
-  port: number;
-  endpoint: string;
-  backends: Instance[];
-  traffic: Traffic;
-  target: string;
-  state: 'running' | 'stopped' | 'failed';
-  reason?: string;
-  created: number;
-}
-
-export interface BackendStats {
-  id: string;
-  url: string;
-  healthy: boolean;
-  weight: number;
-  shadow: boolean;
-  requests: number;
-  errors: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  rps: number;
-}
-
-export interface RouterStats {
-  traffic: Traffic;
-  backends: BackendStats[];
-  shadow: { sent: number; agree: number; disagree: number; failed: number; dropped: number };
-  logDropped: number;
-  logWritten: number;
-}
-
-export interface PredictResult {
-  status: number;
-  backend: string;
-  body: string;
-  latencyMs: number;
-}
-
-export interface LoggedPrediction {
-  backend: string;
-  time: number;
-  latencyMicros: number;
-  status: number;
-  path: string;
-  shadow?: boolean;
-  agree?: boolean;
-  requestText: string;
-  responseText: string;
-}
-
-export interface BatchProgress {
-  deployment: string;
-  rows: number;
-  done: boolean;
-  output?: string;
-  error?: string;
-}
-
-export const list = () => call<Deployment[]>('Deployments.List');
-export const get = (id: string) => call<Deployment>('Deployments.Get', id);
+export const list = () => call('Deployments.List');
+export const get = (id: string) => call('Deployments.Get', id);
 export const deploy = (model: string, ref: string, opts: { name?: string; port?: number } = {}) =>
-  call<Deployment>('Deployments.Deploy', model, ref, { name: opts.name ?? '', port: opts.port ?? 0 });
-export const addVersion = (id: string, ref: string) => call<Deployment>('Deployments.AddVersion', id, ref);
+  call('Deployments.Deploy', model, ref, { name: opts.name ?? '', port: opts.port ?? 0 });
+export const addVersion = (id: string, ref: string) => call('Deployments.AddVersion', id, ref);
 export const setCanary = (id: string, backend: string, weight: number) =>
-  call<Deployment>('Deployments.SetCanary', id, backend, weight);
-export const setTraffic = (id: string, t: Traffic) => call<Deployment>('Deployments.SetTraffic', id, t);
-export const rollback = (id: string) => call<Deployment>('Deployments.Rollback', id);
-export const stop = (id: string) => call<Deployment>('Deployments.Stop', id);
-export const remove = (id: string) => call<void>('Deployments.Delete', id);
-export const stats = (id: string) => call<RouterStats>('Deployments.Stats', id);
-export const predictions = (id: string, limit = 20) => call<LoggedPrediction[]>('Deployments.Predictions', id, limit);
+  call('Deployments.SetCanary', id, backend, weight);
+export const setTraffic = (id: string, t: Traffic) => call('Deployments.SetTraffic', id, t);
+export const rollback = (id: string) => call('Deployments.Rollback', id);
+export const stop = (id: string) => call('Deployments.Stop', id);
+export const remove = (id: string) => call('Deployments.Delete', id);
+export const stats = (id: string) => call('Deployments.Stats', id);
+export const predictions = (id: string, limit = 20) => call('Deployments.Predictions', id, limit);
 export const predict = (id: string, body: string, contentType = 'application/json') =>
-  call<PredictResult>('Deployments.Predict', id, contentType, body);
+  call('Deployments.Predict', id, contentType, body);
 export const scoreCSV = (id: string, inPath: string, outPath = '') =>
-  call<BatchProgress>('Deployments.ScoreCSV', id, inPath, outPath);
-export const scoreCSVText = (id: string, text: string) => call<string>('Deployments.ScoreCSVText', id, text);
+  call('Deployments.ScoreCSV', id, inPath, outPath);
+export const scoreCSVText = (id: string, text: string) => call('Deployments.ScoreCSVText', id, text);
 export const exportImage = (model: string, version: number, dest: string) =>
-  call<string>('Deployments.ExportImage', model, version, dest);
+  call('Deployments.ExportImage', model, version, dest);
 export const exportBuildContext = (model: string, version: number, dest: string) =>
-  call<void>('Deployments.ExportBuildContext', model, version, dest);
+  call('Deployments.ExportBuildContext', model, version, dest);
 export const onBatch = (cb: (p: BatchProgress) => void) => on('deployments.batch.progress', (d) => cb(d as BatchProgress));
 export const onChanged = (cb: (d: Deployment) => void) => on('deployment.changed', (d) => cb(d as Deployment));
 

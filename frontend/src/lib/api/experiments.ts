@@ -1,146 +1,50 @@
 // Experiments: runs, search, run detail, compare. Thin typed wrappers over
 // the bound Experiments methods; the same calls work in both faces.
-import { call, on } from './transport';
+import { call, on, type Args, type Loose, type Result } from './transport';
 import { num as fmtNum } from '../format';
 
-export type RunStatus = 'SCHEDULED' | 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'CRASHED';
-
+// Shapes generated from the Go types (bindings.gen.ts), named by method.
+export type RunDetail = Result<'Experiments.Run'>;
+export type Run = RunDetail['run'];
+export type RunStatus = Run['status'];
+export type Point = Run['metrics'][string];
 /** Metric values arrive as numbers, or as "NaN"/"Infinity"/"-Infinity". */
-export type MetricValue = number | 'NaN' | 'Infinity' | '-Infinity';
+export type MetricValue = Point['value'];
+export type Experiment = Result<'Experiments.List'>[number];
+export type SearchRequest = Loose<Args<'Experiments.Search'>[0]>;
+export type SearchResult = Result<'Experiments.Search'>;
+/** start/end are UTF-16 offsets into the query, ready for a text field's selection. */
+export type QueryCheck = Result<'Experiments.CheckQuery'>;
+export type Artifact = Result<'Experiments.Artifacts'>[number];
+export type Comparison = Result<'Experiments.Compare'>;
+export type CompareRow = Comparison['rows'][number];
+export type SavedView = Result<'Experiments.Views'>[number];
+export type ImportReport = Result<'Experiments.ImportMLruns'>;
 
-export interface Point {
-  value: MetricValue;
-  timestamp: number;
-  step: number;
-}
-
-export interface Experiment {
-  id: string;
-  name: string;
-  artifactLocation: string;
-  lifecycleStage: string;
-  creationTime: number;
-  lastUpdateTime: number;
-  tags: Record<string, string>;
-  runCount: number;
-}
-
-export interface Run {
-  id: string;
-  experimentId: string;
-  name: string;
-  status: RunStatus;
-  startTime: number;
-  endTime: number;
-  userId: string;
-  lifecycleStage: string;
-  artifactUri: string;
-  source?: string;
-  datasetVersion?: string;
-  imageDigest?: string;
-  gitCommit?: string;
-  note?: string;
-  statusReason?: string;
-  params: Record<string, string>;
-  tags: Record<string, string>;
-  metrics: Record<string, Point>;
-  lastHeartbeat: number;
-}
-
-export interface SearchRequest {
-  experimentIds?: string[];
-  query?: string;
-  orderBy?: string[];
-  maxResults?: number;
-  offset?: number;
-  viewType?: 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
-  /** Trim each run to these columns ("metrics.auc", "params.lr"). */
-  columns?: string[];
-}
-
-export interface SearchResult {
-  runs: Run[];
-  nextPageToken: string;
-  total: number;
-  offset: number;
-}
-
-export interface QueryCheck {
-  ok: boolean;
-  /** UTF-16 offsets into the query, ready for a text field's selection. */
-  start: number;
-  end: number;
-  column: number;
-  message: string;
-}
-
-export interface Artifact {
-  path: string;
-  isDir: boolean;
-  size: number;
-}
-
-export interface RunDetail {
-  run: Run;
-  experiment: Experiment;
-  metricKeys: string[];
-  artifacts: Artifact[];
-  durationMs: number;
-}
-
-export interface CompareRow {
-  column: string;
-  values: string[];
-  differs: boolean;
-}
-
-export interface Comparison {
-  runs: Run[];
-  rows: CompareRow[];
-  metricKeys: string[];
-  parallel: string;
-}
-
-export interface SavedView {
-  name: string;
-  experimentIds: string[];
-  query: string;
-  orderBy: string[];
-  columns: string[];
-}
-
-export const listExperiments = () => call<Experiment[]>('Experiments.List');
-export const createExperiment = (name: string) => call<Experiment>('Experiments.Create', name);
+export const listExperiments = () => call('Experiments.List');
+export const createExperiment = (name: string) => call('Experiments.Create', name);
 export const search = (req: SearchRequest) =>
-  call<SearchResult>('Experiments.Search', { experimentIds: [], query: '', orderBy: [], ...req });
-export const checkQuery = (q: string) => call<QueryCheck>('Experiments.CheckQuery', q);
-export const columns = (experimentIds: string[] = []) => call<string[]>('Experiments.Columns', experimentIds);
-export const getRun = (id: string) => call<RunDetail>('Experiments.Run', id);
-export const series = (id: string, key: string, maxPoints = 1000) => call<Point[]>('Experiments.Series', id, key, maxPoints);
+  call('Experiments.Search', { experimentIds: [], query: '', orderBy: [], ...req });
+export const checkQuery = (q: string) => call('Experiments.CheckQuery', q);
+export const columns = (experimentIds: string[] = []) => call('Experiments.Columns', experimentIds);
+export const getRun = (id: string) => call('Experiments.Run', id);
+export const series = (id: string, key: string, maxPoints = 1000) => call('Experiments.Series', id, key, maxPoints);
 export const metricChart = (runIds: string[], key: string, width: number, height: number) =>
-  call<string>('Experiments.MetricChart', runIds, key, Math.round(width), Math.round(height));
-export const compare = (runIds: string[]) => call<Comparison>('Experiments.Compare', runIds);
-export const setNote = (id: string, markdown: string) => call<void>('Experiments.SetNote', id, markdown);
-export const setTag = (id: string, key: string, value: string) => call<void>('Experiments.SetTag', id, key, value);
-export const deleteTag = (id: string, key: string) => call<void>('Experiments.DeleteTag', id, key);
-export const renameRun = (id: string, name: string) => call<void>('Experiments.RenameRun', id, name);
-export const deleteRuns = (ids: string[]) => call<number>('Experiments.DeleteRuns', ids);
-export const artifacts = (id: string, dir = '') => call<Artifact[]>('Experiments.Artifacts', id, dir);
-export const artifactText = (id: string, path: string) => call<string>('Experiments.ArtifactText', id, path);
-export interface ImportReport {
-  experiments: number;
-  runs: number;
-  skipped: number;
-  points: number;
-  artifacts: number;
-  warnings: string[] | null;
-}
-export const importMLruns = (dir: string) => call<ImportReport>('Experiments.ImportMLruns', dir);
+  call('Experiments.MetricChart', runIds, key, Math.round(width), Math.round(height));
+export const compare = (runIds: string[]) => call('Experiments.Compare', runIds);
+export const setNote = (id: string, markdown: string) => call('Experiments.SetNote', id, markdown);
+export const setTag = (id: string, key: string, value: string) => call('Experiments.SetTag', id, key, value);
+export const deleteTag = (id: string, key: string) => call('Experiments.DeleteTag', id, key);
+export const renameRun = (id: string, name: string) => call('Experiments.RenameRun', id, name);
+export const deleteRuns = (ids: string[]) => call('Experiments.DeleteRuns', ids);
+export const artifacts = (id: string, dir = '') => call('Experiments.Artifacts', id, dir);
+export const artifactText = (id: string, path: string) => call('Experiments.ArtifactText', id, path);
+export const importMLruns = (dir: string) => call('Experiments.ImportMLruns', dir);
 export const exportMLruns = (experimentId: string, runIds: string[], destDir: string) =>
-  call<number>('Experiments.ExportMLruns', experimentId, runIds, destDir);
-export const views = () => call<SavedView[]>('Experiments.Views');
-export const saveView = (v: SavedView) => call<void>('Experiments.SaveView', v);
-export const deleteView = (name: string) => call<void>('Experiments.DeleteView', name);
+  call('Experiments.ExportMLruns', experimentId, runIds, destDir);
+export const views = () => call('Experiments.Views');
+export const saveView = (v: SavedView) => call('Experiments.SaveView', v);
+export const deleteView = (name: string) => call('Experiments.DeleteView', name);
 
 /** Calls cb (at most every `ms`) when runs are created, change status,
  * log metrics or are deleted. Returns the unsubscribe function. */

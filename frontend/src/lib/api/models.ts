@@ -1,68 +1,25 @@
 // Model registry: models, versions, aliases, lineage, registration.
-import { call } from './transport';
+import { call, type Result } from './transport';
 
-export interface Column {
-  name: string;
-  type: string;
-  optional?: boolean;
-}
+// Shapes generated from the Go types (bindings.gen.ts), named by method.
+export type ModelDetail = Result<'Models.Get'>;
+export type Model = ModelDetail['model'];
+export type Version = ModelDetail['versions'][number];
+export type Signature = Version['signature'];
+export type Column = Signature['inputs'][number];
+export type Lineage = Result<'Models.Lineage'>;
 
-export interface Signature {
-  inputs: Column[];
-  outputs?: Column[];
-}
-
-export interface Model {
-  name: string;
-  description?: string;
-  created: number;
-  updated: number;
-  latestVersion: number;
-  aliases: Record<string, number>;
-}
-
-export interface Version {
-  model: string;
-  version: number;
-  created: number;
-  source: string;
-  runId?: string;
-  experimentId?: string;
-  datasetVersion?: string;
-  flavor: string;
-  signature: Signature;
-  inputExample?: unknown;
-  metrics?: Record<string, number>;
-  params?: Record<string, string>;
-  description?: string;
-  aliases?: string[];
-}
-
-export interface ModelDetail {
-  model: Model;
-  versions: Version[];
-}
-
-export interface Lineage {
-  datasetVersion?: string;
-  runId?: string;
-  experimentId?: string;
-  model: string;
-  version: number;
-  deployments: string[];
-}
-
-export const list = () => call<Model[]>('Models.List');
-export const get = (name: string) => call<ModelDetail>('Models.Get', name);
+export const list = () => call('Models.List');
+export const get = (name: string) => call('Models.Get', name);
 export const registerRun = (name: string, runId: string, artifactPath = '') =>
-  call<Version>('Models.RegisterRun', name, runId, artifactPath);
-export const importPath = (name: string, path: string) => call<Version>('Models.ImportPath', name, path);
+  call('Models.RegisterRun', name, runId, artifactPath);
+export const importPath = (name: string, path: string) => call('Models.ImportPath', name, path);
 export const setAlias = (name: string, alias: string, version: number) =>
-  call<Model>('Models.SetAlias', name, alias, version);
-export const promote = (name: string) => call<Model>('Models.Promote', name);
-export const lineage = (name: string, version: number) => call<Lineage>('Models.Lineage', name, version);
+  call('Models.SetAlias', name, alias, version);
+export const promote = (name: string) => call('Models.Promote', name);
+export const lineage = (name: string, version: number) => call('Models.Lineage', name, version);
 export const exportDir = (name: string, version: number, dest: string) =>
-  call<void>('Models.Export', name, version, dest);
+  call('Models.Export', name, version, dest);
 
 /** The lineage as the chain the model page draws, left to right. */
 export function lineageSteps(l: Lineage): { kind: string; label: string; href?: string }[] {

@@ -1,156 +1,44 @@
 // Monitoring: monitors (a deployment's traffic or two dataset versions
 // against a frozen reference), drift reports, alert rules and alerts.
-import { call, on, upload, isDesktop } from './transport';
+import { call, on, upload, isDesktop, type Loose, type Result } from './transport';
+
+// Go answers a nil pointer only together with an error, so a resolved call has a value.
+const some = <T>(x: unknown): T => x as T;
 import { num } from '../format';
 
+// Shapes generated from the Go types (bindings.gen.ts), named by method.
+// Every report has its drift result (Go's pointer is never nil there).
+type GenReport = NonNullable<Result<'Monitoring.Report'>>;
+export type DriftResult = NonNullable<GenReport['drift']>;
+export type Report = Omit<GenReport, 'drift'> & { drift: DriftResult };
+export type Verdict = DriftResult['columns'][number];
 /** Go's drift.Num: null for NaN, "+Inf"/"-Inf" for infinities. */
-export type Num = number | null | '+Inf' | '-Inf';
+export type Num = Verdict['statistic'];
+export type Test = NonNullable<Verdict['test']>;
+export type Overlay = NonNullable<Verdict['overlay']>;
+export type Ops = NonNullable<Report['ops']>;
+export type Alert = Result<'Monitoring.Alerts'>[number];
+export type RuleKind = Alert['kind'];
+export type ReportSummary = Result<'Monitoring.Reports'>[number];
+/** Monitor.every and window.last are nanoseconds; every 0 runs on demand. */
+export type Monitor = Result<'Monitoring.Monitors'>[number];
+export type Rule = NonNullable<Monitor['rules']>[number];
+/** What creating a monitor or a rule takes: the IDs and times are the backend's to fill. */
+export type NewMonitor = Loose<Monitor>;
+export type NewRule = Loose<Rule>;
+export type Window = Monitor['window'];
 
-export type Test = 'ks' | 'chisquare' | 'z' | 'wasserstein' | 'jensenshannon' | 'psi' | 'kl' | 'hellinger';
-
-export interface Overlay {
-  kind: 'numeric' | 'categorical';
-  edges?: number[];
-  labels?: string[];
-  ref: number[];
-  cur: number[];
-}
-
-export interface Verdict {
-  column: string;
-  kind: 'numeric' | 'categorical';
-  status: 'ok' | 'insufficient_data' | 'skipped';
-  test?: Test;
-  reason: string;
-  method?: string;
-  statistic: Num;
-  pValue: Num;
-  distance: Num;
-  threshold: Num;
-  rule?: string;
-  significant: boolean;
-  drift: boolean;
-  effect?: { name: string; value: Num; min: Num };
-  smallEffect?: boolean;
-  approximate?: boolean;
-  errorBound?: Num;
-  refCount: number;
-  curCount: number;
-  refMissing: number;
-  curMissing: number;
-  unseen?: string[];
-  unseenCount?: number;
-  note?: string;
-  overlay?: Overlay;
-}
-
-export interface DriftResult {
-  columns: Verdict[];
-  evaluated: number;
-  drifted: number;
-  share: number;
-  driftShare: number;
-  drift: boolean;
-  refRows: number;
-  curRows: number;
-}
-
-export interface Ops {
-  requests: number;
-  errors: number;
-  errorRate: number;
-  latencyP50Ms: number;
-  latencyP95Ms: number;
-}
-
-export type RuleKind = 'drift_share' | 'column_drift' | 'latency_p95' | 'error_rate' | 'realised_metric';
-
-export interface Rule {
-  id?: string;
-  name: string;
-  kind: RuleKind;
-  columns?: string[];
-  threshold: number;
-  /** realised_metric rules: the metric watched */
-  metric?: Metric;
-  webhook?: string;
-  disabled?: boolean;
-}
-
-export interface Alert {
-  id: string;
-  ruleId: string;
-  rule: string;
-  kind: RuleKind;
-  monitor?: string;
-  reportId: string;
-  time: string;
-  message: string;
-  value: number;
-  threshold: number;
-  delivery?: string;
-}
-
-export interface Report {
-  id: string;
-  monitor?: string;
-  title: string;
-  source: string;
-  window: string;
-  created: string;
-  rows: number;
-  drift: DriftResult;
-  ops?: Ops;
-  alerts?: Alert[];
-  performance?: Performance;
-}
-
-export interface ReportSummary {
-  id: string;
-  monitor?: string;
-  title: string;
-  created: string;
-  drift: boolean;
-  drifted: number;
-  evaluated: number;
-  share: number;
-  alerts: number;
-}
-
-export interface Window {
-  lastN?: number;
-  /** nanoseconds */
-  last?: number;
-}
-
-export interface Monitor {
-  id?: string;
-  name: string;
-  kind: 'deployment' | 'versions';
-  deployment?: string;
-  refVersion?: string;
-  curVersion?: string;
-  profileId?: string;
-  window: Window;
-  /** nanoseconds; 0 = run on demand */
-  every?: number;
-  rules?: Rule[];
-  created?: string;
-  lastRun?: string;
-  lastReport?: string;
-}
-
-export const listMonitors = () => call<Monitor[]>('Monitoring.Monitors');
-export const createMonitor = (m: Monitor) => call<Monitor>('Monitoring.CreateMonitor', m);
-export const deleteMonitor = (id: string) => call<boolean>('Monitoring.DeleteMonitor', id);
-export const setRules = (id: string, rules: Rule[]) => call<Monitor>('Monitoring.SetRules', id, rules);
-export const runMonitor = (id: string) => call<Report>('Monitoring.Run', id);
-export const listReports = (limit = 50) => call<ReportSummary[]>('Monitoring.Reports', limit);
-export const getReport = (id: string) => call<Report>('Monitoring.Report', id);
-export const reportHTML = (id: string) => call<string>('Monitoring.ReportHTML', id);
-export const columnChart = (reportId: string, column: string) => call<string>('Monitoring.Chart', reportId, column);
-export const compareFiles = (refPath: string, curPath: string) => call<Report>('Monitoring.CompareFiles', refPath, curPath);
-export const listAlerts = (limit = 50) => call<Alert[]>('Monitoring.Alerts', limit);
+export const listMonitors = () => call('Monitoring.Monitors');
+export const createMonitor = (m: NewMonitor) => call('Monitoring.CreateMonitor', m);
+export const deleteMonitor = (id: string) => call('Monitoring.DeleteMonitor', id);
+export const setRules = (id: string, rules: NewRule[]) => call('Monitoring.SetRules', id, rules);
+export const runMonitor = (id: string) => call('Monitoring.Run', id).then(some<Report>);
+export const listReports = (limit = 50) => call('Monitoring.Reports', limit);
+export const getReport = (id: string) => call('Monitoring.Report', id).then(some<Report>);
+export const reportHTML = (id: string) => call('Monitoring.ReportHTML', id);
+export const columnChart = (reportId: string, column: string) => call('Monitoring.Chart', reportId, column);
+export const compareFiles = (refPath: string, curPath: string) => call('Monitoring.CompareFiles', refPath, curPath).then(some<Report>);
+export const listAlerts = (limit = 50) => call('Monitoring.Alerts', limit);
 
 export const onAlert = (cb: (a: Alert) => void) => on('monitor.alert', (d) => cb(d as Alert));
 export const onReport = (cb: (r: ReportSummary) => void) => on('monitor.report', (d) => cb(d as ReportSummary));
@@ -219,44 +107,17 @@ export const metricNames: Record<Metric, string> = {
 
 export const metricOrder: Metric[] = ['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'rmse', 'mae', 'r2'];
 
-export interface PerfWindow {
-  from: string;
-  to: string;
-  n: number;
-  metrics: Partial<Record<Metric, number>>;
-}
+export type Performance = NonNullable<Result<'Monitoring.Performance'>>;
+export type PerfWindow = Performance['windows'][number];
+export type LabelResult = NonNullable<Result<'Monitoring.LabelsFromFile'>>;
 
-export interface Performance {
-  deployment: string;
-  task: 'classification' | 'regression' | '';
-  positive?: string;
-  labels: number;
-  matched: number;
-  unmatched: number;
-  unusable: number;
-  /** nanoseconds */
-  window: number;
-  windows: PerfWindow[];
-  overall: PerfWindow;
-  notes?: string[];
-  updated: string;
-}
-
-export interface LabelResult {
-  added: number;
-  performance: Performance | null;
-  reportId?: string;
-  alerts?: Alert[];
-  runError?: string;
-}
-
-export const getPerformance = (monitorId: string) => call<Performance>('Monitoring.Performance', monitorId);
+export const getPerformance = (monitorId: string) => call('Monitoring.Performance', monitorId);
 export const performanceChart = (monitorId: string, metric = '') =>
-  call<string>('Monitoring.PerformanceChart', monitorId, metric);
+  call('Monitoring.PerformanceChart', monitorId, metric);
 
 /** Desktop: a label file by its path on this machine. */
 export const labelsFromFile = (monitorId: string, path: string, task = '', window = '') =>
-  call<LabelResult>('Monitoring.LabelsFromFile', monitorId, path, task, window);
+  call('Monitoring.LabelsFromFile', monitorId, path, task, window).then(some<LabelResult>);
 
 /** Browser: upload a dropped or chosen label file to the raw route. */
 export function uploadLabels(monitorId: string, file: Blob, window = ''): Promise<LabelResult> {

@@ -1,18 +1,9 @@
-import { call } from './transport';
+import { call, type Result } from './transport';
 
-export interface SystemStatus {
-  appVersion: string;
-  mode: 'desktop' | 'browser';
-  dockerRunning: boolean;
-  dockerVersion?: string;
-  dockerMessage?: string;
-  dataDir: string;
-  dataBytes: number;
-  freeBytes: number;
-  apiUrl?: string;
-}
+/** Generated from the Go type (bindings.gen.ts). */
+export type SystemStatus = Result<'System.Status'>;
 
-export const status = () => call<SystemStatus>('System.Status');
+export const status = () => call('System.Status');
 
 /** Desktop only: a native file picker; '' when the person cancels. */
-export const openFileDialog = (title: string, patterns = '') => call<string>('System.OpenFileDialog', title, patterns);
+export const openFileDialog = (title: string, patterns = '') => call('System.OpenFileDialog', title, patterns);

@@ -1,77 +1,15 @@
 // Training: the Train form's schema, jobs, and their live progress.
-import { call, on } from './transport';
+import { call, on, type Args, type Loose, type Result } from './transport';
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'crashed';
-
-export interface Resources {
-  memoryMb: number;
-  cpus: number;
-  pids: number;
-}
-
-export interface Job {
-  id: string;
-  runId: string;
-  state: JobState;
-  backend: '' | 'docker' | 'local';
-  note: string;
-  reason: string;
-  exitCode: number;
-  image: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  spec: { name: string; datasetVersion: string; image: string; resources: Resources; params?: Record<string, unknown> };
-}
-
-export interface ParamSpec {
-  name: string;
-  label: string;
-  type: 'number' | 'integer' | 'choice';
-  default: number | string;
-  min?: number;
-  max?: number;
-  choices?: string[];
-  help: string;
-}
-
-export interface ModelSpec {
-  name: string;
-  label: string;
-  tasks: ('classification' | 'regression')[];
-  params: ParamSpec[];
-}
-
-export interface DockerStatus {
-  available: boolean;
-  message: string;
-}
-
-export interface TrainForm {
-  version: { id: string; dataset: string; number: number; rows: number; columns: number };
-  columns: string[];
-  /** The column the dataset marks as its target, if any. */
-  target: string;
-  models: ModelSpec[];
-  docker: DockerStatus;
-  resources: Resources;
-}
-
-export interface TrainRequest {
-  datasetVersionId: string;
-  experimentId?: string;
-  name?: string;
-  target: string;
-  model?: string;
-  task?: string;
-  features?: string[];
-  params?: Record<string, number | string>;
-  resources?: Partial<Resources>;
-  image?: string;
-  buildDir?: string;
-  command?: string[];
-  tracking?: boolean;
-}
+// Shapes generated from the Go types (bindings.gen.ts), named by method.
+export type Job = Result<'Training.Job'>;
+export type JobState = Job['state'];
+export type Resources = Job['spec']['resources'];
+export type TrainForm = Result<'Training.Form'>;
+export type ModelSpec = TrainForm['models'][number];
+export type ParamSpec = ModelSpec['params'][number];
+export type DockerStatus = Result<'Training.Docker'>;
+export type TrainRequest = Loose<Args<'Training.Start'>[0]>;
 
 /** Splits a command line on spaces, keeping "quoted parts" whole. */
 export function splitCommand(s: string): string[] {
@@ -97,14 +35,14 @@ export interface LogEvent {
   lines: string[];
 }
 
-export const form = (versionId: string) => call<TrainForm>('Training.Form', versionId);
-export const models = () => call<ModelSpec[]>('Training.Models');
-export const start = (req: TrainRequest) => call<Job>('Training.Start', req);
-export const jobs = () => call<Job[]>('Training.Jobs');
-export const job = (id: string) => call<Job>('Training.Job', id);
-export const cancel = (id: string) => call<Job>('Training.Cancel', id);
-export const logs = (id: string, tail = 200) => call<string[]>('Training.Logs', id, tail);
-export const docker = () => call<DockerStatus>('Training.Docker');
+export const form = (versionId: string) => call('Training.Form', versionId);
+export const models = () => call('Training.Models');
+export const start = (req: TrainRequest) => call('Training.Start', req);
+export const jobs = () => call('Training.Jobs');
+export const job = (id: string) => call('Training.Job', id);
+export const cancel = (id: string) => call('Training.Cancel', id);
+export const logs = (id: string, tail = 200) => call('Training.Logs', id, tail);
+export const docker = () => call('Training.Docker');
 
 export const onJob = (cb: (j: Job) => void) => on('training.job', cb);
 export const onMetrics = (cb: (m: MetricsEvent) => void) => on('training.metrics', cb);
@@ -114,7 +52,7 @@ export const isFinal = (s: JobState) => s === 'succeeded' || s === 'failed' || s
 
 /** The form's starting values: every parameter at its default. */
 export function defaults(spec: ModelSpec): Record<string, number | string> {
-  return Object.fromEntries(spec.params.map((p) => [p.name, p.default]));
+  return Object.fromEntries(spec.params.map((p) => [p.name, p.default as number | string]));
 }
 
 /**

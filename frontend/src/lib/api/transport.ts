@@ -3,7 +3,22 @@
 // mode the same methods answer at POST /api/call/<Struct>.<Method> and
 // events arrive as server-sent events. Callers never know which.
 
+import type { Methods } from './bindings.gen';
+
 type Bound = (...args: unknown[]) => Promise<unknown>;
+
+/** A bound method's name, "Struct.Method" (bindings.gen.ts lists them, from the Go types). */
+export type Method = keyof Methods;
+/** What a bound method takes. */
+export type Args<M extends Method> = Parameters<Methods[M]>;
+/**
+ * Go decodes a missing JSON field as its zero value, so a call may leave
+ * out any field of an argument (every argument itself stays required).
+ */
+export type Loose<T> = T extends (infer E)[] ? Loose<E>[] : T extends object ? { [K in keyof T]?: Loose<T[K]> } : T;
+type LooseArgs<A extends unknown[]> = { [K in keyof A]: Loose<A[K]> };
+/** What a bound method resolves to, as its Go result type serialises. */
+export type Result<M extends Method> = ReturnType<Methods[M]>;
 
 declare global {
   interface Window {
@@ -41,8 +56,12 @@ function toApiError(e: unknown): ApiError {
   return new ApiError('internal', 'Something went wrong inside Tern.');
 }
 
-/** Calls a bound method by "Struct.Method". */
-export async function call<T>(name: string, ...args: unknown[]): Promise<T> {
+/** Calls a bound method by "Struct.Method", typed by its Go signature. */
+export async function call<M extends Method>(name: M, ...args: LooseArgs<Args<M>>): Promise<Result<M>> {
+  return callUntyped<Result<M>>(name, ...(args as unknown[]));
+}
+
+async function callUntyped<T>(name: string, ...args: unknown[]): Promise<T> {
   const [struct, method] = name.split('.');
   if (isDesktop()) {
     const fn = window.go!.app![struct]?.[method];

@@ -9,7 +9,7 @@ const prof = (name: string, mean: number | undefined, missing: number): ColumnPr
   count: 100 - missing,
   missing,
   distinct: 5,
-  numeric: mean === undefined ? undefined : { min: 0, max: 10, mean, std: 1, quantiles: [], histogram: { edges: [], counts: [] } },
+  numeric: mean === undefined ? undefined : { min: 0, max: 10, mean, std: 1, quantiles: [], histogram: { edges: [], counts: [] }, sketch: null },
 });
 const columns = [prof('b', 5, 0), prof('city', undefined, 40), prof('a', 9, 3)];
 const schema: Column[] = columns.map((c) => ({ name: c.name, type: c.type, role: 'feature', protected: false }));
