@@ -260,6 +260,7 @@ export interface JobSpec {
   experimentId: string;
   dataPath: string;
   datasetVersion: string;
+  dataReading?: TableOptions;
   params: RawMessage;
   image: string;
   buildDir: string;
@@ -533,20 +534,6 @@ export interface Result {
 
 export type Role = 'feature' | 'id' | 'ignore' | 'target';
 
-export interface RouterStats {
-  traffic: Traffic;
-  backends: BackendStats[];
-  shadow: {
-    sent: number;
-    agree: number;
-    disagree: number;
-    failed: number;
-    dropped: number;
-  };
-  logDropped: number;
-  logWritten: number;
-}
-
 export interface Rule {
   id: string;
   name: string;
@@ -629,6 +616,20 @@ export interface Split {
 
 export type State = 'cancelled' | 'crashed' | 'failed' | 'queued' | 'running' | 'succeeded';
 
+export interface Stats {
+  traffic: Traffic;
+  backends: BackendStats[];
+  shadow: {
+    sent: number;
+    agree: number;
+    disagree: number;
+    failed: number;
+    dropped: number;
+  };
+  logDropped: number;
+  logWritten: number;
+}
+
 export interface Status {
   appVersion: string;
   mode: string;
@@ -650,6 +651,16 @@ export interface Summary {
   trashedAt?: Time;
   versions: number;
   current?: Version;
+}
+
+export interface TableOptions {
+  format: string;
+  encoding: string;
+  delimiter: string;
+  header: boolean | null;
+  nullTokens: string[];
+  types: Record<string, ColumnType>;
+  columns?: Column[];
 }
 
 export type Test = 'chisquare' | 'hellinger' | 'jensenshannon' | 'kl' | 'ks' | 'psi' | 'wasserstein' | 'z';
@@ -836,7 +847,7 @@ export interface Methods {
   'Deployments.ScoreCSVText': (id: string, text: string) => string;
   'Deployments.SetCanary': (id: string, backend: string, weight: number) => Deployment;
   'Deployments.SetTraffic': (id: string, t: Traffic) => Deployment;
-  'Deployments.Stats': (id: string) => RouterStats;
+  'Deployments.Stats': (id: string) => Stats;
   'Deployments.Stop': (id: string) => Deployment;
   'Monitoring.Alerts': (limit: number) => Alert[];
   'Monitoring.Chart': (reportID: string, column: string) => string;
