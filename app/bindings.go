@@ -47,3 +47,12 @@ func Bindings(s Services) []any {
 		NewMonitoring(s.Context, s.Monitoring),
 	}
 }
+
+// listed answers an empty list as [] rather than null, which the page
+// would have to special-case.
+func listed[T any](out []T, err error) ([]T, error) {
+	if out == nil {
+		out = []T{}
+	}
+	return out, err
+}

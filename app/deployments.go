@@ -39,11 +39,7 @@ func (d *Deployments) List() ([]deployment.Deployment, error) {
 	if err := d.ready(); err != nil {
 		return nil, err
 	}
-	out, err := d.svc.List()
-	if out == nil {
-		out = []deployment.Deployment{}
-	}
-	return out, err
+	return listed(d.svc.List())
 }
 
 // Get returns one deployment.

@@ -4,7 +4,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/tern-studio/tern/backend/chart"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -114,31 +113,8 @@ func (e *Experiments) Series(runID, key string, maxPoints int) ([]tracking.Point
 // MetricChart renders one metric of one or more runs (overlaid curves) as
 // SVG, downsampled to the chart's width.
 func (e *Experiments) MetricChart(runIDs []string, key string, width, height int) (string, error) {
-	if len(runIDs) == 0 || len(runIDs) > 10 {
-		return "", core.Errorf(core.Invalid, "Chart 1 to 10 runs at a time; got %d.", len(runIDs))
-	}
-	var series []chart.LineSeries
-	for _, id := range runIDs {
-		r, err := e.svc.GetRun(id)
-		if err != nil {
-			return "", err
-		}
-		pts, err := e.svc.SeriesSample(id, key, max(width, 200)*2)
-		if err != nil {
-			return "", err
-		}
-		s := chart.LineSeries{Name: r.Name}
-		for _, p := range pts {
-			s.X = append(s.X, float64(p.Step))
-			s.Y = append(s.Y, float64(p.Value))
-		}
-		series = append(series, s)
-	}
-	svg, err := chart.Lines(series, chart.Options{Title: key, XLabel: "step", Width: width, Height: height})
-	if err != nil {
-		return "", core.Wrap(err, core.Internal, "Tern could not draw the chart of %q.", key)
-	}
-	return string(svg), nil
+	svg, err := e.svc.MetricChart(runIDs, key, width, height)
+	return string(svg), err
 }
 
 // Compare lines up 2–10 runs: every param, latest metric and tag, with
@@ -166,26 +142,7 @@ func (e *Experiments) RenameRun(runID, name string) error {
 
 // DeleteRuns removes ended runs for good and returns the artifact bytes
 // freed. A running run stops the whole call before anything is deleted.
-func (e *Experiments) DeleteRuns(runIDs []string) (int64, error) {
-	for _, id := range runIDs {
-		r, err := e.svc.GetRun(id)
-		if err != nil {
-			return 0, err
-		}
-		if !r.Status.Terminal() {
-			return 0, core.Errorf(core.Conflict, "Run %q is still %s; stop it before deleting.", r.Name, r.Status)
-		}
-	}
-	var freed int64
-	for _, id := range runIDs {
-		n, err := e.svc.DeleteRun(id)
-		if err != nil {
-			return freed, err
-		}
-		freed += n
-	}
-	return freed, nil
-}
+func (e *Experiments) DeleteRuns(runIDs []string) (int64, error) { return e.svc.DeleteRuns(runIDs) }
 
 // Artifacts lists one folder of a run's artifacts.
 func (e *Experiments) Artifacts(runID, dir string) ([]tracking.Artifact, error) {

@@ -1,12 +1,10 @@
 package app
 
 import (
-	"os"
 	"strconv"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/deployment"
-	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/registry"
 )
 
@@ -38,11 +36,7 @@ func (m *Models) List() ([]registry.Model, error) {
 	if err := m.ready(); err != nil {
 		return nil, err
 	}
-	out, err := m.reg.List()
-	if out == nil {
-		out = []registry.Model{}
-	}
-	return out, err
+	return listed(m.reg.List())
 }
 
 // Get returns a model and its versions.
@@ -80,21 +74,7 @@ func (m *Models) ImportPath(name, path string) (registry.Version, error) {
 	if err := m.ready(); err != nil {
 		return registry.Version{}, err
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return registry.Version{}, core.Errorf(core.NotFound, "There is nothing at %s.", path)
-	}
-	if st.IsDir() {
-		return m.reg.RegisterDir(name, path, registry.Meta{})
-	}
-	if st.Size() > 512<<20 {
-		return registry.Version{}, core.Errorf(core.Invalid, "%s is larger than 512 MB; that is not a model file Tern reads.", path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return registry.Version{}, core.Wrap(err, core.Invalid, "%s cannot be read.", path)
-	}
-	return m.reg.ImportFile(name, data, modelfmt.Signature{}, nil, registry.Meta{})
+	return m.reg.ImportPath(name, path)
 }
 
 // SetAlias points @alias at a version (0 removes it), atomically.

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"os"
 
-	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/monitor"
 )
 
@@ -95,20 +93,9 @@ func (m *Monitoring) LabelsFromFile(monitorID, path, task, window string) (*moni
 	if err != nil {
 		return nil, err
 	}
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return nil, core.Errorf(core.NotFound, "The label file %s cannot be opened.", path)
-	}
-	if st.Size() > monitor.MaxLabelBytes {
-		return nil, core.Errorf(core.Invalid, "The label file %s is larger than 256 MB; split it.", path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, core.Errorf(core.NotFound, "The label file %s cannot be read.", path)
-	}
 	ctx, done := m.life.call()
 	defer done()
-	return m.svc.IngestLabels(ctx, monitorID, data, opt)
+	return m.svc.IngestLabelsFile(ctx, monitorID, path, opt)
 }
 
 // Performance returns a monitor's stored realised performance.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"os"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -60,6 +61,23 @@ type LabelResult struct {
 
 func labelKey(deployment, id string, row int) []byte {
 	return store.Key(prefixLabel, []byte(deployment), []byte{0}, []byte(id), []byte{0}, store.U64(uint64(row)))
+}
+
+// IngestLabelsFile is IngestLabels of a label file on this machine, which
+// must be a regular file of at most MaxLabelBytes.
+func (s *Service) IngestLabelsFile(ctx context.Context, monitorID, path string, opt LabelOptions) (*LabelResult, error) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, core.Errorf(core.NotFound, "The label file %s cannot be opened.", path)
+	}
+	if st.Size() > MaxLabelBytes {
+		return nil, core.Errorf(core.Invalid, "The label file %s is larger than %d MB; split it.", path, MaxLabelBytes>>20)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, core.Errorf(core.NotFound, "The label file %s cannot be read.", path)
+	}
+	return s.IngestLabels(ctx, monitorID, data, opt)
 }
 
 // IngestLabels parses a label file, keeps its labels for the monitor's

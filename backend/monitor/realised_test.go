@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -395,4 +396,30 @@ func TestPerformanceChartGolden(t *testing.T) {
 	svg, err := PerformanceSVG(p, MetricAccuracy, 480, 220)
 	require.NoError(t, err)
 	golden(t, "realised-accuracy.svg", svg)
+}
+
+func TestIngestLabelsFile(t *testing.T) {
+	st := store.MustOpen(t)
+	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Tables: fakeTables{"a": nil, "b": nil}})
+	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Join(dir, "missing.csv"), dir} {
+		_, err = svc.IngestLabelsFile(t.Context(), m.ID, p, LabelOptions{})
+		assert.Equal(t, core.NotFound, core.ErrorCode(err), p)
+		assert.Contains(t, core.ErrorMessage(err), "cannot be opened")
+	}
+	huge := filepath.Join(dir, "huge.csv")
+	f, err := os.Create(huge)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(MaxLabelBytes+1)) // sparse: no disk used
+	f.Close()
+	_, err = svc.IngestLabelsFile(t.Context(), m.ID, huge, LabelOptions{})
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+	assert.Contains(t, core.ErrorMessage(err), "larger than 256 MB; split it")
+
+	ok := filepath.Join(dir, "labels.csv")
+	require.NoError(t, os.WriteFile(ok, []byte("request_id,label\na,1\n"), 0o644))
+	_, err = svc.IngestLabelsFile(t.Context(), m.ID, ok, LabelOptions{})
+	assert.Contains(t, core.ErrorMessage(err), "dataset versions", "the file reached IngestLabels")
 }

@@ -90,6 +90,30 @@ func (s *Service) RegisterDir(name, src string, meta Meta) (Version, error) {
 	return s.commit(name, tmp, meta)
 }
 
+// maxModelFile bounds a bare model file read into memory.
+const maxModelFile = 512 << 20
+
+// ImportPath registers a model from this computer: an MLmodel folder
+// (RegisterDir), or an XGBoost JSON / LightGBM text file of at most
+// 512 MB (ImportFile, inputs named from the file).
+func (s *Service) ImportPath(name, path string) (Version, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Version{}, core.Errorf(core.NotFound, "There is nothing at %s.", path)
+	}
+	if st.IsDir() {
+		return s.RegisterDir(name, path, Meta{})
+	}
+	if st.Size() > maxModelFile {
+		return Version{}, core.Errorf(core.Invalid, "%s is larger than %d MB; that is not a model file Tern reads.", path, maxModelFile>>20)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Version{}, core.Wrap(err, core.Invalid, "%s cannot be read.", path)
+	}
+	return s.ImportFile(name, data, modelfmt.Signature{}, nil, Meta{})
+}
+
 // ImportFile registers a bare XGBoost JSON or LightGBM text model file.
 // sig may be empty, in which case the inputs are named from the file (or
 // f0..fN). An input example may be given as an MLflow request body.

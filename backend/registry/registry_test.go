@@ -203,3 +203,26 @@ func TestImportUBJSONFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 6, l.GBDT.Features)
 }
+
+func TestImportPath(t *testing.T) {
+	s, _ := newService(t)
+	v, err := s.ImportPath("fraud", filepath.Join("..", "gbdt", "testdata", "lgb_binary.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, v.Version)
+	dir := t.TempDir()
+	trainModel(t, dir)
+	v, err = s.ImportPath("fraud", dir)
+	require.NoError(t, err)
+	assert.Equal(t, 2, v.Version, "a folder is an MLmodel directory")
+
+	_, err = s.ImportPath("fraud", filepath.Join(dir, "missing.txt"))
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+	huge := filepath.Join(t.TempDir(), "huge.txt")
+	f, err := os.Create(huge)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(maxModelFile+1)) // sparse: no disk used
+	f.Close()
+	_, err = s.ImportPath("fraud", huge)
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+	assert.Contains(t, core.ErrorMessage(err), "larger than 512 MB")
+}

@@ -111,6 +111,36 @@ func (s *Service) Compare(runIDs []string) (Comparison, error) {
 	return c, nil
 }
 
+// MetricChart draws one metric of 1–10 runs as overlaid curves (SVG),
+// each downsampled to about two points per pixel of width.
+func (s *Service) MetricChart(runIDs []string, key string, width, height int) ([]byte, error) {
+	if len(runIDs) == 0 || len(runIDs) > 10 {
+		return nil, core.Errorf(core.Invalid, "Chart 1 to 10 runs at a time; got %d.", len(runIDs))
+	}
+	var series []chart.LineSeries
+	for _, id := range runIDs {
+		r, err := s.GetRun(id)
+		if err != nil {
+			return nil, err
+		}
+		pts, err := s.SeriesSample(id, key, max(width, 200)*2)
+		if err != nil {
+			return nil, err
+		}
+		line := chart.LineSeries{Name: r.Name}
+		for _, p := range pts {
+			line.X = append(line.X, float64(p.Step))
+			line.Y = append(line.Y, float64(p.Value))
+		}
+		series = append(series, line)
+	}
+	svg, err := chart.Lines(series, chart.Options{Title: key, XLabel: "step", Width: width, Height: height})
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "Tern could not draw the chart of %q.", key)
+	}
+	return svg, nil
+}
+
 func colRank(c string) int {
 	switch {
 	case strings.HasPrefix(c, "params."):

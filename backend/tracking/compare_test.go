@@ -58,3 +58,23 @@ func TestCompareColumnsAndCells(t *testing.T) {
 	assert.Equal(t, []string{"0.5", "NaN"}, c.Rows[2].Values)
 	assert.Empty(t, c.Parallel, "no two numeric columns differ on every run")
 }
+
+func TestMetricChart(t *testing.T) {
+	svc := newSvc(t)
+	var ids []string
+	for i := range 2 {
+		r, err := svc.CreateRun(RunSpec{})
+		require.NoError(t, err)
+		require.NoError(t, svc.LogMetrics(r.ID, []Metric{{Key: "auc", Value: Float(0.8 + float64(i)/10), Step: 1}}))
+		ids = append(ids, r.ID)
+	}
+	svg, err := svc.MetricChart(ids, "auc", 400, 200)
+	require.NoError(t, err)
+	assert.Contains(t, string(svg), "<svg")
+	for _, n := range []int{0, 11} {
+		_, err = svc.MetricChart(make([]string, n), "auc", 400, 200)
+		assert.Equal(t, core.Invalid, core.ErrorCode(err), n)
+	}
+	_, err = svc.MetricChart([]string{"nope"}, "auc", 400, 200)
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+}

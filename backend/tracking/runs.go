@@ -663,6 +663,30 @@ func (s *Service) Restore(runID string) error {
 	return err
 }
 
+// DeleteRuns removes ended runs for good and returns the artifact bytes
+// freed. A live run among them stops the whole call before anything is
+// deleted.
+func (s *Service) DeleteRuns(runIDs []string) (int64, error) {
+	for _, id := range runIDs {
+		r, err := s.GetRun(id)
+		if err != nil {
+			return 0, err
+		}
+		if !r.Status.Terminal() {
+			return 0, core.Errorf(core.Conflict, "Run %q is still %s; stop it before deleting.", r.Name, r.Status)
+		}
+	}
+	var freed int64
+	for _, id := range runIDs {
+		n, err := s.DeleteRun(id)
+		if err != nil {
+			return freed, err
+		}
+		freed += n
+	}
+	return freed, nil
+}
+
 // DeleteRun removes a finished, failed, killed or crashed run for good:
 // its record, series, params, tags and artifact files. It returns the
 // bytes of artifact disk freed. A live run must be ended first.

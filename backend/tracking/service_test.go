@@ -349,3 +349,18 @@ func TestSavedViews(t *testing.T) {
 	require.NoError(t, s.DeleteView("good"))
 	assert.Equal(t, core.NotFound, core.ErrorCode(s.DeleteView("good")))
 }
+
+func TestDeleteRunsRefusesLiveOnes(t *testing.T) {
+	svc := newSvc(t)
+	done, _ := svc.CreateRun(RunSpec{})
+	live, _ := svc.CreateRun(RunSpec{})
+	require.NoError(t, svc.EndRun(done.ID, StatusFinished))
+	_, err := svc.DeleteRuns([]string{done.ID, live.ID})
+	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+	_, err = svc.GetRun(done.ID)
+	assert.NoError(t, err, "nothing deleted when one run is live")
+	_, err = svc.DeleteRuns([]string{done.ID})
+	require.NoError(t, err)
+	_, err = svc.GetRun(done.ID)
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+}
