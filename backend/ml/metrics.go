@@ -73,7 +73,7 @@ func EvaluateClassifier(classes []string, y []int, proba []float64) *Evaluation 
 			scores[i] = proba[i*2+1]
 			pos[i] = y[i] == 1
 		}
-		ev.Metrics["roc_auc"] = rocAUC(scores, pos)
+		ev.Metrics["roc_auc"] = ROCAUC(scores, pos)
 		ev.ROC, ev.PR = curves(scores, pos)
 		ev.Metrics["average_precision"] = averagePrecision(scores, pos)
 	} else {
@@ -85,7 +85,7 @@ func EvaluateClassifier(classes []string, y []int, proba []float64) *Evaluation 
 				scores[i] = proba[i*k+c]
 				pos[i] = y[i] == c
 			}
-			auc += rocAUC(scores, pos)
+			auc += ROCAUC(scores, pos)
 		}
 		ev.Metrics["roc_auc"] = auc / float64(k)
 	}
@@ -145,17 +145,13 @@ func prf(cm [][]int, k int) (float64, float64, float64) {
 	return P / float64(k), R / float64(k), F / float64(k)
 }
 
-// rocAUC is the Mann-Whitney statistic with ties counted half.
-func rocAUC(scores []float64, pos []bool) float64 {
+// ROCAUC is the area under the ROC curve of scores for the positives
+// marked in pos: the Mann-Whitney statistic with ties counted half. NaN
+// when one class is absent. Training's evaluation and the monitor's
+// realised performance both use it.
+func ROCAUC(scores []float64, pos []bool) float64 {
 	idx := sortedDesc(scores)
-	var np, nn float64
-	for _, p := range pos {
-		if p {
-			np++
-		} else {
-			nn++
-		}
-	}
+	np, nn := classCounts(pos)
 	if np == 0 || nn == 0 {
 		return math.NaN()
 	}
@@ -179,6 +175,18 @@ func rocAUC(scores []float64, pos []bool) float64 {
 	return auc / (np * nn)
 }
 
+// classCounts counts the positives and negatives of pos.
+func classCounts(pos []bool) (np, nn float64) {
+	for _, p := range pos {
+		if p {
+			np++
+		} else {
+			nn++
+		}
+	}
+	return np, nn
+}
+
 func sortedDesc(scores []float64) []int {
 	idx := make([]int, len(scores))
 	for i := range idx {
@@ -192,14 +200,7 @@ func sortedDesc(scores []float64) []int {
 // at most ~200 points so they plot and store cheaply.
 func curves(scores []float64, pos []bool) (roc, pr []CurvePoint) {
 	idx := sortedDesc(scores)
-	var np, nn float64
-	for _, p := range pos {
-		if p {
-			np++
-		} else {
-			nn++
-		}
-	}
+	np, nn := classCounts(pos)
 	if np == 0 || nn == 0 {
 		return nil, nil
 	}
@@ -236,12 +237,7 @@ func thin(pts []CurvePoint, max int) []CurvePoint {
 
 func averagePrecision(scores []float64, pos []bool) float64 {
 	idx := sortedDesc(scores)
-	var np float64
-	for _, p := range pos {
-		if p {
-			np++
-		}
-	}
+	np, _ := classCounts(pos)
 	if np == 0 {
 		return math.NaN()
 	}

@@ -174,9 +174,9 @@ func TestTrainCancelled(t *testing.T) {
 
 func TestMetricsKnownValues(t *testing.T) {
 	// sklearn: roc_auc_score([0,0,1,1],[0.1,0.4,0.35,0.8]) == 0.75
-	assert.InDelta(t, 0.75, rocAUC([]float64{0.1, 0.4, 0.35, 0.8}, []bool{false, false, true, true}), 1e-12)
+	assert.InDelta(t, 0.75, ROCAUC([]float64{0.1, 0.4, 0.35, 0.8}, []bool{false, false, true, true}), 1e-12)
 	// Ties count half.
-	assert.InDelta(t, 0.5, rocAUC([]float64{0.5, 0.5}, []bool{false, true}), 1e-12)
+	assert.InDelta(t, 0.5, ROCAUC([]float64{0.5, 0.5}, []bool{false, true}), 1e-12)
 	ev := EvaluateClassifier([]string{"n", "p"}, []int{0, 0, 1, 1}, []float64{0.9, 0.1, 0.6, 0.4, 0.65, 0.35, 0.2, 0.8})
 	assert.Equal(t, [][]int{{2, 0}, {1, 1}}, ev.Confusion.Matrix)
 	assert.InDelta(t, 0.75, ev.Metrics["accuracy"], 1e-12)

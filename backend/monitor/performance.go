@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/tern-studio/tern/backend/chart"
+	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/predlog"
 )
 
@@ -402,45 +403,20 @@ func classificationMetrics(ps []joined, positive string) map[string]float64 {
 	return m
 }
 
-// rocAUC is the Mann–Whitney statistic with average ranks for ties; it
-// needs a score on every pair and both classes among the labels.
+// rocAUC is ml.ROCAUC over the joined predictions' scores; ok is false
+// when a prediction has no score or one class is absent.
 func rocAUC(ps []joined, positive string) (float64, bool) {
-	type sv struct {
-		s   float64
-		pos bool
-	}
-	v := make([]sv, 0, len(ps))
-	npos := 0
+	scores := make([]float64, 0, len(ps))
+	pos := make([]bool, 0, len(ps))
 	for _, j := range ps {
 		if !j.p.hasScore || math.IsNaN(j.p.score) {
 			return 0, false
 		}
-		isPos := j.y == positive
-		if isPos {
-			npos++
-		}
-		v = append(v, sv{j.p.score, isPos})
+		scores = append(scores, j.p.score)
+		pos = append(pos, j.y == positive)
 	}
-	nneg := len(v) - npos
-	if npos == 0 || nneg == 0 {
-		return 0, false
-	}
-	sort.Slice(v, func(a, b int) bool { return v[a].s < v[b].s })
-	rankSum := 0.0
-	for i := 0; i < len(v); {
-		j := i
-		for j < len(v) && v[j].s == v[i].s {
-			j++
-		}
-		avg := float64(i+j+1) / 2 // ranks i+1 … j
-		for k := i; k < j; k++ {
-			if v[k].pos {
-				rankSum += avg
-			}
-		}
-		i = j
-	}
-	return (rankSum - float64(npos)*float64(npos+1)/2) / (float64(npos) * float64(nneg)), true
+	auc := ml.ROCAUC(scores, pos)
+	return auc, !math.IsNaN(auc)
 }
 
 func regressionMetrics(ps []joined) map[string]float64 {

@@ -5,10 +5,10 @@ package system
 
 import (
 	"context"
-	"io/fs"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tern-studio/tern/backend/diskspace"
 )
 
 // Status is what the status bar shows.
@@ -80,24 +80,8 @@ func (s *Service) Status(ctx context.Context) Status {
 	if !st.DockerRunning {
 		st.DockerMessage = DockerNotRunning
 	}
-	st.DataBytes = dirSize(s.dataDir)
-	st.FreeBytes = freeBytes(s.dataDir)
+	st.DataBytes = diskspace.Allocated(s.dataDir)
+	st.FreeBytes = diskspace.Free(s.dataDir)
 	s.cached, s.at = st, time.Now()
 	return st
-}
-
-func dirSize(root string) int64 {
-	var n int64
-	_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // a file vanishing mid-walk is fine
-		}
-		if d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				n += diskUsage(info)
-			}
-		}
-		return nil
-	})
-	return n
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/diskspace"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -748,7 +749,7 @@ func (s *Service) DeleteRun(runID string) (int64, error) {
 	if err := s.dropPrefix(runPrefix(kHist, runID)); err != nil {
 		return 0, core.Wrap(err, core.Internal, "Run %s is deleted but some of its metric history could not be removed.", runID)
 	}
-	freed := dirSize(filepath.Join(s.artRoot, runID))
+	freed := diskspace.Size(filepath.Join(s.artRoot, runID))
 	if err := os.RemoveAll(filepath.Join(s.artRoot, runID)); err != nil {
 		return 0, core.Wrap(err, core.Internal, "Run %s is deleted but its artifact files could not be removed.", runID)
 	}
@@ -771,17 +772,4 @@ func (s *Service) dropPrefix(p []byte) error {
 		}
 	}
 	return wb.Flush()
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

@@ -1,13 +1,14 @@
 //go:build unix
 
-package system
+package diskspace
 
 import (
 	"io/fs"
 	"syscall"
 )
 
-func freeBytes(dir string) int64 {
+// Free is the space available to Tern on dir's filesystem, -1 if unknown.
+func Free(dir string) int64 {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return -1
@@ -15,9 +16,9 @@ func freeBytes(dir string) int64 {
 	return int64(st.Bavail) * int64(st.Bsize)
 }
 
-// diskUsage is the space a file really takes: Badger preallocates sparse
+// allocated is the space a file really takes: Badger preallocates sparse
 // value-log and memtable files, whose apparent size would overstate it.
-func diskUsage(info fs.FileInfo) int64 {
+func allocated(info fs.FileInfo) int64 {
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		return st.Blocks * 512
 	}
