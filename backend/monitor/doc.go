@@ -7,7 +7,9 @@
 // profile and a current window), TableReader (dataset versions), LogReader
 // (a deployment's prediction log) — so the package is tested with data it
 // generates and wired to the real dataset and prediction-log packages by
-// adapters.
+// adapters. Time comes from a core.Clock (Config.Clock), so tests move it
+// by hand. It knows no HTTP: the HTTP face (httpapi) serves its reports,
+// charts and label uploads.
 //
 // Reports hold aggregates only: test results, shares per bin or category
 // (categories seen fewer than 5 times are pooled, numbers are shown to 4

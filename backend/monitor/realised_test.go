@@ -239,9 +239,15 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 		}
 	}))
 	defer model.Close()
+	// One hand-moved clock stamps the router's log records and the
+	// monitor's reports, so the two phases fall in two windows without
+	// waiting for the wall clock to cross a boundary.
+	const width = time.Hour
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	clock := core.NewManualClock(t0)
 	plog := predlog.New(st, predlog.Options{FlushEvery: 5 * time.Millisecond})
 	router, err := router.New("dep1", []router.Backend{{ID: "v1", URL: model.URL}},
-		router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}}, router.Options{Log: plog, HealthInterval: -1})
+		router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}}, router.Options{Log: plog, HealthInterval: -1, Clock: clock})
 	require.NoError(t, err)
 	front := httptest.NewServer(router)
 	defer front.Close()
@@ -256,44 +262,39 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 		require.NotEmpty(t, id)
 		return id
 	}
-	// Windows are 2 s wide and aligned to the clock: each phase starts
-	// just after a boundary so it stays inside one window.
-	const width = 2 * time.Second
-	waitBoundary := func() { time.Sleep(time.Until(time.Now().Truncate(width).Add(width + 50*time.Millisecond))) }
 	xs := normal(3, 40, 0)
-	var file1, file2 strings.Builder
-	file1.WriteString("request_id,label\n")
-	waitBoundary()
-	for i, x := range xs {
-		id := send(x)
-		truth := 0
-		if x > 0 {
-			truth = 1
+	// phase serves xs from start on, a second apart, and labels every
+	// wrongEvery-th prediction wrong, one line per request.
+	phase := func(start time.Time, wrongEvery int, line func(id string, truth int) string) string {
+		clock.Set(start)
+		var b strings.Builder
+		for i, x := range xs {
+			id := send(x)
+			clock.Advance(time.Second)
+			truth := 0
+			if x > 0 {
+				truth = 1
+			}
+			if i%wrongEvery == 0 {
+				truth = 1 - truth
+			}
+			b.WriteString(line(id, truth))
 		}
-		if i%10 == 0 { // 90% right
-			truth = 1 - truth
-		}
-		fmt.Fprintf(&file1, "%s,%d\n", id, truth)
+		return b.String()
 	}
-	waitBoundary()
-	for i, x := range xs {
-		id := send(x)
-		truth := 0
-		if x > 0 {
-			truth = 1
-		}
-		if i%2 == 0 { // the world changed: 50% right
-			truth = 1 - truth
-		}
-		fmt.Fprintf(&file2, `{"request_id":%q,"label":%d}`+"\n", id, truth)
-	}
+	file1 := "request_id,label\n" + phase(t0.Add(time.Minute), 10, func(id string, truth int) string { // 90% right
+		return fmt.Sprintf("%s,%d\n", id, truth)
+	})
+	file2 := phase(t0.Add(width+time.Minute), 2, func(id string, truth int) string { // the world changed: 50% right
+		return fmt.Sprintf(`{"request_id":%q,"label":%d}`+"\n", id, truth)
+	})
 	for i := range 3 {
-		fmt.Fprintf(&file2, `{"request_id":"never-served-%d","label":1}`+"\n", i)
+		file2 += fmt.Sprintf(`{"request_id":"never-served-%d","label":1}`+"\n", i)
 	}
 	router.Close()
 	plog.Close()
 
-	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Logs: ServingLog{Store: st}})
+	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Logs: ServingLog{Store: st}, Clock: clock})
 	prof, err := svc.FreezeProfile([]drift.Column{{Name: "f0", Kind: drift.Numeric, Num: normal(4, 500, 0)}})
 	require.NoError(t, err)
 	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "churn", Kind: KindDeployment, Deployment: "dep1", ProfileID: prof,
@@ -303,7 +304,7 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 	_, err = svc.Performance(m.ID)
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 
-	res, err := svc.IngestLabels(context.Background(), m.ID, []byte(file1.String()), LabelOptions{Window: width})
+	res, err := svc.IngestLabels(context.Background(), m.ID, []byte(file1), LabelOptions{Window: width})
 	require.NoError(t, err)
 	require.Empty(t, res.RunError)
 	assert.Equal(t, 40, res.Added)
@@ -315,7 +316,7 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 	assert.Empty(t, res.Alerts, "90% is above the floor")
 
 	// A malformed file keeps nothing, not even its good rows.
-	bad := strings.Replace(file2.String(), `"label":1}`, `"label":"NaN"}`, 1)
+	bad := strings.Replace(file2, `"label":1}`, `"label":"NaN"}`, 1)
 	_, err = svc.IngestLabels(context.Background(), m.ID, []byte(bad), LabelOptions{})
 	require.Error(t, err)
 	assert.Contains(t, core.ErrorMessage(err), "is not a finite number")
@@ -323,7 +324,7 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, labels, 40)
 
-	res, err = svc.IngestLabels(context.Background(), m.ID, []byte(file2.String()), LabelOptions{})
+	res, err = svc.IngestLabels(context.Background(), m.ID, []byte(file2), LabelOptions{})
 	require.NoError(t, err)
 	p := res.Performance
 	assert.Equal(t, 83, p.Labels)
@@ -355,7 +356,7 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 		assert.Contains(t, string(html), want)
 	}
 	// Aggregates only: no request ID reaches the report.
-	for _, line := range strings.Split(file2.String(), "\n")[:3] {
+	for _, line := range strings.Split(file2, "\n")[:3] {
 		if id, _, ok := strings.Cut(strings.TrimPrefix(line, `{"request_id":"`), `"`); ok {
 			assert.NotContains(t, string(html), id)
 		}
