@@ -21,7 +21,7 @@ endef
 
 .PHONY: runtime run deps deps-test deps-apt-build deps-apt-test deps-toolchain docker-up build frontend \
         bindings test test-go test-frontend test-e2e fuzz bench clean \
-        sklearn-base
+        sklearn-base vuln-db
 
 ## run: build everything and open the desktop window
 run: deps build
@@ -64,7 +64,12 @@ bin/wails: build/wails-cli/go.mod build/wails-cli/go.sum
 	cd build/wails-cli && $(GO) build -o ../../bin/wails github.com/wailsapp/wails/v2/cmd/wails
 
 ## deps-test: deps, plus Xvfb, Chromium, a running Docker engine, and the Python test packages
-deps-test: deps deps-apt-test docker-up .venv/.stamp sklearn-base
+deps-test: deps deps-apt-test docker-up .venv/.stamp sklearn-base vuln-db
+
+# govulncheck (pinned) and its database, built offline from the pinned
+# golang.org/x/vulndb module: vuln.go.dev is not reachable here or in CI.
+vuln-db:
+	@bash .ci/govulncheck.sh db
 
 docker-up:
 	@if docker version >/dev/null 2>&1; then \
@@ -127,6 +132,7 @@ test:
 test-go:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
 	$(GO) vet ./...
+	@GO=$(GO) bash .ci/govulncheck.sh
 	TERN_BIN=$(CURDIR)/bin/tern TERN_DESKTOP_BIN=$(CURDIR)/build/bin/tern $(GO) test -timeout 30m -count=1 ./...
 
 # Fails when the Go types of a bound method changed and `make bindings` was not run.
