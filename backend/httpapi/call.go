@@ -10,6 +10,7 @@ import (
 	"reflect"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpjson"
 )
 
 var errorType = reflect.TypeOf((*error)(nil)).Elem()
@@ -87,10 +88,10 @@ func callHandler(name string, fn reflect.Value) http.Handler {
 			return
 		}
 		if len(out) == 1 {
-			WriteJSON(w, http.StatusOK, nil)
+			httpjson.Write(w, http.StatusOK, nil)
 			return
 		}
-		WriteJSON(w, http.StatusOK, out[0].Interface())
+		httpjson.Write(w, http.StatusOK, out[0].Interface())
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/httpjson"
 )
 
 // DefaultUploadLimit caps a browser upload; the body is streamed, so the
@@ -80,7 +81,7 @@ func datasetRoutes(d Importer, limit int64) []Route {
 				WriteError(w, err)
 				return
 			}
-			WriteJSON(w, http.StatusOK, v)
+			httpjson.Write(w, http.StatusOK, v)
 		}),
 	}}
 }

@@ -8,8 +8,9 @@
 // Dependencies point inward: this package imports the domain packages and
 // calls their services through small interfaces declared here (Importer,
 // Monitoring); no domain package imports it. Other HTTP faces (mlflowapi)
-// hand their []Route to Config.Routes and share its gate, WriteJSON and
-// WriteError.
+// hand their []Route to Config.Routes and share its gate; JSON answers go
+// through httpjson.Write, errors in this face's {code, message} body
+// through WriteError.
 //
 // Every route in the table passes the same gate, in this order:
 //  1. Host must be a loopback name (or one configured): 403 otherwise,

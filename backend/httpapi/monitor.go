@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/monitor"
 )
 
@@ -51,7 +52,7 @@ func (h monitorHandlers) labels(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 func (h monitorHandlers) performanceChart(w http.ResponseWriter, r *http.Request) {

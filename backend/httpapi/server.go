@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpjson"
 )
 
 // DefaultMaxBytes caps request bodies of routes that set no limit.
@@ -280,7 +281,7 @@ func (s *Server) listRoutes(w http.ResponseWriter, _ *http.Request) {
 	for _, r := range s.routes {
 		out = append(out, r.Pattern)
 	}
-	WriteJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // events streams bus events as server-sent events until the client goes.
@@ -351,15 +352,7 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	WriteJSON(w, status, errorBody{Code: code, Message: msg})
-}
-
-// WriteJSON answers status with v as JSON: the one JSON writer of the HTTP
-// faces (the MLflow API's too).
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, status, errorBody{Code: code, Message: msg})
 }
 
 // uiHandler serves the built frontend, falling back to index.html for

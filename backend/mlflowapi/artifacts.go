@@ -8,7 +8,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -56,7 +56,7 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, a.log, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+	httpjson.Write(w, http.StatusOK, struct{}{})
 }
 
 func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +91,7 @@ func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, a.log, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+	httpjson.Write(w, http.StatusOK, struct{}{})
 }
 
 type fileJSON struct {
@@ -122,7 +122,7 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) {
 		}
 		files = append(files, fj)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"files": files})
+	httpjson.Write(w, http.StatusOK, map[string]any{"files": files})
 }
 
 // listRunArtifacts is the older /mlflow/artifacts/list (by run id), whose

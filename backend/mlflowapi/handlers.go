@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -60,7 +61,7 @@ func (a *API) Routes() []httpapi.Route {
 						_, _ = w.Write(d)
 						return
 					}
-					httpapi.WriteJSON(w, http.StatusOK, out)
+					httpjson.Write(w, http.StatusOK, out)
 					return
 				}
 			}

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
-	"github.com/tern-studio/tern/backend/httpapi"
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -56,7 +56,7 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 			log.Error("mlflow api", "err", err)
 		}
 	}
-	httpapi.WriteJSON(w, ae.status, map[string]string{"error_code": ae.code, "message": ae.msg})
+	httpjson.WriteMLflowError(w, ae.status, ae.code, ae.msg)
 }
 
 // args reads request fields from a JSON object body (POST) or the query

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/modelfmt"
 )
 
@@ -71,8 +72,8 @@ func NewServer(m Model, opt ServerOptions) (*Server, error) {
 		s.metrics.WriteTo(w)
 	})
 	s.mux.HandleFunc("GET /v2", s.v2Server)
-	s.mux.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"live": true}) })
-	s.mux.HandleFunc("GET /v2/health/ready", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"ready": true}) })
+	s.mux.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, _ *http.Request) { httpjson.Write(w, 200, map[string]bool{"live": true}) })
+	s.mux.HandleFunc("GET /v2/health/ready", func(w http.ResponseWriter, _ *http.Request) { httpjson.Write(w, 200, map[string]bool{"ready": true}) })
 	s.mux.HandleFunc("GET /v2/models/{name}", s.v2Metadata)
 	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}", s.v2Metadata)
 	s.mux.HandleFunc("GET /v2/models/{name}/ready", s.v2Ready)
@@ -99,7 +100,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			writeJSON(w, 500, map[string]string{"error_code": "INTERNAL_ERROR", "message": "The model failed while scoring this request."})
+			httpjson.WriteMLflowError(w, 500, "INTERNAL_ERROR", "The model failed while scoring this request.")
 		}
 	}()
 	s.mux.ServeHTTP(w, r)
@@ -138,7 +139,7 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		if rerr.Status >= 500 {
 			code = "INTERNAL_ERROR"
 		}
-		writeJSON(w, rerr.Status, map[string]string{"error_code": code, "message": rerr.Msg})
+		httpjson.WriteMLflowError(w, rerr.Status, code, rerr.Msg)
 		return
 	}
 	bp := s.bufs.Get().(*[]byte)
@@ -204,25 +205,19 @@ func appendFloat(buf []byte, f float64) []byte {
 	return strconv.AppendFloat(buf, f, 'g', -1, 64)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 func (s *Server) v2Server(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, 200, map[string]any{"name": "tern", "version": s.opt.Version, "extensions": []string{}})
+	httpjson.Write(w, 200, map[string]any{"name": "tern", "version": s.opt.Version, "extensions": []string{}})
 }
 
 // v2Model checks the path names this server's model; a different name is
 // a 404 as the protocol says.
 func (s *Server) v2Model(w http.ResponseWriter, r *http.Request) bool {
 	if r.PathValue("name") != s.model.Name {
-		writeJSON(w, 404, map[string]string{"error": "Model " + strconv.Quote(clip(r.PathValue("name"))) + " is not served here; this server serves " + strconv.Quote(s.model.Name) + "."})
+		httpjson.Write(w, 404, map[string]string{"error": "Model " + strconv.Quote(clip(r.PathValue("name"))) + " is not served here; this server serves " + strconv.Quote(s.model.Name) + "."})
 		return false
 	}
 	if v := r.PathValue("version"); v != "" && v != s.model.Version {
-		writeJSON(w, 404, map[string]string{"error": "Version " + strconv.Quote(clip(v)) + " of " + strconv.Quote(s.model.Name) + " is not served here; this server serves version " + s.model.Version + "."})
+		httpjson.Write(w, 404, map[string]string{"error": "Version " + strconv.Quote(clip(v)) + " of " + strconv.Quote(s.model.Name) + " is not served here; this server serves version " + s.model.Version + "."})
 		return false
 	}
 	return true
@@ -230,7 +225,7 @@ func (s *Server) v2Model(w http.ResponseWriter, r *http.Request) bool {
 
 func (s *Server) v2Ready(w http.ResponseWriter, r *http.Request) {
 	if s.v2Model(w, r) {
-		writeJSON(w, 200, map[string]any{"name": s.model.Name, "ready": true})
+		httpjson.Write(w, 200, map[string]any{"name": s.model.Name, "ready": true})
 	}
 }
 
@@ -266,7 +261,7 @@ func (s *Server) v2Metadata(w http.ResponseWriter, r *http.Request) {
 	if width > 1 {
 		outShape = []int64{-1, width}
 	}
-	writeJSON(w, 200, map[string]any{
+	httpjson.Write(w, 200, map[string]any{
 		"name": s.model.Name, "versions": []string{s.model.Version}, "platform": "tern",
 		"inputs": ins, "outputs": []meta{{"predict", "FP64", outShape}},
 	})
@@ -295,7 +290,7 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 	}
 	if rerr != nil {
 		s.metrics.observe("v2", rerr.Status, 0, time.Since(start))
-		writeJSON(w, rerr.Status, map[string]string{"error": rerr.Msg})
+		httpjson.Write(w, rerr.Status, map[string]string{"error": rerr.Msg})
 		return
 	}
 	width := s.model.Predictor.OutputWidth()
@@ -369,5 +364,5 @@ func (s *Server) v2Labels(w http.ResponseWriter, id string, labels []any, out []
 	if id != "" {
 		resp["id"] = id
 	}
-	writeJSON(w, 200, resp)
+	httpjson.Write(w, 200, resp)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/predlog"
 )
 
@@ -444,11 +445,11 @@ func loopbackHost(host string) bool {
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	if !loopbackHost(req.Host) {
-		writeJSON(w, 403, map[string]string{"error_code": "PERMISSION_DENIED", "message": "This endpoint answers only requests addressed to 127.0.0.1 or localhost."})
+		httpjson.WriteMLflowError(w, 403, "PERMISSION_DENIED", "This endpoint answers only requests addressed to 127.0.0.1 or localhost.")
 		return
 	}
 	if req.ContentLength > r.opt.MaxBodyBytes {
-		writeJSON(w, 413, map[string]string{"error_code": "BAD_REQUEST", "message": fmt.Sprintf("The body is %d bytes; the limit is %d.", req.ContentLength, r.opt.MaxBodyBytes)})
+		httpjson.WriteMLflowError(w, 413, "BAD_REQUEST", fmt.Sprintf("The body is %d bytes; the limit is %d.", req.ContentLength, r.opt.MaxBodyBytes))
 		return
 	}
 	var body []byte
@@ -458,7 +459,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// can keep it without a copy.
 		body = make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, body); err != nil {
-			writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": "The body could not be read."})
+			httpjson.WriteMLflowError(w, 400, "BAD_REQUEST", "The body could not be read.")
 			return
 		}
 	} else if req.Body != nil && req.ContentLength < 0 {
@@ -467,10 +468,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if err != nil {
 			var mb *http.MaxBytesError
 			if errors.As(err, &mb) {
-				writeJSON(w, 413, map[string]string{"error_code": "BAD_REQUEST", "message": fmt.Sprintf("The body is larger than the limit of %d bytes.", r.opt.MaxBodyBytes)})
+				httpjson.WriteMLflowError(w, 413, "BAD_REQUEST", fmt.Sprintf("The body is larger than the limit of %d bytes.", r.opt.MaxBodyBytes))
 				return
 			}
-			writeJSON(w, 400, map[string]string{"error_code": "BAD_REQUEST", "message": "The body could not be read."})
+			httpjson.WriteMLflowError(w, 400, "BAD_REQUEST", "The body could not be read.")
 			return
 		}
 	}
@@ -505,7 +506,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		b = r.pick(req, b.ID)
 	}
 	if b == nil || err != nil {
-		writeJSON(w, 503, map[string]string{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "No healthy backend can take this request right now."})
+		httpjson.WriteMLflowError(w, 503, "TEMPORARILY_UNAVAILABLE", "No healthy backend can take this request right now.")
 		r.logExchange(req, rid, "", body, 503, nil, time.Since(start), false, nil)
 		return
 	}
@@ -863,9 +864,3 @@ func (r *Router) Name() string { return r.name }
 
 // String is for logs.
 func (r *Router) String() string { return "router " + strconv.Quote(r.name) }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -100,12 +101,6 @@ func (g *gateway) stop() {
 	_ = g.srv.Shutdown(ctx)
 }
 
-func mlflowError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error_code": code, "message": msg})
-}
-
 // runScoped lists the MLflow endpoints a job may call, all about one run.
 var runScoped = map[string]bool{
 	"GET /api/2.0/mlflow/runs/get":            true,
@@ -128,7 +123,7 @@ func scopedToRun(api http.Handler, runID, token string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			mlflowError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "This tracking address accepts only the job's own token (MLFLOW_TRACKING_TOKEN).")
+			httpjson.WriteMLflowError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "This tracking address accepts only the job's own token (MLFLOW_TRACKING_TOKEN).")
 			return
 		}
 		path := r.URL.Path
@@ -140,7 +135,7 @@ func scopedToRun(api http.Handler, runID, token string) http.Handler {
 			// folder must be this run's.
 			parts := strings.Split(strings.TrimPrefix(path, "/api/2.0/mlflow-artifacts/artifacts/"), "/")
 			if len(parts) < 3 || parts[1] != runID || strings.Contains(path, "..") || (r.Method != http.MethodGet && r.Method != http.MethodPut) {
-				mlflowError(w, http.StatusForbidden, "PERMISSION_DENIED", "A job may only read and write its own run's artifacts.")
+				httpjson.WriteMLflowError(w, http.StatusForbidden, "PERMISSION_DENIED", "A job may only read and write its own run's artifacts.")
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, maxGatewayBody)
@@ -148,14 +143,14 @@ func scopedToRun(api http.Handler, runID, token string) http.Handler {
 			return
 		}
 		if !runScoped[r.Method+" "+path] {
-			mlflowError(w, http.StatusForbidden, "PERMISSION_DENIED", "A job may only log to its own run; "+r.Method+" "+path+" is not allowed here.")
+			httpjson.WriteMLflowError(w, http.StatusForbidden, "PERMISSION_DENIED", "A job may only log to its own run; "+r.Method+" "+path+" is not allowed here.")
 			return
 		}
 		named := r.URL.Query().Get("run_id") + r.URL.Query().Get("run_uuid")
 		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20+1))
 			if err != nil || len(body) > 4<<20 {
-				mlflowError(w, http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE", "The request body is larger than 4 MB.")
+				httpjson.WriteMLflowError(w, http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE", "The request body is larger than 4 MB.")
 				return
 			}
 			var ids struct {
@@ -175,7 +170,7 @@ func scopedToRun(api http.Handler, runID, token string) http.Handler {
 			r.ContentLength = int64(len(body))
 		}
 		if named != runID {
-			mlflowError(w, http.StatusForbidden, "PERMISSION_DENIED", "A job may only log to its own run ("+runID+").")
+			httpjson.WriteMLflowError(w, http.StatusForbidden, "PERMISSION_DENIED", "A job may only log to its own run ("+runID+").")
 			return
 		}
 		api.ServeHTTP(w, r)
