@@ -48,6 +48,21 @@ func (f fixture) service(l Launcher) *Service {
 	return NewService(Config{Store: f.st, Registry: f.reg, Launcher: l, HealthInterval: 100 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}})
 }
 
+// servedBy sends n good predictions to a deployment and counts those the
+// backend named answered.
+func servedBy(t *testing.T, endpoint, backend string, n int) int {
+	t.Helper()
+	got := 0
+	for range n {
+		code, by, _ := call(t, endpoint, "/invocations", "application/json", payloads[2].body)
+		require.Equal(t, 200, code)
+		if by == backend {
+			got++
+		}
+	}
+	return got
+}
+
 func call(t *testing.T, url, path, ct, body string) (int, string, string) {
 	t.Helper()
 	resp, err := http.Post(url+path, ct, strings.NewReader(body))
@@ -92,14 +107,7 @@ func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 	require.Len(t, d.Backends, 2)
 	d, err = svc.SetCanary(d.ID, "v2", 10)
 	require.NoError(t, err)
-	n2 := 0
-	for i := 0; i < 2000; i++ {
-		code, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
-		require.Equal(t, 200, code)
-		if by == "v2" {
-			n2++
-		}
-	}
+	n2 := servedBy(t, d.Endpoint, "v2", 2000)
 	assert.InDelta(t, 200, n2, 60, "10%% ± 3%% of 2000 to the canary, got %d", n2)
 
 	// Shadow: v2 gets copies of live traffic on v1.

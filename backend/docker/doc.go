@@ -17,6 +17,7 @@
 //     FROM scratch runtime image (RuntimeBuild), a user's Dockerfile folder
 //     (DirBuild) and the serving images; a base image that is not on the
 //     machine fails the build in words, because Tern never pulls;
-//   - Reap, which removes the containers a label set names that no one
-//     claims any more.
+//   - the reaper: Reap and ReapImages remove the containers and images a
+//     label set names that no one claims any more (an image a container
+//     still uses stays).
 package docker

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -105,6 +106,38 @@ func TestReap(t *testing.T) {
 	assert.True(t, IsNotFound(err), "the orphan is reaped")
 	_, err = c.Inspect(t.Context(), kept)
 	assert.NoError(t, err, "what is kept stays")
+}
+
+// TestReapImages removes the labelled images not kept, but not one a
+// container still uses, nor any without the labels.
+func TestReapImages(t *testing.T) {
+	c := engine(t)
+	kind := "test-reap-" + core.NewID()[:8]
+	mk := func(name string, labels map[string]string) string {
+		tag := "tern-test/" + name + ":" + core.NewID()[:12]
+		_, err := c.EnsureImage(t.Context(), Build{Tag: tag, Files: map[string]File{
+			"Dockerfile": {Data: []byte("FROM scratch\nCOPY " + name + " /" + name + "\n"), Mode: 0o644},
+			name:         {Data: []byte(name), Mode: 0o644},
+		}, Labels: labels})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.RemoveImage(context.Background(), tag) })
+		return tag
+	}
+	keep, old, used := mk("keep", map[string]string{LabelKind: kind}), mk("old", map[string]string{LabelKind: kind}), mk("used", map[string]string{LabelKind: kind})
+	other := mk("other", map[string]string{LabelKind: kind + "-not"})
+	id, err := c.Create(t.Context(), Spec{Image: used, Cmd: []string{"/used"}, Network: "none"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Remove(context.Background(), id) })
+
+	n, err := c.ReapImages(t.Context(), map[string]string{LabelKind: kind}, func(img Image) bool { return slices.Contains(img.Tags, keep) })
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = c.InspectImage(t.Context(), old)
+	assert.True(t, IsNotFound(err), "the unclaimed image is reaped")
+	for _, tag := range []string{keep, used, other} {
+		_, err = c.InspectImage(t.Context(), tag)
+		assert.NoError(t, err, "%s stays", tag)
+	}
 }
 
 // TestNoEngine: a nil client and an engine that is not there both answer

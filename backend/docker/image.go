@@ -36,7 +36,8 @@ type Build struct {
 // Image is what Tern reads back about an image.
 type Image struct {
 	ID     string
-	User   string
+	Tags   []string
+	User   string // InspectImage only
 	Labels map[string]string
 }
 
@@ -50,7 +51,7 @@ func (c *Client) InspectImage(ctx context.Context, ref string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	img := Image{ID: res.ID}
+	img := Image{ID: res.ID, Tags: res.RepoTags}
 	if res.Config != nil {
 		img.User, img.Labels = res.Config.User, res.Config.Labels
 	}
@@ -73,6 +74,40 @@ func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 	}
 	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true})
 	return err
+}
+
+// ReapImages removes the local images that carry every label given and
+// that keep does not claim, and says how many went. It removes them by
+// tag and without force, so an image a container still uses stays.
+func (c *Client) ReapImages(ctx context.Context, labels map[string]string, keep func(Image) bool) (int, error) {
+	if c == nil {
+		return 0, ErrNoEngine
+	}
+	f := client.Filters{}
+	for k, v := range labels {
+		f.Add("label", k+"="+v)
+	}
+	res, err := c.api.ImageList(ctx, client.ImageListOptions{Filters: f})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range res.Items {
+		img := Image{ID: s.ID, Tags: s.RepoTags, Labels: s.Labels}
+		if keep(img) || len(img.Tags) == 0 {
+			continue
+		}
+		gone := true
+		for _, tag := range img.Tags {
+			if _, err := c.api.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err != nil {
+				gone = false
+			}
+		}
+		if gone {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // EnsureImage builds b unless an image with its tag is already here, and

@@ -99,26 +99,8 @@ func TestAppSIGKILLedMidTraining(t *testing.T) {
 	e := &env{st: st, bus: bus, track: trk, dataDir: dir}
 	r := e.runner(t, dockerClient(t), nil)
 	require.NoError(t, r.Start(context.Background()))
-	j := waitJob(t, r, jobID, 120*time.Second)
-	require.Equal(t, Succeeded, j.State, j.Reason)
-	pts, err := trk.MetricHistory(runID, "train_loss")
-	require.NoError(t, err)
-	require.Len(t, pts, 1200, "every step once: nothing lost, nothing repeated")
-	for i, p := range pts {
-		require.Equal(t, int64(i+1), p.Step)
-	}
-	logs, err := r.Logs(jobID, 0)
-	require.NoError(t, err)
-	n := 0
-	for _, l := range logs {
-		if strings.HasPrefix(l, "read 5000 rows") {
-			n++
-		}
-	}
-	assert.Equal(t, 1, n, "the log is not repeated: %v", logs)
-	run, err := trk.GetRun(runID)
-	require.NoError(t, err)
-	assert.Equal(t, tracking.StatusFinished, run.Status)
+	j := requireCompletedOnce(t, e, r, jobID, 1200)
+	require.Equal(t, runID, j.RunID)
 	_, _, err = trk.OpenArtifact(runID, "model/MLmodel")
 	assert.NoError(t, err)
 	assert.NoDirExists(t, filepath.Join(dir, "jobs", jobID, "outputs"))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type DockerAPI interface {
 	Remove(ctx context.Context, id string) error
 	List(ctx context.Context, all bool, labels map[string]string) ([]docker.Container, error)
 	Reap(ctx context.Context, labels map[string]string, keep func(docker.Container) bool) (int, error)
+	ReapImages(ctx context.Context, labels map[string]string, keep func(docker.Image) bool) (int, error)
 	CreateInternalNetwork(ctx context.Context, name string, labels map[string]string) error
 	NetworkGateway(ctx context.Context, name string) (string, error)
 	RemoveNetwork(ctx context.Context, name string) error
@@ -220,6 +222,23 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 func (d *dockerEngine) reap(ctx context.Context, live func(jobID, containerID string) bool) int {
 	n, _ := d.api.Reap(ctx, map[string]string{docker.LabelInstance: d.instance, docker.LabelKind: docker.KindTrain},
 		func(c docker.Container) bool { return live(c.Labels[docker.LabelJob], c.ID) })
+	return n
+}
+
+// reapImages removes built-in runtime images of other binaries (an older
+// Tern, a rebuilt one): each is rebuilt in a moment if wanted again, and
+// one a container still runs stays.
+func (d *dockerEngine) reapImages(ctx context.Context) int {
+	if d.runtime.binary == nil {
+		return 0
+	}
+	bin, err := d.runtime.binary()
+	if err != nil {
+		return 0
+	}
+	current := docker.RuntimeImageTag(d.appVersion, bin)
+	n, _ := d.api.ReapImages(ctx, map[string]string{docker.LabelKind: docker.KindRuntime},
+		func(img docker.Image) bool { return slices.Contains(img.Tags, current) })
 	return n
 }
 

@@ -262,26 +262,7 @@ func TestDockerReattachAfterRestart(t *testing.T) {
 
 	r2 := e.runner(t, dc, nil)
 	require.NoError(t, r2.Start(context.Background()))
-	j2 := waitJob(t, r2, j.ID, 120*time.Second)
-	require.Equal(t, Succeeded, j2.State, j2.Reason)
-	pts, err := e.track.MetricHistory(j.RunID, "train_loss")
-	require.NoError(t, err)
-	require.Len(t, pts, 1200, "every step once: nothing lost, nothing repeated")
-	for i, p := range pts {
-		require.Equal(t, int64(i+1), p.Step)
-	}
-	logs, err := r2.Logs(j.ID, 0)
-	require.NoError(t, err)
-	count := 0
-	for _, l := range logs {
-		if strings.HasPrefix(l, "read 5000 rows") {
-			count++
-		}
-	}
-	assert.Equal(t, 1, count, "log lines are not repeated: %v", logs)
-	run, err := e.track.GetRun(j.RunID)
-	require.NoError(t, err)
-	assert.Equal(t, tracking.StatusFinished, run.Status)
+	requireCompletedOnce(t, e, r2, j.ID, 1200)
 }
 
 // TestDockerReattachFinalisesExitedJob: the job ended while Tern was
@@ -334,7 +315,17 @@ func TestDockerReaper(t *testing.T) {
 	foreign := mk(train("someone-else"))
 	// A serving container of the same data dir is not the runner's.
 	serving := mk(map[string]string{docker.LabelInstance: r.Instance(), docker.LabelKind: docker.KindServing})
+	// A runtime image of another binary (an older Tern) goes; the current
+	// one stays.
+	oldRuntime := docker.RuntimeBuild("test", []byte("an older tern-runtime "+r.Instance()))
+	_, err = dc.EnsureImage(context.Background(), oldRuntime)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dc.RemoveImage(context.Background(), oldRuntime.Tag) })
 	require.NoError(t, r.Start(context.Background()))
+	_, err = dc.InspectImage(context.Background(), oldRuntime.Tag)
+	assert.True(t, docker.IsNotFound(err), "the old runtime image is reaped")
+	_, err = dc.InspectImage(context.Background(), tag)
+	assert.NoError(t, err, "the current runtime image stays")
 	_, err = dc.Inspect(context.Background(), orphan)
 	assert.True(t, docker.IsNotFound(err), "the orphan is reaped")
 	_, err = dc.Inspect(context.Background(), foreign)

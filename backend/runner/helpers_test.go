@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/encoding/charmap"
 
@@ -155,6 +156,35 @@ func waitMetric(t *testing.T, e *env, runID, key string, within time.Duration) {
 		pts, err := e.track.MetricHistory(runID, key)
 		return err == nil && len(pts) > 0
 	}, within, 50*time.Millisecond, "no %s metric within %s", key, within)
+}
+
+// requireCompletedOnce waits for a job trained on 5000 rows for steps
+// rounds across a restart or an engine outage, and checks that nothing was
+// lost or doubled: it succeeded, every train_loss step is recorded once,
+// its log is not repeated and its run is finished.
+func requireCompletedOnce(t *testing.T, e *env, r *Runner, jobID string, steps int) Job {
+	t.Helper()
+	j := waitJob(t, r, jobID, 120*time.Second)
+	require.Equal(t, Succeeded, j.State, j.Reason)
+	pts, err := e.track.MetricHistory(j.RunID, "train_loss")
+	require.NoError(t, err)
+	require.Len(t, pts, steps, "every step once: nothing lost, nothing repeated")
+	for i, p := range pts {
+		require.Equal(t, int64(i+1), p.Step)
+	}
+	logs, err := r.Logs(jobID, 0)
+	require.NoError(t, err)
+	n := 0
+	for _, l := range logs {
+		if strings.HasPrefix(l, "read 5000 rows") {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "the log is not repeated: %v", logs)
+	run, err := e.track.GetRun(j.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, tracking.StatusFinished, run.Status)
+	return j
 }
 
 func metric(t *testing.T, e *env, runID, key string) float64 {

@@ -9,13 +9,14 @@ import (
 )
 
 // runtimeImage builds the built-in runtime image once per binary content
-// (docker.RuntimeBuild tags it by the binary's hash) and remembers the tag,
-// so a job does not even ask the engine when nothing changed.
+// (docker.RuntimeBuild tags it by the binary's hash). It asks the engine
+// each time rather than remembering a tag: another Tern's start may have
+// reaped the image since (see dockerEngine.reapImages), and one look-up
+// per job costs nothing next to a container start.
 type runtimeImage struct {
 	binary     func() ([]byte, error)
 	appVersion string
 	mu         sync.Mutex
-	tag        string
 	// built counts actual builds (tests check that a second ensure does not
 	// build again).
 	built int
@@ -32,9 +33,6 @@ func (r *runtimeImage) ensure(ctx context.Context, api DockerAPI) (string, error
 		return "", err
 	}
 	b := docker.RuntimeBuild(r.appVersion, bin)
-	if r.tag == b.Tag {
-		return b.Tag, nil
-	}
 	built, err := api.EnsureImage(ctx, b)
 	if err != nil {
 		return "", err
@@ -42,6 +40,5 @@ func (r *runtimeImage) ensure(ctx context.Context, api DockerAPI) (string, error
 	if built {
 		r.built++
 	}
-	r.tag = b.Tag
 	return b.Tag, nil
 }

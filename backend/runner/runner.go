@@ -708,7 +708,8 @@ func (r *Runner) finish(t *tracked, proc process, state State, reason string, co
 
 // Start reattaches to jobs left running by a previous Tern (found by their
 // labels), requeues queued ones, finalises jobs whose process is gone, and
-// reaps this instance's containers that belong to no job.
+// reaps this instance's containers that belong to no job and runtime
+// images of other binaries.
 func (r *Runner) Start(ctx context.Context) error {
 	jobs, err := r.List()
 	if err != nil {
@@ -762,6 +763,7 @@ func (r *Runner) Start(ctx context.Context) error {
 			defer t.mu.Unlock()
 			return t.job.ContainerID == containerID || t.job.State == Queued
 		})
+		r.docker.reapImages(ctx)
 	}
 	return nil
 }
