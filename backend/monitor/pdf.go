@@ -225,14 +225,5 @@ func PDF(r *Report) ([]byte, error) {
 }
 
 func overlayPlot(v drift.Verdict) (*plot.Plot, error) {
-	o := chart.Options{YLabel: "share"}
-	edges, ref, cur, numeric := overlaySeries(v)
-	if numeric {
-		return chart.OverlayHistogramPlot(edges, ref, cur, o)
-	}
-	o.YLabel, o.XLabel = "", "share"
-	if v.Overlay == nil {
-		return chart.OverlayBarsPlot(nil, nil, nil, o)
-	}
-	return chart.OverlayBarsPlot(v.Overlay.Labels, v.Overlay.Ref, v.Overlay.Cur, o)
+	return overlay(v, chart.Options{}, chart.OverlayHistogramPlot, chart.OverlayBarsPlot)
 }

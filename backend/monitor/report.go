@@ -84,16 +84,25 @@ func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
 // OverlaySVG renders a verdict's reference-vs-current chart in Tern's chart
 // style.
 func OverlaySVG(v drift.Verdict, width, height int) ([]byte, error) {
-	o := chart.Options{Title: v.Column, Width: width, Height: height, YLabel: "share"}
+	return overlay(v, chart.Options{Title: v.Column, Width: width, Height: height}, chart.OverlayHistogram, chart.OverlayBars)
+}
+
+// overlay draws a verdict's overlay with hist (numeric columns, shares on
+// the y axis) or bars (categories, shares on the x axis); the SVG and the
+// PDF renderers are passed in.
+func overlay[T any](v drift.Verdict, o chart.Options,
+	hist func(edges, ref, cur []float64, o chart.Options) (T, error),
+	bars func(labels []string, ref, cur []float64, o chart.Options) (T, error)) (T, error) {
+	o.YLabel = "share"
 	edges, ref, cur, numeric := overlaySeries(v)
 	if numeric {
-		return chart.OverlayHistogram(edges, ref, cur, o)
+		return hist(edges, ref, cur, o)
 	}
 	o.YLabel, o.XLabel = "", "share"
 	if v.Overlay == nil {
-		return chart.OverlayBars(nil, nil, nil, o)
+		return bars(nil, nil, nil, o)
 	}
-	return chart.OverlayBars(v.Overlay.Labels, v.Overlay.Ref, v.Overlay.Cur, o)
+	return bars(v.Overlay.Labels, v.Overlay.Ref, v.Overlay.Cur, o)
 }
 
 // overlaySeries turns a numeric overlay into plain bins. Shares outside the
