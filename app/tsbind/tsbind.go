@@ -41,6 +41,15 @@ var custom = map[string]string{
 	"RawMessage": "unknown",                                   // json.RawMessage
 }
 
+// builtin are TypeScript's global types the generated code uses or a
+// reader would expect: a Go type of that name is qualified by its package.
+var builtin = map[string]bool{
+	"Record": true, "Partial": true, "Required": true, "Readonly": true, "Pick": true, "Omit": true,
+	"Array": true, "Map": true, "Set": true, "Date": true, "Error": true, "Promise": true, "Object": true,
+	"String": true, "Number": true, "Boolean": true, "Function": true, "Symbol": true, "Window": true,
+	"Event": true, "File": true, "Blob": true, "URL": true, "Response": true, "Request": true,
+}
+
 var (
 	errorType     = reflect.TypeFor[error]()
 	marshalerType = reflect.TypeFor[json.Marshaler]()
@@ -162,10 +171,15 @@ func (g *gen) ts(t reflect.Type) string {
 		return fmt.Sprintf("Record<%s, %s>", g.keyType(t.Key()), g.ts(t.Elem()))
 	case reflect.Struct:
 		if t.Name() == "" {
-			return g.object(t, "")
+			return g.object(t)
 		}
 		return g.declare(t, func(name string) string {
-			return fmt.Sprintf("export interface %s %s\n", name, g.object(t, ""))
+			bases, fields := g.fields(t, false)
+			ext := ""
+			if len(bases) > 0 {
+				ext = " extends " + strings.Join(bases, ", ")
+			}
+			return fmt.Sprintf("export interface %s%s %s\n", name, ext, block(fields))
 		})
 	}
 	return "unknown"
@@ -183,7 +197,7 @@ func (g *gen) keyType(t reflect.Type) string {
 // recursive types terminate.
 func (g *gen) declare(t reflect.Type, body func(name string) string) string {
 	name := tsName(t.Name())
-	if other, taken := g.used[name]; taken && other != t {
+	if other, taken := g.used[name]; (taken && other != t) || builtin[name] {
 		pkg := t.PkgPath()[strings.LastIndex(t.PkgPath(), "/")+1:]
 		name = strings.ToUpper(pkg[:1]) + pkg[1:] + name
 	}
@@ -194,20 +208,26 @@ func (g *gen) declare(t reflect.Type, body func(name string) string) string {
 	return name
 }
 
-// object is the TypeScript object type of a struct's JSON fields; embedded
-// structs without a JSON name lend their fields, as encoding/json does.
-func (g *gen) object(t reflect.Type, indent string) string {
+// object is the TypeScript object type of an unnamed struct's JSON fields.
+func (g *gen) object(t reflect.Type) string {
+	_, fields := g.fields(t, true)
+	return block(fields)
+}
+
+func block(fields []string) string {
 	var b strings.Builder
 	b.WriteString("{\n")
-	for _, f := range g.fields(t) {
-		b.WriteString(indent + "  " + f + "\n")
+	for _, f := range fields {
+		b.WriteString("  " + f + "\n")
 	}
-	b.WriteString(indent + "}")
+	b.WriteString("}")
 	return b.String()
 }
 
-func (g *gen) fields(t reflect.Type) []string {
-	var out []string
+// fields lists a struct's JSON fields. An embedded struct without a JSON
+// name lends its fields, as encoding/json does: inlined when flatten, else
+// named as a base to extend (Summary extends Dataset).
+func (g *gen) fields(t reflect.Type, flatten bool) (bases, out []string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag, hasTag := f.Tag.Lookup("json")
@@ -222,7 +242,12 @@ func (g *gen) fields(t reflect.Type) []string {
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				out = append(out, g.fields(et)...)
+				if flatten || et.Name() == "" {
+					_, inner := g.fields(et, true)
+					out = append(out, inner...)
+				} else {
+					bases = append(bases, g.ts(et))
+				}
 				continue
 			}
 		}
@@ -252,7 +277,7 @@ func (g *gen) fields(t reflect.Type) []string {
 		}
 		out = append(out, key+": "+typ+";")
 	}
-	return out
+	return bases, out
 }
 
 // tsName makes a Go type name (generic ones carry "[pkg.T]") an identifier.

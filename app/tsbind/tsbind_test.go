@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"go/ast"
 	"go/token"
-	"net/url"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -73,8 +73,9 @@ func TestGenerateFollowsEncodingJSON(t *testing.T) {
 	require.NoError(t, err)
 	ts := string(out)
 	assert.Contains(t, ts, "export type Color = 'blue' | 'red';")
+	assert.Contains(t, ts, "export interface Paint extends Base {\n", "an embedded struct's fields come by extending it")
+	assert.Contains(t, ts, "export interface Base {\n  id: string;\n}")
 	for _, field := range []string{
-		"id: string;", // embedded struct's fields are inlined
 		"color: Color;",
 		"mix?: Color[];",
 		"parent: Paint | null;",
@@ -112,11 +113,14 @@ func TestGenerateRefusesWhatWailsCannotBind(t *testing.T) {
 	require.ErrorContains(t, err, "is not a pointer to a struct")
 }
 
-type URL struct{ Path string }
+type Cookie struct{ Name string }
 
 func TestGenerateQualifiesSharedNames(t *testing.T) {
 	g := &gen{src: src(t), fset: token.NewFileSet(), files: map[string][]*ast.File{}, names: map[reflect.Type]string{}, used: map[string]reflect.Type{}, decls: map[string]string{}}
-	assert.Equal(t, "URL", g.ts(reflect.TypeFor[URL]()))
-	assert.Equal(t, "UrlURL", g.ts(reflect.TypeFor[url.URL]()), "the second URL is named by its package")
-	assert.Equal(t, "URL", g.ts(reflect.TypeFor[URL]()), "a type keeps its name")
+	assert.Equal(t, "Cookie", g.ts(reflect.TypeFor[Cookie]()))
+	assert.Equal(t, "HttpCookie", g.ts(reflect.TypeFor[http.Cookie]()), "the second Cookie is named by its package")
+	assert.Equal(t, "Cookie", g.ts(reflect.TypeFor[Cookie]()), "a type keeps its name")
+	assert.Equal(t, "TsbindRecord", g.ts(reflect.TypeFor[Record]()), "TypeScript's own Record stays usable")
 }
+
+type Record struct{ K string }

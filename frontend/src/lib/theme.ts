@@ -8,10 +8,22 @@ export function savedTheme(): Theme {
   return t === 'light' || t === 'dark' ? t : 'system';
 }
 
+const osDark = () => typeof matchMedia !== 'undefined' && matchMedia('(prefers-color-scheme: dark)').matches;
+let following = false;
+
+/**
+ * Names the theme on <html> (app.css keys the palette on it), resolving
+ * "system" from the OS and following the OS while it is chosen.
+ */
 export function applyTheme(t: Theme = savedTheme()) {
-  const root = document.documentElement;
-  if (t === 'system') root.removeAttribute('data-theme');
-  else root.setAttribute('data-theme', t);
+  const dark = t === 'dark' || (t === 'system' && osDark());
+  document.documentElement.setAttribute('data-theme', dark ? 'dark' : 'light');
+  if (!following && typeof matchMedia !== 'undefined') {
+    following = true;
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+      if (savedTheme() === 'system') applyTheme('system');
+    });
+  }
 }
 
 export function setTheme(t: Theme) {

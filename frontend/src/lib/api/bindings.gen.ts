@@ -296,18 +296,7 @@ export interface Lineage {
   deployments: string[];
 }
 
-export interface LoggedPrediction {
-  deployment: string;
-  backend: string;
-  time: number;
-  latencyMicros: number;
-  status: number;
-  path: string;
-  requestId?: string;
-  shadow?: boolean;
-  agree?: boolean;
-  request?: string;
-  response?: string;
+export interface LoggedPrediction extends PredlogRecord {
   requestText: string;
   responseText: string;
 }
@@ -348,7 +337,7 @@ export interface Monitor {
   curVersion?: string;
   profileId?: string;
   predictionProfileId?: string;
-  window: Window;
+  window: MonitorWindow;
   every?: number;
   drift: DriftOptions;
   rules?: Rule[];
@@ -357,6 +346,11 @@ export interface Monitor {
   created: Time;
   lastRun?: Time;
   lastReport?: string;
+}
+
+export interface MonitorWindow {
+  lastN?: number;
+  last?: number;
 }
 
 export type Num = number | null | '+Inf' | '-Inf';
@@ -443,6 +437,20 @@ export interface PredictResult {
   backend: string;
   body: string;
   latencyMs: number;
+}
+
+export interface PredlogRecord {
+  deployment: string;
+  backend: string;
+  time: number;
+  latencyMicros: number;
+  status: number;
+  path: string;
+  requestId?: string;
+  shadow?: boolean;
+  agree?: boolean;
+  request?: string;
+  response?: string;
 }
 
 export interface Profile {
@@ -547,7 +555,22 @@ export interface Rule {
 
 export type RuleKind = 'column_drift' | 'drift_share' | 'error_rate' | 'latency_p95' | 'realised_metric';
 
-export interface Run {
+export interface Run extends RunInfo {
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  metrics: Record<string, Point>;
+  lastHeartbeat: number;
+}
+
+export interface RunDetail {
+  run: Run;
+  experiment: Experiment;
+  metricKeys: string[];
+  artifacts: Artifact[];
+  durationMs: number;
+}
+
+export interface RunInfo {
   id: string;
   experimentId: string;
   name: string;
@@ -564,18 +587,6 @@ export interface Run {
   note?: string;
   heartbeatTimeoutMs?: number;
   statusReason?: string;
-  params: Record<string, string>;
-  tags: Record<string, string>;
-  metrics: Record<string, Point>;
-  lastHeartbeat: number;
-}
-
-export interface RunDetail {
-  run: Run;
-  experiment: Experiment;
-  metricKeys: string[];
-  artifacts: Artifact[];
-  durationMs: number;
 }
 
 export interface SavedView {
@@ -642,13 +653,7 @@ export interface Status {
   apiUrl?: string;
 }
 
-export interface Summary {
-  id: string;
-  name: string;
-  created: Time;
-  latest: number;
-  trashed: boolean;
-  trashedAt?: Time;
+export interface Summary extends Dataset {
   versions: number;
   current?: Version;
 }
@@ -766,11 +771,6 @@ export interface Version {
   importMillis: number;
   trashed: boolean;
   reused?: boolean;
-}
-
-export interface Window {
-  lastN?: number;
-  last?: number;
 }
 
 /** Every bound method, by "Struct.Method": what it takes and what it resolves to. */
