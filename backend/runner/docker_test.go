@@ -27,6 +27,14 @@ func dockerClient(t *testing.T) *docker.Client {
 	return c
 }
 
+// dockerRunner is a runner on a fresh store with the real engine.
+func dockerRunner(t *testing.T, mod func(*Config)) (*docker.Client, *env, *Runner) {
+	t.Helper()
+	dc := dockerClient(t)
+	e := newEnv(t)
+	return dc, e, e.runner(t, dc, mod)
+}
+
 func dockerCLI(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
@@ -53,9 +61,7 @@ func startIters(t *testing.T, e *env, r *Runner, data string, res Resources, n i
 }
 
 func TestDockerTrainingQuality(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	dc, e, r := dockerRunner(t, nil)
 	cases := []struct {
 		kind  string
 		check func(t *testing.T, runID string)
@@ -124,9 +130,7 @@ func TestRuntimeImageRebuiltOnlyWhenBinaryChanges(t *testing.T) {
 }
 
 func TestDockerLockdown(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	_, e, r := dockerRunner(t, nil)
 	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{MemoryMB: 300, CPUs: 0.5, Pids: 64})
 	info := testenv.LockedDown(t, j.ContainerID)
 	hc := info.HostConfig
@@ -152,9 +156,7 @@ func TestDockerLockdown(t *testing.T) {
 }
 
 func TestDockerCancelWithinTwoSeconds(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	_, e, r := dockerRunner(t, nil)
 	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{})
 	start := time.Now()
 	require.NoError(t, r.Cancel(j.ID))
@@ -172,9 +174,7 @@ func TestDockerCancelWithinTwoSeconds(t *testing.T) {
 // TestDockerExitsWorded: an OOM kill, a kill from outside and a stop from
 // outside each get their own words.
 func TestDockerExitsWorded(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, func(c *Config) { c.Limit = 3 })
+	_, e, r := dockerRunner(t, func(c *Config) { c.Limit = 3 })
 	big := writeCSV(t, 200000, "separable")
 	small := writeCSV(t, 5000, "separable")
 
@@ -202,9 +202,7 @@ func TestDockerExitsWorded(t *testing.T) {
 }
 
 func TestDockerContainerRemovedFromOutside(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	_, e, r := dockerRunner(t, nil)
 	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{})
 	dockerCLI(t, "rm", "-f", j.ContainerID)
 	j = waitJob(t, r, j.ID, 20*time.Second)
@@ -233,9 +231,7 @@ func runnerGoroutines() int {
 }
 
 func TestDockerImageNotFoundFailsFast(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	_, _, r := dockerRunner(t, nil)
 	start := time.Now()
 	j, err := r.Submit(JobSpec{DataPath: writeCSV(t, 50, "separable"), Image: "tern-test/never-built:1"})
 	require.NoError(t, err)
@@ -297,9 +293,7 @@ func TestDockerReattachFinalisesExitedJob(t *testing.T) {
 // removed at start; a foreign container wearing Tern's labels (another
 // instance) is neither adopted nor touched.
 func TestDockerReaper(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	dc, _, r := dockerRunner(t, nil)
 	tag, err := r.docker.runtime.ensure(context.Background(), dc)
 	require.NoError(t, err)
 	mk := func(labels map[string]string) string {
@@ -372,9 +366,7 @@ func TestDockerDownFallsBackToLocal(t *testing.T) {
 // TestDockerOwnerOnlyDataFile: dataset blobs are 0400; the container (a
 // different, unprivileged user when the app runs as root) still reads it.
 func TestDockerOwnerOnlyDataFile(t *testing.T) {
-	dc := dockerClient(t)
-	e := newEnv(t)
-	r := e.runner(t, dc, nil)
+	_, _, r := dockerRunner(t, nil)
 	data := writeCSV(t, 500, "separable")
 	require.NoError(t, os.Chmod(data, 0o400))
 	j, err := r.Submit(JobSpec{DataPath: data, Params: params(t, map[string]any{"target": "y"})})
