@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
@@ -15,30 +13,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tern-studio/tern/backend/table"
+	"github.com/tern-studio/tern/backend/testenv"
 )
-
-func addSeeds(f *testing.F) {
-	for _, dir := range []string{"testdata/malformed", "testdata/good"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err == nil && len(b) < 1<<16 {
-				f.Add(b, uint16(len(b)/2))
-			}
-		}
-	}
-	f.Add([]byte("a,b\n\"x\"\"y\",2\n\"\",\"\"\n"), uint16(7))
-	f.Add([]byte("a\r\n\"\r\n\"\r\n"), uint16(3))
-	f.Add([]byte("x\"y,\"z\n1,2\n"), uint16(4))
-}
 
 // FuzzProfileCSV checks an import of any bytes either fails in words or
 // gives a profile with rows that marshals (the table reader's own fuzz
 // targets check the parse itself).
 func FuzzProfileCSV(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, data []byte, _ uint16) {
-		p, err := parseStream(context.Background(), bytes.NewReader(data), io.Discard, nil, "fuzz.csv", Options{Format: "csv"}, nil)
+	for _, b := range testenv.TableSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := parseStream(context.Background(), bytes.NewReader(data), io.Discard, nil, "fuzz.csv", Options{Options: table.Options{Format: "csv"}}, nil)
 		if err != nil {
 			if !isCoreErr(err) {
 				t.Fatalf("unworded error: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // An upload over the browser-mode cap arrives as a body that fails part
@@ -70,7 +71,7 @@ func TestReimportWithOtherSettings(t *testing.T) {
 	assert.False(t, v1.Header)
 	assert.EqualValues(t, 3, v1.Rows)
 	yes := true
-	v2, err := e.svc.Reimport(ctx, v1.ID, Options{Header: &yes})
+	v2, err := e.svc.Reimport(ctx, v1.ID, Options{Options: table.Options{Header: &yes}})
 	require.NoError(t, err)
 	assert.Equal(t, 2, v2.Number)
 	assert.Equal(t, v1.Digest, v2.Digest, "same bytes, same blob")
@@ -80,7 +81,7 @@ func TestReimportWithOtherSettings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, h, 2)
 	// The same settings again: the same version.
-	v3, err := e.svc.Reimport(ctx, v2.ID, Options{Header: &yes})
+	v3, err := e.svc.Reimport(ctx, v2.ID, Options{Options: table.Options{Header: &yes}})
 	require.NoError(t, err)
 	assert.Equal(t, v2.ID, v3.ID)
 }

@@ -13,13 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/table"
+	"github.com/tern-studio/tern/backend/testenv"
 )
-
-type pqRow struct {
-	ID    int64   `parquet:"id"`
-	Score float64 `parquet:"score"`
-	Name  string  `parquet:"name"`
-}
 
 type pqDecimal struct {
 	Price int32 `parquet:"price,decimal(2:9)"`
@@ -30,20 +26,6 @@ type pqNested struct {
 	Inner struct {
 		A int32 `parquet:"a"`
 	} `parquet:"inner"`
-}
-
-func parquetBytes(t testing.TB, rows int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[pqRow](&buf)
-	batch := make([]pqRow, rows)
-	for i := range batch {
-		batch[i] = pqRow{ID: int64(i), Score: float64(i) / 2, Name: fmt.Sprintf("n%d", i%7)}
-	}
-	_, err := w.Write(batch)
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	return buf.Bytes()
 }
 
 // bigCSV is a valid numeric CSV of at least n bytes, so a problem placed
@@ -98,7 +80,7 @@ func malformedCases() []badCase {
 		c("empty_column_name_middle.tsv", "Column 2 has an empty name"),
 		c("blank_column_name.csv", "Column 2 has an empty name"),
 		c("mixed_types_bool.csv", `Line 2502, column "flag": "maybe" is not true/false, but the first rows made this a boolean column`),
-		{name: "invalid_utf8_forced.csv", file: "invalid_utf8_forced.csv", opts: Options{Encoding: "utf-8"}, want: "Line 2 is not valid UTF-8 text (byte 0xe9). If the file was saved as Latin-1 or Windows-1252"},
+		{name: "invalid_utf8_forced.csv", file: "invalid_utf8_forced.csv", opts: Options{Options: table.Options{Encoding: "utf-8"}}, want: "Line 2 is not valid UTF-8 text (byte 0xe9). If the file was saved as Latin-1 or Windows-1252"},
 		c("parquet_bad_magic.parquet", "does not start with Parquet's PAR1 marker"),
 		c("parquet_only_magic.parquet", "is not a readable Parquet file"),
 		c("parquet_magic_garbage.parquet", "is not a readable Parquet file"),
@@ -140,19 +122,19 @@ func malformedCases() []badCase {
 			b.WriteString(`{"a":1,"surprise":2}` + "\n")
 			return b.Bytes()
 		}, want: `Line 2501 has a field "surprise" that the first lines of the file do not have`},
-		{name: "parquet_truncated.parquet", data: func(t testing.TB) []byte { b := parquetBytes(t, 1000); return b[:len(b)/2] },
+		{name: "parquet_truncated.parquet", data: func(t testing.TB) []byte { b := testenv.ScoresParquet(t, 1000); return b[:len(b)/2] },
 			want: "is not a readable Parquet file: it does not end with Parquet's PAR1 marker, so it is probably truncated"},
-		{name: "parquet_truncated_footer.parquet", data: func(t testing.TB) []byte { b := parquetBytes(t, 1000); return b[:len(b)-3] },
+		{name: "parquet_truncated_footer.parquet", data: func(t testing.TB) []byte { b := testenv.ScoresParquet(t, 1000); return b[:len(b)-3] },
 			want: "is not a readable Parquet file"},
 		{name: "parquet_corrupt_footer.parquet", data: func(t testing.TB) []byte {
-			b := parquetBytes(t, 1000)
+			b := testenv.ScoresParquet(t, 1000)
 			for i := len(b) - 60; i < len(b)-8; i++ {
 				b[i] ^= 0x5a
 			}
 			return b
 		}, want: "is not a readable Parquet file"},
 		{name: "parquet_huge_footer.parquet", data: func(t testing.TB) []byte {
-			b := parquetBytes(t, 100)
+			b := testenv.ScoresParquet(t, 100)
 			copy(b[len(b)-8:], []byte{0xff, 0xff, 0xff, 0xf0})
 			return b
 		}, want: "its footer claims 4043309055 bytes"},
@@ -172,14 +154,14 @@ func malformedCases() []badCase {
 			require.NoError(t, w.Close())
 			return buf.Bytes()
 		}, want: `Column "price" of parquet_decimal.parquet has the Parquet type DECIMAL(9,2), which Tern does not import yet`},
-		{name: "parquet_no_rows.parquet", data: func(t testing.TB) []byte { return parquetBytes(t, 0) }, want: "has columns (id, score, name) but no rows"},
+		{name: "parquet_no_rows.parquet", data: func(t testing.TB) []byte { return testenv.ScoresParquet(t, 0) }, want: "has columns (id, score, name) but no rows"},
 		// Options a person got wrong.
-		{name: "bad_delimiter.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Delimiter: ";;"}, want: "The delimiter must be one plain character"},
-		{name: "bad_type.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Types: map[string]ColumnType{"a": "money"}}, want: `"money" is not a column type`},
-		{name: "type_for_missing_column.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Types: map[string]ColumnType{"c": Float}}, want: `There is no column named "c"`},
-		{name: "forced_type_mismatch.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,x\n") }, opts: Options{Types: map[string]ColumnType{"b": Integer}}, want: `Line 2, column "b": "x" is not a number`},
-		{name: "bad_format.csv", data: func(testing.TB) []byte { return []byte("a\n1\n") }, opts: Options{Format: "xlsx"}, want: `Tern imports csv, jsonl and parquet files, not "xlsx"`},
-		{name: "bad_encoding.csv", data: func(testing.TB) []byte { return []byte("a\n1\n") }, opts: Options{Encoding: "ebcdic"}, want: `does not know the encoding "ebcdic"`},
+		{name: "bad_delimiter.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Options: table.Options{Delimiter: ";;"}}, want: "The delimiter must be one plain character"},
+		{name: "bad_type.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Options: table.Options{Types: map[string]ColumnType{"a": "money"}}}, want: `"money" is not a column type`},
+		{name: "type_for_missing_column.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,2\n") }, opts: Options{Options: table.Options{Types: map[string]ColumnType{"c": Float}}}, want: `There is no column named "c"`},
+		{name: "forced_type_mismatch.csv", data: func(testing.TB) []byte { return []byte("a,b\n1,x\n") }, opts: Options{Options: table.Options{Types: map[string]ColumnType{"b": Integer}}}, want: `Line 2, column "b": "x" is not a number`},
+		{name: "bad_format.csv", data: func(testing.TB) []byte { return []byte("a\n1\n") }, opts: Options{Options: table.Options{Format: "xlsx"}}, want: `Tern imports csv, jsonl and parquet files, not "xlsx"`},
+		{name: "bad_encoding.csv", data: func(testing.TB) []byte { return []byte("a\n1\n") }, opts: Options{Options: table.Options{Encoding: "ebcdic"}}, want: `does not know the encoding "ebcdic"`},
 		{name: "bad_name.csv", data: func(testing.TB) []byte { return []byte("a\n1\n") }, opts: Options{Name: "two\nlines"}, want: "A dataset needs a name"},
 	}
 }
@@ -307,7 +289,7 @@ func TestGoodVariants(t *testing.T) {
 
 func TestParquetImport(t *testing.T) {
 	e := newEnv(t)
-	path := writeFile(t, "scores.parquet", parquetBytes(t, 5000))
+	path := writeFile(t, "scores.parquet", testenv.ScoresParquet(t, 5000))
 	v, err := e.svc.ImportPath(context.Background(), path, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "parquet", v.Format)

@@ -64,7 +64,7 @@ func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func
 			}
 		}
 	}
-	res, err := table.Read(ctx, table.Source{Name: name, R: cr, ReaderAt: readAt}, opts.reading(), h)
+	res, err := table.Read(ctx, table.Source{Name: name, R: cr, ReaderAt: readAt}, opts.Options, h)
 	switch {
 	case err == nil:
 	case cr.err != nil:

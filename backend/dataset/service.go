@@ -556,8 +556,9 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 			return v, core.Wrap(err, core.Unavailable, "Tern cannot read the stored file of %s v%d.", v.Dataset, v.Number)
 		}
 		defer f.Close()
-		h := v.Header
-		opts := Options{Format: v.Format, Encoding: v.Encoding, Delimiter: v.Delimiter, Header: &h, NullTokens: v.NullTokens, Types: types}
+		// Read as the version was, with the new types on its schema.
+		opts := Options{Options: v.Reading()}
+		opts.Types = types
 		fi, _ := f.Stat()
 		p, err := parseStream(ctx, f, io.Discard, func() (io.ReaderAt, int64, error) { return f, fi.Size(), nil }, v.SourceName, opts, nil)
 		if err != nil {
@@ -631,5 +632,5 @@ func isCoreErr(err error) bool {
 // writes nothing; the UI shows it so the person can confirm or correct the
 // options before importing.
 func (s *Service) Detect(path string, opts Options) (Detected, error) {
-	return table.DetectFile(path, opts.reading())
+	return table.DetectFile(path, opts.Options)
 }

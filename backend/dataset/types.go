@@ -42,28 +42,19 @@ const (
 	Ignore  = table.Ignore
 )
 
-// Options steer an import. Empty fields are detected.
+// Options steer an import: how to read the file (empty fields are
+// detected) and what to call the result.
 type Options struct {
 	// Name is the dataset name; default: the file name without extension.
 	Name string `json:"name"`
 	// ImportID names the import for progress events and Cancel; the UI
 	// picks one so it can cancel before the call returns.
-	ImportID   string                `json:"importId"`
-	Format     string                `json:"format"`    // csv, jsonl, parquet
-	Encoding   string                `json:"encoding"`  // utf-8, utf-16le, utf-16be, windows-1252
-	Delimiter  string                `json:"delimiter"` // one character; "\t" for tabs
-	Header     *bool                 `json:"header"`
-	NullTokens []string              `json:"nullTokens"`
-	Types      map[string]ColumnType `json:"types"`
+	ImportID string `json:"importId"`
+	table.Options
 }
 
 // DefaultNullTokens are read as missing values, as pandas does.
 var DefaultNullTokens = table.DefaultNullTokens
-
-// reading is how the table reader reads a file with these options.
-func (o Options) reading() table.Options {
-	return table.Options{Format: o.Format, Encoding: o.Encoding, Delimiter: o.Delimiter, Header: o.Header, NullTokens: o.NullTokens, Types: o.Types}
-}
 
 // Dataset is a named series of versions.
 type Dataset struct {

@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+	"github.com/tern-studio/tern/backend/testenv"
 )
 
 func allRecords(data []byte, delim byte, final bool) ([][]string, error) {
@@ -39,14 +36,8 @@ func allRecords(data []byte, delim byte, final bool) ([][]string, error) {
 
 // addSeeds seeds the fuzz targets with the import's test files.
 func addSeeds(f *testing.F) {
-	for _, dir := range []string{"../dataset/testdata/malformed", "../dataset/testdata/good"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err == nil && len(b) < 1<<16 {
-				f.Add(b, uint16(len(b)/2))
-			}
-		}
+	for _, b := range testenv.TableSeeds(f) {
+		f.Add(b, uint16(len(b)/2))
 	}
 	f.Add([]byte("a,b\n\"x\"\"y\",2\n\"\",\"\"\n"), uint16(7))
 	f.Add([]byte("a\r\n\"\r\n\"\r\n"), uint16(3))
@@ -112,30 +103,10 @@ func FuzzCSV(f *testing.F) {
 	})
 }
 
-type pqRow struct {
-	ID    int64   `parquet:"id"`
-	Score float64 `parquet:"score"`
-	Name  string  `parquet:"name"`
-}
-
-func parquetBytes(t testing.TB, rows int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[pqRow](&buf)
-	batch := make([]pqRow, rows)
-	for i := range batch {
-		batch[i] = pqRow{ID: int64(i), Score: float64(i) / 2, Name: fmt.Sprintf("n%d", i%7)}
-	}
-	_, err := w.Write(batch)
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	return buf.Bytes()
-}
-
 // FuzzParquet checks damaged Parquet input gives a worded error, never a
 // panic or a hang.
 func FuzzParquet(f *testing.F) {
-	good := parquetBytes(f, 50)
+	good := testenv.ScoresParquet(f, 50)
 	f.Add(good, uint16(0), byte(0))
 	f.Add(good, uint16(len(good)-10), byte(0xff))
 	f.Add(good[:len(good)/2], uint16(3), byte(1))

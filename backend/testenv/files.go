@@ -1,9 +1,13 @@
 package testenv
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // Dir writes files (name → contents; names may hold slashes) into a new
@@ -33,4 +37,50 @@ func GBDTModel(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// TableSeeds returns the files of the import's test corpus
+// (backend/dataset/testdata/good and malformed) below 64 KB, the seeds of
+// the table reader's and the profile's fuzz targets.
+func TableSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	var out [][]byte
+	for _, sub := range []string{"malformed", "good"} {
+		dir := filepath.Join(RepoRoot(), "backend", "dataset", "testdata", sub)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, e := range ents {
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && len(b) < 1<<16 {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// ScoresRow is a row of ScoresParquet.
+type ScoresRow struct {
+	ID    int64   `parquet:"id"`
+	Score float64 `parquet:"score"`
+	Name  string  `parquet:"name"`
+}
+
+// ScoresParquet is a Parquet file of rows (id, score, name) as bytes.
+func ScoresParquet(tb testing.TB, rows int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[ScoresRow](&buf)
+	batch := make([]ScoresRow, rows)
+	for i := range batch {
+		batch[i] = ScoresRow{ID: int64(i), Score: float64(i) / 2, Name: fmt.Sprintf("n%d", i%7)}
+	}
+	if _, err := w.Write(batch); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -4,7 +4,7 @@
 // CI (CI=true) it fails, because a skipped test there proves nothing. It
 // also holds the few fixtures tests of several packages share: a directory
 // of files, the GBDT model files saved by XGBoost and LightGBM themselves,
-// golden files.
+// the table reader's fuzz seeds and a Parquet file, golden files.
 package testenv
 
 import (

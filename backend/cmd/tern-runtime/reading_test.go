@@ -20,6 +20,7 @@ import (
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // windows1252CSV is a French export: Windows-1252 text, ';' between
@@ -67,7 +68,7 @@ func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 
 	const n = 600
 	v, err := svc.ImportReader(ctx, bytes.NewReader(windows1252CSV(t, n)), "ventes.csv", 0,
-		dataset.Options{NullTokens: []string{"", "NA", "manquant"}})
+		dataset.Options{Options: table.Options{NullTokens: []string{"", "NA", "manquant"}}})
 	require.NoError(t, err)
 	require.Equal(t, "windows-1252", v.Encoding)
 	require.Equal(t, ";", v.Delimiter)

@@ -383,6 +383,7 @@ export interface Options {
   header: boolean | null;
   nullTokens: string[];
   types: Record<string, ColumnType>;
+  columns?: Column[];
 }
 
 export interface Overlay {
