@@ -374,16 +374,9 @@ export interface Ops {
   latencyP95Ms: number;
 }
 
-export interface Options {
+export interface Options extends TableOptions {
   name: string;
   importId: string;
-  format: string;
-  encoding: string;
-  delimiter: string;
-  header: boolean | null;
-  nullTokens: string[];
-  types: Record<string, ColumnType>;
-  columns?: Column[];
 }
 
 export interface Overlay {
