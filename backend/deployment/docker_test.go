@@ -108,14 +108,7 @@ func TestDockerDeploymentEndToEnd(t *testing.T) {
 		call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
 	}
 	require.Eventually(t, func() bool { st, _ := svc.Stats(d.ID); return st.Shadow.Agree+st.Shadow.Disagree == 10 }, 10*time.Second, 50*time.Millisecond)
-	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v2", Weight: 100}}})
-	require.NoError(t, err)
-	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
-	assert.Equal(t, "v2", by)
-	_, err = svc.Rollback(d.ID)
-	require.NoError(t, err)
-	_, by, _ = call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
-	assert.Equal(t, "v1", by, "rollback takes effect on the next request")
+	switchAndRollBack(t, svc, d)
 
 	// App restart: containers keep running and are reattached by label.
 	ids := map[string]bool{}
@@ -132,7 +125,7 @@ func TestDockerDeploymentEndToEnd(t *testing.T) {
 	for _, b := range d2.Backends {
 		assert.True(t, ids[b.ContainerID], "backend %s was relaunched instead of reattached", b.Backend)
 	}
-	code, by, body = call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
+	code, by, body := call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
 	require.Equal(t, 200, code, body)
 	assert.Equal(t, "v1", by)
 

@@ -48,6 +48,20 @@ func (f fixture) service(l Launcher) *Service {
 	return NewService(Config{Store: f.st, Registry: f.reg, Launcher: l, HealthInterval: 100 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}})
 }
 
+// switchAndRollBack moves all traffic to v2 (blue/green), then rolls back:
+// the very next request is on v1 again.
+func switchAndRollBack(t *testing.T, svc *Service, d Deployment) {
+	t.Helper()
+	_, err := svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v2", Weight: 100}}})
+	require.NoError(t, err)
+	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	require.Equal(t, "v2", by)
+	_, err = svc.Rollback(d.ID)
+	require.NoError(t, err)
+	_, by, _ = call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
+	require.Equal(t, "v1", by, "rollback takes effect on the next request")
+}
+
 // servedBy sends n good predictions to a deployment and counts those the
 // backend named answered.
 func servedBy(t *testing.T, endpoint, backend string, n int) int {
@@ -122,15 +136,7 @@ func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 		return st.Shadow.Sent == 20 && st.Shadow.Agree+st.Shadow.Disagree == 20
 	}, 5*time.Second, 20*time.Millisecond)
 
-	// Blue/green switch, then rollback: the very next request is on v1 again.
-	_, err = svc.SetTraffic(d.ID, router.Traffic{Split: []router.Split{{Backend: "v2", Weight: 100}}})
-	require.NoError(t, err)
-	_, by, _ := call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
-	require.Equal(t, "v2", by)
-	_, err = svc.Rollback(d.ID)
-	require.NoError(t, err)
-	_, by, _ = call(t, d.Endpoint, "/invocations", "application/json", payloads[2].body)
-	require.Equal(t, "v1", by)
+	switchAndRollBack(t, svc, d)
 
 	assert.Equal(t, []string{"fraud"}, svc.DeploymentsOf("fraud", 2))
 
@@ -150,7 +156,7 @@ func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, d.Endpoint, d2.Endpoint)
 	assert.Equal(t, StateRunning, d2.State)
-	code, by, body = call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
+	code, by, body := call(t, d2.Endpoint, "/invocations", "application/json", payloads[2].body)
 	require.Equal(t, 200, code, body)
 	assert.Equal(t, "v1", by)
 	recs, err := svc2.Predictions(d.ID, 3)
