@@ -387,6 +387,24 @@ func (s *Service) versions(txn *badger.Txn, datasetID string, withTrashed bool) 
 	return out, nil
 }
 
+// eachDataset calls fn with every dataset record, trashed ones too.
+func eachDataset(txn *badger.Txn, fn func(Dataset) error) error {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{pDataset}
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		var d Dataset
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Summary is a dataset with its newest live version, for lists.
 type Summary struct {
 	Dataset
@@ -398,17 +416,9 @@ type Summary struct {
 func (s *Service) List() ([]Summary, error) {
 	var out []Summary
 	err := s.db.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{pDataset}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var d Dataset
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
-				return err
-			}
+		return eachDataset(txn, func(d Dataset) error {
 			if d.Trashed {
-				continue
+				return nil
 			}
 			vs, err := s.versions(txn, d.ID, false)
 			if err != nil {
@@ -419,8 +429,8 @@ func (s *Service) List() ([]Summary, error) {
 				sm.Current = &vs[0]
 			}
 			out = append(out, sm)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, core.Wrap(err, core.Internal, "Tern could not list its datasets.")

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -99,29 +98,25 @@ type TrashInfo struct {
 func (s *Service) trashed(txn *badger.Txn) ([]Dataset, []Version, error) {
 	var dss []Dataset
 	var vs []Version
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{pDataset}
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		var d Dataset
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
-			return nil, nil, err
-		}
+	err := eachDataset(txn, func(d Dataset) error {
 		all, err := s.versions(txn, d.ID, true)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		if d.Trashed {
 			dss = append(dss, d)
 			vs = append(vs, all...)
-			continue
+			return nil
 		}
 		for _, v := range all {
 			if v.Trashed {
 				vs = append(vs, v)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return dss, vs, nil
 }

@@ -560,7 +560,7 @@ func pairCounts(ref, cur *ColumnProfile) (labels []string, rc, cc []float64, bin
 		}
 		return labels, rc, cc, false
 	}
-	h := histogramWeighted(cur.Values, cur.Weights, ref.Edges)
+	h := binCounts(cur.Values, cur.Weights, ref.Edges)
 	labels = binLabels(ref.Edges)
 	rc = append([]float64(nil), ref.Hist...)
 	// Drop the outer bins when neither side uses them, so the cells match
@@ -584,11 +584,18 @@ func binLabels(edges []float64) []string {
 	return append(l, "> "+f(edges[len(edges)-1]))
 }
 
-func histogramWeighted(vals, wts, edges []float64) []float64 {
+// binCounts counts sorted values (weighted by wts; nil weighs 1) into the
+// bins edges make: below the first edge, [edges[i-1], edges[i]) for i in
+// 1..len(edges)-1, and above the last. The bin index only moves forward,
+// so one pass over sorted values suffices.
+func binCounts(sorted, wts, edges []float64) []float64 {
 	h := make([]float64, len(edges)+1)
+	if len(edges) == 0 {
+		return h
+	}
 	last := len(edges)
 	b := 0
-	for i, x := range vals {
+	for i, x := range sorted {
 		switch {
 		case x < edges[0]:
 			b = 0
@@ -645,7 +652,7 @@ const minShownCount = 5
 func overlay(ref, cur *ColumnProfile, labels []string, rc, cc []float64, binned bool) *Overlay {
 	rs, cs := shares(rc, float64(ref.Count)), shares(cc, float64(cur.Count))
 	if binned {
-		h := histogramWeighted(cur.Values, cur.Weights, ref.Edges)
+		h := binCounts(cur.Values, cur.Weights, ref.Edges)
 		return &Overlay{Kind: Numeric, Edges: ref.Edges, Ref: shares(ref.Hist, float64(ref.Count)), Cur: shares(h, float64(cur.Count))}
 	}
 	o := &Overlay{Kind: Categorical}

@@ -16,17 +16,38 @@ const ksExactMaxN = 10000
 // with cnt/n computed as a float division exactly as scipy does, so the
 // statistic is bit-identical to scipy.stats.ks_2samp on the raw values.
 func ksStatistic(xs, xw []float64, nx float64, ys, yw []float64, ny float64) float64 {
-	var cx, cy float64
 	maxS, minS := math.Inf(-1), math.Inf(1)
+	eachStep(xs, xw, ys, yw, func(_, _, _, cx, cy float64) {
+		d := cx/nx - cy/ny
+		if d > maxS {
+			maxS = d
+		}
+		if d < minS {
+			minS = d
+		}
+	})
+	neg := math.Min(math.Max(-minS, 0), 1)
+	if neg > maxS {
+		return neg
+	}
+	return maxS
+}
+
+// eachStep walks the union of two sorted samples (weighted by xw and yw;
+// nil weighs 1) in order: at each distinct value v, step gets v and the
+// cumulative weights of both samples below v (bx, by) and up to and
+// including v (cx, cy). KS and Wasserstein read their ECDFs this way.
+func eachStep(xs, xw, ys, yw []float64, step func(v, bx, by, cx, cy float64)) {
+	var cx, cy float64
 	i, j := 0, 0
 	for i < len(xs) || j < len(ys) {
 		var v float64
-		switch {
-		case j >= len(ys) || (i < len(xs) && xs[i] < ys[j]):
+		if j >= len(ys) || (i < len(xs) && xs[i] < ys[j]) {
 			v = xs[i]
-		default:
+		} else {
 			v = ys[j]
 		}
+		bx, by := cx, cy
 		for i < len(xs) && xs[i] <= v {
 			cx += weight(xw, i)
 			i++
@@ -35,19 +56,8 @@ func ksStatistic(xs, xw []float64, nx float64, ys, yw []float64, ny float64) flo
 			cy += weight(yw, j)
 			j++
 		}
-		d := cx/nx - cy/ny
-		if d > maxS {
-			maxS = d
-		}
-		if d < minS {
-			minS = d
-		}
+		step(v, bx, by, cx, cy)
 	}
-	neg := math.Min(math.Max(-minS, 0), 1)
-	if neg > maxS {
-		return neg
-	}
-	return maxS
 }
 
 func weight(w []float64, i int) float64 {

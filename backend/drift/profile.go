@@ -241,31 +241,6 @@ func histogram(v []float64, lo, hi float64) ([]float64, []float64) {
 		}
 	}
 	edges[histBins] = hi
-	return edges, histogramOn(v, edges)
+	return edges, binCounts(v, nil, edges)
 }
 
-func histogramOn(sorted []float64, edges []float64) []float64 {
-	h := make([]float64, len(edges)+1)
-	if len(edges) == 0 {
-		return h
-	}
-	b := 0 // 0 = below; i in 1..len(edges)-1 = [edges[i-1], edges[i]); last = above
-	last := len(edges)
-	for _, x := range sorted {
-		switch {
-		case x < edges[0]:
-			b = 0
-		case x > edges[len(edges)-1]:
-			b = last
-		default:
-			if b == 0 {
-				b = 1
-			}
-			for b < last-1 && x >= edges[b] {
-				b++
-			}
-		}
-		h[b]++
-	}
-	return h
-}

@@ -55,29 +55,14 @@ func pow2Scale(v ...float64) float64 {
 // weighted sorted samples, in units of scale (a power of two, see
 // pow2Scale, so that huge values cannot overflow): O(len(xs)+len(ys)).
 func wasserstein(xs, xw []float64, nx float64, ys, yw []float64, ny float64, scale float64) float64 {
-	var cx, cy, sum float64
-	i, j := 0, 0
+	var sum float64
 	prev, started := 0.0, false
-	for i < len(xs) || j < len(ys) {
-		var v float64
-		if j >= len(ys) || (i < len(xs) && xs[i] < ys[j]) {
-			v = xs[i]
-		} else {
-			v = ys[j]
-		}
+	eachStep(xs, xw, ys, yw, func(v, bx, by, _, _ float64) {
 		if started {
-			sum += math.Abs(cx/nx-cy/ny) * (v/scale - prev/scale)
-		}
-		for i < len(xs) && xs[i] <= v {
-			cx += weight(xw, i)
-			i++
-		}
-		for j < len(ys) && ys[j] <= v {
-			cy += weight(yw, j)
-			j++
+			sum += math.Abs(bx/nx-by/ny) * (v/scale - prev/scale)
 		}
 		prev, started = v, true
-	}
+	})
 	return sum
 }
 

@@ -199,12 +199,24 @@ func sortedDesc(scores []float64) []int {
 // curves returns ROC and PR points at every distinct threshold, thinned to
 // at most ~200 points so they plot and store cheaply.
 func curves(scores []float64, pos []bool) (roc, pr []CurvePoint) {
-	idx := sortedDesc(scores)
 	np, nn := classCounts(pos)
 	if np == 0 || nn == 0 {
 		return nil, nil
 	}
 	roc = append(roc, CurvePoint{X: 0, Y: 0, Threshold: math.Inf(1)})
+	eachThreshold(scores, pos, func(t, tp, fp float64) {
+		roc = append(roc, CurvePoint{X: fp / nn, Y: tp / np, Threshold: t})
+		pr = append(pr, CurvePoint{X: tp / np, Y: tp / (tp + fp), Threshold: t})
+	})
+	roc[0].Threshold = 1
+	return thin(roc, 200), thin(pr, 200)
+}
+
+// eachThreshold walks the distinct scores from the highest down, giving
+// at each the true and false positives of predicting positive at or above
+// it.
+func eachThreshold(scores []float64, pos []bool, at func(t, tp, fp float64)) {
+	idx := sortedDesc(scores)
 	var tp, fp float64
 	for i := 0; i < len(idx); {
 		t := scores[idx[i]]
@@ -216,11 +228,8 @@ func curves(scores []float64, pos []bool) (roc, pr []CurvePoint) {
 			}
 			i++
 		}
-		roc = append(roc, CurvePoint{X: fp / nn, Y: tp / np, Threshold: t})
-		pr = append(pr, CurvePoint{X: tp / np, Y: tp / (tp + fp), Threshold: t})
+		at(t, tp, fp)
 	}
-	roc[0].Threshold = 1
-	return thin(roc, 200), thin(pr, 200)
 }
 
 func thin(pts []CurvePoint, max int) []CurvePoint {
@@ -236,26 +245,16 @@ func thin(pts []CurvePoint, max int) []CurvePoint {
 }
 
 func averagePrecision(scores []float64, pos []bool) float64 {
-	idx := sortedDesc(scores)
 	np, _ := classCounts(pos)
 	if np == 0 {
 		return math.NaN()
 	}
-	var ap, tp, fp, prevRecall float64
-	for i := 0; i < len(idx); {
-		t := scores[idx[i]]
-		for i < len(idx) && scores[idx[i]] == t {
-			if pos[idx[i]] {
-				tp++
-			} else {
-				fp++
-			}
-			i++
-		}
+	var ap, prevRecall float64
+	eachThreshold(scores, pos, func(_, tp, fp float64) {
 		r := tp / np
 		ap += (r - prevRecall) * tp / (tp + fp)
 		prevRecall = r
-	}
+	})
 	return ap
 }
 
