@@ -243,4 +243,3 @@ func histogram(v []float64, lo, hi float64) ([]float64, []float64) {
 	edges[histBins] = hi
 	return edges, binCounts(v, nil, edges)
 }
-
