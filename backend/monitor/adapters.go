@@ -2,19 +2,13 @@ package monitor
 
 import (
 	"context"
-	"encoding/csv"
-	"io"
-	"math"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/drift"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 // DatasetTables reads dataset versions as columns, following each
@@ -28,90 +22,17 @@ func (d DatasetTables) ReadColumns(ctx context.Context, id string) ([]drift.Colu
 	if err != nil {
 		return nil, err
 	}
-	if v.Format != "csv" {
-		return nil, core.Errorf(core.Invalid, "%s v%d is %s; drift reports read CSV versions for now.", v.Dataset, v.Number, v.Format)
-	}
 	path, err := d.Datasets.VersionFile(id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, core.Wrap(err, core.Unavailable, "The file of %s v%d cannot be opened.", v.Dataset, v.Number)
-	}
-	defer f.Close()
-	return readSchemaCSV(ctx, f, v)
-}
-
-func readSchemaCSV(ctx context.Context, r io.Reader, v dataset.Version) ([]drift.Column, error) {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	if v.Delimiter != "" {
-		cr.Comma = []rune(v.Delimiter)[0]
-	}
-	nulls := map[string]bool{"": true}
-	for _, t := range v.NullTokens {
-		nulls[t] = true
-	}
-	type slot struct {
-		idx int
-		col drift.Column
-	}
-	var slots []*slot
-	for i, c := range v.Schema {
-		if c.Role == dataset.IDRole || c.Role == dataset.Ignore {
-			continue
-		}
-		switch c.Type {
-		case dataset.Integer, dataset.Float:
-			slots = append(slots, &slot{i, drift.Column{Name: c.Name, Kind: drift.Numeric}})
-		case dataset.Boolean, dataset.Categorical, dataset.Text:
-			slots = append(slots, &slot{i, drift.Column{Name: c.Name, Kind: drift.Categorical}})
-		}
-	}
-	first := true
-	for n := 0; ; n++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, core.Errorf(core.Invalid, "Row %d of %s v%d cannot be read as CSV.", n+1, v.Dataset, v.Number)
-		}
-		if first && v.Header {
-			first = false
-			continue
-		}
-		first = false
-		if n%65536 == 0 && ctx.Err() != nil {
-			return nil, core.Wrap(ctx.Err(), core.Unavailable, "Reading %s v%d was cancelled.", v.Dataset, v.Number)
-		}
-		for _, s := range slots {
-			cell := ""
-			if s.idx < len(rec) {
-				cell = strings.TrimSpace(rec[s.idx])
-			}
-			if s.col.Kind == drift.Numeric {
-				f, err := strconv.ParseFloat(cell, 64)
-				if err != nil || nulls[cell] {
-					f = math.NaN()
-				}
-				s.col.Num = append(s.col.Num, f)
-			} else {
-				if nulls[cell] {
-					cell = ""
-				}
-				s.col.Cat = append(s.col.Cat, strings.Clone(cell))
-			}
-		}
-	}
-	out := make([]drift.Column, len(slots))
-	for i, s := range slots {
-		out[i] = s.col
-	}
-	return out, nil
+	// The version's own reader and settings: the values its profile
+	// counted, whatever its format, encoding or missing-value tokens.
+	return readColumns(func(h table.Hooks) (*table.Result, error) {
+		return table.ReadFile(ctx, path, v.Reading(), h)
+	}, func(c table.Column) bool {
+		return c.Role != table.IDRole && c.Role != table.Ignore && c.Type != table.Datetime
+	}, 0)
 }
 
 // ServingLog reads a deployment's prediction log from the store. Shadow

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tern-studio/tern/backend/core"
@@ -24,7 +25,7 @@ const maxCSVRows = 5_000_000
 func ReadCSV(r io.Reader) ([]drift.Column, error) {
 	return readColumns(func(h table.Hooks) (*table.Result, error) {
 		return table.Read(context.Background(), table.Source{Name: "The file", R: r}, table.Options{}, h)
-	})
+	}, nil, maxCSVRows)
 }
 
 // readCSVFile reads a comparison file on this machine (Parquet too).
@@ -34,7 +35,7 @@ func readCSVFile(ctx context.Context, path string) ([]drift.Column, error) {
 	}
 	return readColumns(func(h table.Hooks) (*table.Result, error) {
 		return table.ReadFile(ctx, path, table.Options{}, h)
-	})
+	}, nil, maxCSVRows)
 }
 
 // cell is one field as a comparison keeps it.
@@ -43,19 +44,26 @@ type cell struct {
 	cat string
 }
 
-func readColumns(read func(table.Hooks) (*table.Result, error)) ([]drift.Column, error) {
+// readColumns reads a table into drift columns: integer and float columns
+// numeric (missing values NaN), the others categorical (missing ""). want,
+// when given, picks the columns to keep; limit, when above 0, bounds the
+// rows.
+func readColumns(read func(table.Hooks) (*table.Result, error), want func(table.Column) bool, limit int64) ([]drift.Column, error) {
+	var picked []int // indexes of the wanted columns, set once detection is done
+	var pick sync.Once
 	var n atomic.Int64
 	res, rows, err := table.Collect(read, func(cols []table.Column, r *table.Row) ([]cell, error) {
-		if n.Add(1) > maxCSVRows {
+		pick.Do(func() { picked = wanted(cols, want) })
+		if limit > 0 && n.Add(1) > limit {
 			return nil, core.Errorf(core.Invalid, "The file has more than %d rows; import it as a dataset version and compare versions instead.", maxCSVRows)
 		}
-		row := make([]cell, len(cols))
-		for i, c := range cols {
+		row := make([]cell, len(picked))
+		for k, i := range picked {
 			switch {
-			case c.Type.Kind() == table.Number:
-				row[i].num = r.Num[i] // NaN when missing
+			case cols[i].Type.Kind() == table.Number:
+				row[k].num = r.Num[i] // NaN when missing
 			case !r.Null[i]:
-				row[i].cat = string(r.Fields[i])
+				row[k].cat = string(r.Fields[i])
 			}
 		}
 		return row, nil
@@ -63,21 +71,34 @@ func readColumns(read func(table.Hooks) (*table.Result, error)) ([]drift.Column,
 	if err != nil {
 		return nil, err
 	}
-	cols := make([]drift.Column, len(res.Detected.Columns))
-	for j, c := range res.Detected.Columns {
+	all := res.Detected.Columns
+	idx := wanted(all, want)
+	cols := make([]drift.Column, len(idx))
+	for k, i := range idx {
+		c := all[i]
 		if c.Type.Kind() == table.Number {
 			nums := make([]float64, len(rows))
-			for i, row := range rows {
-				nums[i] = row[j].num
+			for r, row := range rows {
+				nums[r] = row[k].num
 			}
-			cols[j] = drift.Column{Name: c.Name, Kind: drift.Numeric, Num: nums}
+			cols[k] = drift.Column{Name: c.Name, Kind: drift.Numeric, Num: nums}
 			continue
 		}
 		cats := make([]string, len(rows))
-		for i, row := range rows {
-			cats[i] = row[j].cat
+		for r, row := range rows {
+			cats[r] = row[k].cat
 		}
-		cols[j] = drift.Column{Name: c.Name, Kind: drift.Categorical, Cat: cats}
+		cols[k] = drift.Column{Name: c.Name, Kind: drift.Categorical, Cat: cats}
 	}
 	return cols, nil
+}
+
+func wanted(cols []table.Column, want func(table.Column) bool) []int {
+	var idx []int
+	for i, c := range cols {
+		if want == nil || want(c) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
 }

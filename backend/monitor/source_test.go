@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/drift"
+	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/table"
 )
 
 func TestReadCSV(t *testing.T) {
@@ -191,4 +196,25 @@ func TestReadCSVLikeTheImport(t *testing.T) {
 	assert.Equal(t, 1.5, cols[1].Num[0])
 	assert.True(t, math.IsNaN(cols[1].Num[1]))
 	assert.Equal(t, drift.Categorical, cols[2].Kind)
+}
+
+// TestDatasetTablesReadTheVersion: a reference read from a dataset version
+// goes through the version's own reader and settings (Windows-1252, ';',
+// its missing-value tokens) and leaves out IDs and datetimes.
+func TestDatasetTablesReadTheVersion(t *testing.T) {
+	st := store.MustOpen(t)
+	blobs, err := blob.Open(filepath.Join(st.Dir, "blobs"), st)
+	require.NoError(t, err)
+	ds := dataset.NewService(st, blobs, core.NewBus(), st.Dir)
+	data := "id;ville;prix;jour\n1;Orl\xe9ans;1.5;2024-01-02\n2;N\xeemes;manquant;2024-01-03\n3;Orl\xe9ans;2;2024-01-04\n"
+	v, err := ds.ImportReader(t.Context(), strings.NewReader(data), "ventes.csv", 0,
+		dataset.Options{Options: table.Options{NullTokens: []string{"", "manquant"}}})
+	require.NoError(t, err)
+	cols, err := DatasetTables{Datasets: ds}.ReadColumns(t.Context(), v.ID)
+	require.NoError(t, err)
+	require.Len(t, cols, 2, "the id and the date are left out")
+	assert.Equal(t, []string{"Orléans", "Nîmes", "Orléans"}, cols[0].Cat)
+	assert.Equal(t, drift.Numeric, cols[1].Kind)
+	assert.Equal(t, 1.5, cols[1].Num[0])
+	assert.True(t, math.IsNaN(cols[1].Num[1]))
 }
