@@ -7,9 +7,10 @@ import { startDeployments } from './deployments.svelte';
 import { startDrops } from './drops.svelte';
 import { startImports } from './imports.svelte';
 import { startJobs } from './jobs.svelte';
+import { startRuns } from './runs.svelte';
 
 /** Starts every store; returns the function that stops them. */
 export function startStores(): () => void {
-  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments()];
+  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments(), startRuns()];
   return () => stops.forEach((stop) => stop());
 }
