@@ -21,6 +21,7 @@ import (
 	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/table"
+	"github.com/tern-studio/tern/backend/testenv"
 )
 
 // windows1252CSV is a French export: Windows-1252 text, ';' between
@@ -156,4 +157,38 @@ func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 		kinds[f.Name] = f.Kind
 	}
 	assert.Equal(t, map[string]string{"ville": ml.Categorical, "prix": ml.Numeric, "surface": ml.Numeric, "code": ml.Categorical}, kinds)
+}
+
+// TestParquetAndJSONLinesVersionsTrain: versions of the other formats reach
+// training the same way, with the rows their profiles count.
+func TestParquetAndJSONLinesVersionsTrain(t *testing.T) {
+	ctx := context.Background()
+	db := store.MustOpen(t)
+	blobs, err := blob.Open(filepath.Join(db.Dir, "blobs"), db)
+	require.NoError(t, err)
+	svc := dataset.NewService(db, blobs, core.NewBus(), db.Dir)
+	var jl bytes.Buffer
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&jl, "{\"score\":%d,\"name\":\"n%d\",\"note\":null}\n", i, i%3)
+	}
+	for name, data := range map[string][]byte{"scores.parquet": testenv.ScoresParquet(t, 300), "scores.jsonl": jl.Bytes()} {
+		v, err := svc.ImportReader(ctx, bytes.NewReader(data), name, 0, dataset.Options{})
+		require.NoError(t, err, name)
+		prof, err := svc.Profile(v.ID)
+		require.NoError(t, err)
+		path, err := svc.VersionFile(v.ID)
+		require.NoError(t, err)
+		reading := filepath.Join(t.TempDir(), "dataset.json")
+		b, err := json.Marshal(v.Reading())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(reading, b, 0o644))
+		frame, err := loadData(ctx, path, reading)
+		require.NoError(t, err, name)
+		assert.Equal(t, prof.Rows, int64(frame.Len()), name)
+
+		params := filepath.Join(t.TempDir(), "params.json")
+		require.NoError(t, os.WriteFile(params, []byte(`{"target":"name","features":["score"]}`), 0o644))
+		t.Setenv("TERN_PARAMS", "")
+		require.NoError(t, runTrain(ctx, path, reading, "", params, filepath.Join(t.TempDir(), "out")), name)
+	}
 }
