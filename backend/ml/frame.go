@@ -3,7 +3,6 @@ package ml
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -23,6 +22,17 @@ type Frame struct {
 	// the dataset's schema says, which training follows instead of
 	// guessing from the values (a code column of digits stays categorical).
 	Kinds []string `json:"-"`
+}
+
+// missing reports a missing value. The table reader already turned its
+// missing-value tokens into nil, so in a frame it filled (Kinds set) only
+// nil is missing and a category spelled "null" stays one, as the profile
+// counted it; elsewhere empty, NaN and null spellings are missing too.
+func (f *Frame) missing(v any) bool {
+	if f.Kinds != nil {
+		return v == nil
+	}
+	return isMissing(v)
 }
 
 // kind is column j's declared kind, "" when the frame does not say.
@@ -74,9 +84,6 @@ func ReadFrame(ctx context.Context, path string, opts table.Options) (*Frame, er
 		return table.ReadFile(ctx, path, opts, h)
 	}, frameRow)
 	if err != nil {
-		if errors.Is(err, table.ErrCancelled) {
-			return nil, ctx.Err()
-		}
 		return nil, err
 	}
 	f := &Frame{Rows: rows}

@@ -67,7 +67,7 @@ func fitFeature(f *Frame, j int, name string) Feature {
 			break
 		}
 		v := row[j]
-		if isMissing(v) {
+		if f.missing(v) {
 			continue
 		}
 		if x, ok := asFloat(v); ok && !math.IsInf(x, 0) {
@@ -80,7 +80,7 @@ func fitFeature(f *Frame, j int, name string) Feature {
 	counts := map[string]int{}
 	if !numeric {
 		for _, row := range f.Rows {
-			if v := row[j]; !isMissing(v) {
+			if v := row[j]; !f.missing(v) {
 				counts[asString(v)]++
 			}
 		}

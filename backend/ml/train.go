@@ -64,7 +64,7 @@ func trainSplit(ctx context.Context, f, test *Frame, params Params, report Repor
 	// Rows without a target cannot teach anything; drop them.
 	labelled := &Frame{Columns: f.Columns, Kinds: f.Kinds}
 	for _, row := range f.Rows {
-		if ti < len(row) && !isMissing(row[ti]) {
+		if ti < len(row) && !f.missing(row[ti]) {
 			labelled.Rows = append(labelled.Rows, row)
 		}
 	}
@@ -83,7 +83,7 @@ func trainSplit(ctx context.Context, f, test *Frame, params Params, report Repor
 			for j, k := range idx {
 				r[j] = row[k]
 			}
-			if !isMissing(r[ti]) {
+			if !test.missing(r[ti]) {
 				labelled.Rows = append(labelled.Rows, r)
 			}
 		}
