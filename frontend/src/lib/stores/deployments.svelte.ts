@@ -29,7 +29,9 @@ export function startDeployments(): () => void {
       if (i >= 0) deployments.list[i] = d;
       else reloadDeployments();
     }),
-    api.onBatch((p) => (deployments.batches[p.deployment] = p)),
+    api.onBatch((p) => {
+      deployments.batches[p.deployment] = p;
+    }),
   ];
   return () => offs.forEach((off) => off());
 }

@@ -26,7 +26,8 @@ export const jobById = (id: string): Job | null => jobs.list?.find((j) => j.id =
 export const runningCount = (): number => jobs.list?.filter((j) => !api.isFinal(j.state)).length ?? 0;
 
 function entry(id: string): LiveJob {
-  return (live[id] ??= { series: {}, lines: [] });
+  if (!live[id]) live[id] = { series: {}, lines: [] };
+  return live[id]; // the reactive proxy, not the object assigned
 }
 
 /** Puts a job's latest state in the list. */
@@ -49,8 +50,12 @@ export async function watchJob(id: string): Promise<void> {
 
 export function startJobs(): () => void {
   api.jobs().then(
-    (js) => (jobs.list = js ?? []),
-    () => (jobs.list = null),
+    (js) => {
+      jobs.list = js ?? [];
+    },
+    () => {
+      jobs.list = null;
+    },
   );
   const offs = [
     api.onJob(upsertJob),
