@@ -13,7 +13,6 @@ type csvRecords struct {
 	pos     int
 	line    int64 // line number of data[pos]
 	delim   byte
-	final   bool // the last chunk of the file: an open quote here is an error
 	fields  [][]byte
 	scratch []byte
 	ends    []int

@@ -144,7 +144,7 @@ func sampleRecords(sample []byte, delim byte, n int, complete bool) ([][]string,
 		}
 		sample = sample[:b]
 	}
-	r := &csvRecords{data: sample, line: 1, delim: delim, final: complete}
+	r := &csvRecords{data: sample, line: 1, delim: delim}
 	var out [][]string
 	for len(out) < n {
 		f, _, err := r.next()

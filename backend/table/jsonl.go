@@ -133,7 +133,7 @@ func jsonSourceFactory(keys []string) recordSourceFactory {
 	for i, k := range keys {
 		index[k] = i
 	}
-	return func(data []byte, line int64, final bool) recordSource {
+	return func(data []byte, line int64) recordSource {
 		return &jsonRecords{data: data, line: line, index: index, keys: keys}
 	}
 }

@@ -181,20 +181,19 @@ type recordSource interface {
 	next() ([][]byte, int64, error)
 }
 
-type recordSourceFactory func(data []byte, line int64, final bool) recordSource
+type recordSourceFactory func(data []byte, line int64) recordSource
 
 func csvSourceFactory(delim byte) recordSourceFactory {
-	return func(data []byte, line int64, final bool) recordSource {
-		return &csvRecords{data: data, line: line, delim: delim, final: final}
+	return func(data []byte, line int64) recordSource {
+		return &csvRecords{data: data, line: line, delim: delim}
 	}
 }
 
 type chunk struct {
-	seq   int
-	buf   *[]byte
-	data  []byte
-	line  int64
-	final bool
+	seq  int
+	buf  *[]byte
+	data []byte
+	line int64
 }
 
 // lineError is a problem with one line, found by a parse worker.
@@ -261,7 +260,7 @@ func (w *worker) parse(ch chunk) chunkResult {
 			stopMsg = fmt.Sprintf("Line %d is not valid UTF-8 text (byte 0x%02x). If the file was saved as Latin-1 or Windows-1252, import it again with that encoding.", l, data[off])
 		}
 	}
-	w.records(w.factory(data, ch.line, ch.final), &res, stopLine, stopMsg, "Line")
+	w.records(w.factory(data, ch.line), &res, stopLine, stopMsg, "Line")
 	return res
 }
 
@@ -424,7 +423,7 @@ func parallelPass(ctx context.Context, r io.Reader, f recordSourceFactory, delim
 					return tooLong(data[tail:], l, det.Format)
 				}
 				if len(data) > 0 {
-					chunks <- chunk{seq: seq, buf: bp, data: data, line: line, final: true}
+					chunks <- chunk{seq: seq, buf: bp, data: data, line: line}
 				} else {
 					bufPool.Put(bp)
 				}
