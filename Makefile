@@ -10,6 +10,12 @@ LDFLAGS    := -X main.version=$(VERSION)
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZTIME   ?= 10s
 export TERN_PYTHON := $(CURDIR)/.venv/bin/python
+# Builds and tests run on Go 1.27.3, which the go command fetches through the
+# module proxy on first use (about 10 s): go1.26.8's standard library has
+# vulnerabilities that Tern's call paths reach (net/http, crypto/tls,
+# crypto/x509, html/template; govulncheck names them) and the newer 1.26
+# patch releases are not served here. GOTOOLCHAIN=local make … uses your Go.
+export GOTOOLCHAIN ?= go1.27.3
 
 APT_BUILD := build-essential pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev
 APT_TEST  := xvfb xauth x11-utils imagemagick tesseract-ocr chromium docker.io debootstrap python3-venv
