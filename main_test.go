@@ -30,7 +30,7 @@ func ternBinary(t *testing.T) string {
 func TestSecondInstanceOnSameDataDirExitsWithMessage(t *testing.T) {
 	bin := ternBinary(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
 	first := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
@@ -72,7 +72,7 @@ func TestSecondInstanceOnSameDataDirExitsWithMessage(t *testing.T) {
 func TestServeTokenAndGracefulStop(t *testing.T) {
 	bin := ternBinary(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	run := func() (string, *exec.Cmd) {
 		c := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)

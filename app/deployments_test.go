@@ -29,7 +29,7 @@ func servingFixture(t *testing.T, ctx context.Context) (*Models, *Deployments) {
 // scoring are tested) and the registry; a file imported from disk gets
 // the columns Column_0…; lineage ends at the deployment.
 func TestModelsAndDeploymentsBound(t *testing.T) {
-	models, deps := servingFixture(t, context.Background())
+	models, deps := servingFixture(t, t.Context())
 	v, err := models.ImportPath("fraud", filepath.Join("..", "backend", "gbdt", "testdata", "lgb_binary.txt"))
 	require.NoError(t, err)
 	d, err := deps.Deploy("fraud", "1", deployment.Options{})
@@ -52,7 +52,7 @@ func TestModelsAndDeploymentsBound(t *testing.T) {
 
 // A call made after the app closed finds its context cancelled.
 func TestBoundCallsEndWithTheApp(t *testing.T) {
-	ctx, closeApp := context.WithCancel(context.Background())
+	ctx, closeApp := context.WithCancel(t.Context())
 	models, deps := servingFixture(t, ctx)
 	_, err := models.ImportPath("fraud", filepath.Join("..", "backend", "gbdt", "testdata", "lgb_binary.txt"))
 	require.NoError(t, err)

@@ -38,7 +38,7 @@ func TestDesktopWindowRenders(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	display := fmt.Sprintf(":%d", 90+os.Getpid()%100)

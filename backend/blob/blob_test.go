@@ -32,7 +32,7 @@ func sum(b []byte) Digest {
 
 func TestPutDedupesAndCounts(t *testing.T) {
 	s := newStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	data := bytes.Repeat([]byte("tern,"), 1000)
 	d1, n, err := s.Put(ctx, bytes.NewReader(data), "a")
 	require.NoError(t, err)
@@ -53,7 +53,7 @@ func TestPutDedupesAndCounts(t *testing.T) {
 
 func TestGCFreesOnlyUnheld(t *testing.T) {
 	s := newStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	keep, _, err := s.Put(ctx, bytes.NewReader([]byte("keep")), "run:1")
 	require.NoError(t, err)
 	drop, _, err := s.Put(ctx, bytes.NewReader([]byte("drop me")), "dataset-version:1")
@@ -84,7 +84,7 @@ func TestGCRemovesOrphanFiles(t *testing.T) {
 	d := sum([]byte("orphan"))
 	require.NoError(t, os.MkdirAll(filepath.Dir(s.Path(d)), 0o700))
 	require.NoError(t, os.WriteFile(s.Path(d), []byte("orphan"), 0o400))
-	res, err := s.GC(context.Background())
+	res, err := s.GC(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Blobs)
 	assert.False(t, s.Has(d))
@@ -113,7 +113,7 @@ func TestFailedCommitLeavesNothing(t *testing.T) {
 
 func TestFailedCommitKeepsExistingBlob(t *testing.T) {
 	s := newStore(t)
-	d, _, err := s.Put(context.Background(), bytes.NewReader([]byte("same")), "a")
+	d, _, err := s.Put(t.Context(), bytes.NewReader([]byte("same")), "a")
 	require.NoError(t, err)
 	tmp, err := s.Create()
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestAbortAndCancel(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(s.Dir(), "tmp"))
 	assert.Empty(t, ents)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, _, err = s.Put(ctx, bytes.NewReader([]byte("y")), "a")
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
@@ -160,7 +160,7 @@ func BenchmarkPut(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		data[0] = byte(i)
 		data[1] = byte(i >> 8)
-		if _, _, err := s.Put(context.Background(), bytes.NewReader(data), "bench"); err != nil {
+		if _, _, err := s.Put(b.Context(), bytes.NewReader(data), "bench"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -185,7 +185,7 @@ func TestOpenRemovesLeftoversOfACrash(t *testing.T) {
 	dir := filepath.Join(db.Dir, "blobs")
 	s, err := Open(dir, db)
 	require.NoError(t, err)
-	kept, _, err := s.Put(context.Background(), bytes.NewReader([]byte("recorded")), "a")
+	kept, _, err := s.Put(t.Context(), bytes.NewReader([]byte("recorded")), "a")
 	require.NoError(t, err)
 	// A crash after the rename, before the record; and a temp file.
 	orphan := sum([]byte("orphan"))

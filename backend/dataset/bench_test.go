@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"testing"
 )
@@ -14,7 +13,7 @@ func BenchmarkParse(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := parseStream(context.Background(), bytes.NewReader(data), io.Discard, nil, "b.csv", Options{}, nil); err != nil {
+		if _, err := parseStream(b.Context(), bytes.NewReader(data), io.Discard, nil, "b.csv", Options{}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

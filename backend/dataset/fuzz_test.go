@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"runtime"
@@ -25,7 +24,7 @@ func FuzzProfileCSV(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := parseStream(context.Background(), bytes.NewReader(data), io.Discard, nil, "fuzz.csv", Options{Options: table.Options{Format: "csv"}}, nil)
+		p, err := parseStream(t.Context(), bytes.NewReader(data), io.Discard, nil, "fuzz.csv", Options{Options: table.Options{Format: "csv"}}, nil)
 		if err != nil {
 			if !isCoreErr(err) {
 				t.Fatalf("unworded error: %v", err)
@@ -72,7 +71,7 @@ func TestBoundedMemory(t *testing.T) {
 			}
 		}
 	}()
-	v, err := e.svc.ImportReader(context.Background(), &genCSV{left: size}, "gen.csv", size, Options{})
+	v, err := e.svc.ImportReader(t.Context(), &genCSV{left: size}, "gen.csv", size, Options{})
 	close(stop)
 	require.NoError(t, err)
 	assert.Greater(t, v.Rows, int64(1_000_000))

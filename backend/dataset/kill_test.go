@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -32,7 +31,7 @@ func TestImportHelperProcess(t *testing.T) {
 	b, _ := blob.Open(filepath.Join(dir, "blobs"), st)
 	svc := NewService(st, b, core.NewBus(), dir)
 	os.WriteFile(filepath.Join(dir, "started"), nil, 0o600)
-	svc.ImportReader(context.Background(), &genCSV{left: 1 << 40}, "endless.csv", 0, Options{})
+	svc.ImportReader(t.Context(), &genCSV{left: 1 << 40}, "endless.csv", 0, Options{})
 	os.Exit(4)
 }
 

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -171,7 +170,7 @@ func malformedCases() []badCase {
 // is wrong and where, and the data dir is byte-for-byte what it was.
 func TestMalformedInputs(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	cases := malformedCases()
 	require.GreaterOrEqual(t, len(cases), 30)
 	for _, tc := range cases {
@@ -214,10 +213,10 @@ func TestMalformedInputs(t *testing.T) {
 func TestBadPaths(t *testing.T) {
 	e := newEnv(t)
 	before := treeDigest(t, e.dir)
-	_, err := e.svc.ImportPath(context.Background(), t.TempDir(), Options{})
+	_, err := e.svc.ImportPath(t.Context(), t.TempDir(), Options{})
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 	assert.Contains(t, core.ErrorMessage(err), "is a folder")
-	_, err = e.svc.ImportPath(context.Background(), filepath.Join(t.TempDir(), "nope.csv"), Options{})
+	_, err = e.svc.ImportPath(t.Context(), filepath.Join(t.TempDir(), "nope.csv"), Options{})
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 	assert.Contains(t, core.ErrorMessage(err), "There is no file at")
 	assert.Equal(t, before, treeDigest(t, e.dir))
@@ -227,7 +226,7 @@ func TestBadPaths(t *testing.T) {
 // CRLF, quoted newlines, other delimiters and encodings).
 func TestGoodVariants(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	type want struct {
 		rows   int64
 		names  []string
@@ -290,7 +289,7 @@ func TestGoodVariants(t *testing.T) {
 func TestParquetImport(t *testing.T) {
 	e := newEnv(t)
 	path := writeFile(t, "scores.parquet", testenv.ScoresParquet(t, 5000))
-	v, err := e.svc.ImportPath(context.Background(), path, Options{})
+	v, err := e.svc.ImportPath(t.Context(), path, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "parquet", v.Format)
 	assert.EqualValues(t, 5000, v.Rows)

@@ -135,7 +135,7 @@ func TestImportCSVProfile(t *testing.T) {
 		fmt.Fprintf(&b, "%d,%s,%d.5,%s,%v,2024-01-%02d\n", i, age, 1000+i*3, cities[i%3], i%2 == 0, 1+i%28)
 	}
 	path := writeFile(t, "people.csv", []byte(b.String()))
-	v, err := e.svc.ImportPath(context.Background(), path, Options{})
+	v, err := e.svc.ImportPath(t.Context(), path, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "people", v.Dataset)
 	assert.Equal(t, 1, v.Number)
@@ -200,7 +200,7 @@ func indexOf(xs []string, s string) int {
 
 func TestVersioningDedupeAndDiff(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	v1data := "x,y,kind\n1,2,a\n2,4,a\n3,6,b\n"
 	p1 := writeFile(t, "data.csv", []byte(v1data))
 	v1, err := e.svc.ImportPath(ctx, p1, Options{})
@@ -250,7 +250,7 @@ func TestVersioningDedupeAndDiff(t *testing.T) {
 
 func TestTrashFreesDisk(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	a, err := e.svc.ImportReader(ctx, strings.NewReader("a,b\n1,2\n"), "one.csv", 0, Options{})
 	require.NoError(t, err)
 	b, err := e.svc.ImportReader(ctx, strings.NewReader("a,b\n1,2\n3,4\n"), "one.csv", 0, Options{})
@@ -287,7 +287,7 @@ func TestTrashFreesDisk(t *testing.T) {
 
 func TestEditSchemaRolesAndTypes(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	v, err := e.svc.ImportReader(ctx, strings.NewReader("zip,sex,label\n01234,f,1\n99999,m,0\n01234,f,1\n"), "z.csv", 0, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, Integer, v.Schema[0].Type)
@@ -320,7 +320,7 @@ func TestProgressAndCancel(t *testing.T) {
 	events, stop := e.bus.Subscribe(1000)
 	defer stop()
 	before := treeDigest(t, e.dir)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	go func() {
 		pw.Write([]byte("a,b\n"))

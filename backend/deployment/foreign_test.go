@@ -38,7 +38,7 @@ func TestForeignContainersAreNotAdopted(t *testing.T) {
 		{ID: "exited", Image: "tern-serve-m:v4-abc", State: "exited", Labels: labels("4")},
 	}}
 	dl := &DockerLauncher{API: f, Instance: "me"}
-	got, err := dl.Running(context.Background(), "d1")
+	got, err := dl.Running(t.Context(), "d1")
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, "ours", got[0].ContainerID)

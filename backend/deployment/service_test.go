@@ -1,7 +1,6 @@
 package deployment
 
 import (
-	"context"
 	"encoding/csv"
 	"io"
 	"net/http"
@@ -99,7 +98,7 @@ var payloads = []struct{ name, path, ct, body string }{
 func TestDeployCanaryShadowRollbackRestart(t *testing.T) {
 	f := newFixture(t)
 	svc := f.service(NewProcessLauncher())
-	ctx := context.Background()
+	ctx := t.Context()
 	d, err := svc.Deploy(ctx, "fraud", "1", Options{})
 	require.NoError(t, err)
 	assert.Contains(t, d.Endpoint, "http://127.0.0.1:")
@@ -174,7 +173,7 @@ func TestDeployFailures(t *testing.T) {
 	f := newFixture(t)
 	svc := f.service(NewProcessLauncher())
 	t.Cleanup(svc.Close)
-	ctx := context.Background()
+	ctx := t.Context()
 	_, err := svc.Deploy(ctx, "nope", "1", Options{})
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 	_, err = svc.Deploy(ctx, "fraud", "9", Options{})
@@ -200,7 +199,7 @@ func TestTryItAndBatchScoring(t *testing.T) {
 	f := newFixture(t)
 	svc := f.service(NewProcessLauncher())
 	t.Cleanup(svc.Close)
-	ctx := context.Background()
+	ctx := t.Context()
 	d, err := svc.Deploy(ctx, "fraud", "1", Options{})
 	require.NoError(t, err)
 

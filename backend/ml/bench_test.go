@@ -1,7 +1,6 @@
 package ml
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -42,7 +41,7 @@ func BenchmarkTrainGBDT(b *testing.B) {
 	f := wide(50000, 20)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := Train(context.Background(), f, Params{Target: "y", EarlyStopping: "off"}, nil); err != nil {
+		if _, _, err := Train(b.Context(), f, Params{Target: "y", EarlyStopping: "off"}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -57,7 +56,7 @@ func BenchmarkTrainGBDTRegression(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := Train(context.Background(), f, Params{Target: "y", Task: Regression, EarlyStopping: "off"}, nil); err != nil {
+		if _, _, err := Train(b.Context(), f, Params{Target: "y", Task: Regression, EarlyStopping: "off"}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

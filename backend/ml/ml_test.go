@@ -77,7 +77,7 @@ func TestTrainQuality(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.kind+"/"+c.model, func(t *testing.T) {
 			var steps int
-			m, ev, err := Train(context.Background(), synth(3000, c.kind, 7), Params{Target: "y", Model: c.model}, func(k string, v float64, s int) {
+			m, ev, err := Train(t.Context(), synth(3000, c.kind, 7), Params{Target: "y", Model: c.model}, func(k string, v float64, s int) {
 				steps++
 				assert.False(t, math.IsNaN(v), k)
 			})
@@ -92,20 +92,20 @@ func TestTrainQuality(t *testing.T) {
 }
 
 func TestNoisyBeatsMajority(t *testing.T) {
-	_, ev, err := Train(context.Background(), synth(5000, "noisy", 3), Params{Target: "y"}, nil)
+	_, ev, err := Train(t.Context(), synth(5000, "noisy", 3), Params{Target: "y"}, nil)
 	require.NoError(t, err)
 	assert.Greater(t, ev.Metrics["roc_auc"], 0.6)
 	assert.Less(t, ev.Metrics["log_loss"], ev.Baseline["log_loss"])
 }
 
 func TestEarlyStoppingStopsBeforeMaxIter(t *testing.T) {
-	m, _, err := Train(context.Background(), synth(20000, "separable", 5), Params{Target: "y", MaxIter: 1000, LearningRate: 0.5}, nil)
+	m, _, err := Train(t.Context(), synth(20000, "separable", 5), Params{Target: "y", MaxIter: 1000, LearningRate: 0.5}, nil)
 	require.NoError(t, err)
 	assert.Less(t, len(m.GBDT.Trees), 1000)
 }
 
 func TestPredictErrors(t *testing.T) {
-	m, _, err := Train(context.Background(), synth(200, "separable", 1), Params{Target: "y"}, nil)
+	m, _, err := Train(t.Context(), synth(200, "separable", 1), Params{Target: "y"}, nil)
 	require.NoError(t, err)
 	_, err = m.PredictFrame(&Frame{Columns: []string{"x1", "colour"}, Rows: [][]any{{1.0, "red"}}})
 	require.Error(t, err)
@@ -119,7 +119,7 @@ func TestPredictErrors(t *testing.T) {
 }
 
 func TestNumericClassLabels(t *testing.T) {
-	m, _, err := Train(context.Background(), synth(500, "noisy", 2), Params{Target: "y"}, nil)
+	m, _, err := Train(t.Context(), synth(500, "noisy", 2), Params{Target: "y"}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, Classification, m.Task)
 	assert.Equal(t, []string{"0", "1"}, m.Classes)
@@ -148,7 +148,7 @@ func TestTrainBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := Train(context.Background(), c.f, c.p, nil)
+			_, _, err := Train(t.Context(), c.f, c.p, nil)
 			require.Error(t, err)
 			assert.Equal(t, core.Invalid, core.ErrorCode(err))
 			assert.Contains(t, err.Error(), c.want)
@@ -165,7 +165,7 @@ func repeat(row []any, n int) [][]any {
 }
 
 func TestTrainCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, _, err := Train(ctx, synth(2000, "separable", 1), Params{Target: "y"}, nil)
 	require.Error(t, err)
@@ -194,7 +194,7 @@ func TestMetricsKnownValues(t *testing.T) {
 func readString(t testing.TB, name, body string) (*Frame, error) {
 	p := filepath.Join(t.TempDir(), name)
 	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
-	return ReadFrame(context.Background(), p, table.Options{})
+	return ReadFrame(t.Context(), p, table.Options{})
 }
 
 func TestReadCSV(t *testing.T) {
@@ -218,7 +218,7 @@ func TestReadCSV(t *testing.T) {
 }
 
 func FuzzDecodeModel(f *testing.F) {
-	m, _, err := Train(context.Background(), synth(100, "separable", 1), Params{Target: "y"}, nil)
+	m, _, err := Train(f.Context(), synth(100, "separable", 1), Params{Target: "y"}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -286,11 +286,11 @@ func TestTrainWithFixedTestSet(t *testing.T) {
 	for _, r := range test.Rows {
 		reordered.Rows = append(reordered.Rows, []any{r[3], r[2], r[1], r[0]})
 	}
-	_, ev, err := TrainWithTest(context.Background(), train, reordered, Params{Target: "y"}, nil)
+	_, ev, err := TrainWithTest(t.Context(), train, reordered, Params{Target: "y"}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 500, ev.Rows)
 	assert.Greater(t, ev.Metrics["roc_auc"], 0.95)
-	_, _, err = TrainWithTest(context.Background(), train, &Frame{Columns: []string{"x1"}, Rows: [][]any{{1.0}}}, Params{Target: "y"}, nil)
+	_, _, err = TrainWithTest(t.Context(), train, &Frame{Columns: []string{"x1"}, Rows: [][]any{{1.0}}}, Params{Target: "y"}, nil)
 	assert.ErrorContains(t, err, "no column")
 }
 
@@ -304,7 +304,7 @@ func TestReadParquet(t *testing.T) {
 	one := 1.5
 	p := filepath.Join(t.TempDir(), "d.parquet")
 	require.NoError(t, parquet.WriteFile(p, []row{{&one, "x", 3, true}, {nil, "y", 4, false}}))
-	f, err := ReadFrame(context.Background(), p, table.Options{})
+	f, err := ReadFrame(t.Context(), p, table.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b", "n", "y"}, f.Columns)
 	assert.Equal(t, [][]any{{1.5, "x", 3.0, "true"}, {nil, "y", 4.0, "false"}}, f.Rows)
@@ -312,7 +312,7 @@ func TestReadParquet(t *testing.T) {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(p, b[:len(b)/2], 0o644))
-	_, err = ReadFrame(context.Background(), p, table.Options{})
+	_, err = ReadFrame(t.Context(), p, table.Options{})
 	require.Error(t, err)
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 }

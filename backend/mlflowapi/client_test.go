@@ -40,7 +40,7 @@ func newServer(t *testing.T) (*httptest.Server, *tracking.Service) {
 func TestRealMLflowClientRoundTrip(t *testing.T) {
 	py := testenv.Python(t, "mlflow")
 	ts, svc := newServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, "testdata/client_roundtrip.py")
 	cmd.Env = append(os.Environ(),

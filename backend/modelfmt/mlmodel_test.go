@@ -1,7 +1,6 @@
 package modelfmt
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -38,7 +37,7 @@ func trained(t *testing.T, algo string) (*ml.Model, *ml.Frame) {
 		}
 		f.Rows = append(f.Rows, []any{v1, x2, colours[c], y})
 	}
-	m, _, err := ml.Train(context.Background(), f, ml.Params{Target: "y", Model: algo}, nil)
+	m, _, err := ml.Train(t.Context(), f, ml.Params{Target: "y", Model: algo}, nil)
 	require.NoError(t, err)
 	return m, f
 }

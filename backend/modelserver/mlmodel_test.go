@@ -1,7 +1,6 @@
 package modelserver
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
 
@@ -21,7 +20,7 @@ func trainedClassifier(t *testing.T) *ml.Model {
 		}
 		f.Rows = append(f.Rows, []any{float64(i % 7), color, label})
 	}
-	m, _, err := ml.Train(context.Background(), f, ml.Params{Target: "label", Model: ml.AlgoLogistic}, nil)
+	m, _, err := ml.Train(t.Context(), f, ml.Params{Target: "label", Model: ml.AlgoLogistic}, nil)
 	require.NoError(t, err)
 	return m
 }

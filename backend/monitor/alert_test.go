@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -96,7 +95,7 @@ func TestWebhookDelivery(t *testing.T) {
 	}))
 	defer srv.Close()
 	a := Alert{ID: "a1", Rule: "share", ReportID: "rep-1", Message: "3 of 4 columns drifted", Webhook: srv.URL, Time: time.Unix(0, 0).UTC()}
-	status := Deliver(context.Background(), srv.Client(), a)
+	status := Deliver(t.Context(), srv.Client(), a)
 	assert.Equal(t, "delivered (HTTP 204)", status)
 	assert.EqualValues(t, 2, calls.Load())
 	var p WebhookPayload
@@ -110,7 +109,7 @@ func TestWebhookDelivery(t *testing.T) {
 		bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1); w.WriteHeader(400) }))
 		defer bad.Close()
 		a.Webhook = bad.URL
-		assert.Equal(t, "not delivered: HTTP 400", Deliver(context.Background(), bad.Client(), a))
+		assert.Equal(t, "not delivered: HTTP 400", Deliver(t.Context(), bad.Client(), a))
 		assert.EqualValues(t, 1, n.Load())
 	})
 	t.Run("nobody listening", func(t *testing.T) {
@@ -119,6 +118,6 @@ func TestWebhookDelivery(t *testing.T) {
 		dead.Close()
 		a.Webhook = url
 		client := &http.Client{Timeout: time.Second}
-		assert.True(t, strings.HasPrefix(Deliver(context.Background(), client, a), "not delivered"))
+		assert.True(t, strings.HasPrefix(Deliver(t.Context(), client, a), "not delivered"))
 	})
 }

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -34,14 +33,14 @@ func BenchmarkIngestLabels100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "b", Kind: KindDeployment, Deployment: "dep", ProfileID: prof})
+	m, err := svc.CreateMonitor(b.Context(), Monitor{Name: "b", Kind: KindDeployment, Deployment: "dep", ProfileID: prof})
 	if err != nil {
 		b.Fatal(err)
 	}
 	data := []byte(file.String())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, err := svc.IngestLabels(context.Background(), m.ID, data, LabelOptions{})
+		res, err := svc.IngestLabels(b.Context(), m.ID, data, LabelOptions{})
 		if err != nil || res.Performance.Matched != n {
 			b.Fatalf("%v %+v", err, res)
 		}

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -297,14 +296,14 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Logs: ServingLog{Store: st}, Clock: clock})
 	prof, err := svc.FreezeProfile([]drift.Column{{Name: "f0", Kind: drift.Numeric, Num: normal(4, 500, 0)}})
 	require.NoError(t, err)
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "churn", Kind: KindDeployment, Deployment: "dep1", ProfileID: prof,
+	m, err := svc.CreateMonitor(t.Context(), Monitor{Name: "churn", Kind: KindDeployment, Deployment: "dep1", ProfileID: prof,
 		Rules: []Rule{{Name: "accuracy floor", Kind: RuleRealised, Metric: MetricAccuracy, Threshold: 0.8}}})
 	require.NoError(t, err)
 
 	_, err = svc.Performance(m.ID)
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 
-	res, err := svc.IngestLabels(context.Background(), m.ID, []byte(file1), LabelOptions{Window: width})
+	res, err := svc.IngestLabels(t.Context(), m.ID, []byte(file1), LabelOptions{Window: width})
 	require.NoError(t, err)
 	require.Empty(t, res.RunError)
 	assert.Equal(t, 40, res.Added)
@@ -317,14 +316,14 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 
 	// A malformed file keeps nothing, not even its good rows.
 	bad := strings.Replace(file2, `"label":1}`, `"label":"NaN"}`, 1)
-	_, err = svc.IngestLabels(context.Background(), m.ID, []byte(bad), LabelOptions{})
+	_, err = svc.IngestLabels(t.Context(), m.ID, []byte(bad), LabelOptions{})
 	require.Error(t, err)
 	assert.Contains(t, core.ErrorMessage(err), "is not a finite number")
 	labels, err := svc.labelsOf("dep1")
 	require.NoError(t, err)
 	assert.Len(t, labels, 40)
 
-	res, err = svc.IngestLabels(context.Background(), m.ID, []byte(file2), LabelOptions{})
+	res, err = svc.IngestLabels(t.Context(), m.ID, []byte(file2), LabelOptions{})
 	require.NoError(t, err)
 	p := res.Performance
 	assert.Equal(t, 83, p.Labels)
@@ -375,11 +374,11 @@ func TestRealisedPerformanceThroughRouter(t *testing.T) {
 func TestIngestLabelsRefusals(t *testing.T) {
 	st := store.MustOpen(t)
 	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Tables: fakeTables{"a": nil, "b": nil}})
-	_, err := svc.IngestLabels(context.Background(), "nope", []byte("request_id,label\na,1\n"), LabelOptions{})
+	_, err := svc.IngestLabels(t.Context(), "nope", []byte("request_id,label\na,1\n"), LabelOptions{})
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
+	m, err := svc.CreateMonitor(t.Context(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
 	require.NoError(t, err)
-	_, err = svc.IngestLabels(context.Background(), m.ID, []byte("request_id,label\na,1\n"), LabelOptions{})
+	_, err = svc.IngestLabels(t.Context(), m.ID, []byte("request_id,label\na,1\n"), LabelOptions{})
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 	assert.Contains(t, core.ErrorMessage(err), "dataset versions")
 }
@@ -402,7 +401,7 @@ func TestPerformanceChartGolden(t *testing.T) {
 func TestIngestLabelsFile(t *testing.T) {
 	st := store.MustOpen(t)
 	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Tables: fakeTables{"a": nil, "b": nil}})
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
+	m, err := svc.CreateMonitor(t.Context(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	for _, p := range []string{filepath.Join(dir, "missing.csv"), dir} {

@@ -55,7 +55,7 @@ func fixedReport(t *testing.T) (*Report, []drift.Column, []drift.Column) {
 	t.Helper()
 	ref, cur := sampleColumns(1, 3000, 0), sampleColumns(2, 1500, 1)
 	src := Static{Name: "uploaded file current.csv against dataset credit v1", Ref: drift.BuildProfile(ref, drift.ProfileOptions{}), Cur: cur}
-	rep, err := Build(context.Background(), src, BuildOptions{
+	rep, err := Build(t.Context(), src, BuildOptions{
 		Title: "Credit model — weekly drift", Window: Window{LastN: 1500},
 		Clock: core.NewManualClock(time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)),
 		NewID: func() string { return "rep-1" },
@@ -137,10 +137,10 @@ func TestOverlaySVGGolden(t *testing.T) {
 }
 
 func TestBuildFailsPlainly(t *testing.T) {
-	_, err := Build(context.Background(), Static{Name: "x", Ref: &drift.Profile{}}, BuildOptions{})
+	_, err := Build(t.Context(), Static{Name: "x", Ref: &drift.Profile{}}, BuildOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no columns")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err = Build(ctx, Static{Name: "x", Ref: drift.BuildProfile(sampleColumns(1, 10, 0), drift.ProfileOptions{})}, BuildOptions{})
 	require.Error(t, err)

@@ -68,7 +68,7 @@ func TestServiceMonitorAlertsAndWebhook(t *testing.T) {
 	dir := t.TempDir()
 	svc := NewService(Config{Store: st, Bus: bus, DataDir: dir, Tables: tables, Logs: fakeLog{traffic(800, 3, now)}, Client: srv.Client(), Clock: core.NewManualClock(now)})
 
-	m, err := svc.CreateMonitor(context.Background(), Monitor{
+	m, err := svc.CreateMonitor(t.Context(), Monitor{
 		Name: "churn model", Kind: KindDeployment, Deployment: "churn", RefVersion: "train-v1",
 		Window: Window{LastN: 500},
 		Rules:  []Rule{{Name: "half the columns", Kind: RuleDriftShare, Threshold: 0.5, Webhook: srv.URL}, {Name: "slow", Kind: RuleLatencyP95, Threshold: 100}},
@@ -79,7 +79,7 @@ func TestServiceMonitorAlertsAndWebhook(t *testing.T) {
 	assert.Len(t, files, 1)
 	delete(tables, "train-v1") // later runs never read the reference data again
 
-	rep, err := svc.RunMonitor(context.Background(), m.ID)
+	rep, err := svc.RunMonitor(t.Context(), m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 500, rep.Rows)
 	assert.True(t, rep.Drift.Drift)
@@ -134,7 +134,7 @@ func TestServiceMonitorAlertsAndWebhook(t *testing.T) {
 	// compares against it.
 	assert.NotEmpty(t, got.PredictionProfileID)
 	require.NotEmpty(t, rep.Notes)
-	rep2, err := svc.RunMonitor(context.Background(), m.ID)
+	rep2, err := svc.RunMonitor(t.Context(), m.ID)
 	require.NoError(t, err)
 	var pred *drift.Verdict
 	for i, v := range rep2.Drift.Columns {
@@ -161,12 +161,12 @@ func TestServiceValidation(t *testing.T) {
 		{Name: "x", Kind: KindDeployment, Deployment: "d", RefVersion: "v"}, // no datasets wired
 		{Name: "x", Kind: KindVersions, RefVersion: "a", CurVersion: "b", Rules: []Rule{{Name: "r", Kind: "bad"}}},
 	} {
-		_, err := svc.CreateMonitor(context.Background(), m)
+		_, err := svc.CreateMonitor(t.Context(), m)
 		assert.Error(t, err, "%+v", m)
 	}
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
+	m, err := svc.CreateMonitor(t.Context(), Monitor{Name: "v", Kind: KindVersions, RefVersion: "a", CurVersion: "b"})
 	require.NoError(t, err)
-	_, err = svc.RunMonitor(context.Background(), m.ID)
+	_, err = svc.RunMonitor(t.Context(), m.ID)
 	assert.Equal(t, core.Unavailable, core.ErrorCode(err), "no dataset reader wired")
 	_, err = svc.Profile("../../etc/passwd")
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
@@ -180,9 +180,9 @@ func TestServiceVersionsAndSchedule(t *testing.T) {
 	st := store.MustOpen(t)
 	tables := fakeTables{"v1": sampleColumns(1, 2000, 0)[:4], "v2": sampleColumns(2, 2000, 1)[:4]}
 	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Tables: tables})
-	m, err := svc.CreateMonitor(context.Background(), Monitor{Name: "versions", Kind: KindVersions, RefVersion: "v1", CurVersion: "v2", Every: time.Millisecond})
+	m, err := svc.CreateMonitor(t.Context(), Monitor{Name: "versions", Kind: KindVersions, RefVersion: "v1", CurVersion: "v2", Every: time.Millisecond})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { svc.Start(ctx, 20*time.Millisecond); close(done) }()
 	require.Eventually(t, func() bool {

@@ -107,7 +107,7 @@ func TestPredictionLogSource(t *testing.T) {
 	}
 	src := PredictionLog{Log: fakeLog{recs}, Deployment: "d1", Ref: ref, Clock: core.NewManualClock(now)}
 
-	s, err := src.Current(context.Background(), Window{LastN: 500})
+	s, err := src.Current(t.Context(), Window{LastN: 500})
 	require.NoError(t, err)
 	assert.Equal(t, 500, s.Ops.Requests)
 	assert.Equal(t, 10, s.Ops.Errors)
@@ -116,11 +116,11 @@ func TestPredictionLogSource(t *testing.T) {
 	assert.InDelta(t, 18, s.Ops.LatencyP95Ms, 1)
 	require.Len(t, s.Columns, 3)
 
-	s, err = src.Current(context.Background(), Window{Last: 100 * time.Second})
+	s, err = src.Current(t.Context(), Window{Last: 100 * time.Second})
 	require.NoError(t, err)
 	assert.Equal(t, 101, s.Ops.Requests)
 
-	rep, err := Build(context.Background(), src, BuildOptions{Window: Window{LastN: 500}})
+	rep, err := Build(t.Context(), src, BuildOptions{Window: Window{LastN: 500}})
 	require.NoError(t, err)
 	byName := map[string]drift.Verdict{}
 	for _, v := range rep.Drift.Columns {
@@ -130,7 +130,7 @@ func TestPredictionLogSource(t *testing.T) {
 	assert.True(t, byName["color"].Drift, "all red now")
 	assert.True(t, byName[PredictionColumn].Drift, "prediction drift")
 
-	_, err = PredictionLog{Log: fakeLog{}, Deployment: "d"}.Reference(context.Background())
+	_, err = PredictionLog{Log: fakeLog{}, Deployment: "d"}.Reference(t.Context())
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
 }
 
@@ -163,7 +163,7 @@ func TestEmptyAndBrokenWindows(t *testing.T) {
 	rules := []Rule{{Name: "share", Kind: RuleDriftShare}, {Name: "errors", Kind: RuleErrorRate, Threshold: 0.5}}
 	for name, recs := range map[string][]LogRecord{"empty": nil, "broken": broken} {
 		t.Run(name, func(t *testing.T) {
-			rep, err := Build(context.Background(), PredictionLog{Log: fakeLog{recs}, Deployment: "d", Ref: ref}, BuildOptions{Window: Window{LastN: 100}})
+			rep, err := Build(t.Context(), PredictionLog{Log: fakeLog{recs}, Deployment: "d", Ref: ref}, BuildOptions{Window: Window{LastN: 100}})
 			require.NoError(t, err)
 			assert.False(t, rep.Drift.Drift)
 			assert.Equal(t, 0, rep.Drift.Evaluated)

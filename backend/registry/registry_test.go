@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,7 +44,7 @@ func trainModel(t *testing.T, dir string) {
 		}
 		f.Rows = append(f.Rows, []any{float64(i % 5), float64(i % 3), label})
 	}
-	m, _, err := ml.Train(context.Background(), f, ml.Params{Target: "label", Model: ml.AlgoLogistic}, nil)
+	m, _, err := ml.Train(t.Context(), f, ml.Params{Target: "label", Model: ml.AlgoLogistic}, nil)
 	require.NoError(t, err)
 	require.NoError(t, modelfmt.SaveML(dir, m, &ml.Frame{Columns: []string{"x", "y"}, Rows: [][]any{{1.0, 0.0}}}))
 }

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,7 +97,7 @@ func TestAppSIGKILLedMidTraining(t *testing.T) {
 	require.NoError(t, err)
 	e := &env{st: st, bus: bus, track: trk, dataDir: dir}
 	r := e.runner(t, dockerClient(t), nil)
-	require.NoError(t, r.Start(context.Background()))
+	require.NoError(t, r.Start(t.Context()))
 	j := requireCompletedOnce(t, e, r, jobID, 1200)
 	require.Equal(t, runID, j.RunID)
 	_, _, err = trk.OpenArtifact(runID, "model/MLmodel")

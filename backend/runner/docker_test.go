@@ -89,7 +89,7 @@ func TestDockerTrainingQuality(t *testing.T) {
 			_, _, err = e.track.OpenArtifact(j.RunID, "model/MLmodel")
 			require.NoError(t, err)
 			// The container is removed once the job is final.
-			_, err = dc.Inspect(context.Background(), j.ContainerID)
+			_, err = dc.Inspect(t.Context(), j.ContainerID)
 			assert.True(t, docker.IsNotFound(err), "container left behind: %v", err)
 		})
 	}
@@ -109,7 +109,7 @@ func TestRuntimeImageRebuiltOnlyWhenBinaryChanges(t *testing.T) {
 	require.NoError(t, err)
 	changed := append(append([]byte(nil), bin...), []byte("tern-test-marker")...)
 	ri := &runtimeImage{appVersion: "imgtest", binary: func() ([]byte, error) { return changed, nil }}
-	ctx := context.Background()
+	ctx := t.Context()
 	tag := docker.RuntimeImageTag("imgtest", changed)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
 	_ = exec.Command("docker", "rmi", "-f", tag).Run()
@@ -252,12 +252,12 @@ func TestDockerReattachAfterRestart(t *testing.T) {
 	j := startIters(t, e, r1, writeCSV(t, 5000, "separable"), Resources{}, 1200)
 	time.Sleep(300 * time.Millisecond)
 	r1.Close()
-	info, err := dc.Inspect(context.Background(), j.ContainerID)
+	info, err := dc.Inspect(t.Context(), j.ContainerID)
 	require.NoError(t, err)
 	assert.True(t, info.Running, "closing the app leaves the training running")
 
 	r2 := e.runner(t, dc, nil)
-	require.NoError(t, r2.Start(context.Background()))
+	require.NoError(t, r2.Start(t.Context()))
 	requireCompletedOnce(t, e, r2, j.ID, 1200)
 }
 
@@ -271,7 +271,7 @@ func TestDockerReattachFinalisesExitedJob(t *testing.T) {
 	r1.Close()
 	dockerCLI(t, "kill", j.ContainerID)
 	r2 := e.runner(t, dc, nil)
-	require.NoError(t, r2.Start(context.Background()))
+	require.NoError(t, r2.Start(t.Context()))
 	j2 := waitJob(t, r2, j.ID, 30*time.Second)
 	assert.Equal(t, Failed, j2.State)
 	assert.Contains(t, j2.Reason, "Killed from outside")
@@ -282,7 +282,7 @@ func TestDockerReattachFinalisesExitedJob(t *testing.T) {
 	r3.Close()
 	dockerCLI(t, "rm", "-f", j3.ContainerID)
 	r4 := e.runner(t, dc, nil)
-	require.NoError(t, r4.Start(context.Background()))
+	require.NoError(t, r4.Start(t.Context()))
 	got, err := r4.Get(j3.ID)
 	require.NoError(t, err)
 	assert.Equal(t, Failed, got.State)
@@ -294,10 +294,10 @@ func TestDockerReattachFinalisesExitedJob(t *testing.T) {
 // instance) is neither adopted nor touched.
 func TestDockerReaper(t *testing.T) {
 	dc, _, r := dockerRunner(t, nil)
-	tag, err := r.docker.runtime.ensure(context.Background(), dc)
+	tag, err := r.docker.runtime.ensure(t.Context(), dc)
 	require.NoError(t, err)
 	mk := func(labels map[string]string) string {
-		id, err := dc.Create(context.Background(), docker.Spec{Image: tag, Cmd: []string{"version"}, Labels: labels, Network: "none"})
+		id, err := dc.Create(t.Context(), docker.Spec{Image: tag, Cmd: []string{"version"}, Labels: labels, Network: "none"})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = dc.Remove(context.Background(), id) })
 		return id
@@ -312,19 +312,19 @@ func TestDockerReaper(t *testing.T) {
 	// A runtime image of another binary (an older Tern) goes; the current
 	// one stays.
 	oldRuntime := docker.RuntimeBuild("test", []byte("an older tern-runtime "+r.Instance()))
-	_, err = dc.EnsureImage(context.Background(), oldRuntime)
+	_, err = dc.EnsureImage(t.Context(), oldRuntime)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dc.RemoveImage(context.Background(), oldRuntime.Tag) })
-	require.NoError(t, r.Start(context.Background()))
-	_, err = dc.InspectImage(context.Background(), oldRuntime.Tag)
+	require.NoError(t, r.Start(t.Context()))
+	_, err = dc.InspectImage(t.Context(), oldRuntime.Tag)
 	assert.True(t, docker.IsNotFound(err), "the old runtime image is reaped")
-	_, err = dc.InspectImage(context.Background(), tag)
+	_, err = dc.InspectImage(t.Context(), tag)
 	assert.NoError(t, err, "the current runtime image stays")
-	_, err = dc.Inspect(context.Background(), orphan)
+	_, err = dc.Inspect(t.Context(), orphan)
 	assert.True(t, docker.IsNotFound(err), "the orphan is reaped")
-	_, err = dc.Inspect(context.Background(), foreign)
+	_, err = dc.Inspect(t.Context(), foreign)
 	assert.NoError(t, err, "a foreign container is left alone")
-	_, err = dc.Inspect(context.Background(), serving)
+	_, err = dc.Inspect(t.Context(), serving)
 	assert.NoError(t, err, "a serving container is left alone")
 }
 
@@ -345,8 +345,8 @@ func TestDockerDownFallsBackToLocal(t *testing.T) {
 	dead, err := docker.Connect("unix://" + filepath.Join(t.TempDir(), "no-docker.sock"))
 	require.NoError(t, err)
 	down := e.runner(t, dead, nil)
-	assert.False(t, down.Docker(context.Background()).Available)
-	assert.Contains(t, down.Docker(context.Background()).Message, "not running")
+	assert.False(t, down.Docker(t.Context()).Available)
+	assert.Contains(t, down.Docker(t.Context()).Message, "not running")
 	b, err := down.Submit(JobSpec{DataPath: data, Params: p})
 	require.NoError(t, err)
 	b = waitJob(t, down, b.ID, 60*time.Second)
@@ -384,20 +384,20 @@ func TestDockerLookalikeNotAdopted(t *testing.T) {
 	r1 := e.runner(t, dc, nil)
 	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
 	r1.Close()
-	info, err := dc.Inspect(context.Background(), j.ContainerID)
+	info, err := dc.Inspect(t.Context(), j.ContainerID)
 	require.NoError(t, err)
 	dockerCLI(t, "rm", "-f", j.ContainerID)
-	fake, err := dc.Create(context.Background(), docker.Spec{Image: info.Image, Cmd: []string{"version"}, Labels: info.Labels, Network: "none"})
+	fake, err := dc.Create(t.Context(), docker.Spec{Image: info.Image, Cmd: []string{"version"}, Labels: info.Labels, Network: "none"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dc.Remove(context.Background(), fake) })
 
 	r2 := e.runner(t, dc, nil)
-	require.NoError(t, r2.Start(context.Background()))
+	require.NoError(t, r2.Start(t.Context()))
 	got, err := r2.Get(j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, Failed, got.State)
 	assert.Contains(t, got.Reason, "disappeared")
-	_, err = dc.Inspect(context.Background(), fake)
+	_, err = dc.Inspect(t.Context(), fake)
 	assert.True(t, docker.IsNotFound(err), "the look-alike is reaped, not adopted")
 }
 

@@ -173,8 +173,8 @@ func TestDockerDownAtRestart(t *testing.T) {
 	held := newHeldRetries()
 	t.Cleanup(held.letGo)
 	r2 := e.runner(t, fd, func(c *Config) { c.after = held.after })
-	require.NoError(t, r2.Start(context.Background()))
-	assert.False(t, r2.Docker(context.Background()).Available)
+	require.NoError(t, r2.Start(t.Context()))
+	assert.False(t, r2.Docker(t.Context()).Available)
 	rideOutOutage(t, r2, fd, held, j.ID) // reattach fails twice
 	requireCompletedOnce(t, e, r2, j.ID, 1200)
 }

@@ -142,7 +142,7 @@ func iterParams(t testing.TB, n int) json.RawMessage {
 
 func waitJob(t *testing.T, r *Runner, id string, within time.Duration) Job {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
+	ctx, cancel := context.WithTimeout(t.Context(), within)
 	defer cancel()
 	j, err := r.Wait(ctx, id)
 	require.NoError(t, err, "job %s did not finish within %s", id, within)

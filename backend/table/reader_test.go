@@ -190,7 +190,7 @@ func TestCollectKeepsFileOrder(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "big.csv")
 	require.NoError(t, os.WriteFile(p, b.Bytes(), 0o644))
 	res, rows, err := Collect(func(h Hooks) (*Result, error) {
-		return ReadFile(context.Background(), p, Options{}, h)
+		return ReadFile(t.Context(), p, Options{}, h)
 	}, func(_ []Column, r *Row) (float64, error) { return r.Num[0], nil })
 	require.NoError(t, err)
 	require.Equal(t, int64(n), res.Rows)
@@ -209,7 +209,7 @@ func TestReadWithASchema(t *testing.T) {
 	header := true
 	schema := []Column{{Name: "zip", Type: Categorical}, {Name: "n", Type: Float}}
 	res, rows, err := Collect(func(h Hooks) (*Result, error) {
-		return Read(context.Background(), Source{Name: "z.csv", R: bytes.NewReader(data)}, Options{Header: &header, Columns: schema}, h)
+		return Read(t.Context(), Source{Name: "z.csv", R: bytes.NewReader(data)}, Options{Header: &header, Columns: schema}, h)
 	}, func(_ []Column, r *Row) (string, error) { return string(r.Fields[0]), nil })
 	require.NoError(t, err)
 	assert.Equal(t, schema, res.Detected.Columns)

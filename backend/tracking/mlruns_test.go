@@ -106,7 +106,7 @@ func TestImportRealMLflowFileStoreAndReadExportBack(t *testing.T) {
 	py := testenv.Python(t, "mlflow")
 	root := t.TempDir()
 	runPy := func(args ...string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, py, append([]string{"testdata/mlruns_roundtrip.py"}, args...)...)
 		cmd.Env = append(os.Environ(), "GIT_PYTHON_REFRESH=quiet", "MLFLOW_ALLOW_FILE_STORE=true")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -62,7 +61,7 @@ func windows1252CSV(t *testing.T, n int) []byte {
 // train trains on) has exactly the rows, missing counts and values the
 // version's profile reports; then trains on it.
 func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	db := store.MustOpen(t)
 	blobs, err := blob.Open(filepath.Join(db.Dir, "blobs"), db)
 	require.NoError(t, err)
@@ -166,7 +165,7 @@ func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 // TestParquetAndJSONLinesVersionsTrain: versions of the other formats reach
 // training the same way, with the rows their profiles count.
 func TestParquetAndJSONLinesVersionsTrain(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	db := store.MustOpen(t)
 	blobs, err := blob.Open(filepath.Join(db.Dir, "blobs"), db)
 	require.NoError(t, err)

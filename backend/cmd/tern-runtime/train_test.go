@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"os"
@@ -41,7 +40,7 @@ func TestTrainThenPredict(t *testing.T) {
 	require.NoError(t, os.WriteFile(params, []byte(`{"target":"y"}`), 0o644))
 	t.Setenv("TERN_PARAMS", "")
 	out := filepath.Join(dir, "out")
-	require.NoError(t, runTrain(context.Background(), data, "", "", params, out))
+	require.NoError(t, runTrain(t.Context(), data, "", "", params, out))
 	for _, f := range []string{"model/MLmodel", "model/model.json", "model/input_example.json", "evaluation.json", "confusion_matrix.json", "roc_curve.json", "pr_curve.json", "roc_curve.svg", "pr_curve.svg"} {
 		assert.FileExists(t, filepath.Join(out, f))
 	}
@@ -50,7 +49,7 @@ func TestTrainThenPredict(t *testing.T) {
 	assert.Equal(t, []string{"no", "yes"}, m.Classes)
 
 	dest := filepath.Join(dir, "pred", "predictions.csv")
-	require.NoError(t, runPredict(context.Background(), filepath.Join(out, "model"), data, dest))
+	require.NoError(t, runPredict(t.Context(), filepath.Join(out, "model"), data, dest))
 	f, err := os.Open(dest)
 	require.NoError(t, err)
 	defer f.Close()
@@ -66,16 +65,16 @@ func TestTrainAndPredictErrors(t *testing.T) {
 	data := writeData(t, 50)
 	dir := t.TempDir()
 	t.Setenv("TERN_PARAMS", `{"target":"nope"}`)
-	err := runTrain(context.Background(), data, "", "", "", filepath.Join(dir, "out"))
+	err := runTrain(t.Context(), data, "", "", "", filepath.Join(dir, "out"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `no column "nope"`)
 	assert.NoDirExists(t, filepath.Join(dir, "out", "model"), "nothing half-written")
 
 	t.Setenv("TERN_PARAMS", `{"target":`)
-	err = runTrain(context.Background(), data, "", "", "", filepath.Join(dir, "out"))
+	err = runTrain(t.Context(), data, "", "", "", filepath.Join(dir, "out"))
 	assert.ErrorContains(t, err, "not valid JSON")
 
-	err = runPredict(context.Background(), filepath.Join(dir, "no-model"), data, filepath.Join(dir, "p.csv"))
+	err = runPredict(t.Context(), filepath.Join(dir, "no-model"), data, filepath.Join(dir, "p.csv"))
 	assert.ErrorContains(t, err, "no model")
 	assert.NoFileExists(t, filepath.Join(dir, "p.csv"))
 }
