@@ -112,6 +112,14 @@ test('a run page shows params, metric charts and notes', async () => {
   const note = await page.innerHTML('[data-testid="run-note"]');
   assert.ok(!note.includes('<b>'), 'no raw HTML from notes');
   await screenshot(page, 'experiments-run-dark');
+  // Delete asks in the app's own dialog; Cancel keeps the run.
+  page.on('dialog', (d) => assert.fail(`a native ${d.type()} dialog opened`));
+  await page.click('button:has-text("Delete")');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  assert.match(await page.textContent('#app-dialog-title'), /Delete run gbdt-risk\?/);
+  await page.click('[data-testid="app-dialog-cancel"]');
+  await page.waitForSelector('[data-testid="app-dialog"]', { state: 'detached' });
+  assert.ok(await page.$('[data-testid="run-detail"]'), 'the run is still there');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `run page overflows by ${overflow}px`);
   assert.deepEqual(page.jsErrors, [], 'no script errors');

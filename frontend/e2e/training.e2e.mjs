@@ -70,6 +70,45 @@ test('train from a dataset, watch the live curve, land on the finished run', asy
   assert.match(page.url(), /#\/experiments\/run\/[0-9a-z]+$/);
   assert.deepEqual(page.jsErrors, []);
   await screenshot(page, 'training-run');
+
+  // Register through the app's own dialog, never the browser's prompt().
+  let nativeDialog = '';
+  page.on('dialog', (d) => {
+    nativeDialog = d.type();
+    d.dismiss();
+  });
+  assert.equal(await page.textContent('[data-testid="run-dataset"]'), 'churn v1', 'the dataset is shown by name');
+  await page.click('[data-testid="register-run"]');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  const dialog = await page.$eval('[data-testid="app-dialog"]', (el) => ({
+    role: el.getAttribute('role'),
+    modal: el.getAttribute('aria-modal'),
+    label: document.getElementById(el.getAttribute('aria-labelledby'))?.textContent,
+    focused: document.activeElement?.getAttribute('data-testid'),
+  }));
+  assert.deepEqual(dialog, { role: 'dialog', modal: 'true', label: 'Register this model', focused: 'app-dialog-input' });
+  assert.equal(await page.inputValue('[data-testid="app-dialog-input"]'), 'churn', "the dataset's name is the default model name");
+  await screenshot(page, 'training-register-dialog');
+  // Esc cancels and gives focus back to the button.
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid="app-dialog"]', { state: 'detached' });
+  await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'register-run');
+  // Tab stays inside the dialog (input → Cancel → Register → input).
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid="app-dialog-input"]:focus');
+  for (const want of ['app-dialog-cancel', 'app-dialog-ok', 'app-dialog-input']) {
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), want);
+  }
+  // An empty name is refused in words; Enter with a name registers.
+  await page.fill('[data-testid="app-dialog-input"]', '  ');
+  await page.keyboard.press('Enter');
+  assert.match(await page.textContent('[data-testid="app-dialog"] [role="alert"]'), /cannot be empty/);
+  await page.fill('[data-testid="app-dialog-input"]', 'churn-gbdt');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash === '#/models/churn-gbdt');
+  assert.equal(nativeDialog, '', 'no native prompt/confirm/alert');
+  assert.deepEqual(page.jsErrors, []);
 });
 
 test('bring your own image: a missing image fails fast, in words', async () => {
