@@ -35,10 +35,9 @@ func ModuleSource(module, root string) Source {
 // custom are the types whose JSON is not their Go shape (they implement
 // json.Marshaler), by type name so a move between packages keeps them.
 var custom = map[string]string{
-	"Time":       "string",                                    // time.Time: RFC 3339
-	"Num":        "number | null | '+Inf' | '-Inf'",           // drift.Num: NaN is null
-	"Float":      "number | 'NaN' | 'Infinity' | '-Infinity'", // tracking.Float: as MLflow writes them
-	"RawMessage": "unknown",                                   // json.RawMessage
+	"Time":  "string",                                    // time.Time: RFC 3339
+	"Num":   "number | null | '+Inf' | '-Inf'",           // drift.Num: NaN is null
+	"Float": "number | 'NaN' | 'Infinity' | '-Infinity'", // tracking.Float: as MLflow writes them
 }
 
 // builtin are TypeScript's global types the generated code uses or a
@@ -55,6 +54,9 @@ var (
 	marshalerType = reflect.TypeFor[json.Marshaler]()
 	textType      = reflect.TypeFor[encoding.TextMarshaler]()
 	durationType  = reflect.TypeFor[time.Duration]()
+	// rawType is json.RawMessage, matched by identity: since Go 1.27 it is
+	// an alias of jsontext.Value, so its reflected name is "Value".
+	rawType = reflect.TypeFor[json.RawMessage]()
 )
 
 type gen struct {
@@ -134,6 +136,12 @@ func (g *gen) ts(t reflect.Type) string {
 	}
 	if t == durationType {
 		return "number"
+	}
+	if t == rawType {
+		g.used["RawMessage"], g.names[t] = t, "RawMessage"
+		g.decls["RawMessage"] = "export type RawMessage = unknown;\n"
+		g.order = append(g.order, "RawMessage")
+		return "RawMessage"
 	}
 	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && (t.Implements(textType) || reflect.PointerTo(t).Implements(textType)) && !t.Implements(marshalerType) {
 		return "string"
