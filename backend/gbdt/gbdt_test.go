@@ -1,6 +1,8 @@
 package gbdt
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -139,7 +141,37 @@ func FuzzRead(f *testing.F) {
 		m.PredictRow(x, out)
 		x[0] = math.NaN()
 		m.PredictRow(x, out)
+		// And explain without panicking, when its node statistics pass.
+		if e, err := m.Ensemble(); err == nil {
+			_, err := e.SHAP(context.Background(), x, 1, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
+}
+
+// A model saved without node statistics still predicts, but explaining it
+// is refused in words rather than producing NaNs.
+func TestEnsembleNeedsCovers(t *testing.T) {
+	for _, c := range []struct{ file, drop, as string }{
+		// encoding/json matches keys case-insensitively, so rename it.
+		{"testdata/xgb_regression.json", `"sum_hessian"`, `"sum_hessian_gone"`},
+		{"testdata/lgb_regression.txt", "internal_count=", "internal_count_gone="},
+	} {
+		body, err := os.ReadFile(c.file)
+		require.NoError(t, err)
+		good, err := Read(body)
+		require.NoError(t, err)
+		e, err := good.Ensemble()
+		require.NoError(t, err)
+		require.Equal(t, good.Trees, len(e.Trees))
+		broken := bytes.ReplaceAll(body, []byte(c.drop), []byte(c.as))
+		m, err := Read(broken)
+		require.NoError(t, err, c.file)
+		_, err = m.Ensemble()
+		require.ErrorContains(t, err, "node statistics", c.file)
+	}
 }
 
 func BenchmarkPredictRow(b *testing.B) {

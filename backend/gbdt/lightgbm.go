@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/explain"
 )
 
 // LightGBM's decision_type bits and its zero threshold (include/LightGBM/tree.h).
@@ -31,6 +32,9 @@ type lgbTree struct {
 	catBound []int32
 	catBits  []uint32
 	shrink   float64
+	// count and leafCount are the training rows that reached each internal
+	// node and leaf (NaN when the file has none): explanations' covers.
+	count, leafCount []float64
 }
 
 type lgbModel struct {
@@ -133,7 +137,7 @@ func ReadLightGBM(data []byte) (*Model, error) {
 		}
 		m.trees = append(m.trees, lt)
 	}
-	return &Model{Kind: "lightgbm", Objective: m.obj, Features: m.nfeat, FeatureNames: m.names, Outputs: m.outputs, Trees: len(m.trees), row: m.predictRow}, nil
+	return &Model{Kind: "lightgbm", Objective: m.obj, Features: m.nfeat, FeatureNames: m.names, Outputs: m.outputs, Trees: len(m.trees), row: m.predictRow, ensemble: m.ensemble}, nil
 }
 
 func (m *lgbModel) setObjective(line string) error {
@@ -230,6 +234,8 @@ func parseLGBTree(t map[string]string, nfeat int) (lgbTree, error) {
 	if lt.leaf, err = floats(t["leaf_value"], nleaves); err != nil {
 		return lt, fmt.Errorf("leaf_value: %s", err)
 	}
+	// Counts only feed explanations; a file without them still predicts.
+	lt.leafCount = optFloats(t["leaf_count"], nleaves)
 	if nleaves == 1 {
 		return lt, nil
 	}
@@ -255,6 +261,7 @@ func parseLGBTree(t map[string]string, nfeat int) (lgbTree, error) {
 	if lt.thresh, err = floats(t["threshold"], n); err != nil {
 		return lt, fmt.Errorf("threshold: %s", err)
 	}
+	lt.count = optFloats(t["internal_count"], n)
 	lt.dtype = make([]uint8, n)
 	ncat := 0
 	for i := 0; i < n; i++ {
@@ -335,6 +342,18 @@ func floats(s string, n int) ([]float64, error) {
 	return out, nil
 }
 
+// optFloats reads n numbers, or n NaNs when the field is absent or damaged.
+func optFloats(s string, n int) []float64 {
+	v, err := floats(s, n)
+	if err != nil {
+		v = make([]float64, n)
+		for i := range v {
+			v[i] = math.NaN()
+		}
+	}
+	return v
+}
+
 func int32s(s string, n int) ([]int32, error) {
 	f := strings.Fields(s)
 	if len(f) != n {
@@ -357,38 +376,102 @@ func (t *lgbTree) predict(x []float64) float64 {
 	}
 	node := int32(0)
 	for node >= 0 {
-		dt := t.dtype[node]
-		v := x[t.feature[node]]
-		var left bool
-		if dt&lgbCategorical != 0 {
-			left = false
-			if !math.IsNaN(v) && v >= 0 {
-				iv := int(v)
-				ci := int(t.thresh[node])
-				lo, hi := int(t.catBound[ci]), int(t.catBound[ci+1])
-				if w := iv / 32; w < hi-lo {
-					left = t.catBits[lo+w]>>(uint(iv)%32)&1 == 1
-				}
-			}
-		} else {
-			missing := (dt >> 2) & 3
-			if math.IsNaN(v) && missing != lgbMissingNaN {
-				v = 0
-			}
-			if missing == lgbMissingZero && v > -lgbZeroThresold && v <= lgbZeroThresold ||
-				missing == lgbMissingNaN && math.IsNaN(v) {
-				left = dt&lgbDefaultLeft != 0
-			} else {
-				left = v <= t.thresh[node]
-			}
-		}
-		if left {
+		if t.goesLeft(node, x) {
 			node = t.left[node]
 		} else {
 			node = t.right[node]
 		}
 	}
 	return t.leaf[^node]
+}
+
+// goesLeft is LightGBM's decision at internal node n (tree.h's
+// NumericalDecision and CategoricalDecision).
+func (t *lgbTree) goesLeft(node int32, x []float64) bool {
+	dt := t.dtype[node]
+	v := x[t.feature[node]]
+	if dt&lgbCategorical != 0 {
+		if !math.IsNaN(v) && v >= 0 {
+			iv := int(v)
+			ci := int(t.thresh[node])
+			lo, hi := int(t.catBound[ci]), int(t.catBound[ci+1])
+			if w := iv / 32; w < hi-lo {
+				return t.catBits[lo+w]>>(uint(iv)%32)&1 == 1
+			}
+		}
+		return false
+	}
+	missing := (dt >> 2) & 3
+	if math.IsNaN(v) && missing != lgbMissingNaN {
+		v = 0
+	}
+	if missing == lgbMissingZero && v > -lgbZeroThresold && v <= lgbZeroThresold ||
+		missing == lgbMissingNaN && math.IsNaN(v) {
+		return dt&lgbDefaultLeft != 0
+	}
+	return v <= t.thresh[node]
+}
+
+// ensemble gives the trees to backend/explain: internal nodes keep their
+// numbers, leaf i becomes node internal+i; covers are LightGBM's row counts
+// (what its pred_contrib, and so shap, weight by).
+func (m *lgbModel) ensemble() *explain.Ensemble {
+	e := &explain.Ensemble{Features: m.nfeat, Base: make([]float64, m.perIter), Link: m.link()}
+	scale := 1.0
+	if m.average {
+		scale = 1 / float64(len(m.trees)/m.perIter)
+	}
+	for i := range m.trees {
+		lt := &m.trees[i]
+		in := len(lt.left)
+		t := explain.Tree{Output: i % m.perIter}
+		node := func(c int32) int32 {
+			if c < 0 {
+				return int32(in) + ^c
+			}
+			return c
+		}
+		for j := 0; j < in; j++ {
+			t.Left = append(t.Left, node(lt.left[j]))
+			t.Right = append(t.Right, node(lt.right[j]))
+			t.Feature = append(t.Feature, lt.feature[j])
+			t.Value = append(t.Value, 0)
+			t.Cover = append(t.Cover, lt.count[j])
+		}
+		for j, v := range lt.leaf {
+			t.Left = append(t.Left, -1)
+			t.Right = append(t.Right, -1)
+			t.Feature = append(t.Feature, -1)
+			t.Value = append(t.Value, v*scale)
+			c := 1.0 // a lone leaf's cover is never used
+			if in > 0 {
+				c = lt.leafCount[j]
+			}
+			t.Cover = append(t.Cover, c)
+		}
+		t.GoesLeft = lt.goesLeft
+		e.Trees = append(e.Trees, t)
+	}
+	return e
+}
+
+// link names how the objective maps the margin to the prediction. A binary
+// model with sigmoid≠1 maps p = 1/(1+exp(−σ·margin)): "scaled_logit".
+func (m *lgbModel) link() string {
+	switch m.obj {
+	case "binary", "multiclassova", "multiclass_ova", "ova", "ovr":
+		if m.sigmoid != 1 {
+			return "scaled_logit"
+		}
+		return explain.LinkLogit
+	case "cross_entropy", "xentropy":
+		return explain.LinkLogit
+	case "poisson", "gamma", "tweedie":
+		return explain.LinkLog
+	case "multiclass", "softmax":
+		return explain.LinkSoftmax
+	}
+	return explain.LinkIdentity
 }
 
 func (m *lgbModel) predictRow(x []float64, out []float64) {

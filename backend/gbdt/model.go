@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/explain"
 )
 
 // maxModelBytes bounds a model file so a hostile file cannot exhaust memory.
@@ -30,9 +31,24 @@ type Model struct {
 	FeatureNames []string
 	// Outputs is how many values a row's prediction has: 1, or the number
 	// of classes for multi-class probability models.
-	Outputs int
-	Trees   int
-	row     func(x, out []float64)
+	Outputs  int
+	Trees    int
+	row      func(x, out []float64)
+	ensemble func() *explain.Ensemble
+}
+
+// Ensemble returns the model's trees for backend/explain (TreeSHAP in
+// margin space, with the objective's link named), checked so that a model
+// saved without node statistics is refused in words.
+func (m *Model) Ensemble() (*explain.Ensemble, error) {
+	e := m.ensemble()
+	if len(m.FeatureNames) == e.Features {
+		e.Names = m.FeatureNames
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // PredictRow scores one row of Features values (NaN = missing) into

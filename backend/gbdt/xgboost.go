@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/explain"
 )
 
 // xgbFile is the part of XGBoost's JSON model (save_model("x.json"),
@@ -49,7 +50,10 @@ type xgbTree struct {
 	Cond      []float32 `json:"split_conditions"`
 	DefLeft   []int     `json:"default_left"`
 	SplitType []int     `json:"split_type"`
-	Param     struct {
+	// SumHess is each node's hessian sum (its cover), which explanations
+	// weight absent features by.
+	SumHess []float64 `json:"sum_hessian"`
+	Param   struct {
 		SizeLeafVector string `json:"size_leaf_vector"`
 	} `json:"tree_param"`
 }
@@ -60,6 +64,7 @@ type xgbNode struct {
 	feature     int32
 	cond        float32
 	defLeft     bool
+	cover       float64
 }
 
 type xgbModel struct {
@@ -159,7 +164,7 @@ func ReadXGBoost(data []byte) (*Model, error) {
 	if err := m.setObjective(lp.BaseScore); err != nil {
 		return nil, err
 	}
-	return &Model{Kind: "xgboost", Objective: m.obj, Features: nfeat, FeatureNames: m.names, Outputs: m.outputs, Trees: len(m.trees), row: m.predictRow}, nil
+	return &Model{Kind: "xgboost", Objective: m.obj, Features: nfeat, FeatureNames: m.names, Outputs: m.outputs, Trees: len(m.trees), row: m.predictRow, ensemble: m.ensemble}, nil
 }
 
 func xgbNodes(t xgbTree, nfeat int) ([]xgbNode, error) {
@@ -176,8 +181,12 @@ func xgbNodes(t xgbTree, nfeat int) ([]xgbNode, error) {
 	nodes := make([]xgbNode, n)
 	for i := range nodes {
 		l, r := t.Left[i], t.Right[i]
+		cover := math.NaN() // unknown: explaining refuses, predicting does not need it
+		if len(t.SumHess) == n {
+			cover = t.SumHess[i]
+		}
 		if l == -1 {
-			nodes[i] = xgbNode{left: -1, cond: t.Cond[i]}
+			nodes[i] = xgbNode{left: -1, cond: t.Cond[i], cover: cover}
 			continue
 		}
 		// Children must come after their parent: that rules out cycles, so a
@@ -191,7 +200,7 @@ func xgbNodes(t xgbTree, nfeat int) ([]xgbNode, error) {
 		if t.Index[i] < 0 || int(t.Index[i]) >= nfeat {
 			return nil, fmt.Errorf("node %d splits on feature %d of %d", i, t.Index[i], nfeat)
 		}
-		nodes[i] = xgbNode{left: l, right: r, feature: t.Index[i], cond: t.Cond[i], defLeft: t.DefLeft[i] != 0}
+		nodes[i] = xgbNode{left: l, right: r, feature: t.Index[i], cond: t.Cond[i], defLeft: t.DefLeft[i] != 0, cover: cover}
 	}
 	return nodes, nil
 }
@@ -248,6 +257,60 @@ func (m *xgbModel) setObjective(baseScore string) error {
 	return nil
 }
 
+// goesLeft is XGBoost's decision at a node: missing values take the default
+// branch, others compare as float32 (as XGBoost reads features).
+func (nd *xgbNode) goesLeft(v float64) bool {
+	if math.IsNaN(v) {
+		return nd.defLeft
+	}
+	return float32(v) < nd.cond
+}
+
+// ensemble gives the trees to backend/explain, covers being XGBoost's
+// sum_hessian (what XGBoost's own pred_contribs and shap weight by).
+func (m *xgbModel) ensemble() *explain.Ensemble {
+	e := &explain.Ensemble{Features: m.nfeat, Base: make([]float64, m.groups), Link: m.link()}
+	for g, b := range m.base {
+		e.Base[g] = float64(b)
+	}
+	for i, nodes := range m.trees {
+		t := explain.Tree{Output: m.group[i]}
+		for _, nd := range nodes {
+			v := 0.0
+			if nd.left < 0 {
+				v = float64(nd.cond)
+				if m.weight != nil {
+					v = float64(nd.cond * m.weight[i])
+				}
+			}
+			t.Left = append(t.Left, nd.left)
+			t.Right = append(t.Right, nd.right)
+			t.Feature = append(t.Feature, nd.feature)
+			t.Value = append(t.Value, v)
+			t.Cover = append(t.Cover, nd.cover)
+		}
+		t.GoesLeft = func(n int32, x []float64) bool {
+			nd := &nodes[n]
+			return nd.goesLeft(x[nd.feature])
+		}
+		e.Trees = append(e.Trees, t)
+	}
+	return e
+}
+
+// link names how the objective maps the margin to the prediction.
+func (m *xgbModel) link() string {
+	switch m.obj {
+	case "reg:logistic", "binary:logistic":
+		return explain.LinkLogit
+	case "count:poisson", "reg:gamma", "reg:tweedie", "survival:cox", "survival:aft":
+		return explain.LinkLog
+	case "multi:softprob", "multi:softmax":
+		return explain.LinkSoftmax
+	}
+	return explain.LinkIdentity
+}
+
 func (m *xgbModel) predictRow(x []float64, out []float64) {
 	var buf [16]float32
 	margin := buf[:0]
@@ -261,17 +324,9 @@ func (m *xgbModel) predictRow(x []float64, out []float64) {
 		j := int32(0)
 		for nodes[j].left >= 0 {
 			nd := &nodes[j]
-			v := x[nd.feature]
-			switch {
-			case math.IsNaN(v):
-				if nd.defLeft {
-					j = nd.left
-				} else {
-					j = nd.right
-				}
-			case float32(v) < nd.cond:
+			if nd.goesLeft(x[nd.feature]) {
 				j = nd.left
-			default:
+			} else {
 				j = nd.right
 			}
 		}

@@ -22,13 +22,17 @@ type GBDT struct {
 
 // Tree stores nodes in parallel arrays; node 0 is the root. A node with
 // Feature -1 is a leaf holding Value; otherwise rows with
-// x[Feature] <= Threshold go Left, others Right.
+// x[Feature] <= Threshold go Left, others Right. Cover is the number of
+// training rows that reached each node (what path-dependent TreeSHAP
+// weights absent features by); models trained before it was kept have none
+// and cannot be explained.
 type Tree struct {
 	Feature   []int32   `json:"f"`
 	Threshold []float64 `json:"t"`
 	Left      []int32   `json:"l"`
 	Right     []int32   `json:"r"`
 	Value     []float64 `json:"v"`
+	Cover     []float64 `json:"c,omitempty"`
 }
 
 func (t *Tree) predict(x []float64) float64 {
@@ -56,7 +60,7 @@ func (g *GBDT) validate(width, outputs int) error {
 		}
 		for _, t := range it {
 			m := len(t.Feature)
-			if m == 0 || len(t.Threshold) != m || len(t.Left) != m || len(t.Right) != m || len(t.Value) != m {
+			if m == 0 || len(t.Threshold) != m || len(t.Left) != m || len(t.Right) != m || len(t.Value) != m || len(t.Cover) != 0 && len(t.Cover) != m {
 				return bad("a tree has inconsistent node arrays")
 			}
 			// Children must point forward, which also rules out cycles.
@@ -339,9 +343,11 @@ func (gr *grower) grow(rows []int32, leafValue []float64) Tree {
 		t.Left = append(t.Left, 0)
 		t.Right = append(t.Right, 0)
 		t.Value = append(t.Value, 0)
+		t.Cover = append(t.Cover, 0)
 		return int32(len(t.Feature) - 1)
 	}
 	root := &leaf{node: addNode(), rows: rows}
+	t.Cover[root.node] = float64(len(rows))
 	for _, r := range rows {
 		root.g += gr.gh[r].g
 		root.h += gr.gh[r].h
@@ -383,6 +389,7 @@ func (gr *grower) grow(rows []int32, leafValue []float64) Tree {
 		t.Feature[l.node] = int32(s.feature)
 		t.Threshold[l.node] = gr.edges[s.feature][s.bin]
 		t.Left[l.node], t.Right[l.node] = left.node, right.node
+		t.Cover[left.node], t.Cover[right.node] = float64(len(left.rows)), float64(len(right.rows))
 		leaves++
 		// Histogram subtraction: scan the smaller child, derive the larger.
 		small, large := left, right
