@@ -146,7 +146,7 @@ func TestTreeSHAPEqualsBruteForceShapley(t *testing.T) {
 			X[i] = rng.NormFloat64()
 		}
 		X[3] = math.NaN() // missing values follow the decision rule
-		got, err := e.SHAP(context.Background(), X, n, 2)
+		got, err := e.SHAP(t.Context(), X, n, 2)
 		require.NoError(t, err)
 		for r := 0; r < n; r++ {
 			x := X[r*e.Features : (r+1)*e.Features]
@@ -173,7 +173,7 @@ func TestTreeSHAPBaseIsCoverWeightedMean(t *testing.T) {
 		GoesLeft: func(n int32, x []float64) bool { return x[0] <= 0 },
 	}
 	e := &Ensemble{Trees: []Tree{tr}, Base: []float64{0.5}, Features: 2}
-	got, err := e.SHAP(context.Background(), []float64{1, 7}, 1, 1)
+	got, err := e.SHAP(t.Context(), []float64{1, 7}, 1, 1)
 	require.NoError(t, err)
 	require.InDelta(t, 2.5, got.Base[0], 1e-15)
 	// Row goes right (5): feature 0 carries all of 5-2, feature 1 nothing.
@@ -183,20 +183,20 @@ func TestTreeSHAPBaseIsCoverWeightedMean(t *testing.T) {
 func TestTreeSHAPRefusesDamage(t *testing.T) {
 	e := randomEnsemble(3, 4, 2, 3, 1)
 	e.Trees[0].Cover[0] = 0
-	_, err := e.SHAP(context.Background(), make([]float64, 4), 1, 1)
+	_, err := e.SHAP(t.Context(), make([]float64, 4), 1, 1)
 	require.ErrorContains(t, err, "cover")
 	e = randomEnsemble(3, 4, 2, 3, 1)
 	e.Trees[1].Left[0] = 0
-	_, err = e.SHAP(context.Background(), make([]float64, 4), 1, 1)
+	_, err = e.SHAP(t.Context(), make([]float64, 4), 1, 1)
 	require.ErrorContains(t, err, "out of order")
 	e = randomEnsemble(3, 4, 2, 3, 1)
-	_, err = e.SHAP(context.Background(), make([]float64, 5), 1, 1)
+	_, err = e.SHAP(t.Context(), make([]float64, 5), 1, 1)
 	require.ErrorContains(t, err, "expected 1 rows × 4 features")
 }
 
 func TestTreeSHAPCancels(t *testing.T) {
 	e := randomEnsemble(5, 4, 3, 4, 1)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := e.SHAP(ctx, make([]float64, 40), 10, 2)
 	require.ErrorIs(t, err, context.Canceled)
@@ -246,7 +246,7 @@ func TestPermutationImportance(t *testing.T) {
 		return -s / float64(len(rs)), nil
 	}
 	var calls int
-	base, imp, err := Permutation(context.Background(), []string{"a", "b"}, rows, score, PermutationOptions{Repeats: 4, Seed: 1, Progress: func(done, total int) { calls++; require.Equal(t, 8, total) }})
+	base, imp, err := Permutation(t.Context(), []string{"a", "b"}, rows, score, PermutationOptions{Repeats: 4, Seed: 1, Progress: func(done, total int) { calls++; require.Equal(t, 8, total) }})
 	require.NoError(t, err)
 	require.Equal(t, 0.0, base)
 	require.Equal(t, 8, calls)
@@ -257,9 +257,9 @@ func TestPermutationImportance(t *testing.T) {
 	require.Len(t, imp[0].Drops, 4)
 	// The caller's rows are untouched.
 	require.Equal(t, 3*rows[0][0].(float64), y[0])
-	_, again, err := Permutation(context.Background(), []string{"a", "b"}, rows, score, PermutationOptions{Repeats: 4, Seed: 1})
+	_, again, err := Permutation(t.Context(), []string{"a", "b"}, rows, score, PermutationOptions{Repeats: 4, Seed: 1})
 	require.NoError(t, err)
 	require.Equal(t, imp[0].Drops, again[0].Drops, "same seed, same shuffles")
-	_, _, err = Permutation(context.Background(), []string{"a"}, rows[:1], score, PermutationOptions{})
+	_, _, err = Permutation(t.Context(), []string{"a"}, rows[:1], score, PermutationOptions{})
 	require.ErrorContains(t, err, "at least two rows")
 }

@@ -2,7 +2,6 @@ package explain_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -84,7 +83,7 @@ func rowsMatrix(x [][]*float64, features int) []float64 {
 // difference.
 func compare(t *testing.T, name string, e *explain.Ensemble, X []float64, n int, want shapResult, tol float64) float64 {
 	t.Helper()
-	got, err := e.SHAP(context.Background(), X, n, 0)
+	got, err := e.SHAP(t.Context(), X, n, 0)
 	require.NoError(t, err)
 	require.Len(t, want.Expected, got.Outputs, name)
 	worst := 0.0
@@ -181,7 +180,7 @@ func TestBuiltinGBDTMatchesShap(t *testing.T) {
 					data.Rows = append(data.Rows, r)
 				}
 			}
-			m, _, err := ml.Train(context.Background(), data, ml.Params{Target: "y", Model: ml.AlgoGBDT, MaxIter: 30}, nil)
+			m, _, err := ml.Train(t.Context(), data, ml.Params{Target: "y", Model: ml.AlgoGBDT, MaxIter: 30}, nil)
 			require.NoError(t, err)
 			rows := &ml.Frame{Columns: data.Columns, Rows: data.Rows[:80]}
 			X, err := m.Prep.Transform(rows)
@@ -202,7 +201,7 @@ func TestBuiltinGBDTMatchesShap(t *testing.T) {
 				}
 			}
 			ref := runShap(t, x, []shapModel{sm})
-			ex, err := m.Explain(context.Background(), rows, nil)
+			ex, err := m.Explain(t.Context(), rows, nil)
 			require.NoError(t, err)
 			worst := 0.0
 			for r := 0; r < ex.Rows; r++ {

@@ -2,7 +2,6 @@ package gbdt
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -143,7 +142,7 @@ func FuzzRead(f *testing.F) {
 		m.PredictRow(x, out)
 		// And explain without panicking, when its node statistics pass.
 		if e, err := m.Ensemble(); err == nil {
-			_, err := e.SHAP(context.Background(), x, 1, 1)
+			_, err := e.SHAP(t.Context(), x, 1, 1)
 			if err != nil {
 				t.Fatal(err)
 			}

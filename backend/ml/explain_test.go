@@ -1,7 +1,6 @@
 package ml
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,10 +25,10 @@ func TestExplainAddsUpToMargin(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.kind+"/"+c.model, func(t *testing.T) {
 			data := synth(800, c.kind, 11)
-			m, _, err := Train(context.Background(), data, Params{Target: "y", Model: c.model}, nil)
+			m, _, err := Train(t.Context(), data, Params{Target: "y", Model: c.model}, nil)
 			require.NoError(t, err)
 			rows := &Frame{Columns: data.Columns, Rows: data.Rows[:60]}
-			ex, err := m.Explain(context.Background(), rows, data)
+			ex, err := m.Explain(t.Context(), rows, data)
 			require.NoError(t, err)
 			require.Equal(t, c.link, ex.Link)
 			require.Equal(t, c.outputs, ex.Outputs)
@@ -58,10 +57,10 @@ func TestExplainAddsUpToMargin(t *testing.T) {
 // value is the background's mean margin), one-hot groups included.
 func TestLinearExplainCentredOnBackground(t *testing.T) {
 	data := synth(500, "separable", 4)
-	m, _, err := Train(context.Background(), data, Params{Target: "y", Model: AlgoLogistic}, nil)
+	m, _, err := Train(t.Context(), data, Params{Target: "y", Model: AlgoLogistic}, nil)
 	require.NoError(t, err)
 	require.True(t, m.Prep.OneHot)
-	ex, err := m.Explain(context.Background(), data, data)
+	ex, err := m.Explain(t.Context(), data, data)
 	require.NoError(t, err)
 	means := make([]float64, 3)
 	for r := 0; r < ex.Rows; r++ {
@@ -76,15 +75,15 @@ func TestLinearExplainCentredOnBackground(t *testing.T) {
 
 func TestExplainRefusesInWords(t *testing.T) {
 	data := synth(300, "separable", 2)
-	m, _, err := Train(context.Background(), data, Params{Target: "y", Model: AlgoLogistic}, nil)
+	m, _, err := Train(t.Context(), data, Params{Target: "y", Model: AlgoLogistic}, nil)
 	require.NoError(t, err)
-	_, err = m.Explain(context.Background(), data, nil)
+	_, err = m.Explain(t.Context(), data, nil)
 	require.ErrorContains(t, err, "needs background rows")
-	g, _, err := Train(context.Background(), data, Params{Target: "y", Model: AlgoGBDT}, nil)
+	g, _, err := Train(t.Context(), data, Params{Target: "y", Model: AlgoGBDT}, nil)
 	require.NoError(t, err)
 	g.GBDT.Trees[0][0].Cover = nil // as a model saved before covers were kept
-	_, err = g.Explain(context.Background(), data, nil)
+	_, err = g.Explain(t.Context(), data, nil)
 	require.ErrorContains(t, err, "train it again")
-	_, err = g.Explain(context.Background(), &Frame{Columns: []string{"x1"}, Rows: [][]any{{1.0}}}, nil)
+	_, err = g.Explain(t.Context(), &Frame{Columns: []string{"x1"}, Rows: [][]any{{1.0}}}, nil)
 	require.ErrorContains(t, err, "no column")
 }
