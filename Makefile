@@ -18,7 +18,7 @@ export TERN_PYTHON := $(CURDIR)/.venv/bin/python
 export GOTOOLCHAIN ?= go1.27.3
 
 APT_BUILD := build-essential pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev
-APT_TEST  := xvfb xauth x11-utils imagemagick tesseract-ocr chromium docker.io debootstrap python3-venv
+APT_TEST  := xvfb xauth x11-utils imagemagick tesseract-ocr chromium docker.io debootstrap python3-venv xfsprogs
 
 # timed NAME COMMAND: runs a tier and prints how long it took.
 define timed

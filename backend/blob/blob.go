@@ -145,6 +145,9 @@ type Temp struct {
 	h    hash.Hash
 	n    int64
 	done bool
+	// cloned: the file already holds the bytes (see Clone); they are
+	// hashed as they are read, never written.
+	cloned bool
 }
 
 // Create starts a new blob. Always end it with Commit or Abort; Abort after
@@ -160,6 +163,9 @@ func (s *Store) Create() (*Temp, error) {
 // Write hashes and stores p. Large writes hash on another core while the
 // bytes go to the file, so storing costs about max(hash, write), not both.
 func (t *Temp) Write(p []byte) (int, error) {
+	if t.cloned {
+		return 0, core.Errorf(core.Internal, "A cloned blob already holds its bytes; read it with Reader.")
+	}
 	var n int
 	var err error
 	if len(p) >= 256<<10 {
@@ -208,6 +214,10 @@ func (t *Temp) Abort() {
 func (t *Temp) Commit(holder string, update func(txn *badger.Txn, d Digest) error) (Digest, error) {
 	if t.done {
 		return "", core.Errorf(core.Internal, "This blob write was already finished.")
+	}
+	if err := t.finishHash(); err != nil {
+		t.Abort()
+		return "", err
 	}
 	d := t.Digest()
 	if err := t.f.Sync(); err != nil {

@@ -3,6 +3,7 @@ package blob
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"io"
 	"os"
 
@@ -26,6 +27,17 @@ func HashFile(path string) (Digest, int64, error) {
 }
 
 func hashReader(r io.Reader) (Digest, int64, error) {
+	h := sha256.New()
+	total, err := hashInto(h, r)
+	if err != nil {
+		return "", total, err
+	}
+	return Digest(hex.EncodeToString(h.Sum(nil))), total, nil
+}
+
+// hashInto writes everything read from r into h, reading the next block
+// while this goroutine hashes the last.
+func hashInto(h hash.Hash, r io.Reader) (int64, error) {
 	const block = 4 << 20
 	type buf struct {
 		b   []byte
@@ -58,7 +70,6 @@ func hashReader(r io.Reader) (Digest, int64, error) {
 			}
 		}
 	}()
-	h := sha256.New()
 	var total int64
 	for b := range full {
 		h.Write(b.b[:b.n])
@@ -67,9 +78,9 @@ func hashReader(r io.Reader) (Digest, int64, error) {
 			break
 		}
 		if b.err != nil {
-			return "", total, b.err
+			return total, b.err
 		}
 		free <- b
 	}
-	return Digest(hex.EncodeToString(h.Sum(nil))), total, nil
+	return total, nil
 }

@@ -151,7 +151,7 @@ func (s *Service) ImportPath(ctx context.Context, path string, opts Options) (Ve
 	}
 	defer f.Close()
 	start := s.Now()
-	v, err := s.importStream(ctx, f, fi.Size(), filepath.Base(abs), name, opts)
+	v, err := s.importStream(ctx, f, fi.Size(), filepath.Base(abs), name, opts, s.clone(f))
 	if err != nil {
 		return v, err
 	}
@@ -199,7 +199,17 @@ func (s *Service) ImportReader(ctx context.Context, r io.Reader, sourceName stri
 	if err != nil {
 		return Version{}, err
 	}
-	return s.importStream(ctx, r, size, filepath.Base(sourceName), name, opts)
+	return s.importStream(ctx, r, size, filepath.Base(sourceName), name, opts, nil)
+}
+
+// clone starts the blob of a file on disk as a clone of it where the blob
+// folder's filesystem can clone (see blob.Store.Clone); nil means copy.
+func (s *Service) clone(f *os.File) *blob.Temp {
+	t, err := s.blobs.Clone(f)
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 // Cancel stops a running import; it reports whether one was found.
@@ -217,7 +227,14 @@ func (s *Service) publish(p Progress) {
 	}
 }
 
-func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, source, name string, opts Options) (Version, error) {
+// importStream reads r once: parsing and profiling it while its bytes go
+// into a new blob and its hash. When clone is given (a file on a
+// filesystem that clones), the blob already holds the bytes: the clone,
+// not r, is read, so the profile and digest are of exactly the bytes kept.
+func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, source, name string, opts Options, clone *blob.Temp) (Version, error) {
+	if clone != nil {
+		defer clone.Abort()
+	}
 	if opts.ImportID == "" {
 		opts.ImportID = core.NewID()
 	}
@@ -238,13 +255,19 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		s.publish(prog)
 		return Version{}, err
 	}
-	tmp, err := s.blobs.Create()
-	if err != nil {
-		return fail(err)
+	tmp, sink, stored := clone, io.Writer(io.Discard), blob.Cloned
+	if clone != nil {
+		r = clone.Reader()
+	} else {
+		t, err := s.blobs.Create()
+		if err != nil {
+			return fail(err)
+		}
+		defer t.Abort()
+		tmp, sink, stored = t, t, blob.Copied
 	}
-	defer tmp.Abort()
 	readAt := func() (io.ReaderAt, int64, error) { return tmp.File(), tmp.Size(), nil }
-	p, err := parseStream(ctx, r, tmp, readAt, source, opts, func(b, rows int64) {
+	p, err := parseStream(ctx, r, sink, readAt, source, opts, func(b, rows int64) {
 		prog.Bytes, prog.Rows = b, rows
 		s.publish(prog)
 	}, func(d Detected) {
@@ -258,6 +281,9 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 	}
 	if ctx.Err() != nil {
 		return fail(ErrCancelled)
+	}
+	if err := tmp.HashRest(); err != nil {
+		return fail(err)
 	}
 	digest := string(tmp.Digest())
 	rk := requestKey(opts)
@@ -303,7 +329,7 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		ID: core.NewID(), DatasetID: ds.ID, Dataset: name, Number: ds.Latest + 1, SourceName: source,
 		Size: tmp.Size(), Digest: digest, Rows: p.profile.Rows, Columns: len(p.profile.Columns),
 		Format: det.Format, Encoding: det.Encoding, Delimiter: det.Delimiter, Header: det.Header,
-		NullTokens: opts.NullTokens, Imported: now, requestKey: rk,
+		NullTokens: opts.NullTokens, Imported: now, Stored: stored, requestKey: rk,
 	}
 	for i, c := range det.Columns {
 		c.Type = p.profile.Columns[i].Type
@@ -629,7 +655,7 @@ func (s *Service) Reimport(ctx context.Context, versionID string, opts Options) 
 	}
 	defer f.Close()
 	opts.Name = v.Dataset
-	return s.importStream(ctx, f, v.Size, v.SourceName, v.Dataset, opts)
+	return s.importStream(ctx, f, v.Size, v.SourceName, v.Dataset, opts, s.clone(f))
 }
 
 func isCoreErr(err error) bool {

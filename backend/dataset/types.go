@@ -86,7 +86,11 @@ type Version struct {
 	Imported   time.Time `json:"imported"`
 	// ImportMillis is how long the import took (read, hash, parse, profile).
 	ImportMillis int64 `json:"importMillis"`
-	Trashed      bool  `json:"trashed"`
+	// Stored says how the bytes entered the blob store: "cloned" (the
+	// filesystem shares the source's blocks, no second copy) or "copied"
+	// (read once, hashed while written). Empty on versions older than it.
+	Stored  string `json:"stored,omitempty"`
+	Trashed bool   `json:"trashed"`
 	// Reused is set on an import result that matched an existing version
 	// (same bytes and settings): nothing new was stored.
 	Reused bool `json:"reused,omitempty"`

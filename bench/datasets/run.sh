@@ -5,6 +5,7 @@
 #   import + profile   Tern's one-pass import    vs pandas read_csv + describe()
 #   versioning         Tern's blob put (hash, copy, record) vs dvc add
 #   re-import          Tern, unchanged file       vs Tern's own first import
+#   versioning on XFS  clone + hash (clone.sh)   vs cp --reflink=always, and vs hashing alone
 # Each is run REPEAT times (default 3); the median is reported and the
 # spread printed, because this 2-core machine is shared with other builds.
 set -euo pipefail
@@ -83,3 +84,6 @@ printf 'BENCH dataset_hash ours=%.0f peer=%.0f unit=MB/s ratio=%.2f\n' "$(echo "
 printf 'BENCH dataset_import_profile ours=%.2f peer=%.2f unit=s ratio=%.2f\n' "$io" "$ip" "$(echo "$io/$ip" | bc -l)"
 printf 'BENCH dataset_version ours=%.2f peer=%.2f unit=s ratio=%.3f\n' "$vo" "$vp" "$(echo "$vo/$vp" | bc -l)"
 printf 'BENCH dataset_reimport ours=%.6f peer=%.2f unit=s ratio=%.6f\n' "$ro" "$io" "$(echo "$ro/$io" | bc -l)"
+
+# Versioning on a filesystem that clones (XFS, loop-mounted by the script).
+bench/datasets/clone.sh "$CSV"

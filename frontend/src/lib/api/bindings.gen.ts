@@ -763,6 +763,7 @@ export interface Version {
   schema: Column[];
   imported: Time;
   importMillis: number;
+  stored?: string;
   trashed: boolean;
   reused?: boolean;
 }
