@@ -323,15 +323,10 @@ func (s *Store) Holders(d Digest) ([]string, error) {
 	var out []string
 	prefix := store.Key(prefixHolder, d.raw())
 	err := s.db.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.PrefetchValues = false
-		opt.Prefix = prefix
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			out = append(out, string(it.Item().Key()[len(prefix):]))
-		}
-		return nil
+		return store.EachKey(txn, prefix, func(k []byte) error {
+			out = append(out, string(k[len(prefix):]))
+			return nil
+		})
 	})
 	return out, err
 }
@@ -364,31 +359,19 @@ func (s *Store) List() (map[Digest]Meta, map[Digest]int, error) {
 	metas := map[Digest]Meta{}
 	counts := map[Digest]int{}
 	err := s.db.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{prefixMeta}
-		it := txn.NewIterator(opt)
-		for it.Rewind(); it.Valid(); it.Next() {
-			var m Meta
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
-				it.Close()
-				return err
-			}
+		err := store.EachJSON(txn, []byte{prefixMeta}, false, func(m Meta) error {
 			metas[m.Digest] = m
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		it.Close()
-		opt = badger.DefaultIteratorOptions
-		opt.PrefetchValues = false
-		opt.Prefix = []byte{prefixHolder}
-		it = txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) < 33 {
-				continue
+		return store.EachKey(txn, []byte{prefixHolder}, func(k []byte) error {
+			if len(k) >= 33 {
+				counts[Digest(hex.EncodeToString(k[1:33]))]++
 			}
-			counts[Digest(hex.EncodeToString(k[1:33]))]++
-		}
-		return nil
+			return nil
+		})
 	})
 	return metas, counts, err
 }

@@ -415,20 +415,7 @@ func (s *Service) versions(txn *badger.Txn, datasetID string, withTrashed bool) 
 
 // eachDataset calls fn with every dataset record, trashed ones too.
 func eachDataset(txn *badger.Txn, fn func(Dataset) error) error {
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{pDataset}
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		var d Dataset
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
-			return err
-		}
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return store.EachJSON(txn, []byte{pDataset}, false, fn)
 }
 
 // Summary is a dataset with its newest live version, for lists.

@@ -250,11 +250,18 @@ func (s *Service) AddVersion(ctx context.Context, id, ref string) (Deployment, e
 
 // SetTraffic replaces the split; the next request follows it.
 func (s *Service) SetTraffic(id string, t router.Traffic) (Deployment, error) {
+	return s.route(id, func(r *router.Router) error { return r.SetTraffic(t) })
+}
+
+// route applies change to a live deployment's router and records the
+// split the router then holds, so the saved record never disagrees with
+// what requests follow.
+func (s *Service) route(id string, change func(*router.Router) error) (Deployment, error) {
 	ld, err := s.get(id)
 	if err != nil {
 		return Deployment{}, err
 	}
-	if err := ld.router.SetTraffic(t); err != nil {
+	if err := change(ld.router); err != nil {
 		return Deployment{}, err
 	}
 	s.mu.Lock()
@@ -299,18 +306,10 @@ func (s *Service) SetCanary(id, backend string, weight float64) (Deployment, err
 
 // Rollback restores the previous split, effective on the next request.
 func (s *Service) Rollback(id string) (Deployment, error) {
-	ld, err := s.get(id)
-	if err != nil {
-		return Deployment{}, err
-	}
-	if _, err := ld.router.Rollback(); err != nil {
-		return Deployment{}, err
-	}
-	s.mu.Lock()
-	ld.d.Traffic = ld.router.Traffic()
-	d := ld.d
-	s.mu.Unlock()
-	return d, s.save(d)
+	return s.route(id, func(r *router.Router) error {
+		_, err := r.Rollback()
+		return err
+	})
 }
 
 // Stop takes the endpoint down, stops every version behind it and keeps
@@ -356,18 +355,10 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 func (s *Service) List() ([]Deployment, error) {
 	var out []Deployment
 	err := s.cfg.Store.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{prefixDeployment}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var d Deployment
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
-				return err
-			}
+		return store.EachJSON(txn, []byte{prefixDeployment}, false, func(d Deployment) error {
 			out = append(out, d)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, core.Wrap(err, core.Internal, "The deployments could not be read.")

@@ -280,15 +280,7 @@ func Count(st *store.Store, deployment string) (int, error) {
 	prefix := logPrefix(deployment)
 	n := 0
 	err := st.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.PrefetchValues = false
-		opt.Prefix = prefix
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
+		return store.EachKey(txn, prefix, func([]byte) error { n++; return nil })
 	})
 	return n, err
 }

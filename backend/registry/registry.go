@@ -157,18 +157,10 @@ func (s *Service) Get(name string) (Model, error) {
 func (s *Service) List() ([]Model, error) {
 	var out []Model
 	err := s.st.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{prefixModel}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var m Model
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
-				return err
-			}
+		return store.EachJSON(txn, []byte{prefixModel}, false, func(m Model) error {
 			out = append(out, m)
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, wrap(err, "list models")
 }
@@ -181,19 +173,10 @@ func (s *Service) Versions(name string) ([]Version, error) {
 	}
 	var out []Version
 	err = s.st.DB.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = store.Key(prefixVersion, []byte(name), []byte{0})
-		opt.Reverse = true
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Seek(store.PrefixEnd(opt.Prefix)); it.ValidForPrefix(opt.Prefix); it.Next() {
-			var v Version
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v) }); err != nil {
-				return err
-			}
+		return store.EachJSON(txn, store.Key(prefixVersion, []byte(name), []byte{0}), true, func(v Version) error {
 			out = append(out, withAliases(v, m))
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, wrap(err, "list versions of %q", name)
 }

@@ -43,6 +43,35 @@ func dockerCLI(t *testing.T, args ...string) string {
 }
 
 // startSlow submits a long job and waits until it reports metrics.
+// orphaned starts a slow job and closes its runner, as when the app quits
+// mid-training: the container runs on and only the store knows of it.
+func orphaned(t *testing.T, e *env, dc *docker.Client) Job {
+	t.Helper()
+	r := e.runner(t, dc, nil)
+	j := startSlow(t, e, r, writeCSV(t, 5000, "separable"), Resources{})
+	r.Close()
+	return j
+}
+
+// restarted is a new runner on e's store, started as when the app opens
+// again: it reattaches to, finalises or reaps what the last one left.
+func restarted(t *testing.T, e *env, dc *docker.Client) *Runner {
+	t.Helper()
+	r := e.runner(t, dc, nil)
+	require.NoError(t, r.Start(t.Context()))
+	return r
+}
+
+// assertFailed checks that job id is recorded as failed, for a reason
+// that contains why.
+func assertFailed(t *testing.T, r *Runner, id, why string) {
+	t.Helper()
+	got, err := r.Get(id)
+	require.NoError(t, err)
+	assert.Equal(t, Failed, got.State)
+	assert.Contains(t, got.Reason, why)
+}
+
 func startSlow(t *testing.T, e *env, r *Runner, data string, res Resources) Job {
 	t.Helper()
 	return startIters(t, e, r, data, res, 3000)
@@ -256,8 +285,7 @@ func TestDockerReattachAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, info.Running, "closing the app leaves the training running")
 
-	r2 := e.runner(t, dc, nil)
-	require.NoError(t, r2.Start(t.Context()))
+	r2 := restarted(t, e, dc)
 	requireCompletedOnce(t, e, r2, j.ID, 1200)
 }
 
@@ -266,27 +294,18 @@ func TestDockerReattachAfterRestart(t *testing.T) {
 func TestDockerReattachFinalisesExitedJob(t *testing.T) {
 	dc := dockerClient(t)
 	e := newEnv(t)
-	r1 := e.runner(t, dc, nil)
-	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
-	r1.Close()
+	j := orphaned(t, e, dc)
 	dockerCLI(t, "kill", j.ContainerID)
-	r2 := e.runner(t, dc, nil)
-	require.NoError(t, r2.Start(t.Context()))
+	r2 := restarted(t, e, dc)
 	j2 := waitJob(t, r2, j.ID, 30*time.Second)
 	assert.Equal(t, Failed, j2.State)
 	assert.Contains(t, j2.Reason, "Killed from outside")
 
 	// And one whose container was removed while Tern was closed.
-	r3 := e.runner(t, dc, nil)
-	j3 := startSlow(t, e, r3, writeCSV(t, 5000, "separable"), Resources{})
-	r3.Close()
+	j3 := orphaned(t, e, dc)
 	dockerCLI(t, "rm", "-f", j3.ContainerID)
-	r4 := e.runner(t, dc, nil)
-	require.NoError(t, r4.Start(t.Context()))
-	got, err := r4.Get(j3.ID)
-	require.NoError(t, err)
-	assert.Equal(t, Failed, got.State)
-	assert.Contains(t, got.Reason, "disappeared")
+	r4 := restarted(t, e, dc)
+	assertFailed(t, r4, j3.ID, "disappeared")
 }
 
 // TestDockerReaper: containers of this instance that belong to no job are
@@ -381,9 +400,7 @@ func TestDockerOwnerOnlyDataFile(t *testing.T) {
 func TestDockerLookalikeNotAdopted(t *testing.T) {
 	dc := dockerClient(t)
 	e := newEnv(t)
-	r1 := e.runner(t, dc, nil)
-	j := startSlow(t, e, r1, writeCSV(t, 5000, "separable"), Resources{})
-	r1.Close()
+	j := orphaned(t, e, dc)
 	info, err := dc.Inspect(t.Context(), j.ContainerID)
 	require.NoError(t, err)
 	dockerCLI(t, "rm", "-f", j.ContainerID)
@@ -391,12 +408,8 @@ func TestDockerLookalikeNotAdopted(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dc.Remove(context.Background(), fake) })
 
-	r2 := e.runner(t, dc, nil)
-	require.NoError(t, r2.Start(t.Context()))
-	got, err := r2.Get(j.ID)
-	require.NoError(t, err)
-	assert.Equal(t, Failed, got.State)
-	assert.Contains(t, got.Reason, "disappeared")
+	r2 := restarted(t, e, dc)
+	assertFailed(t, r2, j.ID, "disappeared")
 	_, err = dc.Inspect(t.Context(), fake)
 	assert.True(t, docker.IsNotFound(err), "the look-alike is reaped, not adopted")
 }

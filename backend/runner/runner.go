@@ -346,19 +346,10 @@ func (r *Runner) Get(id string) (Job, error) {
 func (r *Runner) List() ([]Job, error) {
 	var out []Job
 	err := r.cfg.Store.DB.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		prefix := []byte{kJob}
-		for it.Seek(store.PrefixEnd(prefix)); it.ValidForPrefix(prefix); it.Next() {
-			var j Job
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &j) }); err != nil {
-				return err
-			}
+		return store.EachJSON(txn, []byte{kJob}, true, func(j Job) error {
 			out = append(out, j)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, core.Wrap(err, core.Internal, "Cannot list jobs.")

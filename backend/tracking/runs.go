@@ -333,19 +333,13 @@ func (s *Service) SetTags(runID string, tags map[string]string) error {
 // write is the one path every metric, param and tag takes: checks against
 // the run's current state, one transaction, then the summary update.
 func (s *Service) write(runID string, b Batch) error {
-	mu := s.stripe(runID)
-	mu.Lock()
-	defer mu.Unlock()
-
-	s.mu.RLock()
-	r, err := s.runOrErr(runID)
 	var stage string
-	var params map[string]string
 	latest := map[string]Point{}
 	var nameChange bool
-	if err == nil {
+	var conflict error
+	var info RunInfo
+	r, unlock, err := s.lockRun(runID, func(r *Run) {
 		stage = r.LifecycleStage
-		params = r.Params
 		for _, m := range b.Metrics {
 			if p, ok := r.Metrics[m.Key]; ok {
 				latest[m.Key] = p
@@ -356,24 +350,18 @@ func (s *Service) write(runID string, b Batch) error {
 				nameChange = true
 			}
 		}
-	}
-	var conflict error
-	for _, p := range b.Params {
-		if err == nil {
-			if old, had := params[p.Key]; had && old != p.Value {
+		for _, p := range b.Params {
+			if old, had := r.Params[p.Key]; had && old != p.Value {
 				conflict = core.Errorf(core.Invalid, "Param %q of run %s is already %q; params cannot change (got %q).", p.Key, runID, old, p.Value)
 				break
 			}
 		}
-	}
-	var info RunInfo
-	if r != nil {
 		info = r.RunInfo
-	}
-	s.mu.RUnlock()
+	})
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if stage != StageActive {
 		return core.Errorf(core.Invalid, "Run %s is deleted; restore it before logging to it.", runID)
 	}
@@ -449,20 +437,13 @@ func (s *Service) write(runID string, b Batch) error {
 
 // DeleteTag removes a tag.
 func (s *Service) DeleteTag(runID, key string) error {
-	mu := s.stripe(runID)
-	mu.Lock()
-	defer mu.Unlock()
-	s.mu.RLock()
-	r, err := s.runOrErr(runID)
 	var old string
 	var had bool
-	if err == nil {
-		old, had = r.Tags[key]
-	}
-	s.mu.RUnlock()
+	r, unlock, err := s.lockRun(runID, func(r *Run) { old, had = r.Tags[key] })
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if !had {
 		return core.Errorf(core.NotFound, "Run %s has no tag %q.", runID, key)
 	}
@@ -507,19 +488,12 @@ func (s *Service) UpdateRun(runID string, u RunUpdate) (Run, error) {
 			return Run{}, err
 		}
 	}
-	mu := s.stripe(runID)
-	mu.Lock()
-	defer mu.Unlock()
-	s.mu.RLock()
-	r, err := s.runOrErr(runID)
 	var info RunInfo
-	if err == nil {
-		info = r.RunInfo
-	}
-	s.mu.RUnlock()
+	r, unlock, err := s.lockRun(runID, func(r *Run) { info = r.RunInfo })
 	if err != nil {
 		return Run{}, err
 	}
+	defer unlock()
 	now := s.nowMs()
 	statusChanged := false
 	if u.Status != "" && u.Status != info.Status {
@@ -692,19 +666,12 @@ func (s *Service) DeleteRuns(runIDs []string) (int64, error) {
 // its record, series, params, tags and artifact files. It returns the
 // bytes of artifact disk freed. A live run must be ended first.
 func (s *Service) DeleteRun(runID string) (int64, error) {
-	mu := s.stripe(runID)
-	mu.Lock()
-	defer mu.Unlock()
-	s.mu.RLock()
-	r, err := s.runOrErr(runID)
 	var c Run
-	if err == nil {
-		c = copyRun(r)
-	}
-	s.mu.RUnlock()
+	_, unlock, err := s.lockRun(runID, func(r *Run) { c = copyRun(r) })
 	if err != nil {
 		return 0, err
 	}
+	defer unlock()
 	if !c.Status.Terminal() {
 		return 0, core.Errorf(core.Conflict, "Run %s is %s; stop it before deleting it.", runID, c.Status)
 	}

@@ -401,6 +401,26 @@ func (s *Service) UpdateExperiment(id, newName, stage string, tags map[string]st
 	return s.Experiment(id)
 }
 
+// lockRun serialises the writers of one run: it takes the run's stripe
+// lock, to be released with unlock, and calls read on the run under the
+// summaries' read lock, so the writer decides on a state no other writer
+// of that run can change before it commits. On error nothing stays locked.
+func (s *Service) lockRun(runID string, read func(*Run)) (r *Run, unlock func(), err error) {
+	mu := s.stripe(runID)
+	mu.Lock()
+	s.mu.RLock()
+	r, err = s.runOrErr(runID)
+	if err == nil {
+		read(r)
+	}
+	s.mu.RUnlock()
+	if err != nil {
+		mu.Unlock()
+		return nil, nil, err
+	}
+	return r, mu.Unlock, nil
+}
+
 func (s *Service) runOrErr(id string) (*Run, error) {
 	r := s.runs[id]
 	if r == nil {

@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/tern-studio/tern/backend/core"
 )
 
 // Exit codes shared with the runner, which words them for the user.
@@ -34,6 +36,18 @@ var commands = map[string]func(ctx context.Context, args []string) int{
 	"train":   train,
 	"predict": predict,
 	"version": func(context.Context, []string) int { fmt.Println(version); return exitOK },
+}
+
+// finish turns a command's outcome into its exit code. A failure is told
+// twice: on the protocol stream, where the runner shows it to the user, and
+// on stderr, which is kept in the job's log.
+func finish(command string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	out.fail(core.ErrorMessage(err))
+	fmt.Fprintln(os.Stderr, command+" failed:", core.ErrorMessage(err))
+	return exitFailed
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

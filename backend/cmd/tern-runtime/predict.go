@@ -22,12 +22,7 @@ func predict(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if err := runPredict(ctx, *modelDir, *data, *dest); err != nil {
-		out.fail(core.ErrorMessage(err))
-		fmt.Fprintln(os.Stderr, "predict failed:", core.ErrorMessage(err))
-		return exitFailed
-	}
-	return exitOK
+	return finish("predict", runPredict(ctx, *modelDir, *data, *dest))
 }
 
 // runPredict writes the input rows' predictions (and class probabilities)

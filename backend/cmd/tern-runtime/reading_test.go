@@ -62,10 +62,7 @@ func windows1252CSV(t *testing.T, n int) []byte {
 // version's profile reports; then trains on it.
 func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 	ctx := t.Context()
-	db := store.MustOpen(t)
-	blobs, err := blob.Open(filepath.Join(db.Dir, "blobs"), db)
-	require.NoError(t, err)
-	svc := dataset.NewService(db, blobs, core.NewBus(), db.Dir)
+	svc := datasets(t)
 
 	const n = 600
 	v, err := svc.ImportReader(ctx, bytes.NewReader(windows1252CSV(t, n)), "ventes.csv", 0,
@@ -76,17 +73,7 @@ func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 	require.Equal(t, dataset.Integer, v.Schema[3].Type, "code detected as a number")
 	v, err = svc.EditSchema(ctx, v.ID, []dataset.ColumnEdit{{Name: "code", Type: dataset.Categorical}, {Name: "classe", Role: dataset.Target}})
 	require.NoError(t, err)
-	prof, err := svc.Profile(v.ID)
-	require.NoError(t, err)
-	path, err := svc.VersionFile(v.ID)
-	require.NoError(t, err)
-
-	// The job's settings file, as the runner writes it.
-	reading := filepath.Join(t.TempDir(), "dataset.json")
-	b, err := json.Marshal(v.Reading())
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(reading, b, 0o644))
-
+	prof, path, reading := jobInputs(t, svc, v)
 	frame, err := loadData(ctx, path, reading)
 	require.NoError(t, err)
 	require.Equal(t, prof.Rows, int64(frame.Len()), "rows")
@@ -166,10 +153,7 @@ func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 // training the same way, with the rows their profiles count.
 func TestParquetAndJSONLinesVersionsTrain(t *testing.T) {
 	ctx := t.Context()
-	db := store.MustOpen(t)
-	blobs, err := blob.Open(filepath.Join(db.Dir, "blobs"), db)
-	require.NoError(t, err)
-	svc := dataset.NewService(db, blobs, core.NewBus(), db.Dir)
+	svc := datasets(t)
 	var jl bytes.Buffer
 	for i := 0; i < 300; i++ {
 		fmt.Fprintf(&jl, "{\"score\":%d,\"name\":\"n%d\",\"note\":null}\n", i, i%3)
@@ -177,14 +161,7 @@ func TestParquetAndJSONLinesVersionsTrain(t *testing.T) {
 	for name, data := range map[string][]byte{"scores.parquet": testenv.ScoresParquet(t, 300), "scores.jsonl": jl.Bytes()} {
 		v, err := svc.ImportReader(ctx, bytes.NewReader(data), name, 0, dataset.Options{})
 		require.NoError(t, err, name)
-		prof, err := svc.Profile(v.ID)
-		require.NoError(t, err)
-		path, err := svc.VersionFile(v.ID)
-		require.NoError(t, err)
-		reading := filepath.Join(t.TempDir(), "dataset.json")
-		b, err := json.Marshal(v.Reading())
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(reading, b, 0o644))
+		prof, path, reading := jobInputs(t, svc, v)
 		frame, err := loadData(ctx, path, reading)
 		require.NoError(t, err, name)
 		assert.Equal(t, prof.Rows, int64(frame.Len()), name)
@@ -194,4 +171,29 @@ func TestParquetAndJSONLinesVersionsTrain(t *testing.T) {
 		t.Setenv("TERN_PARAMS", "")
 		require.NoError(t, runTrain(ctx, path, reading, "", params, filepath.Join(t.TempDir(), "out")), name)
 	}
+}
+
+// datasets is a dataset service on a fresh store, as the desktop app has.
+func datasets(t *testing.T) *dataset.Service {
+	t.Helper()
+	db := store.MustOpen(t)
+	blobs, err := blob.Open(filepath.Join(db.Dir, "blobs"), db)
+	require.NoError(t, err)
+	return dataset.NewService(db, blobs, core.NewBus(), db.Dir)
+}
+
+// jobInputs returns what the runner hands a training job for version v:
+// its file and its settings file (written as the runner writes it), with
+// the profile the user saw, to compare the job's view of the data with.
+func jobInputs(t *testing.T, svc *dataset.Service, v dataset.Version) (prof dataset.Profile, path, reading string) {
+	t.Helper()
+	prof, err := svc.Profile(v.ID)
+	require.NoError(t, err)
+	path, err = svc.VersionFile(v.ID)
+	require.NoError(t, err)
+	reading = filepath.Join(t.TempDir(), "dataset.json")
+	b, err := json.Marshal(v.Reading())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(reading, b, 0o644))
+	return prof, path, reading
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -33,12 +32,7 @@ func serve(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if err := runServe(ctx, *modelDir, *addr, *name, *ver, *maxBody); err != nil {
-		out.fail(core.ErrorMessage(err))
-		fmt.Fprintln(os.Stderr, "serve failed:", core.ErrorMessage(err))
-		return exitFailed
-	}
-	return exitOK
+	return finish("serve", runServe(ctx, *modelDir, *addr, *name, *ver, *maxBody))
 }
 
 func envOr(key, def string) string {

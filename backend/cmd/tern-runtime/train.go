@@ -30,13 +30,7 @@ func train(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	err := runTrain(ctx, *data, *reading, *testFile, *paramsFile, *outDir)
-	if err != nil {
-		out.fail(core.ErrorMessage(err))
-		fmt.Fprintln(os.Stderr, "train failed:", core.ErrorMessage(err))
-		return exitFailed
-	}
-	return exitOK
+	return finish("train", runTrain(ctx, *data, *reading, *testFile, *paramsFile, *outDir))
 }
 
 func runTrain(ctx context.Context, data, reading, testFile, paramsFile, outDir string) error {
