@@ -18,6 +18,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/table"
+	"github.com/tern-studio/tern/backend/testenv"
 )
 
 // synth makes a frame with two numeric features, one categorical and some
@@ -192,8 +193,7 @@ func TestMetricsKnownValues(t *testing.T) {
 // readString reads text through ReadFrame, as the training runtime reads
 // a file.
 func readString(t testing.TB, name, body string) (*Frame, error) {
-	p := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	p := testenv.File(t, name, []byte(body))
 	return ReadFrame(t.Context(), p, table.Options{})
 }
 

@@ -121,8 +121,7 @@ func writeCSV(t testing.TB, n int, kind string) string {
 		}
 		fmt.Fprintf(&b, "%.6f,%.6f,%s,%s\n", a, bb, colours[c], y)
 	}
-	p := filepath.Join(t.TempDir(), kind+".csv")
-	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	p := testenv.File(t, kind+".csv", []byte(b.String()))
 	return p
 }
 
@@ -226,8 +225,7 @@ func writeLatin1CSV(t testing.TB) (string, *table.Options) {
 	}
 	enc, err := charmap.Windows1252.NewEncoder().String(b.String())
 	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "ventes.csv")
-	require.NoError(t, os.WriteFile(p, []byte(enc), 0o644))
+	p := testenv.File(t, "ventes.csv", []byte(enc))
 	header := true
 	return p, &table.Options{Format: "csv", Encoding: "windows-1252", Delimiter: ";", Header: &header,
 		NullTokens: []string{"", "NA", "manquant"}, Columns: []table.Column{

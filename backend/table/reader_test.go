@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,8 +185,7 @@ func TestCollectKeepsFileOrder(t *testing.T) {
 	for ; b.Len() < 3*blockSize; n++ {
 		fmt.Fprintf(&b, "%d,%s\n", n, strings.Repeat("x", 40))
 	}
-	p := filepath.Join(t.TempDir(), "big.csv")
-	require.NoError(t, os.WriteFile(p, b.Bytes(), 0o644))
+	p := testenv.File(t, "big.csv", b.Bytes())
 	res, rows, err := Collect(func(h Hooks) (*Result, error) {
 		return ReadFile(t.Context(), p, Options{}, h)
 	}, func(_ []Column, r *Row) (float64, error) { return r.Num[0], nil })

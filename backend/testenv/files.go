@@ -27,6 +27,17 @@ func Dir(tb testing.TB, files map[string]string) string {
 	return dir
 }
 
+// File writes body to a file called name in a new temporary directory,
+// removed after the test, and returns its path.
+func File(tb testing.TB, name string, body []byte) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // GBDTModel returns a file of backend/gbdt/testdata: XGBoost and LightGBM
 // models saved by those libraries themselves, and the predictions they
 // made.

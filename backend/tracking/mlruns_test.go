@@ -79,8 +79,7 @@ func TestImportRefusesHostileFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(exp, "meta.yaml"), []byte("name: hostile\nexperiment_id: '7'\n"), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(run, "meta.yaml"), []byte("run_id: abc\nstatus: 3\nstart_time: 5\n"), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(run, "metrics", "m"), []byte("1 0.5 0\ngarbage\n2 x 1\n3 0.25 2\n"), 0o600))
-	outside := filepath.Join(t.TempDir(), "secret")
-	require.NoError(t, os.WriteFile(outside, []byte("secret"), 0o600))
+	outside := testenv.File(t, "secret", []byte("secret"))
 	require.NoError(t, os.Symlink(outside, filepath.Join(run, "artifacts", "link")))
 	// a run folder whose meta names another run
 	other := filepath.Join(exp, "zzz")

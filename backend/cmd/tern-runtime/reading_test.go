@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -132,8 +131,7 @@ func TestTrainingReadsWhatTheProfileShows(t *testing.T) {
 	assert.Equal(t, []string{ml.Categorical, ml.Numeric, ml.Categorical, ml.Numeric, ml.Categorical}, plain.Kinds)
 
 	// And training runs on the version's view: code is a category.
-	params := filepath.Join(t.TempDir(), "params.json")
-	require.NoError(t, os.WriteFile(params, []byte(`{"target":"classe","features":["ville","prix","surface","code"]}`), 0o644))
+	params := testenv.File(t, "params.json", []byte(`{"target":"classe","features":["ville","prix","surface","code"]}`))
 	t.Setenv("TERN_PARAMS", "")
 	out := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, runTrain(ctx, path, reading, "", params, out))
@@ -166,8 +164,7 @@ func TestParquetAndJSONLinesVersionsTrain(t *testing.T) {
 		require.NoError(t, err, name)
 		assert.Equal(t, prof.Rows, int64(frame.Len()), name)
 
-		params := filepath.Join(t.TempDir(), "params.json")
-		require.NoError(t, os.WriteFile(params, []byte(`{"target":"name","features":["score"]}`), 0o644))
+		params := testenv.File(t, "params.json", []byte(`{"target":"name","features":["score"]}`))
 		t.Setenv("TERN_PARAMS", "")
 		require.NoError(t, runTrain(ctx, path, reading, "", params, filepath.Join(t.TempDir(), "out")), name)
 	}
@@ -191,9 +188,7 @@ func jobInputs(t *testing.T, svc *dataset.Service, v dataset.Version) (prof data
 	require.NoError(t, err)
 	path, err = svc.VersionFile(v.ID)
 	require.NoError(t, err)
-	reading = filepath.Join(t.TempDir(), "dataset.json")
 	b, err := json.Marshal(v.Reading())
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(reading, b, 0o644))
-	return prof, path, reading
+	return prof, path, testenv.File(t, "dataset.json", b)
 }

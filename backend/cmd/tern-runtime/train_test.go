@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tern-studio/tern/backend/modelfmt"
+	"github.com/tern-studio/tern/backend/testenv"
 )
 
 func writeData(t *testing.T, n int) string {
@@ -25,8 +26,7 @@ func writeData(t *testing.T, n int) string {
 		}
 		fmt.Fprintf(&b, "%.4f,%d,%s,%s\n", a, i%7, c, y)
 	}
-	p := filepath.Join(t.TempDir(), "d.csv")
-	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
+	p := testenv.File(t, "d.csv", []byte(b.String()))
 	return p
 }
 
