@@ -32,11 +32,17 @@ async function logRuns() {
     const { run } = await mlflow('runs/create', { experiment_id: exp, run_name: s.name, start_time: Date.now() });
     const id = run.info.run_id;
     runs[s.name] = id;
+    // A 300-step loss curve (noisy, a second apart), and single values.
+    const t0 = Date.now() - 300_000;
     const metrics = [];
-    for (let step = 0; step < 50; step++) {
-      metrics.push({ key: 'loss', value: 1 / (step + 1) + s.auc / 10, timestamp: Date.now(), step });
+    for (let step = 0; step < 300; step++) {
+      const noise = 0.02 * Math.sin(step * 1.7 + s.auc * 10);
+      metrics.push({ key: 'loss', value: 1 / (step / 10 + 1) + s.auc / 10 + noise, timestamp: t0 + step * 1000, step });
     }
-    metrics.push({ key: 'auc', value: s.auc, timestamp: Date.now(), step: 50 });
+    metrics.push({ key: 'auc', value: s.auc + 0.0003456789, timestamp: Date.now(), step: 300 });
+    metrics.push({ key: 'accuracy', value: s.auc - 0.05, timestamp: Date.now(), step: 300 });
+    metrics.push({ key: 'test_log_loss', value: 1 - s.auc, timestamp: Date.now(), step: 300 });
+    // log-batch takes at most 1000 metrics a call
     await mlflow('runs/log-batch', {
       run_id: id,
       metrics,
@@ -87,8 +93,20 @@ test('filter the runs table with an OR query, then compare two runs', async () =
   await page.waitForSelector('[data-testid="compare-row"]');
   const cols = await page.$$eval('[data-testid="compare-row"] th', (els) => els.map((e) => e.textContent));
   assert.ok(cols.includes('params.model') || cols.includes('params.lr'), cols.join(','));
-  assert.ok(cols.includes('metrics.auc'));
-  await page.waitForSelector('[data-testid="metric-chart"] svg');
+  // single values are a table of numbers with the best marked; loss is overlaid as curves
+  await page.waitForSelector('[data-testid="compare-metric"][data-metric="auc"]');
+  const metricRows = await page.$$eval('[data-testid="compare-metric"]', (els) => els.map((e) => e.dataset.metric));
+  assert.deepEqual(metricRows.sort(), ['accuracy', 'auc', 'loss', 'test_log_loss']);
+  const best = await page.$eval('[data-testid="compare-metric"][data-metric="auc"] td[data-best]', (el) => el.textContent);
+  const aucs = await page.$$eval('[data-testid="compare-metric"][data-metric="auc"] td', (els) => els.map((e) => e.textContent));
+  assert.equal(best, [...aucs].sort().at(-1), 'the highest AUC is marked');
+  assert.ok(aucs.every((t) => /^0\.\d{1,4}$/.test(t)), `four significant digits: ${aucs}`);
+  const lossBest = await page.$eval('[data-testid="compare-metric"][data-metric="test_log_loss"] td[data-best]', (el) => el.textContent);
+  const losses = await page.$$eval('[data-testid="compare-metric"][data-metric="test_log_loss"] td', (els) => els.map((e) => e.textContent));
+  assert.equal(lossBest, [...losses].sort()[0], 'the lowest loss is marked');
+  await page.waitForSelector('[data-metric="loss"] [data-testid="metric-chart"] canvas');
+  const charts = await page.$$eval('[data-testid="metric-chart"]', (els) => els.map((e) => [e.getAttribute('aria-label'), e.dataset.series, e.dataset.points]));
+  assert.deepEqual(charts, [['loss', '2', '300']], 'only loss is a curve, both runs overlaid');
   await screenshot(page, 'experiments-compare');
   const shown = cols.length;
   await page.uncheck('[data-testid="only-diff"]');
@@ -98,14 +116,48 @@ test('filter the runs table with an OR query, then compare two runs', async () =
   await page.context().close();
 });
 
-test('a run page shows params, metric charts and notes', async () => {
+test('a run page shows params, metric values and curves, and notes', async () => {
   const page = await env.open({ colorScheme: 'dark' });
   await page.evaluate((id) => (location.hash = '/experiments/run/' + id), runs['gbdt-risk']);
   await page.waitForSelector('[data-testid="run-detail"]');
-  await page.waitForSelector('[data-testid="metric-chart"] svg');
+  await page.waitForSelector('[data-testid="metric-chart"] canvas');
   const text = await page.textContent('[data-testid="run-detail"]');
   assert.match(text, /gbdt/);
-  assert.match(text, /0\.95/);
+  // single values are numbers in a table (four significant digits), not one-point charts
+  const values = await page.$$eval('[data-testid="metric-values"] tr', (els) => els.map((e) => [e.querySelector('th').textContent, e.querySelector('td').textContent]));
+  assert.deepEqual(values, [['accuracy', '0.9'], ['auc', '0.9503'], ['test_log_loss', '0.05']]);
+  const charts = await page.$$eval('[data-testid="metric-chart"]', (els) => els.map((e) => [e.getAttribute('aria-label'), e.dataset.points]));
+  assert.deepEqual(charts, [['loss', '300']]);
+  await screenshot(page, 'experiments-run-curves-dark');
+
+  // hover shows the value at the cursor, in the app's number format
+  const box = await (await page.$('[data-metric="loss"] .u-over')).boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  const hovered = await page.$$eval('[data-metric="loss"] .u-legend .u-value', (els) => els.map((e) => e.textContent));
+  assert.match(hovered[0], /^1\d\d$/, `the step under the cursor: ${hovered}`);
+  assert.match(hovered[1], /^0\.\d{1,4}$/, `the loss under the cursor: ${hovered}`);
+  // zoom: drag across a third of the plot, the x range shrinks; double-click resets
+  // (the axes are drawn on the canvas; the chart states its x range in data-x-range)
+  const chart = '[data-metric="loss"] [data-testid="metric-chart"]';
+  const full = await page.getAttribute(chart, 'data-x-range');
+  assert.equal(full, '0 – 299');
+  await page.mouse.move(box.x + box.width * 0.2, box.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + 20, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(([c, f]) => document.querySelector(c)?.dataset.xRange !== f, [chart, full]);
+  const [lo, hi] = (await page.getAttribute(chart, 'data-x-range')).split(' – ').map(Number);
+  assert.ok(lo > 30 && hi < 200 && hi - lo < 150, `zoomed to ${lo}–${hi}`);
+  await page.mouse.dblclick(box.x + box.width / 2, box.y + 20);
+  await page.waitForFunction(([c, f]) => document.querySelector(c)?.dataset.xRange === f, [chart, full]);
+  // log y, smoothing and a time axis redraw the same curve
+  await page.check('[data-testid="chart-log"]');
+  await page.fill('[data-testid="chart-smoothing"]', '0.9');
+  await page.selectOption('[data-testid="chart-x"]', 'relative');
+  await page.waitForFunction((c) => document.querySelector(c)?.dataset.xRange === '0s – 4m 59s', chart);
+  assert.equal(await page.getAttribute('[data-metric="loss"] [data-testid="metric-chart"]', 'data-points'), '300');
+  await screenshot(page, 'experiments-run-log-smoothed-dark');
+
   await page.fill('[aria-label="Run notes"]', '## Why\nbest so **far** <b>raw</b>');
   await page.click('text=Save note');
   await page.waitForSelector('[data-testid="run-note"] strong');
@@ -124,6 +176,27 @@ test('a run page shows params, metric charts and notes', async () => {
   assert.ok(overflow <= 0, `run page overflows by ${overflow}px`);
   assert.deepEqual(page.jsErrors, [], 'no script errors');
   await page.context().close();
+});
+
+test('the run page and compare hold at 1280×800 and 1024×640 in both themes', async () => {
+  for (const [width, height] of [[1280, 800], [1024, 640]]) {
+    for (const colorScheme of ['light', 'dark']) {
+      const page = await env.open({ width, height, colorScheme });
+      for (const [name, hash, ready] of [
+        ['run', '/experiments/run/' + runs['mlp-growth'], '[data-metric="loss"] canvas'],
+        ['compare', `/experiments/compare/${runs['gbdt-risk']},${runs['mlp-growth']},${runs['linear-growth']}`, '[data-metric="loss"] canvas'],
+      ]) {
+        await page.evaluate((h) => (location.hash = h), hash);
+        await page.waitForSelector(ready);
+        await page.waitForTimeout(150);
+        await screenshot(page, `experiments-${name}-${width}x${height}-${colorScheme}`);
+        const over = await page.$eval('main', (m) => m.scrollWidth - m.clientWidth);
+        assert.ok(over <= 0, `${name} at ${width}px: the main area scrolls sideways by ${over}px`);
+      }
+      assert.deepEqual(page.jsErrors, [], 'no script errors');
+      await page.context().close();
+    }
+  }
 });
 
 test('ten thousand runs stay a few hundred rows in the DOM', async () => {

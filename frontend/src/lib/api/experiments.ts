@@ -29,8 +29,6 @@ export const checkQuery = (q: string) => call('Experiments.CheckQuery', q);
 export const columns = (experimentIds: string[] = []) => call('Experiments.Columns', experimentIds);
 export const getRun = (id: string) => call('Experiments.Run', id);
 export const series = (id: string, key: string, maxPoints = 1000) => call('Experiments.Series', id, key, maxPoints);
-export const metricChart = (runIds: string[], key: string, width: number, height: number) =>
-  call('Experiments.MetricChart', runIds, key, Math.round(width), Math.round(height));
 export const compare = (runIds: string[]) => call('Experiments.Compare', runIds);
 export const setNote = (id: string, markdown: string) => call('Experiments.SetNote', id, markdown);
 export const setTag = (id: string, key: string, value: string) => call('Experiments.SetTag', id, key, value);

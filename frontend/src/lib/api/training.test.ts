@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addPoints, defaults, paths, splitCommand, stateLabel, toParams, validate, type ModelSpec } from './training';
+import { addPoints, defaults, splitCommand, stateLabel, toParams, validate, type ModelSpec } from './training';
 
 const gbdt: ModelSpec = {
   name: 'gbdt',
@@ -52,17 +52,6 @@ describe('live curve', () => {
     expect(b.loss.map((p) => p.step)).toEqual([1, 2, 3]);
     expect(b.loss[1].value).toBe(0.85);
     expect(b.val).toBeUndefined();
-  });
-  it('draws shared axes', () => {
-    const s = addPoints({}, [
-      { key: 'train', value: 1, step: 1 },
-      { key: 'train', value: 0, step: 2 },
-      { key: 'val', value: 0.5, step: 2 },
-    ]);
-    const p = paths(s, ['train', 'val'], 100, 50);
-    expect(p.train).toBe('M0.0,0.0L100.0,50.0');
-    expect(p.val).toBe('M100.0,25.0');
-    expect(paths({}, ['train'], 100, 50)).toEqual({});
   });
   it('words states', () => {
     expect(stateLabel({ state: 'running', backend: 'local' })).toBe('Running locally');

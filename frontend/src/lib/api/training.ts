@@ -109,25 +109,6 @@ export function addPoints(series: Series, points: MetricPoint[]): Series {
   return next;
 }
 
-/** Scales series into an SVG path of width×height (shared axes). */
-export function paths(series: Series, keys: string[], width: number, height: number): Record<string, string> {
-  const pts = keys.flatMap((k) => series[k] ?? []);
-  if (pts.length === 0) return {};
-  const xs = pts.map((p) => p.step);
-  const ys = pts.map((p) => p.value);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const sx = (x: number) => (x1 === x0 ? width / 2 : ((x - x0) / (x1 - x0)) * width);
-  const sy = (y: number) => (y1 === y0 ? height / 2 : height - ((y - y0) / (y1 - y0)) * height);
-  const out: Record<string, string> = {};
-  for (const k of keys) {
-    const s = series[k];
-    if (!s?.length) continue;
-    out[k] = s.map((p, i) => `${i ? 'L' : 'M'}${sx(p.step).toFixed(1)},${sy(p.value).toFixed(1)}`).join('');
-  }
-  return out;
-}
-
 /** The words for a job's state, for badges. */
 export function stateLabel(j: Pick<Job, 'state' | 'backend'>): string {
   switch (j.state) {
