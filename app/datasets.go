@@ -118,3 +118,34 @@ func (d *Datasets) Reimport(versionID string, opts dataset.Options) (dataset.Ver
 	defer done()
 	return d.svc.Reimport(ctx, versionID, opts)
 }
+
+// Rules lists a dataset's validation rules.
+func (d *Datasets) Rules(datasetID string) ([]dataset.Rule, error) { return d.svc.Rules(datasetID) }
+
+// SetRules replaces a dataset's rules; every new version is checked
+// against them on import.
+func (d *Datasets) SetRules(datasetID string, rules []dataset.Rule) ([]dataset.Rule, error) {
+	return d.svc.SetRules(datasetID, rules)
+}
+
+// SuggestRules proposes rules from a version's profile, to accept and edit.
+func (d *Datasets) SuggestRules(versionID string) ([]dataset.Rule, error) {
+	return d.svc.SuggestRules(versionID)
+}
+
+// Validation is a version's stored check against the rules; null when the
+// version was never checked.
+func (d *Datasets) Validation(versionID string) (*dataset.Validation, error) {
+	v, ok, err := d.svc.Validation(versionID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Check evaluates a version against its dataset's current rules now.
+func (d *Datasets) Check(versionID string) (dataset.Validation, error) {
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.Check(ctx, versionID)
+}

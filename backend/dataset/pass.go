@@ -20,6 +20,8 @@ var ErrCancelled = core.Errorf(core.Invalid, "The import was cancelled; nothing 
 type parsed struct {
 	det     Detected
 	profile Profile
+	// vals are the results of the rules tested value by value, by rule.
+	vals checkedValues
 }
 
 // progressFunc reports bytes of the original file read and records parsed
@@ -53,7 +55,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // starts, so the UI can show it while the file is still being read.
 func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func() (io.ReaderAt, int64, error), name string, opts Options, progress progressFunc, onDetect ...func(Detected)) (*parsed, error) {
 	cr := &countingReader{r: src, w: sink}
-	h := table.Hooks{NewSink: func(cols []Column) table.Sink { return newProfiler(cols) }}
+	h := table.Hooks{NewSink: func(cols []Column) table.Sink { return newProfiler(cols, opts.checks) }}
 	if progress != nil {
 		h.Progress = func(rows int64) { progress(cr.n.Load(), rows) }
 	}
@@ -78,7 +80,19 @@ func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func
 	for i, s := range res.Sinks {
 		profilers[i] = s.(*profiler)
 	}
-	return &parsed{det: res.Detected, profile: *buildProfile(profilers, res.Detected.Columns, opts.Types, res.Rows, res.Preview)}, nil
+	vals := checkedValues{}
+	for _, w := range profilers {
+		for _, cs := range w.checks {
+			for _, c := range cs {
+				if have := vals[c.rule]; have != nil {
+					have.merge(c)
+				} else {
+					vals[c.rule] = c
+				}
+			}
+		}
+	}
+	return &parsed{det: res.Detected, profile: *buildProfile(profilers, res.Detected.Columns, opts.Types, res.Rows, res.Preview), vals: vals}, nil
 }
 
 // profiler is one parse worker's accumulators: every part merges, so
@@ -88,12 +102,15 @@ type profiler struct {
 	corr    *corrAcc
 	present []bool
 	numeric []bool
+	// checks are the rules tested on each present value, per column.
+	checks [][]*valueCheck
 }
 
-func newProfiler(cols []Column) *profiler {
-	p := &profiler{present: make([]bool, len(cols)), numeric: make([]bool, len(cols))}
+func newProfiler(cols []Column, rules []Rule) *profiler {
+	p := &profiler{present: make([]bool, len(cols)), numeric: make([]bool, len(cols)), checks: make([][]*valueCheck, len(cols))}
 	var numCols []int
 	for i, c := range cols {
+		p.checks[i] = passChecks(rules, c.Name)
 		p.accs = append(p.accs, newColAcc(c))
 		if k := c.Type.Kind(); k == table.Number || k == table.Bool {
 			numCols = append(numCols, i)
@@ -114,6 +131,9 @@ func (p *profiler) Row(r *table.Row) error {
 		}
 		v := r.Num[i]
 		a.add(r.Fields[i], v, r.Whole[i])
+		for _, c := range p.checks[i] {
+			c.test(r.Fields[i], r.Line)
+		}
 		p.present[i] = p.numeric[i] && !(v != v)
 	}
 	p.corr.addRow(r.Num, p.present)

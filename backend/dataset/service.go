@@ -24,12 +24,14 @@ import (
 
 // Key prefixes in the datasets range (0x10–0x1f).
 const (
-	pDataset = store.PrefixDatasets + iota // id → Dataset
-	pName                                  // name → id (live datasets only)
-	pVerIdx                                // datasetID, U64(number) → versionID
-	pVersion                               // versionID → Version
-	pProfile                               // versionID → Profile
-	pStat                                  // absolute path → statEntry
+	pDataset    = store.PrefixDatasets + iota // id → Dataset
+	pName                                     // name → id (live datasets only)
+	pVerIdx                                   // datasetID, U64(number) → versionID
+	pVersion                                  // versionID → Version
+	pProfile                                  // versionID → Profile
+	pStat                                     // absolute path → statEntry
+	pRules                                    // datasetID → []Rule
+	pValidation                               // versionID → Validation
 )
 
 // Event topics published on the bus.
@@ -267,6 +269,9 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		tmp, sink, stored = t, t, blob.Copied
 	}
 	readAt := func() (io.ReaderAt, int64, error) { return tmp.File(), tmp.Size(), nil }
+	// The dataset's rules are known before the pass, so the values the
+	// format and category rules need are tested as the profile counts them.
+	opts.checks = s.rulesByName(name)
 	p, err := parseStream(ctx, r, sink, readAt, source, opts, func(b, rows int64) {
 		prog.Bytes, prog.Rows = b, rows
 		s.publish(prog)
@@ -341,6 +346,18 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 	}
 	v.ImportMillis = s.Now().Sub(start).Milliseconds()
 	ds.Latest = v.Number
+	var prevProf *Profile
+	var prev *Version
+	if latest.ID != "" {
+		if pp, err := s.Profile(latest.ID); err == nil {
+			prev, prevProf = &latest, &pp
+		}
+	}
+	var val *Validation
+	if len(opts.checks) > 0 {
+		vv := evaluate(opts.checks, v, &p.profile, p.vals, prev, prevProf, now)
+		val, v.Checks = &vv, vv.summary()
+	}
 	_, err = tmp.Commit(holder(v.ID), func(txn *badger.Txn, _ blob.Digest) error {
 		if err := store.SetJSON(txn, store.Key(pDataset, []byte(ds.ID)), ds); err != nil {
 			return err
@@ -354,7 +371,14 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		if err := store.SetJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored()); err != nil {
 			return err
 		}
-		return store.SetJSON(txn, store.Key(pProfile, []byte(v.ID)), p.profile)
+		if err := store.SetJSON(txn, store.Key(pProfile, []byte(v.ID)), p.profile); err != nil {
+			return err
+		}
+		// A version that breaks a rule is imported all the same, and marked.
+		if val != nil {
+			return store.SetJSON(txn, store.Key(pValidation, []byte(v.ID)), val)
+		}
+		return nil
 	})
 	if err != nil {
 		return fail(err)
@@ -373,6 +397,24 @@ func carryRoles(dst, src []Column) {
 			}
 		}
 	}
+}
+
+// rulesByName is the rules of the live dataset called name (none when
+// there is no such dataset yet).
+func (s *Service) rulesByName(name string) []Rule {
+	var rules []Rule
+	s.db.DB.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(store.Key(pName, []byte(name)))
+		if err != nil {
+			return err
+		}
+		id, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		return s.rules(txn, string(id), &rules)
+	})
+	return rules
 }
 
 // latestLive is the highest-numbered version of a dataset not in the trash.

@@ -51,6 +51,9 @@ type Options struct {
 	// picks one so it can cancel before the call returns.
 	ImportID string `json:"importId"`
 	table.Options
+	// checks are the dataset's rules, for the value tests made in the pass
+	// (unexported: not part of the settings that identify a version).
+	checks []Rule
 }
 
 // DefaultNullTokens are read as missing values, as pandas does.
@@ -89,8 +92,11 @@ type Version struct {
 	// Stored says how the bytes entered the blob store: "cloned" (the
 	// filesystem shares the source's blocks, no second copy) or "copied"
 	// (read once, hashed while written). Empty on versions older than it.
-	Stored  string `json:"stored,omitempty"`
-	Trashed bool   `json:"trashed"`
+	Stored string `json:"stored,omitempty"`
+	// Checks summarises the version's check against its dataset's rules
+	// (nil: the dataset had no rules when it was imported or last checked).
+	Checks  *CheckSummary `json:"checks,omitempty"`
+	Trashed bool          `json:"trashed"`
 	// Reused is set on an import result that matched an existing version
 	// (same bytes and settings): nothing new was stored.
 	Reused bool `json:"reused,omitempty"`

@@ -7,7 +7,7 @@ export interface Alert {
   id: string;
   ruleId: string;
   rule: string;
-  kind: RuleKind;
+  kind: MonitorRuleKind;
   monitor?: string;
   reportId: string;
   time: Time;
@@ -54,6 +54,12 @@ export interface CategoryStats {
   top: CategoryCount[];
   other: number;
   approximate: boolean;
+}
+
+export interface CheckSummary {
+  passed: boolean;
+  failed: number;
+  rules: number;
 }
 
 export interface Column {
@@ -340,13 +346,26 @@ export interface Monitor {
   window: MonitorWindow;
   every?: number;
   drift: DriftOptions;
-  rules?: Rule[];
+  rules?: MonitorRule[];
   task?: string;
   perfWindow?: number;
   created: Time;
   lastRun?: Time;
   lastReport?: string;
 }
+
+export interface MonitorRule {
+  id: string;
+  name: string;
+  kind: MonitorRuleKind;
+  columns?: string[];
+  threshold: number;
+  metric?: string;
+  webhook?: string;
+  disabled?: boolean;
+}
+
+export type MonitorRuleKind = 'column_drift' | 'drift_share' | 'error_rate' | 'latency_p95' | 'realised_metric';
 
 export interface MonitorWindow {
   lastN?: number;
@@ -538,16 +557,27 @@ export type Role = 'feature' | 'id' | 'ignore' | 'target';
 
 export interface Rule {
   id: string;
-  name: string;
   kind: RuleKind;
-  columns?: string[];
-  threshold: number;
-  metric?: string;
-  webhook?: string;
-  disabled?: boolean;
+  column?: string;
+  minShare?: number;
+  min?: number;
+  max?: number;
+  allowed?: string[];
+  pattern?: string;
+  schema?: SchemaColumn[];
+  maxDistance?: number;
 }
 
-export type RuleKind = 'column_drift' | 'drift_share' | 'error_rate' | 'latency_p95' | 'realised_metric';
+export type RuleKind = 'categories' | 'drift' | 'format' | 'not_null' | 'range' | 'rows' | 'schema' | 'unique';
+
+export interface RuleResult {
+  rule: Rule;
+  passed: boolean;
+  column?: string;
+  value?: string;
+  line?: number;
+  message: string;
+}
 
 export interface Run extends RunInfo {
   params: Record<string, string>;
@@ -589,6 +619,11 @@ export interface SavedView {
   query: string;
   orderBy: string[];
   columns: string[];
+}
+
+export interface SchemaColumn {
+  name: string;
+  type: ColumnType;
 }
 
 export interface SearchRequest {
@@ -717,6 +752,14 @@ export interface TypeChange {
   to: ColumnType;
 }
 
+export interface Validation {
+  versionId: string;
+  checked: Time;
+  passed: boolean;
+  failed: number;
+  results: RuleResult[];
+}
+
 export interface Verdict {
   column: string;
   kind: Kind;
@@ -764,6 +807,7 @@ export interface Version {
   imported: Time;
   importMillis: number;
   stored?: string;
+  checks?: CheckSummary;
   trashed: boolean;
   reused?: boolean;
 }
@@ -773,6 +817,7 @@ export interface Methods {
   'System.OpenFileDialog': (title: string, patterns: string) => string;
   'System.Status': () => Status;
   'Datasets.Cancel': (importID: string) => boolean;
+  'Datasets.Check': (versionID: string) => Validation;
   'Datasets.ColumnChart': (versionID: string, column: string, width: number, height: number) => string;
   'Datasets.Detect': (path: string, opts: Options) => Detected;
   'Datasets.Diff': (versionID: string) => Diff;
@@ -784,9 +829,13 @@ export interface Methods {
   'Datasets.Reimport': (versionID: string, opts: Options) => Version;
   'Datasets.RestoreDataset': (datasetID: string) => TrashInfo;
   'Datasets.RestoreVersion': (versionID: string) => TrashInfo;
+  'Datasets.Rules': (datasetID: string) => Rule[];
+  'Datasets.SetRules': (datasetID: string, rules: Rule[]) => Rule[];
+  'Datasets.SuggestRules': (versionID: string) => Rule[];
   'Datasets.Trash': () => TrashInfo;
   'Datasets.TrashDataset': (datasetID: string) => TrashInfo;
   'Datasets.TrashVersion': (versionID: string) => TrashInfo;
+  'Datasets.Validation': (versionID: string) => Validation | null;
   'Datasets.Version': (versionID: string) => Version;
   'Datasets.Versions': (datasetID: string) => Version[];
   'Experiments.ArtifactText': (runID: string, path: string) => string;
@@ -857,5 +906,5 @@ export interface Methods {
   'Monitoring.ReportHTML': (id: string) => string;
   'Monitoring.Reports': (limit: number) => ReportSummary[];
   'Monitoring.Run': (id: string) => Report | null;
-  'Monitoring.SetRules': (id: string, rules: Rule[]) => Monitor;
+  'Monitoring.SetRules': (id: string, rules: MonitorRule[]) => Monitor;
 }

@@ -19,6 +19,10 @@ export type ColumnShift = Diff['columns'][number];
 export type Detected = Result<'Datasets.Detect'>;
 export type TrashInfo = Result<'Datasets.Trash'>;
 export type ColumnEdit = Loose<Args<'Datasets.EditSchema'>[1][number]>;
+export type Rule = Result<'Datasets.Rules'>[number];
+export type RuleKind = Rule['kind'];
+export type Validation = Result<'Datasets.Check'>;
+export type RuleResult = Validation['results'][number];
 
 /** "dataset.import.progress" events (not a method result, so written here). */
 export interface ImportProgress {
@@ -50,6 +54,11 @@ export const trashVersion = (id: string) => call('Datasets.TrashVersion', id);
 export const restoreDataset = (id: string) => call('Datasets.RestoreDataset', id);
 export const restoreVersion = (id: string) => call('Datasets.RestoreVersion', id);
 export const trash = () => call('Datasets.Trash');
+export const rules = (datasetId: string) => call('Datasets.Rules', datasetId).then((x) => x ?? []);
+export const setRules = (datasetId: string, list: Rule[]) => call('Datasets.SetRules', datasetId, list).then((x) => x ?? []);
+export const suggestRules = (versionId: string) => call('Datasets.SuggestRules', versionId).then((x) => x ?? []);
+export const validation = (versionId: string) => call('Datasets.Validation', versionId);
+export const check = (versionId: string) => call('Datasets.Check', versionId);
 export const emptyTrash = () => call('Datasets.EmptyTrash');
 
 /** A fresh import ID, chosen by the UI so it can cancel before the call returns. */
