@@ -87,3 +87,26 @@ func TestImportCopiesAcrossFilesystems(t *testing.T) {
 	assert.Equal(t, blob.Copied, v.Stored)
 	assert.EqualValues(t, 2, v.Rows)
 }
+
+// A clone of a file that fails to import is removed with everything else:
+// no temp clone, no blob, no record.
+func TestFailedImportLeavesNoClone(t *testing.T) {
+	mnt := testenv.XFS(t)
+	db := store.MustOpen(t)
+	blobs, err := blob.Open(filepath.Join(mnt, "blobs"), db)
+	require.NoError(t, err)
+	svc := NewService(db, blobs, core.NewBus(), db.Dir)
+	src := filepath.Join(mnt, "ragged.csv")
+	require.NoError(t, os.WriteFile(src, []byte("a,b\n1,2\n3,4,5\n"), 0o644))
+	_, err = svc.ImportPath(t.Context(), src, Options{})
+	require.Error(t, err)
+	assert.Contains(t, core.ErrorMessage(err), "Line 3 has 3 fields")
+	for _, sub := range []string{"tmp", "sha256"} {
+		ents, err := os.ReadDir(filepath.Join(mnt, "blobs", sub))
+		require.NoError(t, err)
+		assert.Empty(t, ents, "blobs/%s after a failed import", sub)
+	}
+	list, err := svc.List()
+	require.NoError(t, err)
+	assert.Empty(t, list)
+}
