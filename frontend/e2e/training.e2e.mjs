@@ -109,6 +109,28 @@ test('train from a dataset, watch the live curve, land on the finished run', asy
   await page.waitForFunction(() => location.hash === '#/models/churn-gbdt');
   assert.equal(nativeDialog, '', 'no native prompt/confirm/alert');
   assert.deepEqual(page.jsErrors, []);
+
+  // The model page with a trained version's dozen metrics: no sideways
+  // scroll of the main area, numbers at four significant digits.
+  await page.waitForSelector('[data-testid="version-row"]');
+  // the lineage names the dataset version and the run, and links to them
+  await page.waitForSelector('[data-testid="lineage"] a[href^="#/datasets/"]:has-text("churn v1")');
+  const lineage = await page.textContent('[data-testid="lineage"]');
+  assert.match(lineage, /churn v1 · gbdt · \d\d:\d\d/);
+  assert.doesNotMatch(lineage, /[0-9a-z]{26}/, 'no raw IDs in the lineage');
+  for (const [width, height] of [[1280, 800], [1024, 640]]) {
+    for (const scheme of ['light', 'dark']) {
+      await page.setViewportSize({ width, height });
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.waitForTimeout(100);
+      await screenshot(page, `models-trained-${width}x${height}-${scheme}`);
+      const over = await page.$eval('main', (m) => m.scrollWidth - m.clientWidth);
+      assert.ok(over <= 0, `the Models page at ${width}px scrolls sideways by ${over}px`);
+    }
+  }
+  const cells = await page.$$eval('[data-testid="version-row"] td.num', (els) => els.map((e) => e.textContent));
+  assert.ok(cells.length >= 4, cells.join(' '));
+  for (const c of cells) assert.ok(c.replace(/[^0-9]/g, '').replace(/^0+/, '').length <= 4, `four significant digits: ${c}`);
 });
 
 test('bring your own image: a missing image fails fast, in words', async () => {

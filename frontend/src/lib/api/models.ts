@@ -22,12 +22,29 @@ export const exportDir = (name: string, version: number, dest: string) =>
   call('Models.Export', name, version, dest);
 
 /** The lineage as the chain the model page draws, left to right. */
-export function lineageSteps(l: Lineage): { kind: string; label: string; href?: string }[] {
+/** What a lineage's IDs are called, looked up by the page (UI.md: names, never raw IDs). */
+export interface LineageNames {
+  /** The dataset version as "churn v1", and its dataset's id for the link. */
+  dataset?: { label: string; datasetId: string };
+  run?: string;
+  /** Deployment name → id, for links. */
+  deployments?: Record<string, string>;
+}
+
+export function lineageSteps(l: Lineage, names: LineageNames = {}): { kind: string; label: string; href?: string }[] {
   const steps: { kind: string; label: string; href?: string }[] = [];
-  if (l.datasetVersion) steps.push({ kind: 'dataset', label: l.datasetVersion, href: '#/datasets' });
-  if (l.runId) steps.push({ kind: 'run', label: l.runId.slice(0, 10), href: `#/experiments/run/${encodeURIComponent(l.runId)}` });
+  const enc = encodeURIComponent;
+  if (l.datasetVersion) {
+    const d = names.dataset;
+    // Until the name arrives, a neutral word rather than a 26-character ID.
+    steps.push(d ? { kind: 'dataset', label: d.label, href: `#/datasets/${enc(d.datasetId)}/${enc(l.datasetVersion)}` } : { kind: 'dataset', label: 'dataset version', href: '#/datasets' });
+  }
+  if (l.runId) steps.push({ kind: 'run', label: names.run ?? 'run', href: `#/experiments/run/${enc(l.runId)}` });
   steps.push({ kind: 'model', label: `${l.model} v${l.version}` });
-  for (const d of l.deployments) steps.push({ kind: 'deployment', label: d, href: '#/deployments' });
+  for (const d of l.deployments) {
+    const id = names.deployments?.[d];
+    steps.push({ kind: 'deployment', label: d, href: id ? `#/deployments/${enc(id)}` : '#/deployments' });
+  }
   return steps;
 }
 
