@@ -10,7 +10,9 @@ import (
 // Its SHAP values are interventional, as shap's LinearExplainer computes
 // them with a background data set and feature_perturbation="interventional":
 // the contribution of matrix column j is w_j·(z_j − mean_j), with Means the
-// background's column means (Tern passes the training rows), and the base
+// background's column means (Tern passes the training rows; shap given a
+// bare array keeps a sample of 100 of them, given a masker with max_samples
+// every one, which is what the exactness test does), and the base
 // value is b + Σ w_j·mean_j. Group[j] names the source column matrix column
 // j came from, so the indicator columns of a one-hot group are summed back
 // into one contribution for their column (exact: SHAP values of a group are

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,11 +21,15 @@ import (
 )
 
 type shapModel struct {
-	Name       string     `json:"name"`
-	Kind       string     `json:"kind"`
-	File       string     `json:"file,omitempty"`
-	Trees      []shapTree `json:"trees,omitempty"`
-	BaseOffset []float64  `json:"base_offset,omitempty"`
+	Name       string      `json:"name"`
+	Kind       string      `json:"kind"`
+	File       string      `json:"file,omitempty"`
+	Trees      []shapTree  `json:"trees,omitempty"`
+	BaseOffset []float64   `json:"base_offset,omitempty"`
+	Coef       [][]float64 `json:"coef,omitempty"`
+	Intercept  []float64   `json:"intercept,omitempty"`
+	Background [][]float64 `json:"background,omitempty"`
+	X          [][]float64 `json:"x,omitempty"`
 	ensemble   *explain.Ensemble
 }
 
@@ -238,4 +243,92 @@ func toShapTree(tr ml.Tree, out, k int) shapTree {
 		st.Values[i*k+out] = val[i]
 	}
 	return st
+}
+
+func matrixRows(Z []float64, w int) [][]float64 {
+	var out [][]float64
+	for r := 0; r*w < len(Z); r++ {
+		out = append(out, Z[r*w:(r+1)*w])
+	}
+	return out
+}
+
+// TestLinearSHAPMatchesShap compares the built-in logistic and linear
+// models' explanations with shap.LinearExplainer given the same weights and
+// the training rows (both through the fitted preprocessing) as background:
+// shap's values per matrix column, summed over each one-hot group, equal
+// Tern's per input column.
+func TestLinearSHAPMatchesShap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	f := &ml.Frame{Columns: []string{"a", "b", "colour", "y", "v", "k"}}
+	colours := []string{"red", "green", "blue", "grey", "pink"}
+	for i := 0; i < 600; i++ {
+		a, b := rng.NormFloat64()*3+1, rng.NormFloat64()
+		c := rng.IntN(5)
+		var av any = a
+		if i%11 == 0 {
+			av = nil // median-imputed: the background mean of a is then not 0
+		}
+		y := fmt.Sprint(a-b+float64(c)*0.5+rng.NormFloat64() > 1)
+		k := []string{"x", "y", "z"}[min(2, max(0, int(a/2+float64(c)/3)))]
+		f.Rows = append(f.Rows, []any{av, b, colours[c], y, 2*a - b + float64(c) + rng.NormFloat64(), k})
+	}
+	type linCase struct {
+		name     string
+		m        *ml.Model
+		rows, bg *ml.Frame
+	}
+	var lcs []linCase
+	var models []shapModel
+	for _, c := range []struct{ target, algo string }{{"y", ml.AlgoLogistic}, {"v", ml.AlgoLinear}, {"k", ml.AlgoLogistic}} {
+		cols := []string{"a", "b", "colour", c.target}
+		data := &ml.Frame{Columns: cols}
+		for _, r := range f.Rows {
+			data.Rows = append(data.Rows, []any{r[0], r[1], r[2], r[slices.Index(f.Columns, c.target)]})
+		}
+		m, _, err := ml.Train(t.Context(), data, ml.Params{Target: c.target, Model: c.algo}, nil)
+		require.NoError(t, err)
+		require.True(t, m.Prep.OneHot)
+		rows := &ml.Frame{Columns: cols, Rows: data.Rows[:50]}
+		Z, err := m.Prep.Transform(rows)
+		require.NoError(t, err)
+		B, err := m.Prep.Transform(data)
+		require.NoError(t, err)
+		w := m.Prep.Width()
+		name := c.target + "/" + c.algo
+		lcs = append(lcs, linCase{name, m, rows, data})
+		models = append(models, shapModel{Name: name, Kind: "linear", Coef: m.Linear.Weights, Intercept: m.Linear.Bias, Background: matrixRows(B, w), X: matrixRows(Z, w)})
+	}
+	// One Python run for all three: importing shap is the slow part.
+	refs := runShap(t, nil, models)
+	for _, c := range lcs {
+		t.Run(c.name, func(t *testing.T) {
+			m, ref := c.m, refs[c.name]
+			w := m.Prep.Width()
+			ex, err := m.Explain(t.Context(), c.rows, c.bg)
+			require.NoError(t, err)
+			require.InDeltaSlice(t, ref.Expected, ex.Base, 1e-9)
+			group := []int{}
+			for i, ft := range m.Prep.Features {
+				for range max(1, len(ft.Categories)) {
+					group = append(group, i)
+				}
+			}
+			require.Len(t, group, w)
+			worst := 0.0
+			for r := 0; r < ex.Rows; r++ {
+				for o := 0; o < ex.Outputs; o++ {
+					want := make([]float64, ex.Features)
+					for j := 0; j < w; j++ {
+						want[group[j]] += ref.Values[r][j][o]
+					}
+					for j, v := range ex.Row(r, o) {
+						worst = math.Max(worst, math.Abs(want[j]-v))
+					}
+					require.InDeltaSlice(t, want, ex.Row(r, o), 1e-9, "row %d output %d", r, o)
+				}
+			}
+			t.Logf("%d outputs, %d matrix columns, worst difference from shap %.2g", ex.Outputs, w, worst)
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tern-studio/tern/backend/core"
 )
@@ -47,6 +48,38 @@ type Ensemble struct {
 	// Names are the feature names, when the model knows them.
 	Names []string
 	Link  string
+
+	// prepared caches what every explanation of the ensemble needs (its
+	// depth, its expected value), computed on first use; the trees must not
+	// change after that.
+	prepared atomic.Pointer[prepared]
+}
+
+type prepared struct {
+	depth    int
+	expected []float64
+	err      error
+}
+
+// prepare validates the ensemble once and caches its depth and expected
+// value, so a served model's per-request explanation does neither again.
+func (e *Ensemble) prepare() *prepared {
+	if p := e.prepared.Load(); p != nil {
+		return p
+	}
+	if err := e.Validate(); err != nil {
+		p := &prepared{err: err}
+		e.prepared.Store(p)
+		return p
+	}
+	p := &prepared{expected: append([]float64(nil), e.Base...)}
+	for i := range e.Trees {
+		t := &e.Trees[i]
+		p.depth = max(p.depth, t.depth(0))
+		p.expected[t.Output] += t.expectation(0)
+	}
+	e.prepared.Store(p)
+	return p
 }
 
 // Outputs is the number of margins the ensemble produces.
@@ -96,17 +129,11 @@ func (t *Tree) validate(features, outputs int) error {
 	return nil
 }
 
-func (t *Tree) depth() int {
-	d := make([]int, len(t.Left))
-	best := 0
-	for i := range t.Left {
-		if t.Left[i] >= 0 {
-			d[t.Left[i]] = d[i] + 1
-			d[t.Right[i]] = d[i] + 1
-		}
-		best = max(best, d[i])
+func (t *Tree) depth(n int32) int {
+	if t.Left[n] < 0 {
+		return 0
 	}
-	return best
+	return 1 + max(t.depth(t.Left[n]), t.depth(t.Right[n]))
 }
 
 func (t *Tree) leaf(x []float64) float64 {
@@ -135,12 +162,12 @@ func (t *Tree) expectation(n int32) float64 {
 // ExpectedValue is the base value per output: the offset plus each tree's
 // cover-weighted expectation (shap's explainer.expected_value for
 // tree_path_dependent, in margin space).
-func (e *Ensemble) ExpectedValue() []float64 {
-	out := append([]float64(nil), e.Base...)
-	for i := range e.Trees {
-		out[e.Trees[i].Output] += e.Trees[i].expectation(0)
+func (e *Ensemble) ExpectedValue() ([]float64, error) {
+	p := e.prepare()
+	if p.err != nil {
+		return nil, p.err
 	}
-	return out
+	return append([]float64(nil), p.expected...), nil
 }
 
 // Margin is the ensemble's raw score of x per output, summed in float64.
@@ -167,16 +194,18 @@ type pathElem struct {
 type shapper struct {
 	e    *Ensemble
 	path []pathElem
+	inv  []float64 // inv[i] = 1/i
 }
 
 func newShapper(e *Ensemble) *shapper {
-	maxDepth := 0
-	for i := range e.Trees {
-		maxDepth = max(maxDepth, e.Trees[i].depth())
-	}
+	maxDepth := e.prepare().depth
 	// Each level copies its parent's path (at most depth+1 long) after it.
 	d := maxDepth + 2
-	return &shapper{e: e, path: make([]pathElem, d*(d+1)/2+d)}
+	inv := make([]float64, d+2)
+	for i := 1; i < len(inv); i++ {
+		inv[i] = 1 / float64(i)
+	}
+	return &shapper{e: e, path: make([]pathElem, d*(d+1)/2+d), inv: inv}
 }
 
 // row adds the contributions of x to phi (Outputs × Features, row-major).
@@ -200,7 +229,7 @@ func (s *shapper) recurse(t *Tree, x, phi []float64, n int32, start, depth int, 
 	extend(path, depth, zero, one, feature)
 	if t.Left[n] < 0 {
 		for i := 1; i <= depth; i++ {
-			w := unwoundSum(path, depth, i)
+			w := unwoundSum(path, depth, i, s.inv)
 			el := &path[i]
 			phi[el.feature] += w * (el.one - el.zero) * t.Value[n]
 		}
@@ -261,21 +290,33 @@ func unwind(path []pathElem, depth, k int) {
 	}
 }
 
-func unwoundSum(path []pathElem, depth, k int) float64 {
+// unwoundSum is the total permutation weight of the path with element k
+// taken out (Algorithm 2's UNWOUND-SUM). It is the innermost loop of
+// TreeSHAP, so divisions are replaced by multiplications with inv[i] = 1/i.
+func unwoundSum(path []pathElem, depth, k int, inv []float64) float64 {
 	one, zero := path[k].one, path[k].zero
-	next := path[depth].weight
+	path = path[:depth+1]
+	inv = inv[:depth+2]
 	d := float64(depth + 1)
 	total := 0.0
-	for i := depth - 1; i >= 0; i-- {
-		if one != 0 {
-			tmp := next * d / (float64(i+1) * one)
+	if one != 0 {
+		next := path[depth].weight
+		a := d / one
+		b := zero * inv[depth+1] // zero / d
+		for i := depth - 1; i >= 0; i-- {
+			tmp := next * a * inv[i+1]
 			total += tmp
-			next = path[i].weight - tmp*zero*float64(depth-i)/d
-		} else if zero != 0 {
-			total += path[i].weight / zero / (float64(depth-i) / d)
+			next = path[i].weight - tmp*b*float64(depth-i)
 		}
+		return total
 	}
-	return total
+	if zero == 0 {
+		return 0
+	}
+	for i := depth - 1; i >= 0; i-- {
+		total += path[i].weight * inv[depth-i]
+	}
+	return total * d / zero
 }
 
 // Explanation holds the contributions of n rows: Values[(r*Outputs+o)*
@@ -301,18 +342,31 @@ func (x *Explanation) Row(r, o int) []float64 {
 // missing) with path-dependent TreeSHAP, on up to workers goroutines (0 =
 // all CPUs). It stops with ctx's error when cancelled, checked per row.
 func (e *Ensemble) SHAP(ctx context.Context, X []float64, n, workers int) (*Explanation, error) {
-	if err := e.Validate(); err != nil {
+	base, err := e.ExpectedValue()
+	if err != nil {
 		return nil, err
 	}
 	if len(X) != n*e.Features {
 		return nil, core.Errorf(core.Invalid, "The rows to explain have %d values, expected %d rows × %d features.", len(X), n, e.Features)
 	}
 	k, f := len(e.Base), e.Features
-	out := &Explanation{Base: e.ExpectedValue(), Values: make([]float64, n*k*f), Rows: n, Outputs: k, Features: f, Link: e.Link, Names: e.Names}
+	out := &Explanation{Base: base, Values: make([]float64, n*k*f), Rows: n, Outputs: k, Features: f, Link: e.Link, Names: e.Names}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = min(workers, max(n, 1))
+	if workers == 1 {
+		// One row (a request's explanation) or one goroutine: no
+		// scheduling in the way.
+		s := newShapper(e)
+		for r := 0; r < n; r++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			s.row(X[r*f:(r+1)*f], out.Values[r*k*f:(r+1)*k*f])
+		}
+		return out, nil
+	}
 	var wg sync.WaitGroup
 	var next int64
 	var mu sync.Mutex
