@@ -129,6 +129,11 @@ test('a run page shows params, metric values and curves, and notes', async () =>
   const charts = await page.$$eval('[data-testid="metric-chart"]', (els) => els.map((e) => [e.getAttribute('aria-label'), e.dataset.points]));
   assert.deepEqual(charts, [['loss', '300']]);
   await screenshot(page, 'experiments-run-curves-dark');
+  // the ID is only in its copyable field
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.click('[data-testid="copy-run-id"]');
+  await page.waitForSelector('[data-testid="copy-run-id"]:has-text("Copied")');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), runs['gbdt-risk']);
 
   // hover shows the value at the cursor, in the app's number format
   const box = await (await page.$('[data-metric="loss"] .u-over')).boundingBox();
