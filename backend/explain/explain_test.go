@@ -263,3 +263,14 @@ func TestPermutationImportance(t *testing.T) {
 	_, _, err = Permutation(t.Context(), []string{"a"}, rows[:1], score, PermutationOptions{})
 	require.ErrorContains(t, err, "at least two rows")
 }
+
+func TestMeanAbs(t *testing.T) {
+	x := &Explanation{Rows: 2, Outputs: 2, Features: 2, Values: []float64{
+		1, -2, // row 0, output 0
+		0, 4, // row 0, output 1
+		-3, 2, // row 1, output 0
+		1, -1, // row 1, output 1
+	}}
+	require.Equal(t, []float64{2, 2, 0.5, 2.5}, x.MeanAbs())
+	require.Equal(t, []float64{0, 0}, (&Explanation{Outputs: 1, Features: 2}).MeanAbs())
+}

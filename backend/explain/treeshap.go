@@ -400,3 +400,24 @@ func (e *Ensemble) SHAP(ctx context.Context, X []float64, n, workers int) (*Expl
 	}
 	return out, nil
 }
+
+// MeanAbs is the global importance of each feature: the mean |contribution|
+// over the rows, per output (Outputs × Features, row-major), as shap's
+// summary bar plot shows it.
+func (x *Explanation) MeanAbs() []float64 {
+	out := make([]float64, x.Outputs*x.Features)
+	if x.Rows == 0 {
+		return out
+	}
+	for r := 0; r < x.Rows; r++ {
+		for o := 0; o < x.Outputs; o++ {
+			for j, v := range x.Row(r, o) {
+				out[o*x.Features+j] += math.Abs(v)
+			}
+		}
+	}
+	for i := range out {
+		out[i] /= float64(x.Rows)
+	}
+	return out
+}
