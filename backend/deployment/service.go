@@ -169,6 +169,10 @@ func (s *Service) Deploy(ctx context.Context, model, ref string, opt Options) (D
 }
 
 func (s *Service) launch(ctx context.Context, depID string, v registry.Version) (Instance, error) {
+	if v.Pickle {
+		// Serving pickles needs the locked-down Python container (issue 14), not yet built.
+		return Instance{}, core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model (%s flavor). Tern's own server never unpickles (loading a pickle runs code), so it cannot deploy it yet; export it and serve it with MLflow, or register an XGBoost, LightGBM or built-in model.", v.Version, v.Model, v.Flavor)
+	}
 	inst, err := s.cfg.Launcher.Launch(ctx, Spec{Deployment: depID, Backend: backendID(v.Version), Model: v.Model, Version: v.Version, Dir: s.cfg.Registry.Dir(v)})
 	if err != nil {
 		return Instance{}, err

@@ -269,3 +269,23 @@ func TestTryItAndBatchScoring(t *testing.T) {
 	_, err = svc.ScoreCSVText(ctx, d.ID, "a,b,c,d,e,f\n1,2,3,4,5,6\n")
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
 }
+
+// A pickled Python version (registered through the MLflow API) is refused
+// with words, before anything is launched.
+func TestPickledVersionIsNotDeployed(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "MLmodel"), []byte("flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.pkl\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.pkl"), []byte("\x80\x04"), 0o644))
+	v, err := f.reg.RegisterDir("churn", dir, registry.Meta{})
+	require.NoError(t, err)
+	require.True(t, v.Pickle)
+	svc := f.service(NewProcessLauncher())
+	t.Cleanup(svc.Close)
+	_, err = svc.Deploy(t.Context(), "churn", "1", Options{})
+	assert.Equal(t, core.Invalid, core.ErrorCode(err))
+	assert.ErrorContains(t, err, "never unpickles")
+	all, err := svc.List()
+	require.NoError(t, err)
+	assert.Empty(t, all)
+}

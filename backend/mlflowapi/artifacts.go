@@ -38,6 +38,10 @@ func (a *API) artifactTarget(req *http.Request, p string) (runID, rel string, er
 }
 
 func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.PathValue("path"), registryPrefix) {
+		writeErr(w, a.log, invalid("A registered model version's files cannot be changed."))
+		return
+	}
 	runID, rel, err := a.artifactTarget(r, r.PathValue("path"))
 	if err == nil && rel == "" {
 		err = invalid("An artifact upload needs a file name.")
@@ -60,6 +64,10 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
+	if p := r.PathValue("path"); strings.HasPrefix(p, registryPrefix) {
+		a.serveRegistryFile(w, p)
+		return
+	}
 	runID, rel, err := a.artifactTarget(r, r.PathValue("path"))
 	if err != nil {
 		writeErr(w, a.log, err)
@@ -83,6 +91,10 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.PathValue("path"), registryPrefix) {
+		writeErr(w, a.log, invalid("A registered model version's files cannot be deleted here; delete the version."))
+		return
+	}
 	runID, rel, err := a.artifactTarget(r, r.PathValue("path"))
 	if err == nil {
 		err = a.svc.DeleteArtifact(runID, rel)
@@ -103,6 +115,10 @@ type fileJSON struct {
 // listArtifacts answers GET .../mlflow-artifacts/artifacts?path=..., one
 // level, with paths relative to the listed folder (as MLflow's server).
 func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) {
+	if p := strings.Trim(r.URL.Query().Get("path"), "/"); strings.HasPrefix(p+"/", registryPrefix) && p != "" {
+		a.listRegistryFiles(w, p)
+		return
+	}
 	runID, rel, err := a.artifactTarget(r, strings.Trim(r.URL.Query().Get("path"), "/"))
 	if err != nil {
 		writeErr(w, a.log, err)

@@ -21,6 +21,16 @@
 //
 // Tern's CRASHED status is reported as FAILED (the client knows no other).
 //
+// The Model Registry (registered-models/*, model-versions/*) and MLflow 3's
+// logged models (logged-models/*, runs/outputs) run over Tern's registry
+// (registry.go, logged.go; the API's Registry field): a model version is
+// an ordinary registry version copied from the run's artifacts, so the
+// Models area lists it. A logged model's files live among its run's
+// artifacts at models/<model id>; a version's files are served read-only
+// at mlflow-artifacts:/models/<name>/<version>. Stages are not kept
+// (MLflow 3 deprecates them for aliases). Pickled flavors (sklearn,
+// python_function) are registered and exported but never loaded by Tern.
+//
 // The routes are handed to httpapi (which applies Host, token and Origin
 // checks) by main.go via Routes; Handler is the same API for the runner's
 // per-job tracking gateways, which check the job's token themselves.

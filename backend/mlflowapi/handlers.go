@@ -15,6 +15,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/httpjson"
+	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -24,6 +25,10 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 type API struct {
 	svc *tracking.Service
 	log *slog.Logger
+	// Registry backs the Model Registry and logged-model endpoints; it is
+	// set after New because the registry is built after the runner that
+	// takes Handler. Until then those endpoints answer 503.
+	Registry *registry.Service
 }
 
 // New builds the API; log may be nil.
@@ -96,14 +101,12 @@ func (a *API) Routes() []httpapi.Route {
 		// the downsampled history MLflow's own UI draws charts from
 		rt("GET /ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", perRun, a.historyBulkInterval),
 	}
+	routes = append(routes, a.registryRoutes(rt)...)
 	routes = append(routes,
 		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: a.logBatchHandler(h(perRun, a.logBatch)), MaxBytes: batchBodyCap},
 		// runs/log-inputs: the client sends dataset inputs with
 		// mlflow.log_input; accepted and ignored so such scripts run.
 		rt("POST "+v2+"runs/log-inputs", readShared, func(*http.Request, args) (any, error) { return struct{}{}, nil }),
-		// MLflow 3 clients look for logged models when listing a run's
-		// artifacts; Tern keeps models in its registry, so there are none.
-		rt("POST "+v2+"logged-models/search", readShared, func(*http.Request, args) (any, error) { return struct{}{}, nil }),
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts", Handler: http.HandlerFunc(a.listArtifacts)},
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.downloadArtifact)},
 		httpapi.Route{Pattern: "PUT /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.uploadArtifact), RawBody: true, MaxBytes: -1},

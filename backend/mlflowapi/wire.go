@@ -77,7 +77,7 @@ func (a args) scopeOK(runID string) error {
 }
 
 func readArgs(r *http.Request) (args, error) {
-	if r.Method == http.MethodGet || r.Method == http.MethodDelete {
+	if r.Method == http.MethodGet {
 		return args{q: r.URL.Query()}, nil
 	}
 	b, err := io.ReadAll(r.Body)
@@ -90,6 +90,11 @@ func readArgs(r *http.Request) (args, error) {
 	}
 	a := args{body: map[string]json.RawMessage{}, q: r.URL.Query()}
 	if len(strings.TrimSpace(string(b))) == 0 {
+		if r.Method == http.MethodDelete {
+			// the registry's DELETEs carry a JSON body; a bare DELETE
+			// names its fields in the query
+			return args{q: r.URL.Query()}, nil
+		}
 		return a, nil
 	}
 	if err := json.Unmarshal(b, &a.body); err != nil {

@@ -29,6 +29,9 @@ type Model struct {
 	// Labels says an xgboost model was saved from a scikit-learn
 	// classifier, whose predict answers class labels, not probabilities.
 	Labels bool
+	// Pickle says the model is pickled Python (see Inspect): described,
+	// never loaded; ML and GBDT are nil.
+	Pickle bool
 }
 
 var defaultData = map[string]string{FlavorXGBoost: "model.xgb", FlavorLightGBM: "model.lgb"}

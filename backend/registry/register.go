@@ -33,6 +33,13 @@ type Meta struct {
 	Metrics        map[string]float64
 	Params         map[string]string
 	Source         string
+	// From the MLflow API: the source URI, logged model ID and tags.
+	SourceURI string
+	ModelID   string
+	Tags      map[string]string
+	// MustExist refuses to create the model (MLflow's create-model-version
+	// needs a registered model).
+	MustExist bool
 }
 
 // RegisterRun registers the model a run wrote (its artifact directory
@@ -40,6 +47,13 @@ type Meta struct {
 // the model if needed. Lineage (dataset version, run, metrics, params) is
 // copied from the run.
 func (s *Service) RegisterRun(name, runID, artifactPath string) (Version, error) {
+	return s.RegisterRunMeta(name, runID, artifactPath, Meta{})
+}
+
+// RegisterRunMeta is RegisterRun with the MLflow API's extras (source URI,
+// logged model, tags, description) in meta; lineage still comes from the
+// run.
+func (s *Service) RegisterRunMeta(name, runID, artifactPath string, extra Meta) (Version, error) {
 	if s.runs == nil {
 		return Version{}, core.Errorf(core.Unavailable, "Run tracking is not available.")
 	}
@@ -65,6 +79,7 @@ func (s *Service) RegisterRun(name, runID, artifactPath string) (Version, error)
 	return s.RegisterDir(name, src, Meta{
 		RunID: runID, ExperimentID: run.ExperimentID, DatasetVersion: run.DatasetVersion,
 		Metrics: metrics, Params: run.Params, Source: "run",
+		Description: extra.Description, SourceURI: extra.SourceURI, ModelID: extra.ModelID, Tags: extra.Tags, MustExist: extra.MustExist,
 	})
 }
 
@@ -161,7 +176,7 @@ func (s *Service) ImportFile(name string, data []byte, sig modelfmt.Signature, e
 // commit validates the staged directory, moves it into place and writes
 // the version (and model, on first registration) in one transaction.
 func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
-	loaded, err := modelfmt.Load(staged)
+	loaded, err := modelfmt.Inspect(staged)
 	if err != nil {
 		return Version{}, err
 	}
@@ -174,7 +189,7 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, err := s.Get(name)
-	if core.ErrorCode(err) == core.NotFound {
+	if core.ErrorCode(err) == core.NotFound && !meta.MustExist {
 		now := time.Now().UnixMilli()
 		m = Model{Name: name, Created: now, Aliases: map[string]int{}}
 	} else if err != nil {
@@ -196,7 +211,9 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 		RunID: meta.RunID, ExperimentID: meta.ExperimentID, DatasetVersion: meta.DatasetVersion,
 		Flavor: loaded.Flavor, Signature: loaded.Signature, InputExample: loaded.Example,
 		Metrics: meta.Metrics, Params: meta.Params, Description: meta.Description, Profile: profile, Dir: rel,
+		Pickle: loaded.Pickle, SourceURI: meta.SourceURI, ModelID: meta.ModelID, Tags: meta.Tags,
 	}
+	v.Updated = v.Created
 	m.LatestVersion = n
 	m.Updated = v.Created
 	err = s.st.DB.Update(func(txn *badger.Txn) error {

@@ -45,6 +45,8 @@ type Model struct {
 	Updated       int64          `json:"updated"`
 	LatestVersion int            `json:"latestVersion"`
 	Aliases       map[string]int `json:"aliases"`
+	// Tags are free key/values (MLflow's registered model tags).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Version is one registered model version.
@@ -69,6 +71,16 @@ type Version struct {
 	// Dir is relative to the registry's root.
 	Dir     string   `json:"dir"`
 	Aliases []string `json:"aliases,omitempty"` // filled on read
+	// Pickle marks pickled Python models (sklearn, python_function):
+	// registered and exported, never loaded by Tern's own server.
+	Pickle bool `json:"pickle,omitempty"`
+	// SourceURI is where the files came from as MLflow names it
+	// (runs:/..., models:/m-..., mlflow-artifacts:/...), when registered
+	// through the MLflow API; ModelID is the logged model's ID.
+	SourceURI string            `json:"sourceUri,omitempty"`
+	ModelID   string            `json:"modelId,omitempty"`
+	Tags      map[string]string `json:"tags,omitempty"`
+	Updated   int64             `json:"updated,omitempty"`
 }
 
 // Runs is what the registry needs of tracking.
@@ -86,7 +98,10 @@ type Service struct {
 	// Profile returns the profile of a dataset version, frozen with the
 	// model version; nil skips it.
 	Profile func(datasetVersion string) (any, error)
-	mu      sync.Mutex // serialises version numbering
+	// DeploymentsOf names the deployments serving a version; deleting or
+	// renaming what they serve is refused. nil means none.
+	DeploymentsOf func(model string, version int) []string
+	mu            sync.Mutex // serialises version numbering, renames and deletes
 }
 
 // NewService keeps model directories under dataDir/models.

@@ -135,9 +135,9 @@ func TestImportFilesAndAliases(t *testing.T) {
 func TestRefusalsLeaveNothingBehind(t *testing.T) {
 	s, _ := newService(t)
 	bad := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(bad, "MLmodel"), []byte("flavors:\n  sklearn:\n    pickled_model: model.pkl\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "MLmodel"), []byte("flavors:\n  h2o:\n    data: model.h2o\n"), 0o644))
 	_, err := s.RegisterDir("m", bad, Meta{})
-	assert.ErrorContains(t, err, "never unpickles")
+	assert.ErrorContains(t, err, "Tern serves tern, xgboost and lightgbm")
 
 	linked := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(linked, "MLmodel"), []byte("flavors:\n  lightgbm:\n    data: model.lgb\n"), 0o644))

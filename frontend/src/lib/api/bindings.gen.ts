@@ -314,6 +314,7 @@ export interface Model {
   updated: number;
   latestVersion: number;
   aliases: Record<string, number>;
+  tags?: Record<string, string>;
 }
 
 export interface ModelDetail {
@@ -505,6 +506,11 @@ export interface RegistryVersion {
   profile?: RawMessage;
   dir: string;
   aliases?: string[];
+  pickle?: boolean;
+  sourceUri?: string;
+  modelId?: string;
+  tags?: Record<string, string>;
+  updated?: number;
 }
 
 export interface Report {
