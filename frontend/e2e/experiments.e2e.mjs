@@ -135,7 +135,10 @@ test('a run page shows params, metric values and curves, and notes', async () =>
   await page.waitForSelector('[data-testid="copy-run-id"]:has-text("Copied")');
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), runs['gbdt-risk']);
 
-  // hover shows the value at the cursor, in the app's number format
+  // the legend shows the latest values until the cursor is over the plot…
+  const idle = await page.$$eval('[data-metric="loss"] .u-legend .u-value', (els) => els.map((e) => e.textContent));
+  assert.deepEqual(idle, ['299', await page.$eval('[data-metric="loss"] .latest b', (el) => el.textContent)]);
+  // …then the value at the cursor, in the app's number format
   const box = await (await page.$('[data-metric="loss"] .u-over')).boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   const hovered = await page.$$eval('[data-metric="loss"] .u-legend .u-value', (els) => els.map((e) => e.textContent));
