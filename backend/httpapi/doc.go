@@ -21,6 +21,12 @@
 //  3. Writes: a browser Origin must be this origin (403), and non-raw
 //     routes require Content-Type: application/json (415).
 //
+// Under MLflow's paths (/api/2.0/mlflow/, /api/2.0/mlflow-artifacts/,
+// /ajax-api/) the gate's refusals use MLflow's {error_code, message} body
+// (UNAUTHENTICATED, PERMISSION_DENIED, ...), and a path no route serves is
+// 404 ENDPOINT_NOT_FOUND (405 with Allow when another method serves it),
+// never the UI page (mlflow.go).
+//
 // No CORS header is ever sent. To add routes for a domain service, give
 // Config a field for it and register its routes in New, as Datasets and
 // Monitor are.

@@ -97,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		s.routes = append(s.routes, monitorRoutes(cfg.Monitor)...)
 	}
 	s.routes = append(s.routes, cfg.Routes...)
+	s.routes = append(s.routes, s.mlflowFallbacks()...)
 	if cfg.UI != nil {
 		s.routes = append(s.routes, Route{Pattern: "GET /", Handler: uiHandler(cfg.UI)})
 	}
@@ -125,14 +126,14 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // served to a rebound name.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.hostAllowed(r.Host) {
-		writeError(w, http.StatusForbidden, "forbidden", "This Tern only answers to localhost.")
+		refuse(w, r, http.StatusForbidden, "forbidden", "This Tern only answers to localhost.")
 		return
 	}
 	// ServeMux would answer a path with "..", "." or "//" segments with a
 	// redirect that keeps a PUT's method and body, pointing an upload at
 	// somewhere else; such paths are refused outright instead.
 	if !cleanPath(r.URL.Path) {
-		writeError(w, http.StatusBadRequest, string(core.Invalid), "The request path has empty, '.' or '..' segments.")
+		refuse(w, r, http.StatusBadRequest, string(core.Invalid), "The request path has empty, '.' or '..' segments.")
 		return
 	}
 	h := w.Header()
@@ -173,20 +174,20 @@ func (s *Server) hostAllowed(hostport string) bool {
 func (s *Server) gate(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !rt.Public && !s.authorized(r) {
-			if r.Method == http.MethodGet && acceptsHTML(r) {
+			if r.Method == http.MethodGet && acceptsHTML(r) && !mlflowPath(r.URL.Path) {
 				serveBootstrap(w)
 				return
 			}
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "This Tern needs its access token (printed by `tern serve`).")
+			refuse(w, r, http.StatusUnauthorized, "unauthenticated", "This Tern needs its access token (printed by `tern serve`).")
 			return
 		}
 		if isWrite(r.Method) {
 			if !sameOrigin(r) {
-				writeError(w, http.StatusForbidden, "forbidden", "Cross-origin requests are refused.")
+				refuse(w, r, http.StatusForbidden, "forbidden", "Cross-origin requests are refused.")
 				return
 			}
 			if !rt.RawBody && !isJSON(r.Header.Get("Content-Type")) {
-				writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as application/json.")
+				refuse(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as application/json.")
 				return
 			}
 		}
