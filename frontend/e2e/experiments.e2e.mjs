@@ -80,6 +80,19 @@ test('filter the runs table with an OR query, then compare two runs', async () =
   assert.deepEqual((await rowNames(page)).sort(), ['gbdt-risk', 'mlp-growth']);
   await screenshot(page, 'experiments-or-filter');
 
+  // Save the view through the app's dialog: the query is the proposed name; Esc keeps nothing.
+  page.on('dialog', (d) => assert.fail(`a native ${d.type()} dialog opened`));
+  await page.click('button:has-text("Save view")');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  assert.equal(await page.inputValue('[data-testid="app-dialog-input"]'), 'metrics.auc >= 0.85 and (params.model =…');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid="app-dialog"]', { state: 'detached' });
+  assert.equal(await page.$$eval('[aria-label="Saved views"] option', (os) => os.length), 1, 'Esc saved nothing');
+  await page.click('button:has-text("Save view")');
+  await page.fill('[data-testid="app-dialog-input"]', 'good growth');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => [...document.querySelectorAll('[aria-label="Saved views"] option')].some((o) => o.value === 'good growth'));
+
   // sort by a metric column
   await page.fill('[data-testid="query"]', '');
   await page.press('[data-testid="query"]', 'Enter');
