@@ -124,6 +124,12 @@ func (a *API) Handler() http.Handler {
 	for _, r := range a.Routes() {
 		mux.Handle(r.Pattern, r.Handler)
 	}
+	// what httpapi's fallbacks answer on the main face
+	for _, pre := range []string{"/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/ajax-api/"} {
+		mux.HandleFunc(pre, func(w http.ResponseWriter, r *http.Request) {
+			httpjson.WriteMLflowError(w, http.StatusNotFound, "ENDPOINT_NOT_FOUND", "No API endpoint "+r.Method+" "+r.URL.Path+" in Tern's MLflow API.")
+		})
+	}
 	return mux
 }
 

@@ -84,3 +84,23 @@ func TestRunScopedRequests(t *testing.T) {
 	f.Close()
 	assert.Equal(t, "b-secret", string(content))
 }
+
+// The runner's per-job gateway (Handler, without httpapi) answers unknown
+// MLflow paths as the main face does.
+func TestGatewayUnknownPaths(t *testing.T) {
+	st := store.MustOpen(t)
+	svc, err := tracking.NewService(st, core.NewBus(), st.Dir)
+	require.NoError(t, err)
+	h := New(svc, nil).Handler()
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/2.0/mlflow/nope"}, {"POST", "/api/2.0/mlflow/nope"}, {"PATCH", "/ajax-api/2.0/mlflow/x"}, {"GET", "/api/2.0/mlflow-artifacts/x"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, strings.NewReader("{}")))
+		assert.Equal(t, 404, rec.Code, "%s %s", c.method, c.path)
+		assert.Contains(t, rec.Body.String(), `"error_code":"ENDPOINT_NOT_FOUND"`)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0", nil))
+	assert.Equal(t, 200, rec.Code, "known routes still answer")
+}
