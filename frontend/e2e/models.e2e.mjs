@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { useTern, screenshot, repoRoot } from './harness.mjs';
 
@@ -92,4 +92,29 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   await dark.goto(`${env.tern.url}/#/deployments`);
   await dark.waitForSelector('[data-testid="backend-row"]');
   await screenshot(dark, 'deployments-dark-small');
+});
+
+test('a pickled scikit-learn folder is registered, marked, and not offered for deployment', async () => {
+  // what mlflow.sklearn.log_model writes (the pickle bytes are a stand-in: Tern never opens them)
+  const dir = mkdtempSync(join(tmpdir(), 'tern-sklearn-'));
+  writeFileSync(join(dir, 'MLmodel'), 'flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n  sklearn:\n    pickled_model: model.pkl\n' +
+    "signature:\n  inputs: '[{\"type\": \"double\", \"name\": \"tenure\", \"required\": true}]'\n  outputs: ''\n  params: null\n");
+  writeFileSync(join(dir, 'model.pkl'), '\x80\x04');
+  for (const [opts, name] of [[{ width: 1280, height: 800 }, 'models-pickle'], [{ width: 1024, height: 640, colorScheme: 'dark' }, 'models-pickle-dark-small']]) {
+    const page = await env.open(opts);
+    await page.click('[data-nav="models"]');
+    if (name === 'models-pickle') {
+      await page.click('[data-testid="import-model"]');
+      await page.fill('[data-testid="import-name"]', 'churn');
+      await page.fill('[data-testid="import-path"]', dir);
+      await page.click('[data-testid="import-submit"]');
+    } else {
+      await page.click('[data-testid="model-item"]:has-text("churn")');
+    }
+    await page.waitForSelector('[data-testid="pickle-chip"]');
+    assert.match(await page.textContent('[data-testid="versions"]'), /sklearn/);
+    assert.ok(await page.isDisabled('[data-testid="deploy-version"]'), 'Deploy is off for a pickle');
+    await screenshot(page, name);
+    await page.close();
+  }
 });
