@@ -188,6 +188,9 @@ func (d *Deployments) ExportImage(model string, version int, dest string) (strin
 	if err != nil {
 		return "", err
 	}
+	if err := deployment.Servable(v); err != nil {
+		return "", err
+	}
 	ctx, done := d.life.call()
 	defer done()
 	return d.packager.SaveImage(ctx, model, version, d.reg.Dir(v), dest)
@@ -200,6 +203,9 @@ func (d *Deployments) ExportBuildContext(model string, version int, dest string)
 	}
 	v, err := d.reg.Version(model, strconv.Itoa(version))
 	if err != nil {
+		return err
+	}
+	if err := deployment.Servable(v); err != nil {
 		return err
 	}
 	return d.packager.WriteBuildContext(d.reg.Dir(v), dest)

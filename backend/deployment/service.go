@@ -168,10 +168,19 @@ func (s *Service) Deploy(ctx context.Context, model, ref string, opt Options) (D
 	return d, nil
 }
 
-func (s *Service) launch(ctx context.Context, depID string, v registry.Version) (Instance, error) {
+// Servable says why tern-runtime cannot serve a version (deploy it or
+// package it as an image), or nil. Pickled Python versions need the
+// locked-down Python container (issue 14), which is not built yet.
+func Servable(v registry.Version) error {
 	if v.Pickle {
-		// Serving pickles needs the locked-down Python container (issue 14), not yet built.
-		return Instance{}, core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model (%s flavor). Tern's own server never unpickles (loading a pickle runs code), so it cannot deploy it yet; export it and serve it with MLflow, or register an XGBoost, LightGBM or built-in model.", v.Version, v.Model, v.Flavor)
+		return core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model (%s flavor). Tern's own server never unpickles (loading a pickle runs code), so it cannot deploy or package it yet; export the MLmodel folder and serve it with MLflow, or register an XGBoost, LightGBM or built-in model.", v.Version, v.Model, v.Flavor)
+	}
+	return nil
+}
+
+func (s *Service) launch(ctx context.Context, depID string, v registry.Version) (Instance, error) {
+	if err := Servable(v); err != nil {
+		return Instance{}, err
 	}
 	inst, err := s.cfg.Launcher.Launch(ctx, Spec{Deployment: depID, Backend: backendID(v.Version), Model: v.Model, Version: v.Version, Dir: s.cfg.Registry.Dir(v)})
 	if err != nil {

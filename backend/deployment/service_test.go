@@ -280,6 +280,7 @@ func TestPickledVersionIsNotDeployed(t *testing.T) {
 	v, err := f.reg.RegisterDir("churn", dir, registry.Meta{})
 	require.NoError(t, err)
 	require.True(t, v.Pickle)
+	assert.ErrorContains(t, Servable(v), "cannot deploy or package it")
 	svc := f.service(NewProcessLauncher())
 	t.Cleanup(svc.Close)
 	_, err = svc.Deploy(t.Context(), "churn", "1", Options{})

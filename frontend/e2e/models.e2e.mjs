@@ -114,6 +114,9 @@ test('a pickled scikit-learn folder is registered, marked, and not offered for d
     await page.waitForSelector('[data-testid="pickle-chip"]');
     assert.match(await page.textContent('[data-testid="versions"]'), /sklearn/);
     assert.ok(await page.isDisabled('[data-testid="deploy-version"]'), 'Deploy is off for a pickle');
+    await page.fill('[data-testid="export-dest"]', join(dir, 'out'));
+    assert.ok(await page.isDisabled('[data-testid="export-image"]'), 'no serving image for a pickle');
+    assert.ok(!(await page.isDisabled('[data-testid="export-folder"]')), 'the MLmodel folder still exports');
     await screenshot(page, name);
     await page.close();
   }
