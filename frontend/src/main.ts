@@ -1,3 +1,5 @@
+// First: uPlot reads navigator.language as it loads (see lib/locale.ts).
+import './lib/locale';
 import { mount } from 'svelte';
 import './app.css';
 import App from './App.svelte';
