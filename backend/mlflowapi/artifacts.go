@@ -129,6 +129,12 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, a.log, err)
 		return
 	}
+	writeFiles(w, list)
+}
+
+// writeFiles answers a listing of a folder (a run's artifacts, a model
+// version's files) as MLflow does: base names, a size for files only.
+func writeFiles(w http.ResponseWriter, list []tracking.Artifact) {
 	files := make([]fileJSON, 0, len(list))
 	for _, f := range list {
 		fj := fileJSON{Path: path.Base(f.Path), IsDir: f.IsDir}

@@ -40,21 +40,7 @@ func newServer(t *testing.T) (*httptest.Server, *tracking.Service) {
 func TestRealMLflowClientRoundTrip(t *testing.T) {
 	py := testenv.Python(t, "mlflow")
 	ts, svc := newServer(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/client_roundtrip.py")
-	cmd.Env = append(os.Environ(),
-		"MLFLOW_TRACKING_URI="+ts.URL,
-		"MLFLOW_TRACKING_TOKEN="+testToken,
-		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=0",
-		"MLFLOW_HTTP_REQUEST_TIMEOUT=60",
-		"GIT_PYTHON_REFRESH=quiet",
-	)
-	outb, err := cmd.CombinedOutput()
-	out := string(outb)
-	require.NoError(t, err, out)
-	i := strings.LastIndex(out, "RESULT ")
-	require.GreaterOrEqual(t, i, 0, out)
+	out, result := runClientScript(t, py, ts.URL, "testdata/client_roundtrip.py")
 	var res struct {
 		MissingByName    bool   `json:"missing_by_name"`
 		DefaultName      string `json:"default_name"`
@@ -96,7 +82,7 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 		Paged           []any     `json:"paged"`
 		Paged2          int       `json:"paged2"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out[i+7:])), &res), out)
+	require.NoError(t, json.Unmarshal(result, &res), out)
 
 	// what the mlflow client read back
 	assert.True(t, res.MissingByName, "get_experiment_by_name of a missing name is None")
@@ -161,4 +147,27 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 	gone, err := svc.GetRun(res.Run2ID)
 	require.NoError(t, err)
 	assert.Equal(t, tracking.StageActive, gone.LifecycleStage)
+}
+
+// runClientScript runs a Python script with the real mlflow client pointed
+// at url and returns its whole output and the JSON it printed after its
+// last "RESULT ".
+func runClientScript(t *testing.T, py, url, script string) (out string, result []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, script)
+	cmd.Env = append(os.Environ(),
+		"MLFLOW_TRACKING_URI="+url,
+		"MLFLOW_TRACKING_TOKEN="+testToken,
+		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=0",
+		"MLFLOW_HTTP_REQUEST_TIMEOUT=60",
+		"GIT_PYTHON_REFRESH=quiet",
+	)
+	b, err := cmd.CombinedOutput()
+	out = string(b)
+	require.NoError(t, err, out)
+	i := strings.LastIndex(out, "RESULT ")
+	require.GreaterOrEqual(t, i, 0, out)
+	return out, []byte(strings.TrimSpace(out[i+len("RESULT "):]))
 }

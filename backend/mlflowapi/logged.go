@@ -188,6 +188,10 @@ func (a *API) logLoggedModelParams(r *http.Request, in args) (any, error) {
 	return struct{}{}, err
 }
 
+// paramsAsTags lets params.<key> read like tags.<key>: parsed as a tag of
+// its own name.
+func paramsAsTags(filter string) string { return strings.ReplaceAll(filter, "params.", "tags.params.") }
+
 var loggedFilterFields = map[string]bool{"name": true, "source_run_id": true, "model_type": true, "status": true, "model_id": true, "tags": true, "params": true}
 
 func (a *API) searchLoggedModels(r *http.Request, in args) (any, error) {
@@ -202,16 +206,7 @@ func (a *API) searchLoggedModels(r *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	filter, err := in.str("filter")
-	if err != nil {
-		return nil, err
-	}
-	// params.<key> reads like tags.<key>: parse it as a tag of its own name
-	clauses, err := parseFilter(strings.ReplaceAll(filter, "params.", "tags.params."), loggedFilterFields)
-	if err != nil {
-		return nil, err
-	}
-	n, off, err := page(in, 100, 1000)
+	clauses, n, off, err := searchArgs(in, paramsAsTags, loggedFilterFields, 100, 1000)
 	if err != nil {
 		return nil, err
 	}

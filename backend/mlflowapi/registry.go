@@ -12,7 +12,6 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/httpapi"
-	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/registry"
 )
 
@@ -296,6 +295,24 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
+// searchArgs reads what a registry search takes: its filter over the fields
+// it may name (through prepare first, when given) and the page (def results
+// unless asked, at most max).
+func searchArgs(in args, prepare func(string) string, fields map[string]bool, def, max int64) (clauses []clause, n, off int, err error) {
+	filter, err := in.str("filter")
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if prepare != nil {
+		filter = prepare(filter)
+	}
+	if clauses, err = parseFilter(filter, fields); err != nil {
+		return nil, 0, 0, err
+	}
+	n, off, err = page(in, def, max)
+	return clauses, n, off, err
+}
+
 var modelFilterFields = map[string]bool{"name": true, "tags": true}
 
 func (a *API) searchRegisteredModels(_ *http.Request, in args) (any, error) {
@@ -303,15 +320,7 @@ func (a *API) searchRegisteredModels(_ *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	filter, err := in.str("filter")
-	if err != nil {
-		return nil, err
-	}
-	clauses, err := parseFilter(filter, modelFilterFields)
-	if err != nil {
-		return nil, err
-	}
-	n, off, err := page(in, 100, 1000)
+	clauses, n, off, err := searchArgs(in, nil, modelFilterFields, 100, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -735,15 +744,7 @@ func (a *API) searchModelVersions(_ *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	filter, err := in.str("filter")
-	if err != nil {
-		return nil, err
-	}
-	clauses, err := parseFilter(filter, versionFilterFields)
-	if err != nil {
-		return nil, err
-	}
-	n, off, err := page(in, 10000, 200000)
+	clauses, n, off, err := searchArgs(in, nil, versionFilterFields, 10000, 200000)
 	if err != nil {
 		return nil, err
 	}
@@ -846,16 +847,7 @@ func (a *API) listRegistryFiles(w http.ResponseWriter, p string) {
 		writeErr(w, a.log, err)
 		return
 	}
-	files := make([]fileJSON, 0, len(list))
-	for _, f := range list {
-		fj := fileJSON{Path: path.Base(f.Path), IsDir: f.IsDir}
-		if !f.IsDir {
-			size := f.Size
-			fj.FileSize = &size
-		}
-		files = append(files, fj)
-	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"files": files})
+	writeFiles(w, list)
 }
 
 func (a *API) serveRegistryFile(w http.ResponseWriter, p string) {

@@ -1,16 +1,12 @@
 package mlflowapi
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,21 +40,7 @@ func newRegistryServer(t *testing.T) (*httptest.Server, *tracking.Service, *regi
 func TestRealMLflowClientRegistry(t *testing.T) {
 	py := testenv.Python(t, "mlflow", "sklearn", "pandas")
 	ts, _, reg := newRegistryServer(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/registry_roundtrip.py")
-	cmd.Env = append(os.Environ(),
-		"MLFLOW_TRACKING_URI="+ts.URL,
-		"MLFLOW_TRACKING_TOKEN="+testToken,
-		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=0",
-		"MLFLOW_HTTP_REQUEST_TIMEOUT=60",
-		"GIT_PYTHON_REFRESH=quiet",
-	)
-	outb, err := cmd.CombinedOutput()
-	out := string(outb)
-	require.NoError(t, err, out)
-	i := strings.LastIndex(out, "RESULT ")
-	require.GreaterOrEqual(t, i, 0, out)
+	out, result := runClientScript(t, py, ts.URL, "testdata/registry_roundtrip.py")
 	var res struct {
 		RunID         string   `json:"run_id"`
 		LoggedVersion any      `json:"logged_version"`
@@ -93,7 +75,7 @@ func TestRealMLflowClientRegistry(t *testing.T) {
 		PredN              int        `json:"pred_n"`
 		AfterVersionDelete []string   `json:"after_version_delete"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out[i+7:])), &res), out)
+	require.NoError(t, json.Unmarshal(result, &res), out)
 
 	// what the mlflow client read back
 	assert.EqualValues(t, "1", res.LoggedVersion, "log_model(registered_model_name=...) made version 1")

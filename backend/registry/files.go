@@ -10,14 +10,12 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/tracking"
 )
 
-// File is one entry of a version's folder; Path is relative to it.
-type File struct {
-	Path  string `json:"path"`
-	IsDir bool   `json:"isDir"`
-	Size  int64  `json:"size"`
-}
+// File is one entry of a version's folder, Path relative to it: the same
+// shape as a run's artifact, so both list the same way.
+type File = tracking.Artifact
 
 // cleanRel checks a path inside a version folder: relative, no "..".
 func cleanRel(rel string) (string, error) {
