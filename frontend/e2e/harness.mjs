@@ -1,6 +1,6 @@
 // Shared by every browser e2e test: a real `tern serve` on a fresh data
 // dir, and Debian's headless Chromium driven by playwright-core.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -49,14 +49,38 @@ export async function startTern({ dataDir, args = [], env = {} } = {}) {
     openUrl: `${ready.url}/#token=${ready.token}`,
     output: () => out + err,
     async stop() {
+      // Deployments outlive Tern by design (they are reattached at the next
+      // start), so a test's serving containers would outlive its data dir:
+      // ask which deployments this Tern made while it still answers.
+      let deployments = [];
       if (proc.exitCode === null) {
+        deployments = await callBound(ready, 'Deployments.List').catch(() => []);
         proc.kill('SIGTERM');
         await new Promise((r) => proc.once('exit', r));
       }
-      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+      if (!dataDir) {
+        removeServing((deployments ?? []).map((d) => d.id));
+        rmSync(dir, { recursive: true, force: true });
+      }
       return proc.exitCode;
     },
   };
+}
+
+/**
+ * Removes the serving containers of these deployments and the images they
+ * ran (an image another container still uses stays: rmi without force).
+ */
+function removeServing(ids) {
+  const docker = (...args) => spawnSync('docker', args, { encoding: 'utf8' });
+  for (const id of ids) {
+    const ps = docker('ps', '-aq', '--filter', `label=io.tern.deployment=${id}`);
+    const containers = (ps.stdout ?? '').split('\n').filter(Boolean);
+    if (containers.length === 0) continue;
+    const images = (docker('inspect', '-f', '{{.Image}}', ...containers).stdout ?? '').split('\n').filter(Boolean);
+    docker('rm', '-f', ...containers);
+    if (images.length) docker('rmi', ...new Set(images));
+  }
 }
 
 /** Launches Debian's Chromium headless; never downloads a browser. */
