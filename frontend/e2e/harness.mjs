@@ -21,6 +21,7 @@ export const ternBin = process.env.TERN_BIN || join(repoRoot, 'bin', 'tern');
  */
 export async function startTern({ dataDir, args = [], env = {} } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'tern-e2e-'));
+  const imagesBefore = new Set(servingImages());
   const proc = spawn(ternBin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dir, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,7 +60,7 @@ export async function startTern({ dataDir, args = [], env = {} } = {}) {
         await new Promise((r) => proc.once('exit', r));
       }
       if (!dataDir) {
-        removeServing((deployments ?? []).map((d) => d.id));
+        removeServing((deployments ?? []).map((d) => d.id), imagesBefore);
         rmSync(dir, { recursive: true, force: true });
       }
       return proc.exitCode;
@@ -68,20 +69,25 @@ export async function startTern({ dataDir, args = [], env = {} } = {}) {
 }
 
 /**
- * Removes the serving containers of these deployments and the images they
- * ran (an image another container still uses stays: rmi without force).
+ * Removes the serving containers of these deployments, then the serving
+ * images built since `imagesBefore` (a version switched away from leaves its
+ * image behind too). rmi without force: an image a container uses stays.
  */
-function removeServing(ids) {
-  const docker = (...args) => spawnSync('docker', args, { encoding: 'utf8' });
+function removeServing(ids, imagesBefore) {
   for (const id of ids) {
-    const ps = docker('ps', '-aq', '--filter', `label=io.tern.deployment=${id}`);
-    const containers = (ps.stdout ?? '').split('\n').filter(Boolean);
-    if (containers.length === 0) continue;
-    const images = (docker('inspect', '-f', '{{.Image}}', ...containers).stdout ?? '').split('\n').filter(Boolean);
-    docker('rm', '-f', ...containers);
-    if (images.length) docker('rmi', ...new Set(images));
+    const containers = lines(docker('ps', '-aq', '--filter', `label=io.tern.deployment=${id}`));
+    if (containers.length) docker('rm', '-f', ...containers);
   }
+  const built = servingImages().filter((img) => !imagesBefore.has(img));
+  if (built.length) docker('rmi', ...built);
 }
+
+function servingImages() {
+  return lines(docker('images', '-q', '--no-trunc', '--filter', 'label=io.tern.kind=serving-image'));
+}
+
+const docker = (...args) => spawnSync('docker', args, { encoding: 'utf8' }).stdout ?? '';
+const lines = (out) => [...new Set(out.split('\n').filter(Boolean))];
 
 /** Launches Debian's Chromium headless; never downloads a browser. */
 export async function launchBrowser() {
