@@ -57,9 +57,20 @@ const rowNames = (page) => page.$$eval('[data-testid="run-row"] button', (els) =
 
 test('filter the runs table with an OR query, then compare two runs', async () => {
   const page = await env.open();
+  // Once drawn, the table must never empty while it reloads (the column
+  // list arriving after the first page used to blank it for a moment).
+  await page.evaluate(() => {
+    window.fewestRows = Infinity;
+    new MutationObserver(() => {
+      const n = document.querySelectorAll('[data-testid="run-row"] button').length;
+      if (n > 0 || window.fewestRows !== Infinity) window.fewestRows = Math.min(window.fewestRows, n);
+    }).observe(document.body, { childList: true, subtree: true });
+  });
   await page.click('[data-nav="experiments"]');
-  await page.waitForSelector('[data-testid="run-row"] button');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"] button').length === 4);
+  await page.waitForTimeout(1000);
   assert.equal((await rowNames(page)).length, 4);
+  assert.equal(await page.evaluate(() => window.fewestRows), 4, 'the runs table emptied while reloading');
 
   // a bad query says where it is wrong, and filters nothing
   await page.fill('[data-testid="query"]', 'metrics.auc > 0.9 and (params.model = "gbdt" or');
