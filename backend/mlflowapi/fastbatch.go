@@ -169,7 +169,8 @@ func unescapeJSON(raw []byte) (string, bool) {
 	return s, err == nil && utf8.ValidString(s)
 }
 
-// number returns the raw literal of a JSON number.
+// number returns the raw literal of a JSON number; ok only when it keeps
+// JSON's grammar (no leading zeros, "+", or bare "." that strconv would take).
 func (p *fastParser) number() ([]byte, bool) {
 	p.ws()
 	start := p.i
@@ -181,7 +182,8 @@ func (p *fastParser) number() ([]byte, bool) {
 		}
 		break
 	}
-	return p.b[start:p.i], p.i > start
+	lit := p.b[start:p.i]
+	return lit, tracking.ValidJSONNumber(lit)
 }
 
 func (p *fastParser) int64() (int64, bool) {

@@ -78,7 +78,7 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 // ParseFloat reads a JSON number or one of the strings MLflow clients send
 // for non-finite values ("NaN", "Infinity", "-Infinity", also "inf").
 func ParseFloat(b []byte) (float64, error) {
-	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) && validJSONNumber(b) {
+	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) && ValidJSONNumber(b) {
 		// the hot path of ingest: skip a second JSON decode
 		return strconv.ParseFloat(string(b), 64)
 	}
@@ -242,9 +242,9 @@ type SavedView struct {
 	Columns       []string `json:"columns"`
 }
 
-// validJSONNumber accepts exactly JSON's number grammar, which is narrower
+// ValidJSONNumber accepts exactly JSON's number grammar, which is narrower
 // than strconv's (no "Inf", hex, underscores or leading "+").
-func validJSONNumber(b []byte) bool {
+func ValidJSONNumber(b []byte) bool {
 	i := 0
 	if i < len(b) && b[i] == '-' {
 		i++
