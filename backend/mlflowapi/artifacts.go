@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/tern-studio/tern/backend/httpjson"
@@ -79,14 +80,20 @@ func (a *API) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	ct := mime.TypeByExtension(path.Ext(rel))
+	sendFile(w, f, rel, info.Size)
+}
+
+// sendFile answers a download (a run's artifact, a model version's file)
+// as an attachment, typed by its extension but never as HTML: a browser must
+// not render an uploaded page on Tern's origin.
+func sendFile(w http.ResponseWriter, f io.Reader, name string, size int64) {
+	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" || strings.HasPrefix(ct, "text/html") {
-		// never let a browser render an uploaded page on Tern's origin
 		ct = "application/octet-stream"
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Disposition", "attachment")
-	w.Header().Set("Content-Length", sprintf("%d", info.Size))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	_, _ = io.Copy(w, f)
 }
 

@@ -1,10 +1,7 @@
 package mlflowapi
 
 import (
-	"io"
-	"mime"
 	"net/http"
-	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -867,12 +864,5 @@ func (a *API) serveRegistryFile(w http.ResponseWriter, p string) {
 		return
 	}
 	defer f.Close()
-	ct := mime.TypeByExtension(path.Ext(rel))
-	if ct == "" || strings.HasPrefix(ct, "text/html") {
-		ct = "application/octet-stream"
-	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Disposition", "attachment")
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	_, _ = io.Copy(w, f)
+	sendFile(w, f, rel, size)
 }
