@@ -37,35 +37,9 @@ type Evaluation struct {
 // precision/recall/F1 and ROC-AUC are macro averages (one-vs-rest).
 func EvaluateClassifier(classes []string, y []int, proba []float64) *Evaluation {
 	n, k := len(y), len(classes)
-	ev := &Evaluation{Task: Classification, Rows: n, Metrics: map[string]float64{}, Baseline: map[string]float64{}}
-	cm := make([][]int, k)
-	for i := range cm {
-		cm[i] = make([]int, k)
-	}
-	var ll float64
-	pred := make([]int, n)
-	for i := 0; i < n; i++ {
-		pr := proba[i*k : (i+1)*k]
-		best := 0
-		for c := range pr {
-			if pr[c] > pr[best] {
-				best = c
-			}
-		}
-		pred[i] = best
-		cm[y[i]][best]++
-		ll -= math.Log(math.Min(math.Max(pr[y[i]], 1e-15), 1))
-	}
+	metrics, cm := classifierScores(y, proba, k)
+	ev := &Evaluation{Task: Classification, Rows: n, Metrics: metrics, Baseline: map[string]float64{}}
 	ev.Confusion = &Confusion{Labels: classes, Matrix: cm}
-	correct := 0
-	for c := 0; c < k; c++ {
-		correct += cm[c][c]
-	}
-	ev.Metrics["accuracy"] = ratio(float64(correct), float64(n))
-	ev.Metrics["log_loss"] = ll / float64(n)
-	prec, rec, f1 := prf(cm, k)
-	ev.Metrics["precision"], ev.Metrics["recall"], ev.Metrics["f1"] = prec, rec, f1
-
 	if k == 2 {
 		scores := make([]float64, n)
 		pos := make([]bool, n)
@@ -73,21 +47,8 @@ func EvaluateClassifier(classes []string, y []int, proba []float64) *Evaluation 
 			scores[i] = proba[i*2+1]
 			pos[i] = y[i] == 1
 		}
-		ev.Metrics["roc_auc"] = ROCAUC(scores, pos)
 		ev.ROC, ev.PR = curves(scores, pos)
 		ev.Metrics["average_precision"] = averagePrecision(scores, pos)
-	} else {
-		var auc float64
-		for c := 0; c < k; c++ {
-			scores := make([]float64, n)
-			pos := make([]bool, n)
-			for i := range scores {
-				scores[i] = proba[i*k+c]
-				pos[i] = y[i] == c
-			}
-			auc += ROCAUC(scores, pos)
-		}
-		ev.Metrics["roc_auc"] = auc / float64(k)
 	}
 
 	// Majority-class baseline.
@@ -112,6 +73,65 @@ func EvaluateClassifier(classes []string, y []int, proba []float64) *Evaluation 
 	ev.Baseline["log_loss"] = bll / float64(n)
 	ev.Baseline["roc_auc"] = 0.5
 	return ev
+}
+
+// ScoreClassifier is EvaluateClassifier's headline metrics alone —
+// accuracy, log_loss, precision, recall, f1 and roc_auc — without curves
+// or baseline, for callers that score many resamples (backend/evaluate's
+// bootstrap).
+func ScoreClassifier(k int, y []int, proba []float64) map[string]float64 {
+	m, _ := classifierScores(y, proba, k)
+	return m
+}
+
+// classifierScores computes the headline metrics and the confusion matrix.
+func classifierScores(y []int, proba []float64, k int) (map[string]float64, [][]int) {
+	n := len(y)
+	metrics := map[string]float64{}
+	cm := make([][]int, k)
+	for i := range cm {
+		cm[i] = make([]int, k)
+	}
+	var ll float64
+	for i := 0; i < n; i++ {
+		pr := proba[i*k : (i+1)*k]
+		best := 0
+		for c := range pr {
+			if pr[c] > pr[best] {
+				best = c
+			}
+		}
+		cm[y[i]][best]++
+		ll -= math.Log(math.Min(math.Max(pr[y[i]], 1e-15), 1))
+	}
+	correct := 0
+	for c := 0; c < k; c++ {
+		correct += cm[c][c]
+	}
+	metrics["accuracy"] = ratio(float64(correct), float64(n))
+	metrics["log_loss"] = ll / float64(n)
+	prec, rec, f1 := prf(cm, k)
+	metrics["precision"], metrics["recall"], metrics["f1"] = prec, rec, f1
+	scores := make([]float64, n)
+	pos := make([]bool, n)
+	if k == 2 {
+		for i := range scores {
+			scores[i] = proba[i*2+1]
+			pos[i] = y[i] == 1
+		}
+		metrics["roc_auc"] = ROCAUC(scores, pos)
+		return metrics, cm
+	}
+	var auc float64
+	for c := 0; c < k; c++ {
+		for i := range scores {
+			scores[i] = proba[i*k+c]
+			pos[i] = y[i] == c
+		}
+		auc += ROCAUC(scores, pos)
+	}
+	metrics["roc_auc"] = auc / float64(k)
+	return metrics, cm
 }
 
 func ratio(a, b float64) float64 {

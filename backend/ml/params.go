@@ -16,6 +16,10 @@ type Params struct {
 	Features     []string `json:"features,omitempty"`
 	TestFraction float64  `json:"test_fraction,omitempty"`
 	Seed         uint64   `json:"seed,omitempty"`
+	// Refit, after the held-out evaluation, fits the model again on every
+	// labelled row, so the model that is deployed has seen them all; the
+	// evaluation stays the split model's.
+	Refit bool `json:"refit,omitempty"`
 
 	// Logistic regression: inverse regularisation strength (as scikit-learn).
 	C float64 `json:"C,omitempty"`

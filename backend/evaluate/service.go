@@ -1,0 +1,190 @@
+package evaluate
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/registry"
+)
+
+// Versions is what the service needs of the registry.
+type Versions interface {
+	Version(name, ref string) (registry.Version, error)
+	Dir(v registry.Version) string
+}
+
+// Datasets is what the service needs of the dataset store.
+type Datasets interface {
+	Version(versionID string) (dataset.Version, error)
+	VersionFile(versionID string) (string, error)
+}
+
+// Service compares registered model versions on a dataset version.
+type Service struct {
+	Versions Versions
+	Datasets Datasets
+}
+
+// Request names the two versions and the rows to compare them on.
+type Request struct {
+	// Model is the registered model's name; Candidate a version number or
+	// @alias of it.
+	Model     string `json:"model"`
+	Candidate string `json:"candidate"`
+	// Champion is the version to beat: "" is @champion, and when the
+	// model has no @champion the report has the candidate alone.
+	Champion string `json:"champion"`
+	// DatasetVersion holds the rows; "" is the candidate's training
+	// version.
+	DatasetVersion string `json:"datasetVersion"`
+	// AllRows scores every labelled row of the version instead of the
+	// candidate's held-out split.
+	AllRows bool `json:"allRows"`
+	// Target is the column with the truth; "" is the candidate's run's.
+	Target  string  `json:"target"`
+	Options Options `json:"options"`
+}
+
+// Compare loads both versions and the holdout Request names and compares
+// them (see Compare and the package comment for which rows).
+func (s *Service) Compare(ctx context.Context, req Request, progress Progress) (*Report, error) {
+	if req.Model == "" || req.Candidate == "" {
+		return nil, core.Errorf(core.Invalid, "Name the model and the candidate version to evaluate.")
+	}
+	cand, err := s.Versions.Version(req.Model, req.Candidate)
+	if err != nil {
+		return nil, err
+	}
+	var champ *registry.Version
+	ref := req.Champion
+	if ref == "" {
+		ref = "@champion"
+	}
+	if v, err := s.Versions.Version(req.Model, ref); err == nil {
+		champ = &v
+	} else if req.Champion != "" || core.ErrorCode(err) != core.NotFound {
+		return nil, err
+	}
+	if champ != nil && champ.Version == cand.Version {
+		return nil, core.Errorf(core.Invalid, "%s is itself the champion (%s); choose another version to compare with it.", versionLabel(cand), ref)
+	}
+	h, err := s.holdout(ctx, req, cand)
+	if err != nil {
+		return nil, err
+	}
+	candidate, err := Load(s.Versions.Dir(cand), versionLabel(cand))
+	if err != nil {
+		return nil, err
+	}
+	var champion *Model
+	if champ != nil {
+		if champion, err = Load(s.Versions.Dir(*champ), versionLabel(*champ)); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := Compare(ctx, candidate, champion, h.Holdout, req.Options, progress)
+	if err != nil {
+		return nil, err
+	}
+	rep.Notes = append(rep.Notes, s.notes(h, cand, champ, candidate)...)
+	return rep, nil
+}
+
+// chosen is a holdout with how it was chosen, for the notes.
+type chosen struct {
+	Holdout
+	datasetVersion string
+	split          bool // the candidate's own held-out split
+	seed           uint64
+	fraction       float64
+}
+
+func (s *Service) holdout(ctx context.Context, req Request, cand registry.Version) (chosen, error) {
+	dsv := req.DatasetVersion
+	if dsv == "" {
+		dsv = cand.DatasetVersion
+	}
+	if dsv == "" {
+		return chosen{}, core.Errorf(core.Invalid, "%s was not trained on a dataset version Tern knows; name a dataset version to compare on.", versionLabel(cand))
+	}
+	dv, err := s.Datasets.Version(dsv)
+	if err != nil {
+		return chosen{}, err
+	}
+	path, err := s.Datasets.VersionFile(dsv)
+	if err != nil {
+		return chosen{}, err
+	}
+	frame, err := ml.ReadFrame(ctx, path, dv.Reading())
+	if err != nil {
+		return chosen{}, err
+	}
+	target := req.Target
+	if target == "" {
+		target = cand.Params["target"]
+	}
+	if target == "" {
+		return chosen{}, core.Errorf(core.Invalid, "%s does not say which column it predicts; name the target column.", versionLabel(cand))
+	}
+	name := fmt.Sprintf("%s v%d", dv.Dataset, dv.Number)
+	c := chosen{datasetVersion: dsv}
+	c.Target = target
+	if !req.AllRows && dsv == cand.DatasetVersion {
+		p := ml.Params{Target: target, Model: cand.Params["model"], Task: cand.Params["task"]}
+		if v, err := strconv.ParseFloat(cand.Params["test_fraction"], 64); err == nil {
+			p.TestFraction = v
+		}
+		if v, err := strconv.ParseUint(cand.Params["seed"], 10, 64); err == nil {
+			p.Seed = v
+		}
+		if p, err = p.WithDefaults(); err != nil {
+			return chosen{}, err
+		}
+		var task string
+		if c.Frame, task, err = ml.Holdout(frame, p); err != nil {
+			return chosen{}, err
+		}
+		c.split, c.seed, c.fraction = true, p.Seed, p.TestFraction
+		how := fmt.Sprintf("seed %d", p.Seed)
+		if task == ml.Classification {
+			how += ", stratified by class"
+		}
+		c.Description = fmt.Sprintf("the %s %% of %s that %s's run held out (%s): %d rows",
+			num(p.TestFraction*100), name, versionLabel(cand), how, c.Frame.Len())
+		return c, nil
+	}
+	ti := frame.Column(target)
+	if ti < 0 {
+		return chosen{}, core.Errorf(core.Invalid, "%s has no column %q to compare predictions with.", name, target)
+	}
+	c.Frame = &ml.Frame{Columns: frame.Columns, Kinds: frame.Kinds}
+	for _, row := range frame.Rows {
+		if ti < len(row) && row[ti] != nil {
+			c.Frame.Rows = append(c.Frame.Rows, row)
+		}
+	}
+	c.Description = fmt.Sprintf("every labelled row of %s: %d rows", name, c.Frame.Len())
+	return c, nil
+}
+
+// notes warn when a model has seen holdout rows, which favours it.
+func (s *Service) notes(h chosen, cand registry.Version, champ *registry.Version, candidate *Model) []string {
+	var out []string
+	if candidate.Refit && cand.DatasetVersion == h.datasetVersion {
+		out = append(out, fmt.Sprintf("%s was refit on every row of its training data, these rows included, so the comparison favours it; compare on a newer dataset version for an unbiased figure.", versionLabel(cand)))
+	}
+	if champ != nil && champ.DatasetVersion == h.datasetVersion {
+		same := h.split && champ.Params["seed"] == strconv.FormatUint(h.seed, 10) &&
+			champ.Params["test_fraction"] == cand.Params["test_fraction"] && champ.Params["refit"] != "true"
+		if !same {
+			out = append(out, fmt.Sprintf("%s was trained on the same dataset version with another split, so it has seen some of these rows and the comparison favours it.", versionLabel(*champ)))
+		}
+	}
+	return out
+}
+
+func versionLabel(v registry.Version) string { return fmt.Sprintf("%s v%d", v.Model, v.Version) }
