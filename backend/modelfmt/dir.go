@@ -19,8 +19,8 @@ import (
 type Model struct {
 	MLmodel *MLmodel
 	Flavor  string
-	// Signature is what the model takes; inputs of built-in models are
-	// optional because their preprocessing imputes missing values.
+	// Signature is what the model takes; built-in models take every
+	// column they were trained on, null values imputed.
 	Signature Signature
 	// Example is the saved input example as a JSON body, if any.
 	Example json.RawMessage
@@ -170,8 +170,8 @@ func SaveML(dir string, m *ml.Model, example *ml.Frame) error {
 			"format_version": ml.FormatVersion, "model_file": TernModelFile,
 			"task": m.Task, "algorithm": m.Algorithm, "target": m.Target,
 		}},
-		// Built-in models keep MLflow's plain {name, type} columns: every
-		// input is optional to them, which the loader knows by flavor.
+		// Built-in models keep MLflow's plain {name, type} columns, which
+		// MLflow reads as required, as Tern does.
 		Signature: &SignatureText{Inputs: quoted(plainSchema(sig.Inputs)), Outputs: quoted(plainSchema(sig.Outputs))},
 		Created:   quoted(m.CreatedAt.UTC().Format("2006-01-02 15:04:05.000000")),
 	}

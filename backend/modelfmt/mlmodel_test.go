@@ -171,12 +171,12 @@ func TestSaveLoadMLPredictsTheSame(t *testing.T) {
 		assert.InDelta(t, 1, preds[0].Probabilities[0]+preds[0].Probabilities[1], 1e-9)
 
 		// Load (any flavor) reads the same directory with the serving view
-		// of the signature: every input optional.
+		// of the signature: every input required (values may be null).
 		all, err := Load(dir)
 		require.NoError(t, err)
 		assert.Equal(t, FlavorTern, all.Flavor)
 		assert.Equal(t, SignatureOf(m), all.Signature)
-		assert.True(t, all.Signature.Inputs[0].Optional)
+		assert.False(t, all.Signature.Inputs[0].Optional)
 		assert.Equal(t, Column{Name: "prediction", Type: "string"}, all.Signature.Outputs[0])
 		assert.JSONEq(t, string(b), string(all.Example))
 	}

@@ -148,8 +148,11 @@ func plainSchema(cols []Column) string {
 }
 
 // SignatureOf derives a built-in model's signature from its preprocessing
-// (MLflow's column types "double" and "string"). Every input is optional:
-// the model imputes what a request leaves out.
+// (MLflow's column types "double" and "string"). Every input is required,
+// as MLflow reads a column without "required": a request must name each
+// column, though a value in it may be missing (null), which the fitted
+// preprocessing imputes. A request leaving out 29 of 30 columns is a
+// mistake to report, not a row of medians to score.
 func SignatureOf(m *ml.Model) Signature {
 	var s Signature
 	for _, f := range m.Prep.Features {
@@ -157,7 +160,7 @@ func SignatureOf(m *ml.Model) Signature {
 		if f.Kind == ml.Categorical {
 			t = "string"
 		}
-		s.Inputs = append(s.Inputs, Column{Name: f.Name, Type: t, Optional: true})
+		s.Inputs = append(s.Inputs, Column{Name: f.Name, Type: t})
 	}
 	out := "double"
 	if m.Task == ml.Classification && !m.NumericClasses {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -31,18 +32,31 @@ func DecodeMLflow(contentType string, body []byte, sig modelfmt.Signature) (*Bat
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
 		return nil, &RequestError{Status: 415, Msg: "Charset " + clip(cs) + " is not supported; send UTF-8."}
 	}
+	var b *Batch
+	var rerr *RequestError
 	switch mt {
 	case "application/json":
-		return decodeMLflowJSON(body, sig)
+		b, rerr = decodeMLflowJSON(body, sig)
 	case "text/csv":
-		return decodeCSV(body, sig)
+		b, rerr = decodeCSV(body, sig)
+	default:
+		return nil, &RequestError{Status: 415, Msg: "Content-Type " + clip(mt) + " is not supported; send application/json or text/csv."}
 	}
-	return nil, &RequestError{Status: 415, Msg: "Content-Type " + clip(mt) + " is not supported; send application/json or text/csv."}
+	if rerr == nil && b.NRows == 0 {
+		// MLflow's scoring server answers an empty frame with an empty
+		// list; Tern refuses it, because a caller sending nothing has made
+		// a mistake it should hear about.
+		return nil, bad("The request has no rows to score.")
+	}
+	return b, rerr
 }
 
 func decodeMLflowJSON(body []byte, sig modelfmt.Signature) (*Batch, *RequestError) {
 	if !utf8.Valid(body) {
 		return nil, bad("The body is not valid UTF-8.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, bad("The body is empty; send a JSON object with one of dataframe_split, dataframe_records, instances or inputs.")
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
@@ -61,19 +75,54 @@ func decodeMLflowJSON(body []byte, sig modelfmt.Signature) (*Batch, *RequestErro
 		}
 		return nil, bad("%s; it has %s.", msg, strings.Join(found, " and "))
 	}
+	proba, rerr := predictMethod(top["params"])
+	if rerr != nil {
+		return nil, rerr
+	}
 	raw := top[found[0]]
+	var b *Batch
 	switch found[0] {
 	case "dataframe_split":
-		return decodeSplit(raw, sig)
+		b, rerr = decodeSplit(raw, sig)
 	case "dataframe_records":
 		var recs []map[string]any
 		if err := json.Unmarshal(raw, &recs); err != nil {
 			return nil, bad("dataframe_records must be a list of objects: %s.", jsonProblem(err))
 		}
-		return fromRecords(recs, sig)
+		b, rerr = fromRecords(recs, sig)
 	default:
-		return decodeInstances(found[0], raw, sig)
+		b, rerr = decodeInstances(found[0], raw, sig)
 	}
+	if b != nil {
+		b.Proba = proba
+	}
+	return b, rerr
+}
+
+// predictMethod reads MLflow's inference params. predict_method chooses
+// between labels ("predict", the default) and class probabilities
+// ("predict_proba"), as scikit-learn models served through a custom pyfunc
+// do; other params are ignored, as MLflow ignores params a model does not
+// declare.
+func predictMethod(raw json.RawMessage) (bool, *RequestError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return false, nil
+	}
+	var params map[string]any
+	if err := json.Unmarshal(raw, &params); err != nil {
+		return false, bad("params must be an object of parameter values: %s.", jsonProblem(err))
+	}
+	v, ok := params["predict_method"]
+	if !ok || v == nil {
+		return false, nil
+	}
+	switch v {
+	case "predict":
+		return false, nil
+	case "predict_proba":
+		return true, nil
+	}
+	return false, bad("params.predict_method is %s; it takes \"predict\" or \"predict_proba\".", describe(v))
 }
 
 func decodeSplit(raw json.RawMessage, sig modelfmt.Signature) (*Batch, *RequestError) {
@@ -139,19 +188,22 @@ func fromRecords(recs []map[string]any, sig modelfmt.Signature) (*Batch, *Reques
 			return nil, bad("Row %d is null; each record must be an object of column values.", r+1)
 		}
 		clear(seen)
-		for name, v := range rec {
-			p, ok := idx[name]
-			if !ok {
-				return nil, bad("Unknown column %q in row %d; the model's inputs are %s.", clip(name), r+1, inputList(sig))
-			}
-			seen[p] = true
-			if err := b.set(r, p, v, sig.Inputs[p]); err != nil {
-				return nil, err
+		var unknown []string
+		for name := range rec {
+			if p, ok := idx[name]; ok {
+				seen[p] = true
+			} else {
+				unknown = append(unknown, name)
 			}
 		}
-		for p, ok := range seen {
-			if !ok && !sig.Inputs[p].Optional {
-				return nil, bad("Row %d is missing column %q (type %s) required by the model signature.", r+1, sig.Inputs[p].Name, sig.Inputs[p].Type)
+		sort.Strings(unknown) // map order is random; the answer must not be
+		if err := checkColumns(sig, seen, unknown, "Row "+itoa(r+1)); err != nil {
+			return nil, err
+		}
+		for name, v := range rec {
+			p := idx[name]
+			if err := b.set(r, p, v, sig.Inputs[p]); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -213,27 +265,39 @@ func decodeInstances(key string, raw json.RawMessage, sig modelfmt.Signature) (*
 
 func fromColumns(cols map[string]any, sig modelfmt.Signature) (*Batch, *RequestError) {
 	idx := sig.Index()
-	n := -1
 	seen := make([]bool, len(sig.Inputs))
+	var unknown []string
+	for name := range cols {
+		if p, ok := idx[name]; ok {
+			seen[p] = true
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	if err := checkColumns(sig, seen, unknown, "The request"); err != nil {
+		return nil, err
+	}
+	n := -1
 	lists := make([][]any, len(sig.Inputs))
-	for name, v := range cols {
-		p, ok := idx[name]
+	// In signature order, so the first length mismatch named is stable.
+	for p, c := range sig.Inputs {
+		v, ok := cols[c.Name]
 		if !ok {
-			return nil, bad("Unknown input %q; the model's inputs are %s.", clip(name), inputList(sig))
+			continue
 		}
 		list, ok := v.([]any)
 		if !ok {
 			list = []any{v} // a single value is one row, as MLflow reads it
 		}
 		if n >= 0 && len(list) != n {
-			return nil, bad("Input %q has %d values but other inputs have %d; all columns must be the same length.", name, len(list), n)
+			return nil, bad("Input %q has %d values but other inputs have %d; all columns must be the same length.", c.Name, len(list), n)
+		}
+		if len(list) > maxRows {
+			return nil, &RequestError{Status: 413, Msg: "Too many rows in one request."}
 		}
 		n = len(list)
-		seen[p] = true
 		lists[p] = list
-	}
-	if err := checkRequired(sig, seen); err != nil {
-		return nil, err
 	}
 	if n < 0 {
 		n = 0

@@ -69,6 +69,19 @@ func (p *mlPredictor) Predict(b *Batch, out []float64) error {
 	return nil
 }
 
+func (p mlClassifier) LabelType() string {
+	if p.m.NumericClasses {
+		return "FP64"
+	}
+	return "BYTES"
+}
+
+func (p mlClassifier) ProbaWidth() int { return len(p.m.Classes) }
+
+// Probabilities are the scores themselves: a built-in classifier scores
+// one probability per class, in Classes order.
+func (p mlClassifier) Probabilities(out []float64, _ int) []float64 { return out }
+
 // Labels picks the most probable class per row, as a number when the
 // training target was numeric.
 type mlClassifier struct{ *mlPredictor }

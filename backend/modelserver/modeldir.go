@@ -60,6 +60,31 @@ func (p rowPredictor) Predict(b *Batch, out []float64) error {
 // protocol still gets the scores as "probabilities".
 type xgbClassifier struct{ rowPredictor }
 
+func (p xgbClassifier) LabelType() string { return "INT64" }
+
+func (p xgbClassifier) ProbaWidth() int {
+	switch {
+	case p.g.Outputs > 1:
+		return p.g.Outputs
+	case p.g.Objective == "multi:softmax":
+		return 0
+	}
+	return 2
+}
+
+// Probabilities answers as XGBClassifier.predict_proba: the softprob
+// columns, or [1-p, p] for a single binary output.
+func (p xgbClassifier) Probabilities(out []float64, nrows int) []float64 {
+	if p.g.Outputs > 1 {
+		return out
+	}
+	probs := make([]float64, 2*nrows)
+	for r := 0; r < nrows; r++ {
+		probs[2*r], probs[2*r+1] = 1-out[r], out[r]
+	}
+	return probs
+}
+
 func (p xgbClassifier) Labels(out []float64, nrows int) []any {
 	w := p.g.Outputs
 	labels := make([]any, nrows)

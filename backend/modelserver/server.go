@@ -129,6 +129,10 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	if rerr == nil {
 		b, rerr = DecodeMLflow(r.Header.Get("Content-Type"), body, s.model.Signature)
 	}
+	lb, classifier := s.model.Predictor.(Labeler)
+	if rerr == nil && b.Proba && (!classifier || lb.ProbaWidth() == 0) {
+		rerr = bad("params.predict_method is predict_proba, but this model gives no class probabilities: it is not a classifier that scores each class. Leave predict_method out or set it to predict.")
+	}
 	var out []float64
 	if rerr == nil {
 		out, rerr = s.predict(b)
@@ -144,10 +148,13 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	}
 	bp := s.bufs.Get().(*[]byte)
 	buf := append((*bp)[:0], `{"predictions":`...)
-	if lb, ok := s.model.Predictor.(Labeler); ok {
+	switch {
+	case classifier && b.Proba:
+		buf = appendPredictions(buf, lb.Probabilities(out, b.NRows), b.NRows, lb.ProbaWidth())
+	case classifier:
 		lj, _ := json.Marshal(lb.Labels(out, b.NRows))
 		buf = append(buf, lj...)
-	} else {
+	default:
 		buf = appendPredictions(buf, out, b.NRows, s.model.Predictor.OutputWidth())
 	}
 	buf = append(buf, "}\n"...)
@@ -243,28 +250,69 @@ func v2Datatype(t string) string {
 	return "FP64"
 }
 
+// v2Outputs describes every output infer gives: "predict" always, and
+// "probabilities" for a classifier that scores each class.
+func (s *Server) v2Outputs() []v2Meta {
+	width := int64(s.model.Predictor.OutputWidth())
+	if lb, ok := s.model.Predictor.(Labeler); ok {
+		outs := []v2Meta{{"predict", lb.LabelType(), []int64{-1}}}
+		if k := lb.ProbaWidth(); k > 0 {
+			outs = append(outs, v2Meta{"probabilities", "FP64", []int64{-1, int64(k)}})
+		}
+		return outs
+	}
+	shape := []int64{-1}
+	if width > 1 {
+		shape = []int64{-1, width}
+	}
+	return []v2Meta{{"predict", "FP64", shape}}
+}
+
+type v2Meta struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
 func (s *Server) v2Metadata(w http.ResponseWriter, r *http.Request) {
 	if !s.v2Model(w, r) {
 		return
 	}
-	type meta struct {
-		Name     string  `json:"name"`
-		Datatype string  `json:"datatype"`
-		Shape    []int64 `json:"shape"`
-	}
-	var ins []meta
+	var ins []v2Meta
 	for _, c := range s.model.Signature.Inputs {
-		ins = append(ins, meta{c.Name, v2Datatype(c.Type), []int64{-1}})
-	}
-	width := int64(s.model.Predictor.OutputWidth())
-	outShape := []int64{-1}
-	if width > 1 {
-		outShape = []int64{-1, width}
+		dt := v2Datatype(c.Type)
+		if c.Type == "string" {
+			dt = "BYTES"
+		}
+		ins = append(ins, v2Meta{c.Name, dt, []int64{-1}})
 	}
 	httpjson.Write(w, 200, map[string]any{
 		"name": s.model.Name, "versions": []string{s.model.Version}, "platform": "tern",
-		"inputs": ins, "outputs": []meta{{"predict", "FP64", outShape}},
+		"inputs": ins, "outputs": s.v2Outputs(),
 	})
+}
+
+// v2Wanted reads the request's outputs: which of the model's outputs to
+// answer (all when it names none). An output the model does not give is
+// a 400 naming the ones it does.
+func (s *Server) v2Wanted(req *V2Request) (map[string]bool, *RequestError) {
+	gives := map[string]bool{}
+	var names []string
+	for _, o := range s.v2Outputs() {
+		gives[o.Name] = true
+		names = append(names, o.Name)
+	}
+	if len(req.Outputs) == 0 {
+		return gives, nil
+	}
+	want := map[string]bool{}
+	for _, o := range req.Outputs {
+		if !gives[o.Name] {
+			return nil, bad("The request asks for output %q; this model gives %s.", clip(o.Name), strings.Join(names, " and "))
+		}
+		want[o.Name] = true
+	}
+	return want, nil
 }
 
 func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
@@ -280,9 +328,13 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var b *Batch
-	var id string
+	var req *V2Request
 	if rerr == nil {
-		b, id, rerr = DecodeV2(body, s.model.Signature)
+		b, req, rerr = decodeV2Checked(body, s.model.Signature)
+	}
+	var want map[string]bool
+	if rerr == nil {
+		want, rerr = s.v2Wanted(req)
 	}
 	var out []float64
 	if rerr == nil {
@@ -293,9 +345,10 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, rerr.Status, map[string]string{"error": rerr.Msg})
 		return
 	}
+	id := req.ID
 	width := s.model.Predictor.OutputWidth()
 	if lb, ok := s.model.Predictor.(Labeler); ok {
-		s.v2Labels(w, id, lb.Labels(out, b.NRows), out, b.NRows, width)
+		s.v2Labels(w, id, lb, want, out, b.NRows)
 		s.metrics.observe("v2", 200, b.NRows, time.Since(start))
 		return
 	}
@@ -331,36 +384,32 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 }
 
 // v2Labels answers a classifier: "predict" holds the labels (BYTES when
-// they are text) and "probabilities" the class scores.
-func (s *Server) v2Labels(w http.ResponseWriter, id string, labels []any, out []float64, nrows, width int) {
-	dt := "FP64"
-	for _, l := range labels {
-		if _, ok := l.(string); ok {
-			dt = "BYTES"
-			break
-		}
-	}
+// they are text) and "probabilities" the class probabilities, each when
+// wanted.
+func (s *Server) v2Labels(w http.ResponseWriter, id string, lb Labeler, want map[string]bool, out []float64, nrows int) {
 	type tensor struct {
 		Name     string `json:"name"`
 		Datatype string `json:"datatype"`
 		Shape    []int  `json:"shape"`
 		Data     any    `json:"data"`
 	}
-	probs := make([]any, len(out))
-	for i, f := range out {
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			probs[i] = nil
-		} else {
-			probs[i] = f
+	var outputs []tensor
+	if want["predict"] {
+		outputs = append(outputs, tensor{"predict", lb.LabelType(), []int{nrows}, lb.Labels(out, nrows)})
+	}
+	if k := lb.ProbaWidth(); k > 0 && want["probabilities"] {
+		raw := lb.Probabilities(out, nrows)
+		probs := make([]any, len(raw))
+		for i, f := range raw {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				probs[i] = nil
+			} else {
+				probs[i] = f
+			}
 		}
+		outputs = append(outputs, tensor{"probabilities", "FP64", []int{nrows, k}, probs})
 	}
-	resp := map[string]any{
-		"model_name": s.model.Name, "model_version": s.model.Version,
-		"outputs": []tensor{
-			{"predict", dt, []int{nrows}, labels},
-			{"probabilities", "FP64", []int{nrows, width}, probs},
-		},
-	}
+	resp := map[string]any{"model_name": s.model.Name, "model_version": s.model.Version, "outputs": outputs}
 	if id != "" {
 		resp["id"] = id
 	}

@@ -87,11 +87,11 @@ func TestInvocationsEveryFormat(t *testing.T) {
 		{"split positional", "application/json", `{"dataframe_split":{"data":[[1,2,true,3],[0.5,0,false,null]]}}`},
 		{"records", "application/json", `{"dataframe_records":[{"a":1,"b":2,"c":true,"d":3},{"a":0.5,"b":0,"c":false}]}`},
 		{"instances rows", "application/json", `{"instances":[[1,2,true,3],[0.5,0,false,"NaN"]]}`},
-		{"instances records", "application/json", `{"instances":[{"a":1,"b":2,"c":true,"d":3},{"a":0.5,"b":0,"c":0}]}`},
+		{"instances records", "application/json", `{"instances":[{"a":1,"b":2,"c":true,"d":3},{"a":0.5,"b":0,"c":false}]}`},
 		{"inputs columns", "application/json", `{"inputs":{"a":[1,0.5],"b":[2,0],"c":[true,false],"d":[3,null]}}`},
 		{"inputs rows", "application/json", `{"inputs":[[1,2,true,3],[0.5,0,false,null]], "params": {"x": 1}}`},
 		{"csv", "text/csv", "a,b,c,d\n1,2,true,3\n0.5,0,false,\n"},
-		{"csv crlf bom", "text/csv; charset=utf-8", "\xef\xbb\xbfc,a,b\r\ntrue,3001,2\r\n0,0.5,0\r\n"},
+		{"csv crlf bom", "text/csv; charset=utf-8", "\xef\xbb\xbfc,a,b\r\nTRUE,3001,2\r\nfalse,0.5,0\r\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,8 +113,8 @@ func TestInvocationsBadPayloads(t *testing.T) {
 		{"no key", "application/json", `{"data":[[1,2,true,3]]}`, 400, "it has none"},
 		{"not json", "application/json", `{"instances":`, 400, "not a JSON object"},
 		{"json array top", "application/json", `[1,2]`, 400, "not a JSON object"},
-		{"unknown column", "application/json", `{"dataframe_split":{"columns":["a","b","c","zz"],"data":[[1,2,true,3]]}}`, 400, `Unknown column "zz"`},
-		{"missing column", "application/json", `{"dataframe_split":{"columns":["a","c"],"data":[[1,true]]}}`, 400, `Missing column "b"`},
+		{"unknown column", "application/json", `{"dataframe_split":{"columns":["a","b","c","zz"],"data":[[1,2,true,3]]}}`, 400, `The request has unknown column "zz" that the signature does not name; the model's inputs are a, b, c, d.`},
+		{"missing column", "application/json", `{"dataframe_split":{"columns":["a","c"],"data":[[1,true]]}}`, 400, `The request is missing column "b" (long) required by the model signature`},
 		{"duplicate column", "application/json", `{"dataframe_split":{"columns":["a","a","b","c"],"data":[[1,1,2,true]]}}`, 400, `"a" is given twice`},
 		{"ragged split", "application/json", `{"dataframe_split":{"columns":["a","b","c"],"data":[[1,2,true],[1,2]]}}`, 400, "Row 2 of dataframe_split has 2 values"},
 		{"string in double", "application/json", `{"dataframe_records":[{"a":"x","b":1,"c":true}]}`, 400, `Column "a" expects double but got the text "x" in row 1`},
@@ -128,7 +128,7 @@ func TestInvocationsBadPayloads(t *testing.T) {
 		{"nested object value", "application/json", `{"dataframe_records":[{"a":{"x":1},"b":1,"c":true}]}`, 400, "an object"},
 		{"csv ragged", "text/csv", "a,b,c\n1,2,true\n1,2\n", 400, "ragged"},
 		{"csv text in number", "text/csv", "a,b,c\nabc,2,true\n", 400, `Column "a" expects double but row 1 has "abc"`},
-		{"csv unknown header", "text/csv", "a,b,c,q\n1,2,true,1\n", 400, `Unknown column "q"`},
+		{"csv unknown header", "text/csv", "a,b,c,q\n1,2,true,1\n", 400, `unknown column "q"`},
 		{"csv empty", "text/csv", "", 400, "empty"},
 		{"csv unterminated quote", "text/csv", "a,b,c\n\"1,2,true\n", 400, "CSV row 1"},
 		{"csv latin1", "text/csv; charset=latin-1", "a,b,c\n1,2,true\n", 415, "Charset"},
@@ -199,7 +199,7 @@ func TestV2(t *testing.T) {
 	ok := []struct{ name, body string }{
 		{"matrix flat", `{"id":"r1","inputs":[{"name":"input-0","shape":[2,4],"datatype":"FP64","data":[1,2,1,3,0.5,0,0,null]}]}`},
 		{"matrix nested", `{"id":"r1","inputs":[{"name":"x","shape":[2,4],"datatype":"FP32","data":[[1,2,1,3],[0.5,0,0,null]]}]}`},
-		{"per column", `{"id":"r1","inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,0.5]},{"name":"b","shape":[2,1],"datatype":"INT64","data":[2,0]},{"name":"c","shape":[2],"datatype":"BOOL","data":[true,false]},{"name":"d","shape":[2],"datatype":"FP64","data":[3,null]}]}`},
+		{"per column", `{"id":"r1","inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,0.5]},{"name":"b","shape":[2,1],"datatype":"INT64","data":[2,0]},{"name":"c","shape":[2],"datatype":"BOOL","data":[true,false]},{"name":"d","shape":[2],"datatype":"FP32","data":[3,null]}]}`},
 	}
 	for _, tc := range ok {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestV2(t *testing.T) {
 	}{
 		{"unknown model", "/v2/models/nope/infer", "application/json", ok[0].body, 404, "not served here"},
 		{"wrong version", "/v2/models/iris/versions/9/infer", "application/json", ok[0].body, 404, "Version"},
-		{"unknown input", "", "application/json", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"zz","shape":[1],"datatype":"FP64","data":[1]}]}`, 400, `Unknown input "zz"`},
+		{"unknown input", "", "application/json", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"zz","shape":[1],"datatype":"FP64","data":[1]}]}`, 400, `The request is missing columns "b" (long), "c" (boolean) required by the model signature and has unknown column "zz"`},
 		{"shape mismatch", "", "application/json", `{"inputs":[{"name":"x","shape":[2,4],"datatype":"FP64","data":[1,2,3]}]}`, 400, "has 3 values but its shape [2 4] needs 8"},
 		{"too many values", "", "application/json", `{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4,5]}]}`, 400, "more values"},
 		{"wrong width", "", "application/json", `{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP64","data":[1,2,3]}]}`, 400, "[rows, 4]"},
@@ -231,8 +231,8 @@ func TestV2(t *testing.T) {
 		{"no inputs", "", "application/json", `{"inputs":[]}`, 400, "no inputs"},
 		{"not json", "", "application/json", `{"inputs":[`, 400, "not a V2"},
 		{"rows differ", "", "application/json", `{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,2]},{"name":"b","shape":[1],"datatype":"INT64","data":[2]},{"name":"c","shape":[1],"datatype":"BOOL","data":[true]}]}`, 400, "rows but other inputs"},
-		{"missing column", "", "application/json", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"b","shape":[1],"datatype":"INT64","data":[2]}]}`, 400, `Missing column "c"`},
-		{"bool into double", "", "application/json", `{"inputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[true]},{"name":"b","shape":[1],"datatype":"INT64","data":[2]},{"name":"c","shape":[1],"datatype":"BOOL","data":[true]}]}`, 400, `Column "a" expects double`},
+		{"missing column", "", "application/json", `{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"b","shape":[1],"datatype":"INT64","data":[2]}]}`, 400, `The request is missing column "c" (boolean) required`},
+		{"bool into double", "", "application/json", `{"inputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[true]},{"name":"b","shape":[1],"datatype":"INT64","data":[2]},{"name":"c","shape":[1],"datatype":"BOOL","data":[true]}]}`, 400, `Input "a" is BOOL, which cannot be converted safely to the model's double column`},
 		{"text/plain", "", "text/plain", ok[0].body, 415, "application/json"},
 	}
 	for _, tc := range badCases {
@@ -309,6 +309,15 @@ var fuzzSeeds = []string{
 	`{"instances":[{"a":"NaN","b":1e308,"c":0}]}`,
 	`{"dataframe_split":{"data":[[]]}}`,
 	`[]`, `null`, `{}`, `{"inputs":null}`,
+	// Refusals: missing and extra columns, wrong types, empty requests, params.
+	`{"dataframe_split":{"columns":["a"],"data":[[1]]}}`,
+	`{"dataframe_records":[{"a":1,"b":2,"c":true,"x":1,"y":2}]}`,
+	`{"inputs":{"a":[1],"b":[null],"c":[1]}}`,
+	`{"instances":[[true,2.5,1,1e300]]}`,
+	`{"dataframe_split":{"columns":["a","b","c"],"data":[]}}`,
+	`{"instances":[]}`, ``, ` `,
+	`{"instances":[[1,2,true,0]],"params":{"predict_method":"predict_proba"}}`,
+	`{"instances":[[1,2,true,0]],"params":{"predict_method":7}}`,
 }
 
 func FuzzDecodeMLflowJSON(f *testing.F) {
@@ -322,7 +331,7 @@ func FuzzDecodeMLflowJSON(f *testing.F) {
 }
 
 func FuzzDecodeCSV(f *testing.F) {
-	for _, s := range []string{"a,b,c\n1,2,true\n", "a,b,c,d\n1,2,0,\n\"3\",4,1,5\n", "\xef\xbb\xbfa,b,c\r\n1,2,1\r\n", "a\n", "", "a,b,c\n\"x\n"} {
+	for _, s := range []string{"a,b,c\n1,2,true\n", "a,b,c,d\n1,2,0,\n\"3\",4,1,5\n", "\xef\xbb\xbfa,b,c\r\n1,2,1\r\n", "a\n", "", "a,b,c\n\"x\n", "a,b,c\n", "a,b,c\n1,,true\n", "a,b,c\n1,2,1\n", "a,x,y\n1,2,3\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -337,6 +346,9 @@ func FuzzDecodeV2(f *testing.F) {
 		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"b","shape":[1],"datatype":"INT64","data":[2]},{"name":"c","shape":[1],"datatype":"BOOL","data":[true]}]}`,
 		`{"inputs":[{"name":"x","shape":[2,4],"datatype":"FP32","data":[[1,2,3,4],[5,6,7,8]]}]}`,
 		`{"inputs":[{"name":"x","shape":[0,4],"datatype":"FP32","data":[]}]}`,
+		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"b","shape":[1],"datatype":"FP64","data":[2]},{"name":"c","shape":[1],"datatype":"BOOL","data":[true]}]}`,
+		`{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,null,2,0]}],"outputs":[{"name":"probabilities"}]}`,
+		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"zz","shape":[1],"datatype":"FP64","data":[1]}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -358,10 +370,21 @@ func checkDecoded(t *testing.T, b *Batch, err *RequestError) {
 	if b.NCols != len(testSig.Inputs) || len(b.X) != b.NRows*b.NCols {
 		t.Fatalf("inconsistent batch %d x %d with %d values", b.NRows, b.NCols, len(b.X))
 	}
+	if b.NRows == 0 {
+		t.Fatalf("an empty request was accepted")
+	}
 	for i, v := range b.X {
-		c := testSig.Inputs[i%b.NCols]
-		if c.Type == "long" && !math.IsNaN(v) && !math.IsInf(v, 0) && v != math.Trunc(v) {
-			t.Fatalf("fractional %v in long column", v)
+		// b and c are required, so present; MLflow's long holds no
+		// missing value and no fraction, its boolean only 0 and 1.
+		switch c := testSig.Inputs[i%b.NCols]; c.Type {
+		case "long":
+			if math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v) {
+				t.Fatalf("%v in long column", v)
+			}
+		case "boolean":
+			if v != 0 && v != 1 && !math.IsNaN(v) {
+				t.Fatalf("%v in boolean column", v)
+			}
 		}
 	}
 }

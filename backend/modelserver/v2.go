@@ -41,61 +41,89 @@ var v2Types = map[string]byte{
 
 // DecodeV2 decodes an infer request against sig. Inputs are either one
 // tensor of shape [rows, features] in signature order, or one tensor per
-// signature input named after it, of shape [rows] or [rows, 1].
+// signature input named after it, of shape [rows] or [rows, 1]. The
+// request's outputs, if it names any, are returned for the server to
+// check against what the model gives.
 func DecodeV2(body []byte, sig modelfmt.Signature) (*Batch, string, *RequestError) {
-	if !utf8.Valid(body) {
-		return nil, "", bad("The body is not valid UTF-8.")
+	b, req, err := decodeV2Checked(body, sig)
+	return b, req.ID, err
+}
+
+// decodeV2Checked is DecodeV2 keeping the whole request; a request with
+// no rows is refused.
+func decodeV2Checked(body []byte, sig modelfmt.Signature) (*Batch, *V2Request, *RequestError) {
+	b, req, err := decodeV2(body, sig)
+	if err == nil && b.NRows == 0 {
+		err = bad("The request has no rows to score.")
 	}
-	var req V2Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, "", bad("The body is not a V2 inference request: %s.", jsonProblem(err))
+	if err != nil {
+		return nil, req, err
+	}
+	return b, req, nil
+}
+
+func decodeV2(body []byte, sig modelfmt.Signature) (*Batch, *V2Request, *RequestError) {
+	req := &V2Request{}
+	if !utf8.Valid(body) {
+		return nil, req, bad("The body is not valid UTF-8.")
+	}
+	if err := json.Unmarshal(body, req); err != nil {
+		return nil, req, bad("The body is not a V2 inference request: %s.", jsonProblem(err))
 	}
 	if len(req.Inputs) == 0 {
-		return nil, req.ID, bad("The request has no inputs.")
+		return nil, req, bad("The request has no inputs.")
 	}
 	idx := sig.Index()
 	if len(req.Inputs) == 1 {
 		if _, named := idx[req.Inputs[0].Name]; !named || len(sig.Inputs) == 1 && len(req.Inputs[0].Shape) == 2 {
 			b, err := matrixInput(req.Inputs[0], sig)
-			return b, req.ID, err
+			return b, req, err
 		}
 	}
-	n := int64(-1)
 	seen := make([]bool, len(sig.Inputs))
-	cols := make([][]float64, len(sig.Inputs))
-	texts := make([][]string, len(sig.Inputs))
+	var unknown []string
 	for _, t := range req.Inputs {
 		p, ok := idx[t.Name]
 		if !ok {
-			return nil, req.ID, bad("Unknown input %q; the model's inputs are %s.", clip(t.Name), inputList(sig))
+			unknown = append(unknown, t.Name)
+			continue
 		}
 		if seen[p] {
-			return nil, req.ID, bad("Input %q is given twice.", t.Name)
+			return nil, req, bad("Input %q is given twice.", t.Name)
 		}
 		seen[p] = true
+	}
+	if err := checkColumns(sig, seen, unknown, "The request"); err != nil {
+		return nil, req, err
+	}
+	n := int64(-1)
+	cols := make([][]float64, len(sig.Inputs))
+	texts := make([][]string, len(sig.Inputs))
+	for _, t := range req.Inputs {
+		p := idx[t.Name]
 		if len(t.Shape) == 0 || len(t.Shape) > 2 || len(t.Shape) == 2 && t.Shape[1] != 1 {
-			return nil, req.ID, bad("Input %q has shape %v; a named input must have shape [rows] or [rows, 1].", t.Name, t.Shape)
+			return nil, req, bad("Input %q has shape %v; a named input must have shape [rows] or [rows, 1].", t.Name, t.Shape)
 		}
 		if n >= 0 && t.Shape[0] != n {
-			return nil, req.ID, bad("Input %q has %d rows but other inputs have %d.", t.Name, t.Shape[0], n)
+			return nil, req, bad("Input %q has %d rows but other inputs have %d.", t.Name, t.Shape[0], n)
 		}
 		n = t.Shape[0]
 		if sig.Inputs[p].Type == "string" {
 			txt, err := tensorText(t)
 			if err != nil {
-				return nil, req.ID, err
+				return nil, req, err
 			}
 			texts[p] = txt
 			continue
 		}
+		if err := datatypeFits(t, sig.Inputs[p]); err != nil {
+			return nil, req, err
+		}
 		vals, err := tensorValues(t, sig.Inputs[p])
 		if err != nil {
-			return nil, req.ID, err
+			return nil, req, err
 		}
 		cols[p] = vals
-	}
-	if err := checkRequired(sig, seen); err != nil {
-		return nil, req.ID, err
 	}
 	b := newBatch(int(n), sig)
 	for p, col := range cols {
@@ -106,7 +134,42 @@ func DecodeV2(body []byte, sig modelfmt.Signature) (*Batch, string, *RequestErro
 			b.Text[p] = texts[p]
 		}
 	}
-	return b, req.ID, nil
+	return b, req, nil
+}
+
+// datatypeFits applies MLflow's safe conversions to a named V2 tensor: a
+// column takes tensors of its own kind and narrower ones (INT32 into long,
+// FP32 into double, any integer of up to 32 bits into double), never a
+// narrowing or a change of kind (FP64 into long, INT64 into integer, BOOL
+// into a number). An unknown datatype is left to tensorValues to name.
+func datatypeFits(t V2Tensor, col modelfmt.Column) *RequestError {
+	kind, ok := v2Types[t.Datatype]
+	if !ok || kind == 's' {
+		return nil
+	}
+	bits := v2Bits[t.Datatype]
+	fits := false
+	switch col.Type {
+	case "double":
+		fits = kind == 'f' || (kind == 'i' || kind == 'u') && bits <= 32
+	case "float":
+		fits = kind == 'f' && bits <= 32 || (kind == 'i' || kind == 'u') && bits <= 16
+	case "long":
+		fits = kind == 'i' || kind == 'u' && bits < 64
+	case "integer":
+		fits = kind == 'i' && bits <= 32 || kind == 'u' && bits < 32
+	case "boolean":
+		fits = kind == 'b'
+	}
+	if !fits {
+		return bad("Input %q is %s, which cannot be converted safely to the model's %s column (MLflow converts only to a wider type of the same kind, or small integers to double).", clip(t.Name), t.Datatype, col.Type)
+	}
+	return nil
+}
+
+var v2Bits = map[string]int{
+	"BOOL": 8, "UINT8": 8, "UINT16": 16, "UINT32": 32, "UINT64": 64,
+	"INT8": 8, "INT16": 16, "INT32": 32, "INT64": 64, "FP16": 16, "FP32": 32, "FP64": 64,
 }
 
 func matrixInput(t V2Tensor, sig modelfmt.Signature) (*Batch, *RequestError) {
@@ -127,10 +190,24 @@ func matrixInput(t V2Tensor, sig modelfmt.Signature) (*Batch, *RequestError) {
 		return nil, err
 	}
 	b := &Batch{X: vals, NRows: int(t.Shape[0]), NCols: int(nf), Text: make([][]string, nf)}
+	// One tensor has one datatype, so each value is checked against its
+	// own column as a JSON number would be.
 	for i, v := range vals {
 		c := sig.Inputs[i%int(nf)]
-		if (c.Type == "long" || c.Type == "integer") && v != math.Trunc(v) && !math.IsNaN(v) {
-			return nil, bad("Column %q expects %s (a whole number) but row %d has %v.", c.Name, c.Type, i/int(nf)+1, v)
+		row := i/int(nf) + 1
+		switch {
+		case c.Type == "double":
+		case c.Type == "boolean" && (v == 0 || v == 1 || math.IsNaN(v)):
+		case c.Type == "boolean":
+			return nil, bad("Column %q expects boolean but row %d has %v; in a numeric tensor a boolean column takes 0 or 1.", c.Name, row, v)
+		case math.IsNaN(v):
+			if c.Type == "long" || c.Type == "integer" {
+				return nil, missingWhole(c, " in row "+itoa(row))
+			}
+		default:
+			if _, err := convert(v, c, row); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return b, nil
