@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/app"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
@@ -100,6 +101,7 @@ type environment struct {
 	log         *slog.Logger
 	dataDir     string
 	store       *store.Store
+	audit       *audit.Log
 	bus         *core.Bus
 	docker      *docker.Client // nil when no client could be made
 	token       string
@@ -126,6 +128,7 @@ func (e *environment) background(fn func(ctx context.Context)) {
 	e.loops.Add(1)
 	go func() {
 		defer e.loops.Done()
+		defer audit.Bind(audit.Actor{Face: audit.Tern})() // schedules and start-up recovery are Tern's doing
 		fn(e.ctx)
 	}()
 }
@@ -157,8 +160,22 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 			e.close()
 		}
 	}()
+	// Unbound changes on the desktop are the window's: Wails calls bound
+	// methods on goroutines Tern does not start (see backend/audit).
+	if mode != "serve" {
+		audit.SetDefault(audit.Actor{Face: audit.Window})
+	}
+	if e.audit, err = audit.Open(st); err != nil {
+		return nil, err
+	}
 	if e.token, err = httpapi.LoadOrCreateToken(dataDir, newToken); err != nil {
 		return nil, err
+	}
+	if newToken {
+		if err := audit.Write(st.DB, audit.Record{Actor: audit.Actor{Face: audit.Tern, Who: "tern --new-token"}, Action: "token.rotate",
+			Objects: []audit.Object{{Kind: "token", ID: "access", Name: "access token"}}, After: "a new random token"}); err != nil {
+			return nil, err
+		}
 	}
 	e.shell = app.NewShell(e.bus, log)
 	// One Docker client for the runner, deployments and the status bar; a
@@ -233,6 +250,9 @@ func (e *environment) close() {
 		e.tracking.Stop()
 	}
 	_ = e.docker.Close()
+	if e.audit != nil {
+		_ = e.audit.Close() // seals what is pending before the store closes
+	}
 	if err := e.store.Close(); err != nil {
 		e.log.Error("closing the store", "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -525,6 +526,9 @@ func (s *Service) SetRules(datasetID string, rules []Rule) ([]Rule, error) {
 		if err := store.GetJSON(txn, store.Key(pDataset, []byte(datasetID)), &d); err != nil {
 			return notFound(err, "There is no dataset with id %s.", datasetID)
 		}
+		if err := audit.Append(txn, audit.Record{Action: "dataset.rules", Objects: []audit.Object{datasetObj(d)}, After: fmt.Sprintf("%d rules", len(rules))}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, store.Key(pRules, []byte(datasetID)), rules)
 	})
 	if err != nil {
@@ -631,6 +635,9 @@ func (s *Service) Check(ctx context.Context, versionID string) (Validation, erro
 			return err
 		}
 		cur.Checks = val.summary()
+		if err := audit.Append(txn, audit.Record{Action: "dataset_version.check", Objects: []audit.Object{versionObj(cur)}, After: fmt.Sprintf("%d of %d rules failed", cur.Checks.Failed, cur.Checks.Rules)}); err != nil {
+			return err
+		}
 		if err := store.SetJSON(txn, store.Key(pVersion, []byte(v.ID)), cur.stored()); err != nil {
 			return err
 		}

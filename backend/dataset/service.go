@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
@@ -374,6 +376,10 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		if err := store.SetJSON(txn, store.Key(pProfile, []byte(v.ID)), p.profile); err != nil {
 			return err
 		}
+		if err := audit.Append(txn, audit.Record{Action: "dataset.import", Objects: []audit.Object{datasetObj(ds), versionObj(v)},
+			After: fmt.Sprintf("%s, %d rows, %d columns, from %s", v.Format, v.Rows, len(v.Schema), v.SourceName)}); err != nil {
+			return err
+		}
 		// A version that breaks a rule is imported all the same, and marked.
 		if val != nil {
 			return store.SetJSON(txn, store.Key(pValidation, []byte(v.ID)), val)
@@ -639,6 +645,9 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 	err = s.db.DB.Update(func(txn *badger.Txn) error {
 		var cur Version
 		if err := store.GetJSON(txn, store.Key(pVersion, []byte(v.ID)), &cur); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "dataset.schema", Objects: []audit.Object{versionObj(cur)}, Before: schemaText(cur.Schema), After: schemaText(schema)}); err != nil {
 			return err
 		}
 		cur.Schema = schema

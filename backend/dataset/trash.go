@@ -2,9 +2,11 @@ package dataset
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
@@ -23,6 +25,9 @@ func (s *Service) TrashDataset(datasetID string) error {
 		}
 		d.Trashed, d.TrashedAt = true, s.Now().UTC()
 		if err := txn.Delete(store.Key(pName, []byte(d.Name))); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "dataset.trash", Objects: []audit.Object{datasetObj(d)}}); err != nil {
 			return err
 		}
 		return store.SetJSON(txn, store.Key(pDataset, []byte(d.ID)), d)
@@ -50,6 +55,9 @@ func (s *Service) RestoreDataset(datasetID string) error {
 		if err := txn.Set(store.Key(pName, []byte(d.Name)), []byte(d.ID)); err != nil {
 			return err
 		}
+		if err := audit.Append(txn, audit.Record{Action: "dataset.restore", Objects: []audit.Object{datasetObj(d)}}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, store.Key(pDataset, []byte(d.ID)), d)
 	})
 	if err == nil {
@@ -66,6 +74,10 @@ func (s *Service) setVersionTrashed(versionID string, trashed bool) error {
 			return err
 		}
 		dsID = v.DatasetID
+		act := map[bool]string{true: "dataset_version.trash", false: "dataset_version.restore"}[trashed]
+		if err := audit.Append(txn, audit.Record{Action: act, Objects: []audit.Object{versionObj(v)}}); err != nil {
+			return err
+		}
 		v.Trashed = trashed
 		return store.SetJSON(txn, store.Key(pVersion, []byte(v.ID)), v.stored())
 	})
@@ -198,6 +210,10 @@ func (s *Service) EmptyTrash(ctx context.Context) (blob.GCResult, error) {
 		}
 	}
 	err = s.db.DB.Update(func(txn *badger.Txn) error {
+		if err := audit.Append(txn, audit.Record{Action: "trash.empty", Objects: []audit.Object{{Kind: "trash", ID: "datasets"}},
+			Before: fmt.Sprintf("%d datasets, %d versions (%d kept: still used)", len(info.Datasets), len(info.Versions), len(info.Kept))}); err != nil {
+			return err
+		}
 		for _, v := range info.Versions {
 			if keep[v.ID] {
 				continue

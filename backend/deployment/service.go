@@ -27,6 +27,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
@@ -121,7 +122,16 @@ func key(id string) []byte { return store.Key(prefixDeployment, []byte(id)) }
 
 func (s *Service) save(d Deployment) error {
 	b, _ := json.Marshal(d)
-	if err := s.cfg.Store.DB.Update(func(txn *badger.Txn) error { return txn.Set(key(d.ID), b) }); err != nil {
+	if err := s.cfg.Store.DB.Update(func(txn *badger.Txn) error {
+		var old *Deployment
+		if err := store.GetJSON(txn, key(d.ID), &old); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if err := audit.Append(txn, saveRecord(old, d)); err != nil {
+			return err
+		}
+		return txn.Set(key(d.ID), b)
+	}); err != nil {
 		return core.Wrap(err, core.Internal, "The deployment %q could not be saved.", d.Name)
 	}
 	s.cfg.Bus.Publish("deployment.changed", d)
@@ -361,7 +371,19 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if ld, err := s.get(id); err == nil {
 		s.shutdown(ld, true)
 	}
-	return s.cfg.Store.DB.Update(func(txn *badger.Txn) error { return txn.Delete(key(id)) })
+	return s.cfg.Store.DB.Update(func(txn *badger.Txn) error {
+		var d Deployment
+		if err := store.GetJSON(txn, key(id), &d); err != nil {
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return core.Errorf(core.NotFound, "There is no deployment %q.", id)
+			}
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "deployment.delete", Objects: []audit.Object{{Kind: "deployment", ID: id, Name: d.Name}}, Before: d.State}); err != nil {
+			return err
+		}
+		return txn.Delete(key(id))
+	})
 }
 
 // List returns every deployment, live ones with their current state.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/httpjson"
 )
@@ -198,8 +199,19 @@ func (s *Server) gate(rt Route) http.Handler {
 		if limit > 0 && r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
+		defer audit.Bind(requestActor(r))() // what this request changes is recorded as its face's
 		rt.Handler.ServeHTTP(w, r)
 	})
+}
+
+// requestActor is the face of an authorized request: a browser holds the
+// session cookie; a client that sends the token itself (the MLflow
+// client, a script) is the MLflow face.
+func requestActor(r *http.Request) audit.Actor {
+	if r.Header.Get("Authorization") != "" {
+		return audit.Actor{Face: audit.MLflow}
+	}
+	return audit.Actor{Face: audit.Browser}
 }
 
 func (s *Server) authorized(r *http.Request) bool {

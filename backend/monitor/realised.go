@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
@@ -139,6 +141,9 @@ func (s *Service) IngestLabels(ctx context.Context, monitorID string, data []byt
 func (s *Service) storeLabels(deployment string, labels []Label) error {
 	txn := s.db.DB.NewTransaction(true)
 	defer func() { txn.Discard() }()
+	if err := audit.Append(txn, audit.Record{Action: "labels.ingest", Objects: []audit.Object{{Kind: "deployment", ID: deployment}}, After: fmt.Sprintf("%d labels", len(labels))}); err != nil {
+		return core.Wrap(err, core.Unavailable, "The labels could not be saved.")
+	}
 	for _, l := range labels {
 		k, v := labelKey(deployment, l.RequestID, l.Row), []byte(l.Value)
 		err := txn.Set(k, v)

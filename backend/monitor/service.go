@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
 	"github.com/tern-studio/tern/backend/store"
@@ -115,12 +117,25 @@ func NewService(c Config) *Service {
 	return s
 }
 
-func (s *Service) put(prefix byte, id string, v any) error {
+// put writes v, with the audit records of the change when it is one a
+// person made (bookkeeping such as a monitor's last-run time has none).
+func (s *Service) put(prefix byte, id string, v any, recs ...audit.Record) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return core.Wrap(err, core.Internal, "Could not encode %s.", id)
 	}
-	return s.db.DB.Update(func(txn *badger.Txn) error { return txn.Set(store.Key(prefix, []byte(id)), b) })
+	return s.db.DB.Update(func(txn *badger.Txn) error {
+		for _, r := range recs {
+			if err := audit.Append(txn, r); err != nil {
+				return err
+			}
+		}
+		return txn.Set(store.Key(prefix, []byte(id)), b)
+	})
+}
+
+func monitorObj(m Monitor) []audit.Object {
+	return []audit.Object{{Kind: "monitor", ID: m.ID, Name: m.Name}}
 }
 
 func (s *Service) get(prefix byte, id string, v any, what string) error {
@@ -250,7 +265,7 @@ func (s *Service) CreateMonitor(ctx context.Context, m Monitor) (Monitor, error)
 		m.Window.LastN = 1000
 	}
 	m.ID, m.Created = core.NewID(), s.clock.Now().UTC()
-	if err := s.put(prefixMonitor, m.ID, m); err != nil {
+	if err := s.put(prefixMonitor, m.ID, m, audit.Record{Action: "monitor.create", Objects: monitorObj(m), After: m.Kind + " " + m.Deployment + m.CurVersion}); err != nil {
 		return Monitor{}, err
 	}
 	return m, nil
@@ -283,16 +298,23 @@ func (s *Service) SetRules(id string, rules []Rule) (Monitor, error) {
 			return Monitor{}, err
 		}
 	}
+	rec := audit.Record{Action: "monitor.rules", Objects: monitorObj(m), Before: fmt.Sprintf("%d rules", len(m.Rules)), After: fmt.Sprintf("%d rules", len(rules))}
 	m.Rules = rules
-	return m, s.put(prefixMonitor, m.ID, m)
+	return m, s.put(prefixMonitor, m.ID, m, rec)
 }
 
 // DeleteMonitor removes a monitor; its reports and alerts stay readable.
 func (s *Service) DeleteMonitor(id string) error {
-	if _, err := s.Monitor(id); err != nil {
+	m, err := s.Monitor(id)
+	if err != nil {
 		return err
 	}
-	return s.db.DB.Update(func(txn *badger.Txn) error { return txn.Delete(store.Key(prefixMonitor, []byte(id))) })
+	return s.db.DB.Update(func(txn *badger.Txn) error {
+		if err := audit.Append(txn, audit.Record{Action: "monitor.delete", Objects: monitorObj(m)}); err != nil {
+			return err
+		}
+		return txn.Delete(store.Key(prefixMonitor, []byte(id)))
+	})
 }
 
 func (s *Service) source(m Monitor) (Source, error) {
@@ -409,6 +431,13 @@ func (s *Service) saveReport(r *Report) error {
 	}
 	err = s.db.DB.Update(func(txn *badger.Txn) error {
 		if err := txn.Set(store.Key(prefixReport, []byte(r.ID)), b); err != nil {
+			return err
+		}
+		objs := []audit.Object{{Kind: "report", ID: r.ID, Name: r.Title}}
+		if r.Monitor != "" {
+			objs = append(objs, audit.Object{Kind: "monitor", ID: r.Monitor})
+		}
+		if err := audit.Append(txn, audit.Record{Action: "report.create", Objects: objs, After: fmt.Sprintf("%d rows, %d alerts", r.Rows, len(r.Alerts))}); err != nil {
 			return err
 		}
 		for _, a := range r.Alerts {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -65,10 +66,14 @@ func (s *Service) editModel(name string, edit func(*Model) error) (Model, error)
 		if err := getModel(txn, name, &m); err != nil {
 			return err
 		}
+		before := editText(m.Description, m.Tags)
 		if err := edit(&m); err != nil {
 			return err
 		}
 		m.Updated = time.Now().UnixMilli()
+		if err := audit.Append(txn, audit.Record{Action: "model.update", Objects: []audit.Object{modelObj(name)}, Before: before, After: editText(m.Description, m.Tags)}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, modelKey(name), m)
 	})
 	return m, wrap(err, "change model %q", name)
@@ -113,10 +118,14 @@ func (s *Service) editVersion(name string, n int, edit func(*Version) error) (Ve
 		if err := getVersion(txn, name, n, &v); err != nil {
 			return err
 		}
+		before := editText(v.Description, v.Tags)
 		if err := edit(&v); err != nil {
 			return err
 		}
 		v.Updated = time.Now().UnixMilli()
+		if err := audit.Append(txn, audit.Record{Action: "model_version.update", Objects: []audit.Object{versionObj(name, n)}, Before: before, After: editText(v.Description, v.Tags)}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, versionKey(name, n), v)
 	})
 	return withAliases(v, m), wrap(err, "change version %d of %q", n, name)
@@ -160,6 +169,9 @@ func (s *Service) DeleteVersion(name string, n int) error {
 		if err := getModel(txn, name, &m); err != nil {
 			return err
 		}
+		if err := audit.Append(txn, audit.Record{Action: "model_version.delete", Objects: []audit.Object{versionObj(name, n)}, Before: aliasText(m.Aliases)}); err != nil {
+			return err
+		}
 		for a, to := range m.Aliases {
 			if to == n {
 				delete(m.Aliases, a)
@@ -198,6 +210,9 @@ func (s *Service) DeleteModel(name string) error {
 			if err := txn.Delete(versionKey(name, v.Version)); err != nil {
 				return err
 			}
+		}
+		if err := audit.Append(txn, audit.Record{Action: "model.delete", Objects: []audit.Object{modelObj(name)}, Before: strconv.Itoa(len(vs)) + " versions"}); err != nil {
+			return err
 		}
 		return txn.Delete(modelKey(name))
 	})
@@ -251,6 +266,9 @@ func (s *Service) RenameModel(name, newName string) (Model, error) {
 			}
 		}
 		if err := txn.Delete(modelKey(name)); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "model.rename", Objects: []audit.Object{modelObj(newName)}, Before: name, After: newName}); err != nil {
 			return err
 		}
 		return store.SetJSON(txn, modelKey(newName), m)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -68,7 +69,12 @@ func (s *Service) CreateLoggedModel(runID, name, modelType string, tags, params 
 	id := "m-" + strings.ReplaceAll(core.NewID(), "-", "")
 	lm := LoggedModel{ID: id, Name: name, ExperimentID: run.ExperimentID, RunID: runID, ArtifactPath: "models/" + id,
 		ModelType: modelType, Status: LoggedPending, Created: now, Updated: now, Tags: tags, Params: params}
-	err = s.st.DB.Update(func(txn *badger.Txn) error { return store.SetJSON(txn, loggedKey(id), lm) })
+	err = s.st.DB.Update(func(txn *badger.Txn) error {
+		if err := audit.Append(txn, audit.Record{Action: "logged_model.create", Objects: loggedObj(id, name, runID)}); err != nil {
+			return err
+		}
+		return store.SetJSON(txn, loggedKey(id), lm)
+	})
 	return lm, wrap(err, "record logged model %q", name)
 }
 
@@ -133,6 +139,9 @@ func (s *Service) EditLoggedModel(id string, e LoggedModelEdit) (LoggedModel, er
 			lm.Params[k] = v
 		}
 		lm.Updated = time.Now().UnixMilli()
+		if err := audit.Append(txn, audit.Record{Action: "logged_model.update", Objects: loggedObj(id, lm.Name, lm.RunID), After: string(lm.Status)}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, loggedKey(id), lm)
 	})
 	return lm, wrap(err, "change logged model %q", id)
@@ -143,6 +152,9 @@ func (s *Service) DeleteLoggedModel(id string) error {
 	err := s.st.DB.Update(func(txn *badger.Txn) error {
 		var lm LoggedModel
 		if err := getLogged(txn, id, &lm); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "logged_model.delete", Objects: loggedObj(id, lm.Name, lm.RunID)}); err != nil {
 			return err
 		}
 		return txn.Delete(loggedKey(id))

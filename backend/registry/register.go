@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/gbdt"
 	"github.com/tern-studio/tern/backend/modelfmt"
@@ -218,6 +219,9 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 	m.Updated = v.Created
 	err = s.st.DB.Update(func(txn *badger.Txn) error {
 		if err := store.SetJSON(txn, versionKey(name, n), v); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "model_version.register", Objects: []audit.Object{versionObj(name, n)}, After: "from " + v.Source + " " + v.RunID}); err != nil {
 			return err
 		}
 		return store.SetJSON(txn, modelKey(name), m)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/store"
@@ -145,6 +146,9 @@ func (s *Service) CreateModel(name, description string) (Model, error) {
 		if _, err := txn.Get(modelKey(name)); err == nil {
 			return core.Errorf(core.Conflict, "A model named %q already exists.", name)
 		}
+		if err := audit.Append(txn, audit.Record{Action: "model.create", Objects: []audit.Object{modelObj(name)}, After: editText(description, nil)}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, modelKey(name), m)
 	})
 	return m, wrap(err, "create model %q", name)
@@ -252,13 +256,19 @@ func resolve(m Model, ref string) (int, error) {
 // seen half done. A version of 0 removes the alias.
 func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 	var m Model
-	err := s.st.DB.Update(func(txn *badger.Txn) error {
+	err := s.st.DB.Update(func(txn *badger.Txn) (err error) {
 		if err := getModel(txn, name, &m); err != nil {
 			return err
 		}
 		if m.Aliases == nil {
 			m.Aliases = map[string]int{}
 		}
+		before := aliasText(m.Aliases)
+		defer func() { // the record says where the aliases ended up
+			if err == nil {
+				err = audit.Append(txn, audit.Record{Action: "model.alias", Objects: []audit.Object{modelObj(name)}, Before: before, After: aliasText(m.Aliases)})
+			}
+		}()
 		for a, v := range moves {
 			a = strings.TrimPrefix(a, "@")
 			if !aliasRE.MatchString(a) || a == "latest" {
@@ -294,6 +304,7 @@ func (s *Service) Promote(name string) (Model, error) {
 		if err := getModel(txn, name, &m); err != nil {
 			return err
 		}
+		before := aliasText(m.Aliases)
 		c, ok := m.Aliases["challenger"]
 		if !ok {
 			return core.Errorf(core.Conflict, "Model %q has no @challenger to promote.", name)
@@ -301,6 +312,9 @@ func (s *Service) Promote(name string) (Model, error) {
 		m.Aliases["champion"] = c
 		delete(m.Aliases, "challenger")
 		m.Updated = time.Now().UnixMilli()
+		if err := audit.Append(txn, audit.Record{Action: "model.promote", Objects: []audit.Object{modelObj(name), versionObj(name, c)}, Before: before, After: aliasText(m.Aliases)}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, modelKey(name), m)
 	})
 	if err == nil && s.bus != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -126,6 +127,7 @@ func scopedToRun(api http.Handler, runID, token string) http.Handler {
 			httpjson.WriteMLflowError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "This tracking address accepts only the job's own token (MLFLOW_TRACKING_TOKEN).")
 			return
 		}
+		defer audit.Bind(audit.Actor{Face: audit.Job, Who: runID})()
 		path := r.URL.Path
 		if rest, ok := strings.CutPrefix(path, "/ajax-api/"); ok {
 			path = "/api/" + rest

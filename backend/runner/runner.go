@@ -19,6 +19,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/store"
@@ -492,6 +493,7 @@ func (r *Runner) pickEngine(j *Job) (engine, string, error) {
 // run takes a job from queued to final.
 func (r *Runner) run(t *tracked) {
 	defer r.wg.Done()
+	defer audit.Bind(audit.Actor{Face: audit.Job, Who: t.job.RunID})() // what the job changes is the job's
 	passTicket := sync.OnceFunc(func() { close(t.ticket) })
 	defer passTicket()
 	if t.prev != nil {
@@ -773,6 +775,7 @@ func (r *Runner) adopt(t *tracked, proc process, eng engine) {
 
 func (r *Runner) reattachLater(t *tracked) {
 	defer r.wg.Done()
+	defer audit.Bind(audit.Actor{Face: audit.Job, Who: t.job.RunID})()
 	backoff := time.Second
 	for {
 		select {

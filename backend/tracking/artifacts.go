@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -150,6 +151,7 @@ func (s *Service) LogArtifact(runID, relPath string, rd io.Reader) (Artifact, er
 		}
 		return Artifact{}, artifactErr(err, rel)
 	}
+	s.noteArtifact(runID, "run.artifact.write", "", fmt.Sprintf("%s (%d bytes)", rel, n))
 	s.bus.Publish("tracking.run.artifact", map[string]string{"runId": runID, "path": rel})
 	return Artifact{Path: rel, Size: n}, nil
 }
@@ -274,5 +276,6 @@ func (s *Service) DeleteArtifact(runID, relPath string) error {
 	if err := root.RemoveAll(rel); err != nil {
 		return artifactErr(err, rel)
 	}
+	s.noteArtifact(runID, "run.artifact.delete", rel, "")
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -211,6 +212,9 @@ func (s *Service) importRun(expID, runDir string, rep *ImportReport) (int, error
 			return err
 		}
 		if err := txn.Set(beatKey(id), store.I64(start)); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "run.import", Objects: runObj(id, info.Name), After: "from an mlruns folder, experiment " + expID}); err != nil {
 			return err
 		}
 		return writeParamsTags(txn, id, r, b.Params, b.Tags)

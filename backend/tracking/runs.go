@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/diskspace"
 	"github.com/tern-studio/tern/backend/store"
@@ -93,6 +94,9 @@ func (s *Service) CreateRun(spec RunSpec) (Run, error) {
 			return err
 		}
 		if err := txn.Set(beatKey(id), store.I64(now)); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "run.create", Objects: runObj(id, name), After: "experiment " + expID + ", " + string(status)}); err != nil {
 			return err
 		}
 		return writeParamsTags(txn, id, r, params, tags)
@@ -409,6 +413,9 @@ func (s *Service) write(runID string, b Batch) error {
 	s.mu.RLock()
 	ops = paramTagOps(ops, runID, r, b.Params, b.Tags)
 	s.mu.RUnlock()
+	ak, av := audit.Entry(audit.Record{Action: "run.log", Objects: runObj(runID, info.Name),
+		After: fmt.Sprintf("%d metric points, %d params, %d tags", len(b.Metrics), len(b.Params), len(b.Tags))})
+	ops = append(ops, op{key: ak, val: av})
 	err = s.group.commit(ops)
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
@@ -449,6 +456,9 @@ func (s *Service) DeleteTag(runID, key string) error {
 	}
 	err = s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(runScoped(kTag, runID, key)); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "run.tag.delete", Objects: runObj(runID, r.Name), Before: key + "=" + old}); err != nil {
 			return err
 		}
 		return txn.Delete(indexKey(kTagIdx, key, old, runID))
@@ -494,6 +504,7 @@ func (s *Service) UpdateRun(runID string, u RunUpdate) (Run, error) {
 		return Run{}, err
 	}
 	defer unlock()
+	old := info
 	now := s.nowMs()
 	statusChanged := false
 	if u.Status != "" && u.Status != info.Status {
@@ -529,8 +540,12 @@ func (s *Service) UpdateRun(runID string, u RunUpdate) (Run, error) {
 		info.LifecycleStage = u.Stage
 	}
 	bi, _ := json.Marshal(info)
+	rec := runUpdateRecord(runID, old, info)
 	err = s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set(runKey(runID), bi); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, rec); err != nil {
 			return err
 		}
 		if info.Status == StatusRunning {
@@ -679,6 +694,9 @@ func (s *Service) DeleteRun(runID string) (int64, error) {
 	// The record and indexes go in one transaction, so the run vanishes at
 	// once; the series, which can be millions of keys, follow in batches.
 	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := audit.Append(txn, audit.Record{Action: "run.purge", Objects: runObj(runID, c.Name), Before: string(c.Status) + ", " + c.LifecycleStage}); err != nil {
+			return err
+		}
 		for _, k := range [][]byte{runKey(runID), beatKey(runID), expRunKey(n, runID)} {
 			if err := txn.Delete(k); err != nil {
 				return err

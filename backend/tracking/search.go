@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 )
 
@@ -371,7 +372,12 @@ func (s *Service) SaveView(v SavedView) error {
 		return err
 	}
 	b, _ := json.Marshal(v)
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(viewKey(v.Name), b) }); err != nil {
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		if err := audit.Append(txn, audit.Record{Action: "view.save", Objects: []audit.Object{{Kind: "view", ID: v.Name, Name: v.Name}}, After: v.Query}); err != nil {
+			return err
+		}
+		return txn.Set(viewKey(v.Name), b)
+	}); err != nil {
 		return core.Wrap(err, core.Internal, "Tern could not save view %q.", v.Name)
 	}
 	return nil
@@ -400,6 +406,9 @@ func (s *Service) Views() ([]SavedView, error) {
 func (s *Service) DeleteView(name string) error {
 	err := s.db.Update(func(txn *badger.Txn) error {
 		if _, err := txn.Get(viewKey(name)); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "view.delete", Objects: []audit.Object{{Kind: "view", ID: name, Name: name}}}); err != nil {
 			return err
 		}
 		return txn.Delete(viewKey(name))

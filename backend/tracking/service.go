@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -85,6 +86,7 @@ func (s *Service) Start(ctx context.Context) {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
+		defer audit.Bind(audit.Actor{Face: audit.Tern})() // runs it marks crashed are Tern's doing
 		t := time.NewTicker(s.ReapEvery)
 		defer t.Stop()
 		for {
@@ -211,6 +213,9 @@ func (s *Service) ensureDefault() error {
 		if err := txn.Set(expNameKey(e.Name), store.U64(0)); err != nil {
 			return err
 		}
+		if err := audit.Append(txn, audit.Record{Actor: audit.Actor{Face: audit.Tern}, Action: "experiment.create", Objects: expObj(e.ID, e.Name)}); err != nil {
+			return err
+		}
 		return txn.Set(store.Key(kSeq, []byte("expseq")), store.U64(1))
 	})
 	if err != nil {
@@ -259,6 +264,9 @@ func (s *Service) CreateExperiment(name string, tags map[string]string) (Experim
 			return err
 		}
 		if err := txn.Set(expKey(id), b); err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "experiment.create", Objects: expObj(e.ID, name)}); err != nil {
 			return err
 		}
 		return txn.Set(expNameKey(name), store.U64(id))
@@ -381,6 +389,10 @@ func (s *Service) UpdateExperiment(id, newName, stage string, tags map[string]st
 	n, _ := parseExpID(id)
 	b, _ := json.Marshal(e)
 	err := s.db.Update(func(txn *badger.Txn) error {
+		if err := audit.Append(txn, audit.Record{Action: "experiment.update", Objects: expObj(id, e.Name),
+			Before: oldName + ", " + cur.LifecycleStage, After: e.Name + ", " + e.LifecycleStage}); err != nil {
+			return err
+		}
 		if oldName != e.Name {
 			if err := txn.Delete(expNameKey(oldName)); err != nil {
 				return err
