@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -81,6 +82,10 @@ type Config struct {
 	LogOptions predlog.Options
 	// HealthInterval for routers; 0 = 500 ms.
 	HealthInterval time.Duration
+	// Clock times ramp stages; nil is the wall clock.
+	Clock core.Clock
+	// RampTick is how often a ramp's watch judges its stage; 0 = 1 s.
+	RampTick time.Duration
 }
 
 // Service manages deployments.
@@ -91,12 +96,17 @@ type Service struct {
 	client *http.Client
 	mu     sync.Mutex
 	live   map[string]*liveDeployment
+	// ramps in progress, by deployment (one at a time on each).
+	ramps map[string]*rampRun
 }
 
 type liveDeployment struct {
 	d      Deployment
 	router *router.Router
 	srv    *http.Server
+	// watch is the evidence of the ramp stage in progress; the router
+	// hands it every observation.
+	watch atomic.Pointer[evidence]
 }
 
 // NewService starts the prediction log; call Start to bring persisted
@@ -112,7 +122,7 @@ func NewService(cfg Config) *Service {
 		cfg.Bus = core.NewBus()
 	}
 	return &Service{cfg: cfg, plog: predlog.New(cfg.Store, cfg.LogOptions), live: map[string]*liveDeployment{},
-		client: &http.Client{Timeout: 60 * time.Second}}
+		ramps: map[string]*rampRun{}, client: &http.Client{Timeout: 60 * time.Second}}
 }
 
 // PredictionLog is the shared log (the bench reads its counts).
@@ -209,7 +219,13 @@ func (s *Service) serve(d Deployment, port int) (*liveDeployment, error) {
 	for _, b := range d.Backends {
 		backends = append(backends, router.Backend{ID: b.Backend, URL: b.URL})
 	}
-	r, err := router.New(d.ID, backends, d.Traffic, router.Options{Log: s.plog, HealthInterval: s.cfg.HealthInterval})
+	ld := &liveDeployment{}
+	observe := func(o router.Observation) {
+		if ev := ld.watch.Load(); ev != nil {
+			ev.observe(o)
+		}
+	}
+	r, err := router.New(d.ID, backends, d.Traffic, router.Options{Log: s.plog, HealthInterval: s.cfg.HealthInterval, Observe: observe})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +241,7 @@ func (s *Service) serve(d Deployment, port int) (*liveDeployment, error) {
 	d.Endpoint = "http://" + ln.Addr().String()
 	srv := newHTTPServer(r)
 	go srv.Serve(ln)
-	ld := &liveDeployment{d: d, router: r, srv: srv}
+	ld.d, ld.router, ld.srv = d, r, srv
 	s.mu.Lock()
 	s.live[d.ID] = ld
 	s.mu.Unlock()
@@ -273,7 +289,19 @@ func (s *Service) AddVersion(ctx context.Context, id, ref string) (Deployment, e
 
 // SetTraffic replaces the split; the next request follows it.
 func (s *Service) SetTraffic(id string, t router.Traffic) (Deployment, error) {
+	if err := s.noRamp(id); err != nil {
+		return Deployment{}, err
+	}
 	return s.route(id, func(r *router.Router) error { return r.SetTraffic(t) })
+}
+
+// noRamp refuses a hand-made traffic change while a ramp drives the
+// deployment: the two would fight over the split.
+func (s *Service) noRamp(id string) error {
+	if s.rampOn(id) != nil {
+		return core.Errorf(core.Conflict, "A ramp is moving this deployment's traffic; abort the ramp before changing the split by hand.")
+	}
+	return nil
 }
 
 // route applies change to a live deployment's router and records the
@@ -329,6 +357,9 @@ func (s *Service) SetCanary(id, backend string, weight float64) (Deployment, err
 
 // Rollback restores the previous split, effective on the next request.
 func (s *Service) Rollback(id string) (Deployment, error) {
+	if err := s.noRamp(id); err != nil {
+		return Deployment{}, err
+	}
 	return s.route(id, func(r *router.Router) error {
 		_, err := r.Rollback()
 		return err
@@ -342,6 +373,7 @@ func (s *Service) Stop(ctx context.Context, id string) (Deployment, error) {
 	if err != nil {
 		return Deployment{}, err
 	}
+	s.endRampFor(id, "The deployment was stopped.")
 	s.shutdown(ld, true)
 	ld.d.State = StateStopped
 	return ld.d, s.save(ld.d)
@@ -368,6 +400,7 @@ func (s *Service) shutdown(ld *liveDeployment, stopBackends bool) {
 
 // Delete stops a deployment if needed and forgets it.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	s.endRampFor(id, "The deployment was deleted.")
 	if ld, err := s.get(id); err == nil {
 		s.shutdown(ld, true)
 	}
@@ -484,6 +517,7 @@ func (s *Service) Start(ctx context.Context) error {
 			s.save(d)
 		}
 	}
+	s.resumeRamps()
 	return nil
 }
 
@@ -530,6 +564,7 @@ func (s *Service) restore(ctx context.Context, d Deployment) error {
 // running, to be reattached at the next start; in-process endpoints end
 // with the process.
 func (s *Service) Close() {
+	s.stopRamps()
 	s.mu.Lock()
 	var all []*liveDeployment
 	for _, ld := range s.live {

@@ -87,14 +87,18 @@ func (p *connPool) close() {
 // do sends one request and reads the whole answer. A kept-alive
 // connection the backend closed while idle fails on first use; that is
 // retried once on a fresh connection (scoring is idempotent), a fresh
-// connection's failure is returned.
-func (p *connPool) do(method, uri string, h http.Header, body []byte) (int, http.Header, []byte, error) {
+// connection's failure is returned. deadline bounds the exchange when it
+// is shorter than the pool's timeout (0: the pool's).
+func (p *connPool) do(method, uri string, h http.Header, body []byte, deadline time.Duration) (int, http.Header, []byte, error) {
+	if deadline <= 0 || deadline > p.timeout {
+		deadline = p.timeout
+	}
 	for {
 		bc, reused, err := p.get()
 		if err != nil {
 			return 0, nil, nil, err
 		}
-		status, hdr, rb, keep, err := p.roundTrip(bc, method, uri, h, body)
+		status, hdr, rb, keep, err := p.roundTrip(bc, method, uri, h, body, deadline)
 		if err == nil {
 			if keep {
 				p.put(bc)
@@ -110,10 +114,10 @@ func (p *connPool) do(method, uri string, h http.Header, body []byte) (int, http
 	}
 }
 
-func (p *connPool) roundTrip(bc *backendConn, method, uri string, h http.Header, body []byte) (status int, hdr http.Header, rb []byte, keep bool, err error) {
+func (p *connPool) roundTrip(bc *backendConn, method, uri string, h http.Header, body []byte, deadline time.Duration) (status int, hdr http.Header, rb []byte, keep bool, err error) {
 	// One deadline for the whole exchange: a wedged backend costs the
 	// caller at most the router's timeout, then a retry elsewhere.
-	if err = bc.c.SetDeadline(time.Now().Add(p.timeout)); err != nil {
+	if err = bc.c.SetDeadline(time.Now().Add(deadline)); err != nil {
 		return
 	}
 	w := bc.bw

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,16 @@ type Traffic struct {
 	// Shadow, when set, gets a copy of every request; its answer is
 	// compared with the live one and discarded.
 	Shadow string `json:"shadow,omitempty"`
+	// Fallback, when set, guards the other backends: a request one of
+	// them fails (a 5xx answer, no answer, or no answer within
+	// FallbackAfterMs) is sent again to Fallback, and the caller gets
+	// Fallback's answer. A ramp names the champion here so a bad candidate
+	// never costs a client request; the failure is still counted against
+	// the candidate (Observation.Failed).
+	Fallback string `json:"fallback,omitempty"`
+	// FallbackAfterMs bounds how long a guarded backend may take before
+	// its request goes to Fallback instead; 0 means the router's timeout.
+	FallbackAfterMs int `json:"fallbackAfterMs,omitempty"`
 }
 
 // Validate checks weights and that every named backend is known.
@@ -78,7 +89,27 @@ func (t Traffic) Validate(known func(string) bool) error {
 	if t.Shadow != "" && known != nil && !known(t.Shadow) {
 		return core.Errorf(core.Invalid, "Shadow backend %q is not part of this deployment.", t.Shadow)
 	}
+	if t.Fallback != "" && known != nil && !known(t.Fallback) {
+		return core.Errorf(core.Invalid, "Fallback backend %q is not part of this deployment.", t.Fallback)
+	}
+	if t.FallbackAfterMs < 0 {
+		return core.Errorf(core.Invalid, "The fallback deadline is negative (%d ms).", t.FallbackAfterMs)
+	}
 	return nil
+}
+
+// Observation is one attempt at one backend, live or shadow, as the
+// router saw it; Options.Observe receives each (a ramp's watch counts
+// them per stage).
+type Observation struct {
+	Backend string
+	// Status is the backend's HTTP status; 0 when it did not answer.
+	Status  int
+	Latency time.Duration
+	// Failed is a 5xx, no answer, or no answer within the fallback
+	// deadline.
+	Failed bool
+	Shadow bool
 }
 
 // Options tune a router; zero values take defaults.
@@ -99,6 +130,9 @@ type Options struct {
 	ShadowConcurrency int
 	// Log receives every request and response; nil logs nothing.
 	Log Recorder
+	// Observe, when set, is called for every attempt at a backend (live
+	// and shadow) on the request's goroutine; it must be quick.
+	Observe func(Observation)
 	// LogBodyBytes caps the bytes of each body kept in the log; 0 means 64 KiB.
 	LogBodyBytes int
 	// Clock stamps logged records and places requests in the per-second
@@ -478,30 +512,59 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rid := requestID(req)
 	// Set before any answer, so a 503 carries it too.
 	w.Header()[core.RequestIDHeader] = []string{rid}
+	rt := r.table.Load()
 	b := r.pick(req, "")
 	var status int
 	var respBody []byte
 	var hdr http.Header
 	var err error
 	for attempt := 0; b != nil && attempt < 2; attempt++ {
+		// A guarded backend (any but the fallback, when one is named)
+		// gets a deadline of its own, and its 5xx answers are not final.
+		guarded := rt.traffic.Fallback != "" && b.ID != rt.traffic.Fallback
+		var deadline time.Duration
+		if guarded && rt.traffic.FallbackAfterMs > 0 {
+			deadline = time.Duration(rt.traffic.FallbackAfterMs) * time.Millisecond
+		}
 		bStart := time.Now()
 		if b.pool != nil && req.Method != http.MethodHead {
-			status, hdr, respBody, err = b.pool.do(req.Method, requestURI(req), req.Header, body)
+			status, hdr, respBody, err = b.pool.do(req.Method, requestURI(req), req.Header, body, deadline)
 		} else {
-			status, hdr, respBody, err = r.forward(req.Context(), b, req, body)
+			ctx := req.Context()
+			if deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, deadline)
+				status, hdr, respBody, err = r.forward(ctx, b, req, body)
+				cancel()
+			} else {
+				status, hdr, respBody, err = r.forward(ctx, b, req, body)
+			}
 		}
-		if err == nil {
-			b.stats.add(time.Since(bStart), status >= 500)
+		took := time.Since(bStart)
+		if err == nil && (!guarded || status < 500) {
+			b.stats.add(took, status >= 500)
+			r.observe(b.ID, status, took, status >= 500, false)
 			break
 		}
-		// The backend did not answer (crashed, restarting, stopped during
-		// a rollback): take it out of rotation now and give the request to
-		// another one, so the caller never sees the failure. Scoring is
-		// idempotent, so the retry is safe.
-		b.stats.add(time.Since(bStart), true)
-		r.fail(b)
+		b.stats.add(took, true)
+		r.observe(b.ID, status, took, true, false)
 		if req.Context().Err() != nil {
 			return
+		}
+		if err != nil && !(deadline > 0 && isTimeout(err)) {
+			// The backend did not answer (crashed, restarting, stopped
+			// during a rollback): take it out of rotation now and give
+			// the request to another one, so the caller never sees the
+			// failure. Scoring is idempotent, so the retry is safe. A
+			// guarded backend that is only slow stays in rotation: the
+			// ramp's watch judges slowness, not one request.
+			r.fail(b)
+		}
+		if guarded {
+			if fb := (*r.backends.Load())[rt.traffic.Fallback]; fb != nil && fb.healthy.Load() {
+				b = fb
+				continue
+			}
 		}
 		b = r.pick(req, b.ID)
 	}
@@ -592,6 +655,19 @@ func (r *Router) forward(ctx context.Context, b *backendState, req *http.Request
 	return resp.StatusCode, resp.Header, rb, nil
 }
 
+func (r *Router) observe(id string, status int, d time.Duration, failed, shadow bool) {
+	if r.opt.Observe != nil {
+		r.opt.Observe(Observation{Backend: id, Status: status, Latency: d, Failed: failed, Shadow: shadow})
+	}
+}
+
+// isTimeout tells a deadline that ran out from a refused or reset
+// connection.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 func (r *Router) fail(b *backendState) {
 	b.failures.Add(1)
 	b.healthy.Store(false)
@@ -624,6 +700,9 @@ func (r *Router) mirror(req *http.Request, rid, id string, body []byte, liveStat
 		start := time.Now()
 		status, _, rb, err := r.forward(ctx, b, clone, body)
 		b.stats.add(time.Since(start), err != nil || status >= 500)
+		if r.base.Err() == nil {
+			r.observe(id, status, time.Since(start), err != nil || status >= 500, true)
+		}
 		if err != nil {
 			if r.base.Err() != nil {
 				return // the router is closing: not the shadow's failure
