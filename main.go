@@ -33,6 +33,7 @@ import (
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/sweep"
 	"github.com/tern-studio/tern/backend/system"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -113,6 +114,7 @@ type environment struct {
 	registry    *registry.Service
 	deployments *deployment.Service
 	monitoring  *monitor.Service
+	sweeps      *sweep.Service
 	bindings    []any
 	routes      []httpapi.Route
 
@@ -218,6 +220,13 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Logs: monitor.ServingLog{Store: st}})
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
+	if e.sweeps, err = sweep.New(sweep.Config{Store: st, Bus: e.bus, Runs: e.tracking, Models: e.registry,
+		Runner: sweep.Jobs{Runner: e.runner, Data: runner.VersionData(e.datasets)}}); err != nil {
+		return nil, err
+	}
+	if err := e.sweeps.Start(e.ctx); err != nil { // sweeps running at the last exit resume (after the runner reattached their trials)
+		log.Warn("resuming sweeps", "err", core.ErrorMessage(err))
+	}
 	e.bindings = app.Bindings(app.Services{
 		Context:     e.ctx, // bound calls end when the app closes
 		Shell:       e.shell,
@@ -230,6 +239,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Deployments: e.deployments,
 		Packager:    packager,
 		Monitoring:  e.monitoring,
+		Sweeps:      e.sweeps,
 	})
 	ok = true
 	return e, nil
@@ -240,6 +250,9 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 func (e *environment) close() {
 	e.cancel()
 	e.loops.Wait()
+	if e.sweeps != nil {
+		e.sweeps.Close() // sweeps stay running in the store; the next start resumes them
+	}
 	if e.deployments != nil {
 		e.deployments.Close() // routers stop; serving containers keep running for the next start
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
+	"github.com/tern-studio/tern/backend/sweep"
 	"github.com/tern-studio/tern/backend/system"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -32,6 +33,8 @@ type Services struct {
 	Bus         *core.Bus
 	// Monitoring may be nil in tests that do not need it.
 	Monitoring *monitor.Service
+	// Sweeps may be nil in tests that do not need it.
+	Sweeps *sweep.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -45,6 +48,7 @@ func Bindings(s Services) []any {
 		NewModels(s.Registry, s.Deployments),
 		NewDeployments(s.Context, s.Deployments, s.Registry, s.Packager),
 		NewMonitoring(s.Context, s.Monitoring),
+		NewSweeps(s.Sweeps, s.Runner),
 	}
 }
 

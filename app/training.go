@@ -57,22 +57,7 @@ func (t *Training) Models() ([]ml.ModelSpec, error) { return ml.Models(), nil }
 // runner decides the defaults (features from the dataset's roles, the
 // run's name).
 func (t *Training) Start(req runner.TrainRequest) (runner.Job, error) {
-	return t.runner.Train(req, t.trainData)
-}
-
-// trainData is a dataset version as the runner needs it.
-func (t *Training) trainData(versionID string) (runner.TrainData, error) {
-	v, err := t.datasets.Version(versionID)
-	if err != nil {
-		return runner.TrainData{}, err
-	}
-	path, err := t.datasets.VersionFile(versionID)
-	if err != nil {
-		return runner.TrainData{}, err
-	}
-	// The job reads the file as the import did, with the user's edits.
-	reading := v.Reading()
-	return runner.TrainData{Path: path, Reading: &reading, Dataset: v.Dataset, Number: v.Number, Features: v.FeatureColumns}, nil
+	return t.runner.Train(req, runner.VersionData(t.datasets))
 }
 
 // Jobs lists training jobs, newest first.

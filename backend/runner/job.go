@@ -97,6 +97,8 @@ type JobSpec struct {
 	// MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN, MLFLOW_RUN_ID) on a
 	// dedicated internal network; Docker only.
 	Tracking bool `json:"tracking"`
+	// Tags are set on the run when it is created, beside tern.job.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Job is a submitted job and what became of it.

@@ -42,10 +42,15 @@ func (t TrackingSink) StartRun(j *Job) (string, error) {
 	} else if j.Spec.BuildDir != "" {
 		source = j.Spec.BuildDir
 	}
+	tags := map[string]string{}
+	for k, v := range j.Spec.Tags {
+		tags[k] = v
+	}
+	tags["tern.job"] = j.ID
 	run, err := t.Svc.CreateRun(tracking.RunSpec{
 		ExperimentID: j.Spec.ExperimentID, Name: name, Source: source,
 		DatasetVersion: j.Spec.DatasetVersion, Status: tracking.StatusScheduled,
-		Tags: map[string]string{"tern.job": j.ID},
+		Tags: tags,
 	})
 	if err != nil {
 		return "", err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/table"
 )
 
@@ -27,6 +28,9 @@ type TrainRequest struct {
 	// Tracking: the job logs with the MLflow client (it gets a private
 	// network and a token for its own run).
 	Tracking bool `json:"tracking"`
+	// Tags go on the job's run when it is created (a sweep's trials carry
+	// mlflow.parentRunId and their trial number here).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // TrainData is the dataset version a request trains on, as much of it as
@@ -104,6 +108,30 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 	return JobSpec{
 		Name: name, ExperimentID: req.ExperimentID, DataPath: data.Path, DataReading: data.Reading, DatasetVersion: req.DatasetVersionID,
 		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
-		Tracking: req.Tracking,
+		Tracking: req.Tracking, Tags: req.Tags,
 	}, nil
+}
+
+// Versions is where VersionData reads dataset versions (dataset.Service).
+type Versions interface {
+	Version(id string) (dataset.Version, error)
+	VersionFile(id string) (string, error)
+}
+
+// VersionData reads a dataset version as Train needs it: its file, how
+// the import read it (with the user's type edits, so the job trains on
+// what the profile shows), its name and its feature columns.
+func VersionData(ds Versions) func(versionID string) (TrainData, error) {
+	return func(versionID string) (TrainData, error) {
+		v, err := ds.Version(versionID)
+		if err != nil {
+			return TrainData{}, err
+		}
+		path, err := ds.VersionFile(versionID)
+		if err != nil {
+			return TrainData{}, err
+		}
+		reading := v.Reading()
+		return TrainData{Path: path, Reading: &reading, Dataset: v.Dataset, Number: v.Number, Features: v.FeatureColumns}, nil
+	}
 }

@@ -35,9 +35,11 @@ func TestTrainSpecDefaults(t *testing.T) {
 	assert.True(t, s.Tracking)
 	assert.Equal(t, map[string]any{"lr": 0.1, "target": "left", "features": []any{"age", "plan"}}, params(s))
 
-	s, err = TrainSpec(TrainRequest{Target: "left", Model: "linear", Task: "classification", Features: []string{"age"}, Name: "mine"}, data, at)
+	s, err = TrainSpec(TrainRequest{Target: "left", Model: "linear", Task: "classification", Features: []string{"age"}, Name: "mine",
+		Tags: map[string]string{"mlflow.parentRunId": "p1"}}, data, at)
 	require.NoError(t, err)
 	assert.Equal(t, "mine", s.Name)
+	assert.Equal(t, map[string]string{"mlflow.parentRunId": "p1"}, s.Tags, "tags reach the job (and its run)")
 	assert.Equal(t, map[string]any{"target": "left", "model": "linear", "task": "classification", "features": []any{"age"}}, params(s))
 
 	// A user's image chooses its own features.
@@ -56,4 +58,15 @@ func TestTrainNeedsAVersion(t *testing.T) {
 	_, err := r.Train(TrainRequest{}, func(string) (TrainData, error) { t.Fatal("no version to read"); return TrainData{}, nil })
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 	assert.Equal(t, "Choose a dataset version to train on.", core.ErrorMessage(err))
+}
+
+func TestSinkSetsTheJobsTags(t *testing.T) {
+	e := newEnv(t)
+	j := Job{ID: core.NewID(), Spec: JobSpec{Name: "child", Tags: map[string]string{"mlflow.parentRunId": "p1", "tern.job": "forged"}}}
+	runID, err := TrackingSink{Svc: e.track}.StartRun(&j)
+	require.NoError(t, err)
+	run, err := e.track.GetRun(runID)
+	require.NoError(t, err)
+	assert.Equal(t, "p1", run.Tags["mlflow.parentRunId"])
+	assert.Equal(t, j.ID, run.Tags["tern.job"], "a spec's tags never replace the job's own")
 }

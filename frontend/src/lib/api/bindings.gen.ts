@@ -45,6 +45,12 @@ export interface BatchProgress {
   error?: string;
 }
 
+export interface Capacity {
+  slots: number;
+  cpus: number;
+  memoryMb: number;
+}
+
 export interface CategoryCount {
   value: string;
   count: number;
@@ -158,6 +164,11 @@ export interface DeploymentOptions {
   port: number;
 }
 
+export interface Detail {
+  sweep: Sweep;
+  importances: Importance[];
+}
+
 export interface Detected {
   format: string;
   encoding: string;
@@ -231,6 +242,11 @@ export interface ImportReport {
   warnings: string[];
 }
 
+export interface Importance {
+  param: string;
+  share: number;
+}
+
 export interface Instance {
   backend: string;
   target: string;
@@ -275,6 +291,7 @@ export interface JobSpec {
   resources: Resources;
   backend: string;
   tracking: boolean;
+  tags?: Record<string, string>;
 }
 
 export interface KLL {
@@ -407,6 +424,15 @@ export interface Overlay {
   cur: number[];
 }
 
+export interface Param {
+  name: string;
+  kind: string;
+  low?: number;
+  high?: number;
+  log?: boolean;
+  choices?: string[];
+}
+
 export interface ParamSpec {
   name: string;
   label: string;
@@ -472,6 +498,13 @@ export interface Profile {
   columns: ColumnProfile[];
   correlations?: Correlations;
   preview: string[][];
+}
+
+export interface Pruning {
+  enabled: boolean;
+  metric: string;
+  startupTrials: number;
+  warmupSteps: number;
 }
 
 export interface Quantile {
@@ -655,6 +688,20 @@ export interface Signature {
   outputs?: ModelfmtColumn[];
 }
 
+export interface Spec {
+  name: string;
+  train: TrainRequest;
+  space: Param[];
+  sampler: string;
+  seed: number;
+  objective: string;
+  maximize: boolean;
+  maxTrials: number;
+  maxMinutes: number;
+  parallelism: number;
+  prune: Pruning;
+}
+
 export interface Split {
   backend: string;
   weight: number;
@@ -692,6 +739,33 @@ export interface Summary extends Dataset {
   versions: number;
   current?: Version;
 }
+
+export interface Sweep {
+  id: string;
+  spec: Spec;
+  parentRunId: string;
+  state: SweepState;
+  reason?: string;
+  parallelism: number;
+  parallelismWhy: string;
+  createdAt: Time;
+  deadline?: Time;
+  finishedAt?: Time;
+  budget: number;
+  trials: Trial[];
+  cancelRequested?: boolean;
+  best: number;
+  registered?: string;
+}
+
+export interface SweepForm {
+  space: Param[];
+  model: ModelSpec;
+  samplers: string[];
+  capacity: Capacity;
+}
+
+export type SweepState = 'cancelled' | 'failed' | 'finished' | 'running';
 
 export interface TableOptions {
   format: string;
@@ -743,6 +817,7 @@ export interface TrainRequest {
   buildDir: string;
   command: string[];
   tracking: boolean;
+  tags?: Record<string, string>;
 }
 
 export interface TrashInfo {
@@ -751,6 +826,24 @@ export interface TrashInfo {
   freesBytes: number;
   kept: string[];
 }
+
+export interface Trial {
+  number: number;
+  values: Record<string, unknown>;
+  state: TrialState;
+  jobId?: string;
+  runId?: string;
+  value?: number;
+  step?: number;
+  last?: number;
+  reason?: string;
+  attempts: number;
+  startedAt?: Time;
+  finishedAt?: Time;
+  pruneAt?: string;
+}
+
+export type TrialState = 'cancelled' | 'complete' | 'failed' | 'pending' | 'pruned' | 'running';
 
 export interface TypeChange {
   name: string;
@@ -913,4 +1006,10 @@ export interface Methods {
   'Monitoring.Reports': (limit: number) => ReportSummary[];
   'Monitoring.Run': (id: string) => Report | null;
   'Monitoring.SetRules': (id: string, rules: MonitorRule[]) => Monitor;
+  'Sweeps.Cancel': (id: string) => Sweep;
+  'Sweeps.Form': (model: string) => SweepForm;
+  'Sweeps.Get': (id: string) => Detail;
+  'Sweeps.List': () => Sweep[];
+  'Sweeps.RegisterBest': (id: string, model: string) => RegistryVersion;
+  'Sweeps.Start': (spec: Spec) => Sweep;
 }
