@@ -792,6 +792,8 @@ export type TrackingStatus = 'CRASHED' | 'FAILED' | 'FINISHED' | 'KILLED' | 'RUN
 export interface Traffic {
   split: Split[];
   shadow?: string;
+  fallback?: string;
+  fallbackAfterMs?: number;
 }
 
 export interface TrainForm {
