@@ -152,11 +152,11 @@ func TestRealMLflowClientRoundTrip(t *testing.T) {
 // runClientScript runs a Python script with the real mlflow client pointed
 // at url and returns its whole output and the JSON it printed after its
 // last "RESULT ".
-func runClientScript(t *testing.T, py, url, script string) (out string, result []byte) {
+func runClientScript(t *testing.T, py, url, script string, args ...string) (out string, result []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, script)
+	cmd := exec.CommandContext(ctx, py, append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(),
 		"MLFLOW_TRACKING_URI="+url,
 		"MLFLOW_TRACKING_TOKEN="+testToken,

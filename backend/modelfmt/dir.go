@@ -166,14 +166,20 @@ func SaveML(dir string, m *ml.Model, example *ml.Frame) error {
 	sig := SignatureOf(m)
 	mm := &MLmodel{
 		ArtifactPath: "model",
-		Flavors: map[string]map[string]any{FlavorTern: {
-			"format_version": ml.FormatVersion, "model_file": TernModelFile,
-			"task": m.Task, "algorithm": m.Algorithm, "target": m.Target,
-		}},
+		Flavors: map[string]map[string]any{
+			FlavorTern: {
+				"format_version": ml.FormatVersion, "model_file": TernModelFile,
+				"task": m.Task, "algorithm": m.Algorithm, "target": m.Target,
+			},
+			FlavorPyFunc: pyfuncFlavor(),
+		},
 		// Built-in models keep MLflow's plain {name, type} columns, which
 		// MLflow reads as required, as Tern does.
-		Signature: &SignatureText{Inputs: quoted(plainSchema(sig.Inputs)), Outputs: quoted(plainSchema(sig.Outputs))},
+		Signature: &SignatureText{Inputs: quoted(plainSchema(sig.Inputs)), Outputs: quoted(plainSchema(sig.Outputs)), Params: paramsSchema(m.Task)},
 		Created:   quoted(m.CreatedAt.UTC().Format("2006-01-02 15:04:05.000000")),
+	}
+	if err := writePyfunc(tmp); err != nil {
+		return err
 	}
 	if err := writeDir(tmp, mm, ex); err != nil {
 		return err
@@ -187,7 +193,7 @@ func SaveML(dir string, m *ml.Model, example *ml.Frame) error {
 
 // WriteImported writes the MLmodel descriptor (and the input example, if
 // any) of an XGBoost or LightGBM file already saved in dir as dataFile,
-// with the signature as MLflow writes it.
+// with the signature and the python_function flavor as MLflow writes them.
 func WriteImported(dir, flavor, dataFile string, sig Signature, example json.RawMessage) error {
 	settings := map[string]any{"data": dataFile}
 	if flavor == FlavorXGBoost {
@@ -201,7 +207,10 @@ func WriteImported(dir, flavor, dataFile string, sig Signature, example json.Raw
 	if len(sig.Outputs) > 0 {
 		st.Outputs = quoted(MLflowSchema(sig.Outputs))
 	}
-	mm := &MLmodel{ArtifactPath: "model", Flavors: map[string]map[string]any{flavor: settings}, Signature: st}
+	mm := &MLmodel{ArtifactPath: "model", Flavors: map[string]map[string]any{flavor: settings, FlavorPyFunc: nativePyfunc(flavor, dataFile)}, Signature: st}
+	if err := writeEnv(dir, flavor); err != nil {
+		return err
+	}
 	return writeDir(dir, mm, example)
 }
 

@@ -8,4 +8,10 @@
 // XGBoost or LightGBM file. The runtime (train, predict), the model server
 // and the registry all go through it, so a model written by one is read
 // the same way by the others.
+//
+// Every directory it writes also carries MLflow's python_function flavor
+// (pyfunc.go): built-in models with the numpy loader in pyfunc/, shipped
+// inside the directory; imported ones with MLflow's own xgboost or
+// lightgbm loader. AddPyfunc gives older directories the same when they
+// are exported or registered.
 package modelfmt

@@ -74,6 +74,12 @@ func TestWriteImportedLooksLikeMLflow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `artifact_path: model
 flavors:
+  python_function:
+    data: model.ubj
+    env:
+      conda: conda.yaml
+      virtualenv: python_env.yaml
+    loader_module: mlflow.xgboost
   xgboost:
     data: model.ubj
     model_format: ubj
@@ -87,6 +93,9 @@ signature:
 	require.NoError(t, err)
 	assert.Equal(t, []Column{{Name: "it's", Type: "double"}}, cols)
 	assert.NoFileExists(t, filepath.Join(dir, InputExampleFile))
+	req, err := os.ReadFile(filepath.Join(dir, "requirements.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "mlflow\nxgboost\n", string(req))
 }
 
 func TestLoadRefusals(t *testing.T) {
@@ -152,7 +161,13 @@ func TestSaveLoadMLPredictsTheSame(t *testing.T) {
 
 		mlm, err := os.ReadFile(filepath.Join(dir, MLmodelFile))
 		require.NoError(t, err)
-		assert.Contains(t, string(mlm), "flavors:\n  tern:")
+		assert.Contains(t, string(mlm), "\n  tern:\n    algorithm: "+algo)
+		assert.Contains(t, string(mlm), "flavors:\n  python_function:\n    code: code\n    data: model.json\n")
+		assert.Contains(t, string(mlm), "loader_module: tern_pyfunc_v1\n")
+		assert.Contains(t, string(mlm), `params: '[{"name": "predict_method"`)
+		loader, err := os.ReadFile(filepath.Join(dir, "code", "tern_pyfunc_v1.py"))
+		require.NoError(t, err)
+		assert.Contains(t, string(loader), "def _load_pyfunc(path):")
 		assert.Contains(t, string(mlm), `"name":"colour","type":"string"`)
 		var ex ml.Frame
 		b, err := os.ReadFile(filepath.Join(dir, InputExampleFile))

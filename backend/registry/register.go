@@ -177,6 +177,11 @@ func (s *Service) ImportFile(name string, data []byte, sig modelfmt.Signature, e
 // commit validates the staged directory, moves it into place and writes
 // the version (and model, on first registration) in one transaction.
 func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
+	// A built-in model saved before the python_function export existed
+	// gets it now, so every registered built-in version loads in MLflow.
+	if err := modelfmt.AddPyfunc(staged); err != nil {
+		return Version{}, err
+	}
 	loaded, err := modelfmt.Inspect(staged)
 	if err != nil {
 		return Version{}, err
@@ -237,8 +242,9 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 }
 
 // Export copies a version's directory to dest, which must not exist: an
-// MLflow-style model directory that `tern-runtime serve` (or MLflow, for
-// the xgboost and lightgbm flavors) can load.
+// MLflow model directory that `tern-runtime serve` and MLflow both load
+// (built-in models through their python_function flavor, imported ones
+// through their own xgboost or lightgbm flavor).
 func (s *Service) Export(name, ref, dest string) error {
 	v, err := s.Version(name, ref)
 	if err != nil {
@@ -253,6 +259,11 @@ func (s *Service) Export(name, ref, dest string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if err := copyTree(s.Dir(v), tmp); err != nil {
+		return err
+	}
+	// Versions registered before the python_function export existed get it
+	// in the copy; the registered version itself is never rewritten.
+	if err := modelfmt.AddPyfunc(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, dest); err != nil {

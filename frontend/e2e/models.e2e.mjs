@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { useTern, screenshot, repoRoot } from './harness.mjs';
 
@@ -38,6 +38,9 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   await page.click('[data-testid="export-folder"]');
   await page.waitForSelector('[data-testid="exported"]');
   assert.ok(existsSync(join(dest, 'MLmodel')), 'the exported folder holds MLmodel');
+  assert.match(readFileSync(join(dest, 'MLmodel'), 'utf8'), /python_function:\n\s+data: model\.(json|lgb)\n[\s\S]*loader_module: mlflow\.(xgboost|lightgbm)\n/, 'MLflow loads it with its own loader');
+  assert.match(await page.textContent('[data-testid="exported"]'), /mlflow\.pyfunc\.load_model\(/);
+  await screenshot(page, 'models-exported');
 
   // The newest version is selected first; pick v1 and deploy it.
   await page.locator('[data-testid="version-row"]').nth(1).click();
