@@ -30,6 +30,7 @@ import (
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
 	"github.com/tern-studio/tern/backend/monitor"
+	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
@@ -240,6 +241,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Packager:    packager,
 		Monitoring:  e.monitoring,
 		Sweeps:      e.sweeps,
+		Fairness:    fairness.NewService(e.registry, e.datasets, e.bus),
 	})
 	ok = true
 	return e, nil

@@ -6,6 +6,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
@@ -35,6 +36,8 @@ type Services struct {
 	Monitoring *monitor.Service
 	// Sweeps may be nil in tests that do not need it.
 	Sweeps *sweep.Service
+	// Fairness may be nil in tests that do not need it.
+	Fairness *fairness.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -49,6 +52,7 @@ func Bindings(s Services) []any {
 		NewDeployments(s.Context, s.Deployments, s.Registry, s.Packager),
 		NewMonitoring(s.Context, s.Monitoring),
 		NewSweeps(s.Sweeps, s.Runner),
+		NewFairness(s.Context, s.Fairness),
 	}
 }
 

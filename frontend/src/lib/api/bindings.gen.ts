@@ -17,6 +17,15 @@ export interface Alert {
   delivery?: string;
 }
 
+export interface Analysis {
+  columns: string[];
+  groups: Group[];
+  counted: number;
+  disparities: Disparity[];
+  verdict: FairnessVerdict;
+  note?: string;
+}
+
 export interface Artifact {
   path: string;
   isDir: boolean;
@@ -190,6 +199,15 @@ export interface Diff {
   columns: ColumnShift[];
 }
 
+export interface Disparity {
+  name: string;
+  label: string;
+  kind: string;
+  value?: number;
+  limit?: number;
+  pass?: boolean;
+}
+
 export interface DockerStatus {
   available: boolean;
   message: string;
@@ -221,11 +239,68 @@ export interface Experiment {
   runCount: number;
 }
 
+export interface FairnessReport {
+  model: string;
+  version: number;
+  datasetVersion: string;
+  dataset: string;
+  task: string;
+  target: string;
+  positive?: string;
+  classes?: string[];
+  rows: number;
+  skippedRows: number;
+  minGroupSize: number;
+  limits: Limits;
+  overall: Figures | null;
+  analyses: Analysis[];
+  verdict: FairnessVerdict;
+}
+
+export interface FairnessRequest {
+  model: string;
+  version: number;
+  datasetVersion: string;
+  protected?: string[];
+  pairs?: boolean;
+  positive?: string;
+  minGroupSize?: number;
+  limits: Limits;
+  jobId?: string;
+}
+
+export interface FairnessVerdict {
+  status: string;
+  text: string;
+}
+
+export interface Figures {
+  count: number;
+  selectionRate?: Rate;
+  baseRate?: Rate;
+  accuracy?: Rate;
+  truePositiveRate?: Rate;
+  falsePositiveRate?: Rate;
+  precision?: Rate;
+  meanScore?: number;
+  mae?: number;
+  rmse?: number;
+  meanPrediction?: number;
+  meanActual?: number;
+}
+
 export type Float = number | 'NaN' | 'Infinity' | '-Infinity';
 
 export interface GCResult {
   blobs: number;
   bytes: number;
+}
+
+export interface Group {
+  values: string[];
+  count: number;
+  tooFew?: boolean;
+  figures?: Figures;
 }
 
 export interface Histogram {
@@ -308,6 +383,11 @@ export interface LabelResult {
   reportId?: string;
   alerts?: Alert[];
   runError?: string;
+}
+
+export interface Limits {
+  maxDifference: number;
+  minRatio: number;
 }
 
 export interface Lineage {
@@ -518,6 +598,13 @@ export interface QueryCheck {
   end: number;
   column: number;
   message: string;
+}
+
+export interface Rate {
+  value: number;
+  of: number;
+  low: number;
+  high: number;
 }
 
 export type RawMessage = unknown;
@@ -1014,4 +1101,6 @@ export interface Methods {
   'Sweeps.List': () => Sweep[];
   'Sweeps.RegisterBest': (id: string, model: string) => RegistryVersion;
   'Sweeps.Start': (spec: Spec) => Sweep;
+  'Fairness.Assess': (req: FairnessRequest) => FairnessReport | null;
+  'Fairness.Cancel': (jobID: string) => boolean;
 }
