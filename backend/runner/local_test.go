@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -125,6 +126,19 @@ func TestLocalCancelAndConcurrencyLimit(t *testing.T) {
 	assert.Contains(t, j2.Reason, "before it started")
 	err = r.Cancel(first.ID)
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+
+	// Each cancel a person asked for is on the audit trail, the refused
+	// one is not (the HTTP sweep leaves Training.Cancel to this test: its
+	// jobs are slow on purpose, so the queued one is still queued).
+	log, err := audit.Open(e.st)
+	require.NoError(t, err)
+	defer log.Close()
+	recs, err := log.List(audit.Query{Action: "job.cancel"})
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	assert.Equal(t, first.ID, recs[0].Objects[0].ID)
+	assert.Equal(t, second.ID, recs[1].Objects[0].ID)
+	assert.Equal(t, string(Queued), recs[1].Before)
 }
 
 func TestDescribeExit(t *testing.T) {

@@ -301,12 +301,19 @@ func (r *Runner) track(j Job) *tracked {
 	return t
 }
 
-func (r *Runner) save(j *Job) error {
+// save writes the job, with the audit records of the change when it is
+// one a person asked for (a job's own progress is its run's records).
+func (r *Runner) save(j *Job, recs ...audit.Record) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return core.Wrap(err, core.Internal, "Cannot encode job %s.", j.ID)
 	}
 	if err := r.cfg.Store.DB.Update(func(txn *badger.Txn) error {
+		for _, rec := range recs {
+			if err := audit.Append(txn, rec); err != nil {
+				return err
+			}
+		}
 		return txn.Set(store.Key(kJob, []byte(j.ID)), b)
 	}); err != nil {
 		return core.Wrap(err, core.Internal, "Cannot save job %s.", j.ID)
@@ -400,7 +407,7 @@ func (r *Runner) Cancel(id string) error {
 	j := t.job
 	proc := t.proc
 	t.mu.Unlock()
-	if err := r.save(&j); err != nil {
+	if err := r.save(&j, audit.Record{Action: "job.cancel", Objects: []audit.Object{{Kind: "job", ID: j.ID}, {Kind: "run", ID: j.RunID}}, Before: string(j.State)}); err != nil {
 		return err
 	}
 	if proc == nil {

@@ -111,6 +111,12 @@ func (s *Service) ArtifactDir(runID string) (string, error) {
 // file appears whole or not at all (temp file, then rename); an existing
 // file of that name is replaced.
 func (s *Service) LogArtifact(runID, relPath string, rd io.Reader) (Artifact, error) {
+	return s.logArtifact(runID, relPath, rd, false)
+}
+
+// logArtifact is LogArtifact; partOf skips the audit record when the file
+// is part of a change recorded as a whole (an mlruns import).
+func (s *Service) logArtifact(runID, relPath string, rd io.Reader, partOf bool) (Artifact, error) {
 	rel, err := CleanArtifactPath(relPath)
 	if err != nil {
 		return Artifact{}, err
@@ -151,7 +157,9 @@ func (s *Service) LogArtifact(runID, relPath string, rd io.Reader) (Artifact, er
 		}
 		return Artifact{}, artifactErr(err, rel)
 	}
-	s.noteArtifact(runID, "run.artifact.write", "", fmt.Sprintf("%s (%d bytes)", rel, n))
+	if !partOf {
+		s.noteArtifact(runID, "run.artifact.write", "", fmt.Sprintf("%s (%d bytes)", rel, n))
+	}
 	s.bus.Publish("tracking.run.artifact", map[string]string{"runId": runID, "path": rel})
 	return Artifact{Path: rel, Size: n}, nil
 }

@@ -261,7 +261,7 @@ func (s *Service) importRun(expID, runDir string, rep *ImportReport) (int, error
 			}
 			ms = append(ms, Metric{Key: key, Value: Float(v), Timestamp: ts, Step: step})
 			if len(ms) == metricChunk {
-				if err := s.write(id, Batch{Metrics: ms}); err != nil {
+				if err := s.write(id, Batch{Metrics: ms, partOf: true}); err != nil {
 					return err
 				}
 				points += len(ms)
@@ -272,7 +272,7 @@ func (s *Service) importRun(expID, runDir string, rep *ImportReport) (int, error
 			return err
 		}
 		if len(ms) > 0 {
-			if err := s.write(id, Batch{Metrics: ms}); err != nil {
+			if err := s.write(id, Batch{Metrics: ms, partOf: true}); err != nil {
 				return err
 			}
 			points += len(ms)
@@ -299,7 +299,7 @@ func (s *Service) importRun(expID, runDir string, rep *ImportReport) (int, error
 			return nil
 		}
 		defer f.Close()
-		if _, err := s.LogArtifact(id, rel, f); err == nil {
+		if _, err := s.logArtifact(id, rel, f, true); err == nil {
 			rep.Artifacts++
 		}
 		return nil

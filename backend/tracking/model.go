@@ -212,6 +212,9 @@ type Batch struct {
 	Metrics []Metric `json:"metrics"`
 	Params  []Param  `json:"params"`
 	Tags    []Tag    `json:"tags"`
+	// partOf marks a batch written as part of a change with its own audit
+	// record (an mlruns import records the run once, not each chunk).
+	partOf bool
 }
 
 // Limits of one batch, the same as MLflow's.

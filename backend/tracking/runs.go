@@ -413,9 +413,11 @@ func (s *Service) write(runID string, b Batch) error {
 	s.mu.RLock()
 	ops = paramTagOps(ops, runID, r, b.Params, b.Tags)
 	s.mu.RUnlock()
-	ak, av := audit.Entry(audit.Record{Action: "run.log", Objects: runObj(runID, info.Name),
-		After: fmt.Sprintf("%d metric points, %d params, %d tags", len(b.Metrics), len(b.Params), len(b.Tags))})
-	ops = append(ops, op{key: ak, val: av})
+	if !b.partOf {
+		ak, av := audit.Entry(audit.Record{Action: "run.log", Objects: runObj(runID, info.Name),
+			After: fmt.Sprintf("%d metric points, %d params, %d tags", len(b.Metrics), len(b.Params), len(b.Tags))})
+		ops = append(ops, op{key: ak, val: av})
+	}
 	err = s.group.commit(ops)
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
