@@ -80,6 +80,9 @@ var readOnly = map[string]string{
 	"POST /api/call/Monitoring.Performance":                              "read",
 	"POST /api/call/Monitoring.PerformanceChart":                         "read",
 	"POST /api/call/Training.Form":                                       "read",
+	"POST /api/call/Sweeps.Form":                                         "read",
+	"POST /api/call/Sweeps.List":                                         "read",
+	"POST /api/call/Sweeps.Get":                                          "read",
 	"POST /api/call/Training.Models":                                     "read",
 	"POST /api/call/Training.Jobs":                                       "read",
 	"POST /api/call/Training.Job":                                        "read",
@@ -120,10 +123,15 @@ var readOnly = map[string]string{
 var coveredElsewhere = map[string]string{
 	// cancelling needs a job that is still queued, which needs slow jobs
 	"POST /api/call/Training.Cancel": "backend/runner TestLocalCancelAndConcurrencyLimit",
+	// likewise a sweep still running (its trials held)
+	"POST /api/call/Sweeps.Cancel": "backend/sweep TestCancelStopsTheSweep",
+	// needs a finished trial with a model; it only registers, through
+	// registry.RegisterRunMeta (model_version.register)
+	"POST /api/call/Sweeps.RegisterBest": "backend/registry TestRegistryChangesAreAudited",
 }
 
-// sweep drives the real HTTP face of a real environment.
-type sweep struct {
+// auditSweep drives the real HTTP face of a real environment.
+type auditSweep struct {
 	t     *testing.T
 	env   *environment
 	srv   *httpapi.Server
@@ -132,7 +140,7 @@ type sweep struct {
 	marks []string
 }
 
-func (s *sweep) do(method, path, auth, ctype string, body []byte) (int, map[string]any) {
+func (s *auditSweep) do(method, path, auth, ctype string, body []byte) (int, map[string]any) {
 	s.t.Helper()
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	req.Host = "127.0.0.1:7733"
@@ -159,7 +167,7 @@ func (s *sweep) do(method, path, auth, ctype string, body []byte) (int, map[stri
 }
 
 // call makes a bound call as the browser does.
-func (s *sweep) call(name string, args ...any) map[string]any {
+func (s *auditSweep) call(name string, args ...any) map[string]any {
 	s.t.Helper()
 	if args == nil {
 		args = []any{}
@@ -170,7 +178,7 @@ func (s *sweep) call(name string, args ...any) map[string]any {
 }
 
 // mlflow calls the MLflow API as a client with the access token does.
-func (s *sweep) mlflow(method, path string, body any) map[string]any {
+func (s *auditSweep) mlflow(method, path string, body any) map[string]any {
 	s.t.Helper()
 	var b []byte
 	if body != nil {
@@ -180,7 +188,7 @@ func (s *sweep) mlflow(method, path string, body any) map[string]any {
 	return out
 }
 
-func (s *sweep) head() uint64 {
+func (s *auditSweep) head() uint64 {
 	recs, err := s.env.audit.List(audit.Query{Limit: 1})
 	require.NoError(s.t, err)
 	if len(recs) == 0 {
@@ -192,7 +200,7 @@ func (s *sweep) head() uint64 {
 // step runs one route's call and asserts it left exactly want records
 // attributed to the face that made it (records other faces write at the
 // same time — a job logging, Tern's own schedules — are not the call's).
-func (s *sweep) step(route string, face audit.Face, want int, fn func()) {
+func (s *auditSweep) step(route string, face audit.Face, want int, fn func()) {
 	s.t.Helper()
 	mark := s.head()
 	fn()
@@ -264,7 +272,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	defer env.close()
 	srv, err := env.httpServer("127.0.0.1:0")
 	require.NoError(t, err)
-	s := &sweep{t: t, env: env, srv: srv, dir: t.TempDir(), done: map[string]bool{}}
+	s := &auditSweep{t: t, env: env, srv: srv, dir: t.TempDir(), done: map[string]bool{}}
 	B, M := audit.Browser, audit.MLflow
 	call := "POST /api/call/"
 	v2 := "/api/2.0/mlflow/"
@@ -482,6 +490,11 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	// Training: the job's own records (run.status, by the job) are not the call's.
 	train := map[string]any{"datasetVersionId": ver1, "target": "label", "model": "logistic"}
 	s.step(call+"Training.Start", B, 1, func() { s.call("Training.Start", train) })
+	// Two records: the sweep, and its parent run.
+	s.step(call+"Sweeps.Start", B, 2, func() {
+		s.call("Sweeps.Start", map[string]any{"name": "tune", "train": train, "sampler": "random", "objective": "test_roc_auc", "maximize": true, "maxTrials": 2,
+			"space": []map[string]any{{"name": "C", "kind": "float", "low": 0.01, "high": 10, "log": true}}})
+	})
 
 	// Every route is either exercised above or listed read-only.
 	var missing []string

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/tracking"
@@ -45,9 +46,13 @@ func (s *Service) drive(sw Sweep) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer audit.Bind(d.actor())() // trials, prunes and the end are the sweep's doing
 		d.loop(s.ctx)
 	}()
 }
+
+// actor is who the audit trail names for what the sweep does on its own.
+func (d *driver) actor() audit.Actor { return audit.Actor{Face: audit.Tern, Who: "sweep " + d.sw.ID} }
 
 func (d *driver) poke() {
 	select {
@@ -84,6 +89,7 @@ func (d *driver) loop(ctx context.Context) {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go func() {
 		defer close(watchDone)
+		defer audit.Bind(d.actor())()
 		d.watch(watchCtx, events)
 	}()
 	defer func() { stopWatch(); <-watchDone }()
@@ -272,6 +278,7 @@ func (d *driver) checkFailing() {
 
 // await waits for a trial's job to end and settles the trial.
 func (d *driver) await(ctx context.Context, n int, jobID string) {
+	defer audit.Bind(d.actor())()
 	for {
 		j, err := d.svc.cfg.Runner.Wait(ctx, jobID)
 		if ctx.Err() != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/registry"
@@ -159,7 +160,7 @@ func (s *Service) Create(spec Spec) (Sweep, error) {
 		return Sweep{}, err
 	}
 	sw.ParentRunID = run.ID
-	if err := s.save(&sw); err != nil {
+	if err := s.save(&sw, audit.Record{Action: "sweep.create", Objects: sweepObj(sw), After: fmt.Sprintf("%s, %d trials", sw.Spec.Sampler, budget)}); err != nil {
 		_ = s.cfg.Runs.SetStatus(run.ID, tracking.StatusFailed, core.ErrorMessage(err))
 		return Sweep{}, err
 	}
@@ -384,12 +385,19 @@ func (s *Service) load() ([]Sweep, error) {
 	return out, nil
 }
 
-func (s *Service) save(sw *Sweep) error {
+// save writes the sweep, with the audit records of the change when a
+// person asked for it (a sweep's own progress is its runs' records).
+func (s *Service) save(sw *Sweep, recs ...audit.Record) error {
 	b, err := json.Marshal(sw)
 	if err != nil {
 		return core.Wrap(err, core.Internal, "Cannot encode sweep %s.", sw.ID)
 	}
 	if err := s.cfg.Store.DB.Update(func(txn *badger.Txn) error {
+		for _, r := range recs {
+			if err := audit.Append(txn, r); err != nil {
+				return err
+			}
+		}
 		return txn.Set(store.Key(kSweep, []byte(sw.ID)), b)
 	}); err != nil {
 		return core.Wrap(err, core.Internal, "Cannot save sweep %s.", sw.ID)
@@ -412,7 +420,7 @@ func (s *Service) Cancel(id string) (Sweep, error) {
 	}
 	d.mu.Lock()
 	d.sw.CancelRequested = true
-	err := s.save(&d.sw)
+	err := s.save(&d.sw, audit.Record{Action: "sweep.cancel", Objects: sweepObj(d.sw), Before: string(d.sw.State)})
 	d.mu.Unlock()
 	if err != nil {
 		return Sweep{}, err
@@ -536,4 +544,8 @@ func summary(sw *Sweep) string {
 		out += fmt.Sprintf(". Best: trial %d, %s %s", b.Number, sw.Spec.Objective, strconv.FormatFloat(*b.Value, 'g', 4, 64))
 	}
 	return out + "."
+}
+
+func sweepObj(sw Sweep) []audit.Object {
+	return []audit.Object{{Kind: "sweep", ID: sw.ID, Name: sw.Spec.Name}, {Kind: "run", ID: sw.ParentRunID}}
 }

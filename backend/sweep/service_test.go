@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
@@ -207,6 +208,18 @@ func TestCancelStopsTheSweep(t *testing.T) {
 	assert.Equal(t, tracking.StatusKilled, parent.Status)
 	_, err = s.Cancel(sw.ID)
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+
+	// Starting and cancelling are on the audit trail once each; the
+	// refused second cancel is not.
+	log, err := audit.Open(st)
+	require.NoError(t, err)
+	defer log.Close()
+	for _, act := range []string{"sweep.create", "sweep.cancel"} {
+		recs, err := log.List(audit.Query{Action: act})
+		require.NoError(t, err)
+		require.Len(t, recs, 1, act)
+		assert.Equal(t, sw.ID, recs[0].Objects[0].ID)
+	}
 }
 
 func TestCreateRefusesBadSpecsInWords(t *testing.T) {
