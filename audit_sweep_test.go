@@ -81,6 +81,8 @@ var readOnly = map[string]string{
 	"POST /api/call/Monitoring.PerformanceChart":                         "read",
 	"POST /api/call/Training.Form":                                       "read",
 	"POST /api/call/Sweeps.Form":                                         "read",
+	"POST /api/call/Fairness.Assess":                                     "computes a report it returns; stores nothing",
+	"POST /api/call/Fairness.Cancel":                                     "stops an assessment in flight, which stores nothing",
 	"POST /api/call/Sweeps.List":                                         "read",
 	"POST /api/call/Sweeps.Get":                                          "read",
 	"POST /api/call/Training.Models":                                     "read",
