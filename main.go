@@ -31,6 +31,7 @@ import (
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
 	"github.com/tern-studio/tern/backend/monitor"
+	"github.com/tern-studio/tern/backend/pipeline"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
@@ -116,6 +117,7 @@ type environment struct {
 	deployments *deployment.Service
 	monitoring  *monitor.Service
 	sweeps      *sweep.Service
+	pipelines   *pipeline.Engine
 	bindings    []any
 	routes      []httpapi.Route
 
@@ -228,6 +230,12 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	if err := e.sweeps.Start(e.ctx); err != nil { // sweeps running at the last exit resume (after the runner reattached their trials)
 		log.Warn("resuming sweeps", "err", core.ErrorMessage(err))
 	}
+	// Only the step types whose service exists are offered.
+	steps := pipeline.NewTypes()
+	pipeline.RegisterSteps(steps, pipeline.Services{Datasets: e.datasets, Trainer: e.runner, ImageIdentity: e.runner.ImageIdentity,
+		Registry: e.registry, Bus: e.bus})
+	e.pipelines = pipeline.New(pipeline.Config{Store: st, Bus: e.bus, Types: steps, Log: log, Datasets: e.datasets})
+	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
 	e.bindings = app.Bindings(app.Services{
 		Context:     e.ctx, // bound calls end when the app closes
 		Shell:       e.shell,
@@ -242,6 +250,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Monitoring:  e.monitoring,
 		Sweeps:      e.sweeps,
 		Fairness:    fairness.NewService(e.registry, e.datasets, e.bus),
+		Pipelines:   e.pipelines,
 	})
 	ok = true
 	return e, nil
@@ -289,7 +298,7 @@ func (e *environment) httpServer(addr string) (*httpapi.Server, error) {
 	}
 	return httpapi.New(httpapi.Config{
 		Token: e.token, Bindings: e.bindings, Bus: e.bus, UI: ui, Logger: e.log, ExtraHosts: extra,
-		Datasets: e.datasets, Monitor: e.monitoring, Routes: e.routes,
+		Datasets: e.datasets, Monitor: e.monitoring, Pipelines: e.pipelines, Routes: e.routes,
 	})
 }
 

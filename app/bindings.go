@@ -8,6 +8,7 @@ import (
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/monitor"
+	"github.com/tern-studio/tern/backend/pipeline"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/sweep"
@@ -38,6 +39,8 @@ type Services struct {
 	Sweeps *sweep.Service
 	// Fairness may be nil in tests that do not need it.
 	Fairness *fairness.Service
+	// Pipelines may be nil in tests that do not need it.
+	Pipelines *pipeline.Engine
 }
 
 // Bindings are the objects bound to the window and served at
@@ -53,6 +56,7 @@ func Bindings(s Services) []any {
 		NewMonitoring(s.Context, s.Monitoring),
 		NewSweeps(s.Sweeps, s.Runner),
 		NewFairness(s.Context, s.Fairness),
+		NewPipelines(s.Context, s.Pipelines),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/monitor"
+	"github.com/tern-studio/tern/backend/pipeline"
 )
 
 // notifier shows a desktop notification. Wails v2 has none of its own, so
@@ -52,5 +53,16 @@ func notifyAlert(n notifier, data any) bool {
 		title += " · " + a.Monitor
 	}
 	go n(title, a.Message)
+	return true
+}
+
+// notifyPipeline turns a pipeline's notify step into a desktop
+// notification.
+func notifyPipeline(n notifier, data any) bool {
+	p, ok := data.(pipeline.Notification)
+	if !ok {
+		return false
+	}
+	go n("Tern: "+p.Pipeline, p.Message)
 	return true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/wailsapp/wails/v2/pkg/runtime"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/pipeline"
 )
 
 // TopicFilesDropped carries absolute paths dropped on the window.
@@ -54,8 +55,11 @@ func (s *Shell) startup(ctx context.Context) {
 		notify := osNotifier()
 		for ev := range ch {
 			runtime.EventsEmit(ctx, ev.Topic, ev.Data)
-			if ev.Topic == "monitor.alert" {
+			switch ev.Topic {
+			case "monitor.alert":
 				notifyAlert(notify, ev.Data)
+			case pipeline.TopicNotify:
+				notifyPipeline(notify, ev.Data)
 			}
 		}
 	}()

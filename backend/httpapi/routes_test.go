@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/drift"
 	"github.com/tern-studio/tern/backend/monitor"
+	"github.com/tern-studio/tern/backend/pipeline"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -182,4 +184,49 @@ func TestLabelRoutes(t *testing.T) {
 		}
 		assert.False(t, rt.Public, "monitor files are behind the token")
 	}
+}
+
+// The webhook route starts a pipeline that has a webhook trigger, behind
+// the token like every route; a pipeline without one, a bad body and a
+// missing token are refused.
+func TestPipelineWebhookRoute(t *testing.T) {
+	types := pipeline.NewTypes()
+	types.Register(pipeline.Def{Type: pipeline.StepType{Name: "noop"}, Exec: noopStep{}})
+	e := pipeline.New(pipeline.Config{Store: store.MustOpen(t), Types: types})
+	hooked, err := e.Save(pipeline.Pipeline{Name: "hooked", Triggers: []pipeline.Trigger{{Kind: pipeline.TriggerWebhook}}, Steps: []pipeline.Step{{ID: "a", Type: "noop"}}})
+	require.NoError(t, err)
+	plain, err := e.Save(pipeline.Pipeline{Name: "plain", Steps: []pipeline.Step{{ID: "a", Type: "noop"}}})
+	require.NoError(t, err)
+	s := face(t, Config{Pipelines: e})
+	post := func(id, body string, auth bool) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/api/pipelines/"+id+"/webhook", strings.NewReader(body))
+		req.Host = "127.0.0.1:7733"
+		req.Header.Set("Content-Type", "application/json")
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := post(hooked.ID, `{"detail":"nightly 412"}`, true)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	var out struct {
+		RunID string `json:"runId"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+	d, err := e.GetRun(out.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, "webhook: nightly 412", d.Run.Firings[0].Detail)
+
+	assert.Equal(t, http.StatusUnauthorized, post(hooked.ID, `{}`, false).Code)
+	assert.Equal(t, http.StatusConflict, post(plain.ID, `{}`, true).Code)
+	assert.Equal(t, http.StatusNotFound, post("nope", ``, true).Code)
+	assert.Equal(t, http.StatusBadRequest, post(hooked.ID, `[1]`, true).Code)
+}
+
+type noopStep struct{}
+
+func (noopStep) Run(context.Context, *pipeline.Exec) (map[string]pipeline.Value, error) {
+	return nil, nil
 }

@@ -44,6 +44,8 @@ type Config struct {
 	// Monitor serves drift reports, charts and label uploads; nil serves
 	// none of them.
 	Monitor Monitoring
+	// Pipelines serves the pipeline webhook route; nil serves none.
+	Pipelines PipelineHooks
 	// Routes are routes of other HTTP faces served beside these (the
 	// MLflow-compatible API).
 	Routes []Route
@@ -96,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Monitor != nil {
 		s.routes = append(s.routes, monitorRoutes(cfg.Monitor)...)
+	}
+	if cfg.Pipelines != nil {
+		s.routes = append(s.routes, pipelineRoutes(cfg.Pipelines)...)
 	}
 	s.routes = append(s.routes, cfg.Routes...)
 	s.routes = append(s.routes, s.mlflowFallbacks()...)

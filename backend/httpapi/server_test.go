@@ -52,9 +52,10 @@ var errNothing = core.Errorf(core.NotFound, "Nothing here.")
 func (nothingHere) ImportReader(context.Context, io.Reader, string, int64, dataset.Options) (dataset.Version, error) {
 	return dataset.Version{}, errNothing
 }
-func (nothingHere) Report(string) (*monitor.Report, error)          { return nil, errNothing }
-func (nothingHere) ChartSVG(string, string) ([]byte, error)         { return nil, errNothing }
-func (nothingHere) PerformanceChart(string, string) ([]byte, error) { return nil, errNothing }
+func (nothingHere) Report(string) (*monitor.Report, error)           { return nil, errNothing }
+func (nothingHere) ChartSVG(string, string) ([]byte, error)          { return nil, errNothing }
+func (nothingHere) PerformanceChart(string, string) ([]byte, error)  { return nil, errNothing }
+func (nothingHere) HookRun(string, string) (string, int, int, error) { return "", 0, 0, errNothing }
 func (nothingHere) IngestLabels(context.Context, string, []byte, monitor.LabelOptions) (*monitor.LabelResult, error) {
 	return nil, errNothing
 }
@@ -78,8 +79,9 @@ func newTestServer(t *testing.T) (*Server, *Greeter, *core.Bus) {
 		UI:       fstest.MapFS{"index.html": {Data: []byte("<html>Tern shell</html>")}, "assets/app.js": {Data: []byte("x")}},
 		// The real upload and monitor routes join the table, so the sweep
 		// covers them too; their services are stand-ins.
-		Datasets: nothingHere{},
-		Monitor:  nothingHere{},
+		Datasets:  nothingHere{},
+		Monitor:   nothingHere{},
+		Pipelines: nothingHere{},
 		Routes: []Route{
 			{Pattern: "PUT /api/upload/{name...}", Handler: upload, RawBody: true, MaxBytes: 1024},
 			{Pattern: "GET /api/items/{id}", Handler: upload},

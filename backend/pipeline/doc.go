@@ -84,5 +84,5 @@
 //	0x82 runID 0x00 step          → StepRecord
 //	0x83 cacheKey                 → {runId, step} of the step that made it
 //	0x84 pipelineID 0x00 runID    → (index: a pipeline's runs)
-//	0x85 pipelineID               → the pipeline's webhook token
+//	0x85 pipelineID 0x00 trigger  → what the trigger fired for (version number, last schedule time)
 package pipeline

@@ -12,6 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -39,6 +40,12 @@ type Config struct {
 	// Limit caps runs executing at once across pipelines; 0 means
 	// DefaultLimit.
 	Limit int
+	// Datasets, when set, lets dataset triggers read new versions.
+	Datasets interface {
+		Version(versionID string) (dataset.Version, error)
+	}
+	// Tick is how often schedules are checked; 0 means 15 s.
+	Tick time.Duration
 }
 
 // Engine stores pipelines and runs them: a durable executor whose every
@@ -55,6 +62,10 @@ type Engine struct {
 	active map[string]*driver
 	kick   chan struct{}
 	wg     sync.WaitGroup
+	// events is subscribed in New, so triggers hear what happens between
+	// building the engine and Run.
+	events <-chan core.Event
+	unsub  func()
 }
 
 // driver is one run being executed by this process.
@@ -77,8 +88,10 @@ func New(cfg Config) *Engine {
 	if cfg.Bus == nil {
 		cfg.Bus = core.NewBus()
 	}
-	return &Engine{cfg: cfg, types: cfg.Types, clock: core.OrSystem(cfg.Clock), log: cfg.Log,
+	e := &Engine{cfg: cfg, types: cfg.Types, clock: core.OrSystem(cfg.Clock), log: cfg.Log,
 		active: map[string]*driver{}, kick: make(chan struct{}, 1)}
+	e.events, e.unsub = cfg.Bus.Subscribe(256)
+	return e
 }
 
 // Types is the engine's step-type registry.
@@ -94,6 +107,12 @@ func (e *Engine) Run(ctx context.Context) {
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer e.unsub()
+		e.watchTriggers(ctx, e.events)
+	}()
 	e.signal()
 	for {
 		e.dispatch()
@@ -705,8 +724,17 @@ func (e *Engine) Delete(id string) error {
 		}
 		// Cache entries pointing at deleted steps are found stale on read
 		// (cached checks the record), so they need no sweep here.
-		if err := txn.Delete(webhookKey(id)); err != nil {
+		var keys [][]byte
+		if err := store.EachKey(txn, triggerPrefix(id), func(k []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		}); err != nil {
 			return err
+		}
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
 		}
 		return txn.Delete(pipelineKey(id))
 	})

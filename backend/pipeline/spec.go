@@ -62,8 +62,9 @@ const (
 // Trigger starts runs of its pipeline. Which fields matter depends on Kind:
 // Cron for schedule (five fields, or @hourly/@daily…), Dataset (a dataset's
 // name or ID) for dataset, Monitor (a monitor ID, empty for any) and
-// optionally Rule for alert. Manual and webhook take none (the webhook's
-// token is kept apart from the pipeline, see Engine.WebhookToken).
+// optionally Rule (a rule's name or ID, empty for any) for alert. Manual
+// and webhook take none (the webhook route is behind the HTTP face's
+// token, see Engine.FireWebhook).
 type Trigger struct {
 	Kind    TriggerKind `json:"kind"`
 	Cron    string      `json:"cron,omitempty"`

@@ -16,7 +16,7 @@ const (
 	kStep                                    // 0x82 runID 0x00 step → StepRecord
 	kCache                                   // 0x83 cacheKey → cacheEntry
 	kRunIndex                                // 0x84 pipelineID 0x00 runID → (nothing)
-	kWebhook                                 // 0x85 pipelineID → webhook token
+	kTrigger                                 // 0x85 pipelineID 0x00 trigger hash → triggerState
 )
 
 type cacheEntry struct {
@@ -35,7 +35,7 @@ func runIndexPrefix(pid string) []byte  { return store.Key(kRunIndex, []byte(pid
 func runIndexKey(pid, runID string) []byte {
 	return append(runIndexPrefix(pid), runID...)
 }
-func webhookKey(pid string) []byte { return store.Key(kWebhook, []byte(pid)) }
+func triggerPrefix(pid string) []byte { return store.Key(kTrigger, []byte(pid), []byte{0}) }
 
 func getPipeline(txn *badger.Txn, id string) (Pipeline, error) {
 	var p Pipeline

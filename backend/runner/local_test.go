@@ -2,6 +2,7 @@ package runner
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -218,4 +219,27 @@ func TestLocalReadsDatasetSettings(t *testing.T) {
 	plain = waitJob(t, r, plain.ID, 60*time.Second)
 	require.Equal(t, Failed, plain.State)
 	assert.Contains(t, plain.Reason, `Line 2502, column "surface": "manquant" is not a number`)
+}
+
+// The built-in runtime's identity is its image tag (the binary's hash):
+// stable for the same binary, different for another one.
+func TestImageIdentityOfTheBuiltInRuntime(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tern-runtime")
+	require.NoError(t, os.WriteFile(bin, []byte("one"), 0o755))
+	r, err := New(Config{Store: e.st, Bus: e.bus, Sink: TrackingSink{Svc: e.track}, DataDir: e.dataDir, AppVersion: "test",
+		RuntimeBinary: func() (string, error) { return bin, nil }})
+	require.NoError(t, err)
+	defer r.Close()
+	a, err := r.ImageIdentity(t.Context(), "")
+	require.NoError(t, err)
+	again, _ := r.ImageIdentity(t.Context(), "")
+	assert.Equal(t, a, again)
+	require.NoError(t, os.WriteFile(bin, []byte("two!"), 0o755))
+	b, err := r.ImageIdentity(t.Context(), "")
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b)
+	_, err = r.ImageIdentity(t.Context(), "someone/else:1")
+	assert.Equal(t, core.Unavailable, core.ErrorCode(err), "no Docker: a named image cannot be known")
 }

@@ -99,6 +99,8 @@ type Runner struct {
 	mu       sync.Mutex
 	jobs     map[string]*tracked
 	instance string
+	// runtimeID is the built-in runtime's identity (ImageIdentity).
+	runtimeID runtimeID
 	// lastTicket is closed once the most recently queued job has taken a
 	// slot, so queued jobs start in the order they were submitted.
 	lastTicket chan struct{}

@@ -26,6 +26,12 @@ export interface Analysis {
   note?: string;
 }
 
+export interface Approval {
+  approved: boolean;
+  note?: string;
+  at: Time;
+}
+
 export interface Artifact {
   path: string;
   isDir: boolean;
@@ -274,6 +280,18 @@ export interface FairnessVerdict {
   text: string;
 }
 
+export interface Field {
+  name: string;
+  label: string;
+  kind: FieldKind;
+  required: boolean;
+  default?: unknown;
+  options?: string[];
+  help: string;
+}
+
+export type FieldKind = 'bool' | 'enum' | 'float' | 'int' | 'list' | 'object' | 'string';
+
 export interface Figures {
   count: number;
   selectionRate?: Rate;
@@ -287,6 +305,12 @@ export interface Figures {
   rmse?: number;
   meanPrediction?: number;
   meanActual?: number;
+}
+
+export interface Firing {
+  kind: TriggerKind;
+  detail: string;
+  at: Time;
 }
 
 export type Float = number | 'NaN' | 'Infinity' | '-Infinity';
@@ -399,6 +423,12 @@ export interface Lineage {
   deployments: string[];
 }
 
+export interface Link {
+  kind: string;
+  id: string;
+  label: string;
+}
+
 export interface LoggedPrediction extends PredlogRecord {
   requestText: string;
   responseText: string;
@@ -483,6 +513,8 @@ export interface NumericStats {
   sketch: KLL | null;
 }
 
+export type OnActive = 'coalesce' | 'queue';
+
 export interface Ops {
   requests: number;
   errors: number;
@@ -546,11 +578,58 @@ export interface Performance {
   updated: Time;
 }
 
+export interface Pipeline {
+  id: string;
+  name: string;
+  description?: string;
+  onActive?: OnActive;
+  triggers: Trigger[];
+  steps: Step[];
+  created?: Time;
+  updated?: Time;
+}
+
+export interface PipelineRun {
+  id: string;
+  pipelineId: string;
+  pipeline: Pipeline;
+  number: number;
+  state: RunState;
+  noCache?: boolean;
+  firings: Firing[];
+  created: Time;
+  started?: Time;
+  finished?: Time;
+  error?: string;
+  cancelRequested?: boolean;
+}
+
+export interface PipelineRunDetail {
+  run: PipelineRun;
+  steps: StepRecord[];
+}
+
+export interface PipelineSummary {
+  pipeline: Pipeline;
+  lastRun?: PipelineRun;
+  runs: number;
+  active: number;
+}
+
 export interface Point {
   value: Float;
   timestamp: number;
   step: number;
 }
+
+export interface Port {
+  name: string;
+  type: PortType;
+  optional?: boolean;
+  help?: string;
+}
+
+export type PortType = 'any' | 'dataset_version' | 'deployment' | 'model_version' | 'report' | 'run';
 
 export interface PredictResult {
   status: number;
@@ -571,6 +650,15 @@ export interface PredlogRecord {
   agree?: boolean;
   request?: string;
   response?: string;
+}
+
+export interface Problem {
+  step?: string;
+  field?: string;
+  input?: string;
+  trigger?: number;
+  line?: number;
+  message: string;
 }
 
 export interface Profile {
@@ -739,6 +827,8 @@ export interface RunInfo {
   statusReason?: string;
 }
 
+export type RunState = 'cancelled' | 'failed' | 'queued' | 'running' | 'succeeded';
+
 export interface SavedView {
   name: string;
   experimentIds: string[];
@@ -794,6 +884,10 @@ export interface Split {
   weight: number;
 }
 
+export interface StartOptions {
+  noCache: boolean;
+}
+
 export type State = 'cancelled' | 'crashed' | 'failed' | 'queued' | 'running' | 'succeeded';
 
 export interface Stats {
@@ -820,6 +914,47 @@ export interface Status {
   dataBytes: number;
   freeBytes: number;
   apiUrl?: string;
+}
+
+export interface Step {
+  id: string;
+  type: string;
+  fields: Record<string, unknown>;
+  inputs: Record<string, string>;
+}
+
+export interface StepRecord {
+  runId: string;
+  step: string;
+  type: string;
+  state: StepState;
+  inputs: Record<string, Value>;
+  outputs: Record<string, Value>;
+  logs: string[];
+  jobId?: string;
+  links: Link[];
+  handles?: Record<string, string>;
+  cacheKey?: string;
+  cachedFrom?: string;
+  started?: Time;
+  finished?: Time;
+  durationMs: number;
+  error?: string;
+  attempts: number;
+  approval?: Approval;
+}
+
+export type StepState = 'cached' | 'cancelled' | 'failed' | 'pending' | 'running' | 'skipped' | 'succeeded' | 'waiting';
+
+export interface StepType {
+  name: string;
+  title: string;
+  help: string;
+  category: string;
+  fields: Field[];
+  inputs: Port[];
+  outputs: Port[];
+  cacheable: boolean;
 }
 
 export interface Summary extends Dataset {
@@ -934,6 +1069,16 @@ export interface Trial {
 
 export type TrialState = 'cancelled' | 'complete' | 'failed' | 'pending' | 'pruned' | 'running';
 
+export interface Trigger {
+  kind: TriggerKind;
+  cron?: string;
+  dataset?: string;
+  monitor?: string;
+  rule?: string;
+}
+
+export type TriggerKind = 'alert' | 'dataset' | 'manual' | 'schedule' | 'webhook';
+
 export interface TypeChange {
   name: string;
   from: ColumnType;
@@ -946,6 +1091,14 @@ export interface Validation {
   passed: boolean;
   failed: number;
   results: RuleResult[];
+}
+
+export interface Value {
+  type: PortType;
+  id: string;
+  label: string;
+  identity: string;
+  attrs?: Record<string, string>;
 }
 
 export interface Verdict {
@@ -1103,4 +1256,17 @@ export interface Methods {
   'Sweeps.Start': (spec: Spec) => Sweep;
   'Fairness.Assess': (req: FairnessRequest) => FairnessReport | null;
   'Fairness.Cancel': (jobID: string) => boolean;
+  'Pipelines.Cancel': (runID: string) => void;
+  'Pipelines.Check': (pl: Pipeline) => Problem[];
+  'Pipelines.Delete': (id: string) => void;
+  'Pipelines.ExportYAML': (id: string) => string;
+  'Pipelines.Get': (id: string) => Pipeline;
+  'Pipelines.ImportYAML': (text: string) => Pipeline;
+  'Pipelines.List': () => PipelineSummary[];
+  'Pipelines.Retry': (runID: string, step: string) => PipelineRun;
+  'Pipelines.Run': (runID: string) => PipelineRunDetail;
+  'Pipelines.Runs': (id: string, limit: number) => PipelineRun[];
+  'Pipelines.Save': (pl: Pipeline) => Pipeline;
+  'Pipelines.Start': (id: string, opt: StartOptions) => PipelineRun;
+  'Pipelines.StepTypes': () => StepType[];
 }

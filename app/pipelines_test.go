@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/pipeline"
+	"github.com/tern-studio/tern/backend/store"
+)
+
+type echoStep struct{}
+
+func (echoStep) Run(_ context.Context, x *pipeline.Exec) (map[string]pipeline.Value, error) {
+	x.Logf("hello %s", x.String("who"))
+	return map[string]pipeline.Value{"out": {Type: pipeline.Report, ID: x.String("who"), Identity: x.String("who")}}, nil
+}
+
+// The bound calls reach the engine: import a YAML file, check, start,
+// watch the run, export the same file back.
+func TestPipelinesBound(t *testing.T) {
+	types := pipeline.NewTypes()
+	types.Register(pipeline.Def{Type: pipeline.StepType{Name: "echo", Cacheable: true,
+		Fields:  []pipeline.Field{{Name: "who", Kind: pipeline.KindString, Required: true, Help: "who to greet"}},
+		Outputs: []pipeline.Port{{Name: "out", Type: pipeline.Report}}}, Exec: echoStep{}})
+	e := pipeline.New(pipeline.Config{Store: store.MustOpen(t), Bus: core.NewBus(), Types: types})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	p := NewPipelines(t.Context(), e)
+
+	st, err := p.StepTypes()
+	require.NoError(t, err)
+	require.Len(t, st, 1)
+	assert.Equal(t, "who", st[0].Fields[0].Name)
+
+	_, err = p.ImportYAML("name: hi\nsteps:\n  - id: a\n    type: echo\n")
+	assert.Contains(t, core.ErrorMessage(err), `Line 3: Step "a": field "who" is required (who to greet)`)
+	pl, err := p.ImportYAML("name: hi\nsteps:\n  - id: a\n    type: echo\n    fields: {who: world}\n")
+	require.NoError(t, err)
+	probs, err := p.Check(pipeline.Pipeline{Name: "x", Steps: []pipeline.Step{{ID: "a", Type: "nope"}}})
+	require.NoError(t, err)
+	require.Len(t, probs, 1)
+	assert.Equal(t, "a", probs[0].Step)
+
+	run, err := p.Start(pl.ID, pipeline.StartOptions{})
+	require.NoError(t, err)
+	var d pipeline.RunDetail
+	require.Eventually(t, func() bool {
+		d, err = p.Run(run.ID)
+		return err == nil && d.Run.State.Final()
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, pipeline.RunSucceeded, d.Run.State)
+	assert.Equal(t, []string{"hello world"}, d.Steps[0].Logs)
+	runs, err := p.Runs(pl.ID, 0)
+	require.NoError(t, err)
+	assert.Len(t, runs, 1)
+
+	text, err := p.ExportYAML(pl.ID)
+	require.NoError(t, err)
+	assert.Contains(t, text, "who: world")
+	again, err := p.ImportYAML(text)
+	require.NoError(t, err)
+	assert.Equal(t, pl.ID, again.ID, "a file with an id replaces that pipeline")
+	list, err := p.List()
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+	_, err = p.Retry(run.ID, "a")
+	assert.Equal(t, core.Conflict, core.ErrorCode(err))
+	require.NoError(t, p.Delete(pl.ID))
+}

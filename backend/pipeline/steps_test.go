@@ -1,0 +1,247 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/blob"
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/registry"
+	"github.com/tern-studio/tern/backend/runner"
+	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/testenv"
+	"github.com/tern-studio/tern/backend/tracking"
+)
+
+var (
+	runtimeOnce sync.Once
+	runtimeBin  string
+	runtimeErr  error
+)
+
+// runtimeBinary builds the real tern-runtime once per test binary.
+func runtimeBinary(t testing.TB) string {
+	t.Helper()
+	runtimeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tern-runtime-test")
+		if err != nil {
+			runtimeErr = err
+			return
+		}
+		runtimeBin = filepath.Join(dir, "tern-runtime")
+		cmd := exec.Command("go", "build", "-o", runtimeBin, "./backend/cmd/tern-runtime")
+		cmd.Dir = testenv.RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			runtimeErr = fmt.Errorf("building tern-runtime: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, runtimeErr)
+	return runtimeBin
+}
+
+// world is the real services a pipeline calls: datasets, tracking, the
+// runner (local processes running the real tern-runtime) and the registry.
+type world struct {
+	st       *store.Store
+	bus      *core.Bus
+	datasets *dataset.Service
+	runner   *runner.Runner
+	registry *registry.Service
+	engine   *Engine
+	dir      string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{st: store.MustOpen(t), bus: core.NewBus(), dir: t.TempDir()}
+	blobs, err := blob.Open(filepath.Join(w.dir, "blobs"), w.st)
+	require.NoError(t, err)
+	w.datasets = dataset.NewService(w.st, blobs, w.bus, w.dir)
+	track, err := tracking.NewService(w.st, w.bus, w.dir)
+	require.NoError(t, err)
+	bin := runtimeBinary(t)
+	w.runner, err = runner.New(runner.Config{Store: w.st, Bus: w.bus, Sink: runner.TrackingSink{Svc: track}, DataDir: w.dir,
+		AppVersion: "test", RuntimeBinary: func() (string, error) { return bin, nil }})
+	require.NoError(t, err)
+	t.Cleanup(w.runner.Close)
+	w.registry, err = registry.NewService(w.st, w.bus, w.dir, track)
+	require.NoError(t, err)
+	types := NewTypes()
+	RegisterSteps(types, Services{Datasets: w.datasets, Trainer: w.runner, Registry: w.registry, Bus: w.bus,
+		ImageIdentity: func(context.Context, string) (string, error) { return "builtin-test", nil }})
+	w.engine = New(Config{Store: w.st, Bus: w.bus, Types: types, Datasets: w.datasets})
+	stop := runEngine(w.engine)
+	t.Cleanup(stop)
+	return w
+}
+
+// writeChurn writes a small separable classification table.
+func writeChurn(t *testing.T, path string, n int, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString("tenure,spend,plan,churned\n")
+	for i := 0; i < n; i++ {
+		tenure := rng.IntN(60)
+		spend := rng.Float64() * 100
+		plan := []string{"basic", "pro"}[rng.IntN(2)]
+		churned := 0
+		if tenure < 20 && spend > 40 {
+			churned = 1
+		}
+		fmt.Fprintf(&b, "%d,%.2f,%s,%d\n", tenure, spend, plan, churned)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+}
+
+const retrainYAML = `name: retrain churn
+triggers:
+  - kind: manual
+steps:
+  - id: data
+    type: data.newest
+    fields: {dataset: churn}
+  - id: check
+    type: validate
+    inputs: {version: data.version}
+  - id: train
+    type: train
+    fields:
+      target: churned
+      params: {max_iter: 20, seed: 7}
+    inputs: {version: check.version}
+  - id: register
+    type: register
+    fields: {model: churn}
+    inputs: {run: train.run}
+  - id: tell
+    type: notify
+    fields:
+      message: "{pipeline} #{run} made {after}"
+      webhook: %s
+    inputs: {after: register.model_version}
+`
+
+// The real loop: the newest version is validated, trained on by the
+// runner, registered as @challenger with its lineage, announced on the
+// bus and to a webhook; a second run with nothing changed is fully
+// cached; a new version that breaks a rule stops the run naming the rule,
+// column and value.
+func TestRealStepsEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	var posts atomic.Int32
+	var posted Notification
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		_ = json.NewDecoder(r.Body).Decode(&posted)
+	}))
+	defer hook.Close()
+	events, unsub := w.bus.Subscribe(256)
+	defer unsub()
+
+	csv := filepath.Join(w.dir, "churn.csv")
+	writeChurn(t, csv, 400, 1)
+	v1, err := w.datasets.ImportPath(ctx, csv, dataset.Options{Name: "churn"})
+	require.NoError(t, err)
+	_, err = w.datasets.SetRules(v1.DatasetID, []dataset.Rule{{Kind: dataset.RuleCategories, Column: "plan", Allowed: []string{"basic", "pro"}}})
+	require.NoError(t, err)
+
+	p, err := ParseYAML([]byte(fmt.Sprintf(retrainYAML, hook.URL)), w.engine.Types())
+	require.NoError(t, err)
+	p, err = w.engine.Save(p)
+	require.NoError(t, err)
+	run, err := w.engine.Start(p.ID, StartOptions{})
+	require.NoError(t, err)
+	d := waitRun(t, w.engine, run.ID)
+	require.Equal(t, RunSucceeded, d.Run.State, "%s\n%+v", d.Run.Error, d.Steps)
+
+	steps := map[string]StepRecord{}
+	for _, s := range d.Steps {
+		steps[s.Step] = s
+		assert.Equal(t, StepSucceeded, s.State, s.Step)
+	}
+	assert.Equal(t, v1.ID, steps["data"].Outputs["version"].ID)
+	assert.Equal(t, "sha256:"+v1.Digest, steps["data"].Outputs["version"].Identity)
+	assert.Contains(t, strings.Join(steps["check"].Logs, "\n"), "passed all 1 rules")
+	tr := steps["train"]
+	require.NotEmpty(t, tr.JobID)
+	job, err := w.runner.Get(tr.JobID)
+	require.NoError(t, err)
+	assert.Equal(t, runner.Succeeded, job.State)
+	assert.Equal(t, "retrain churn #1 · train", job.Spec.Name)
+	assert.Equal(t, job.RunID, tr.Outputs["run"].ID)
+
+	mv := steps["register"].Outputs["model_version"]
+	assert.Equal(t, "churn:1", mv.ID)
+	ver, err := w.registry.Version("churn", "challenger")
+	require.NoError(t, err)
+	assert.Equal(t, 1, ver.Version)
+	assert.Equal(t, job.RunID, ver.RunID, "lineage: version → run")
+	assert.Equal(t, v1.ID, ver.DatasetVersion, "lineage: run → data version")
+	assert.Equal(t, run.ID, ver.Tags[TagPipelineRun], "lineage: pipeline run → version")
+	assert.Contains(t, steps["register"].Links, Link{Kind: "model_version", ID: "churn:1", Label: "churn v1"})
+
+	assert.Equal(t, int32(1), posts.Load())
+	assert.Equal(t, "retrain churn #1 made churn v1", posted.Message)
+	sawNotify, sawStep := false, false
+	for len(events) > 0 {
+		ev := <-events
+		if ev.Topic == TopicNotify {
+			sawNotify = true
+		}
+		if ev.Topic == TopicStep {
+			sawStep = true
+		}
+	}
+	assert.True(t, sawNotify && sawStep, "progress and the notification went out on the bus")
+
+	// Nothing changed: the second run is fully cached, no job, no version.
+	jobs, _ := w.runner.List()
+	run2, err := w.engine.Start(p.ID, StartOptions{})
+	require.NoError(t, err)
+	d2 := waitRun(t, w.engine, run2.ID)
+	require.Equal(t, RunSucceeded, d2.Run.State)
+	for _, s := range d2.Steps {
+		assert.Equal(t, StepCached, s.State, s.Step)
+	}
+	jobs2, _ := w.runner.List()
+	assert.Equal(t, len(jobs), len(jobs2), "no training job ran")
+	vs, _ := w.registry.Versions("churn")
+	assert.Len(t, vs, 1)
+	assert.Equal(t, int32(1), posts.Load())
+
+	// A new version with a value outside the allowed set stops the run at
+	// validate, naming the rule, column and value; nothing is trained.
+	bad := filepath.Join(w.dir, "churn2.csv")
+	writeChurn(t, bad, 50, 2)
+	b, _ := os.ReadFile(bad)
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(string(b), ",pro,", ",platinum,", 1)), 0o644))
+	_, err = w.datasets.ImportPath(ctx, bad, dataset.Options{Name: "churn"})
+	require.NoError(t, err)
+	run3, _ := w.engine.Start(p.ID, StartOptions{})
+	d3 := waitRun(t, w.engine, run3.ID)
+	assert.Equal(t, RunFailed, d3.Run.State)
+	assert.Equal(t, map[string]StepState{"data": StepSucceeded, "check": StepFailed, "train": StepSkipped, "register": StepSkipped, "tell": StepSkipped}, stepStates(d3))
+	assert.Contains(t, d3.Run.Error, `Step "check" failed: churn v2 failed rule categories on column "plan" (value platinum, line`)
+	jobs3, _ := w.runner.List()
+	assert.Equal(t, len(jobs), len(jobs3))
+	_ = time.Second
+}
