@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/store"
@@ -377,6 +378,9 @@ func (e *Engine) launch(ctx context.Context, run Run, rec StepRecord, resume boo
 	mu.Unlock()
 	wg.Add(1)
 	go func() {
+		// What a step changes (a registered version, an alias) is the
+		// pipeline run's doing in the audit trail.
+		defer audit.Bind(audit.Actor{Face: audit.Pipeline, Who: run.ID})()
 		defer func() {
 			if p := recover(); p != nil {
 				rec.State, rec.Error, rec.Finished = StepFailed, fmt.Sprintf("The step crashed inside Tern (%v).", p), e.now()
@@ -616,6 +620,10 @@ func (e *Engine) Save(p Pipeline) (Pipeline, error) {
 			return err
 		}
 		p.Updated = now
+		if err := audit.Append(txn, audit.Record{Action: "pipeline.save", Objects: []audit.Object{pipelineObj(p)},
+			After: fmt.Sprintf("%d steps, %d triggers", len(p.Steps), len(p.Triggers))}); err != nil {
+			return err
+		}
 		return store.SetJSON(txn, pipelineKey(p.ID), p)
 	})
 	if err != nil {
@@ -691,7 +699,11 @@ func (e *Engine) List() ([]Summary, error) {
 // queued or running is refused: cancel the run first.
 func (e *Engine) Delete(id string) error {
 	err := e.update(func(txn *badger.Txn) error {
-		if _, err := getPipeline(txn, id); err != nil {
+		p, err := getPipeline(txn, id)
+		if err != nil {
+			return err
+		}
+		if err := audit.Append(txn, audit.Record{Action: "pipeline.delete", Objects: []audit.Object{pipelineObj(p)}}); err != nil {
 			return err
 		}
 		ids, err := runsOf(txn, id)
@@ -800,6 +812,10 @@ func (e *Engine) fire(id string, f Firing, noCache, always bool) (Run, error) {
 		if err := txn.Set(runIndexKey(id, r.ID), nil); err != nil {
 			return err
 		}
+		if err := audit.Append(txn, audit.Record{Action: "pipeline_run.start", Objects: []audit.Object{pipelineObj(p), runObj(r)},
+			After: string(f.Kind) + ": " + f.Detail}); err != nil {
+			return err
+		}
 		out, created = r, true
 		return e.putRun(txn, r)
 	})
@@ -885,6 +901,9 @@ func (e *Engine) Cancel(runID string) error {
 			return core.Errorf(core.Conflict, "Run %d has already ended (%s).", r.Number, r.State)
 		}
 		r.CancelRequested = true
+		if err := audit.Append(txn, audit.Record{Action: "pipeline_run.cancel", Objects: []audit.Object{runObj(r)}, Before: string(r.State)}); err != nil {
+			return err
+		}
 		if r.State == RunQueued { // nothing runs: it ends here
 			r.State, r.Finished = RunCancelled, e.now()
 			steps, err := getSteps(txn, r)
@@ -951,6 +970,9 @@ func (e *Engine) Retry(runID, step string) (Run, error) {
 				}
 			}
 		}
+		if err := audit.Append(txn, audit.Record{Action: "pipeline_run.retry", Objects: []audit.Object{runObj(r)}, After: "step " + step}); err != nil {
+			return err
+		}
 		r.State, r.Finished, r.Error, r.CancelRequested = RunQueued, time.Time{}, "", false
 		r.Firings = append(r.Firings, Firing{Kind: TriggerManual, Detail: fmt.Sprintf("retry of step %q", step), At: e.now()})
 		return e.putRun(txn, r)
@@ -1002,6 +1024,14 @@ func (e *Engine) Decide(runID, step string, approved bool, note string) (StepRec
 			return core.Errorf(core.Conflict, "Step %q is %s, not waiting for approval.", step, rec.State)
 		}
 		rec.Approval = &Approval{Approved: approved, Note: note, At: e.now()}
+		verdict := "rejected"
+		if approved {
+			verdict = "approved"
+		}
+		if err := audit.Append(txn, audit.Record{Action: "pipeline_step.decide", Objects: []audit.Object{{Kind: "pipeline_run", ID: runID}},
+			After: verdict + " step " + step + " " + note}); err != nil {
+			return err
+		}
 		if approved {
 			rec.State = StepRunning // resumed by the driver; the executor sees the approval
 		} else {
@@ -1025,4 +1055,12 @@ func (e *Engine) Decide(runID, step string, approved bool, note string) (StepRec
 		d.poke()
 	}
 	return rec, nil
+}
+
+func pipelineObj(p Pipeline) audit.Object {
+	return audit.Object{Kind: "pipeline", ID: p.ID, Name: p.Name}
+}
+
+func runObj(r Run) audit.Object {
+	return audit.Object{Kind: "pipeline_run", ID: r.ID, Name: fmt.Sprintf("%s #%d", r.Pipeline.Name, r.Number)}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
@@ -201,6 +202,20 @@ func TestRealStepsEndToEnd(t *testing.T) {
 
 	assert.Equal(t, int32(1), posts.Load())
 	assert.Equal(t, "retrain churn #1 made churn v1", posted.Message)
+
+	// The audit trail holds the start (by hand) and the registration,
+	// attributed to the pipeline run.
+	trail, err := audit.Open(w.st)
+	require.NoError(t, err)
+	defer trail.Close()
+	regs, err := trail.List(audit.Query{Action: "model_version.register"})
+	require.NoError(t, err)
+	require.Len(t, regs, 1)
+	assert.Equal(t, audit.Actor{Face: audit.Pipeline, Who: run.ID}, regs[0].Actor)
+	starts, err := trail.List(audit.Query{Action: "pipeline_run.start"})
+	require.NoError(t, err)
+	require.Len(t, starts, 1)
+	assert.Equal(t, "manual: started by hand", starts[0].After)
 	sawNotify, sawStep := false, false
 	for len(events) > 0 {
 		ev := <-events

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/monitor"
@@ -37,6 +38,7 @@ func triggerKey(pid string, t Trigger) []byte {
 // watchTriggers fires the automatic triggers until ctx ends: new dataset
 // versions and monitor alerts from the bus, schedules on a tick.
 func (e *Engine) watchTriggers(ctx context.Context, events <-chan core.Event) {
+	defer audit.Bind(audit.Actor{Face: audit.Tern})() // runs started by triggers are Tern's doing
 	tick := e.cfg.Tick
 	if tick <= 0 {
 		tick = 15 * time.Second
