@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,6 +87,13 @@ var readOnly = map[string]string{
 	"POST /api/call/Sweeps.List":                                         "read",
 	"POST /api/call/Sweeps.Get":                                          "read",
 	"POST /api/call/Training.Models":                                     "read",
+	"POST /api/call/Pipelines.StepTypes":                                 "read",
+	"POST /api/call/Pipelines.List":                                      "read",
+	"POST /api/call/Pipelines.Get":                                       "read",
+	"POST /api/call/Pipelines.Check":                                     "validates a pipeline it is given; stores nothing",
+	"POST /api/call/Pipelines.ExportYAML":                                "read",
+	"POST /api/call/Pipelines.Runs":                                      "read",
+	"POST /api/call/Pipelines.Run":                                       "read",
 	"POST /api/call/Training.Jobs":                                       "read",
 	"POST /api/call/Training.Job":                                        "read",
 	"POST /api/call/Training.Logs":                                       "read",
@@ -130,6 +138,8 @@ var coveredElsewhere = map[string]string{
 	// needs a finished trial with a model; it only registers, through
 	// registry.RegisterRunMeta (model_version.register)
 	"POST /api/call/Sweeps.RegisterBest": "backend/registry TestRegistryChangesAreAudited",
+	// needs a run still queued or running (its step held)
+	"POST /api/call/Pipelines.Cancel": "backend/pipeline TestCancelAndConcurrencyLimitAndCoalesce",
 }
 
 // auditSweep drives the real HTTP face of a real environment.
@@ -498,6 +508,24 @@ func TestEveryChangeIsAudited(t *testing.T) {
 			"space": []map[string]any{{"name": "C", "kind": "float", "low": 0.01, "high": 10, "log": true}}})
 	})
 
+	// Pipelines: what a run's steps change is the pipeline run's, not the call's.
+	var pid, failing string
+	s.step(call+"Pipelines.ImportYAML", B, 1, func() {
+		pid = find(s.call("Pipelines.ImportYAML", "name: nightly\ntriggers:\n  - kind: webhook\nsteps:\n  - id: data\n    type: data.version\n    fields: {version: "+ver1+"}\n"), "id")
+	})
+	s.step(call+"Pipelines.Save", B, 1, func() {
+		failing = find(s.call("Pipelines.Save", map[string]any{"name": "broken", "steps": []map[string]any{{"id": "data", "type": "data.version", "fields": map[string]any{"version": "no-such-version"}}}}), "id")
+	})
+	var broken string
+	s.step(call+"Pipelines.Start", B, 1, func() { broken = find(s.call("Pipelines.Start", failing, map[string]any{}), "id") })
+	waitPipelineRun(t, env, broken)
+	s.step(call+"Pipelines.Retry", B, 1, func() { s.call("Pipelines.Retry", broken, "data") })
+	waitPipelineRun(t, env, broken)
+	s.step("POST /api/pipelines/{id}/webhook", M, 1, func() {
+		s.do("POST", "/api/pipelines/"+pid+"/webhook", "bearer", "application/json", []byte(`{"detail":"ci"}`))
+	})
+	s.step(call+"Pipelines.Delete", B, 1, func() { s.call("Pipelines.Delete", failing) })
+
 	// Every route is either exercised above or listed read-only.
 	var missing []string
 	for _, rt := range srv.Routes() {
@@ -547,4 +575,13 @@ func mustVersion(t *testing.T, env *environment, name, ref string) registry.Vers
 	v, err := env.registry.Version(name, ref)
 	require.NoError(t, err)
 	return v
+}
+
+// waitPipelineRun waits until a pipeline run has ended.
+func waitPipelineRun(t *testing.T, env *environment, runID string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		d, err := env.pipelines.GetRun(runID)
+		return err == nil && d.Run.State.Final()
+	}, 20*time.Second, 10*time.Millisecond)
 }

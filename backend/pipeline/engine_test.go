@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 )
 
@@ -147,6 +148,14 @@ func TestCancelAndConcurrencyLimitAndCoalesce(t *testing.T) {
 	require.NoError(t, r.e.Cancel(f1.ID))
 	df, _ := r.e.GetRun(f1.ID)
 	assert.Equal(t, RunCancelled, df.Run.State)
+	trail, err := audit.Open(r.e.cfg.Store)
+	require.NoError(t, err)
+	defer trail.Close()
+	cancels, err := trail.List(audit.Query{Action: "pipeline_run.cancel"})
+	require.NoError(t, err)
+	require.Len(t, cancels, 2, "one record per cancel")
+	assert.Equal(t, "queued", cancels[0].Before)
+	assert.Equal(t, "running", cancels[1].Before)
 
 	<-r.src.started // run2 got the slot
 	close(r.src.hold)
