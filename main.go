@@ -199,6 +199,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	}
 	e.tracking.Start(e.ctx) // crash detection for runs with heartbeats
 	mlflow := mlflowapi.New(e.tracking, log)
+	mlflow.Datasets = e.datasets // log-inputs links datasets to versions by digest
 	e.routes = append(e.routes, mlflow.Routes()...)
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
 		DataDir: dataDir, AppVersion: version, Docker: e.docker,

@@ -29,6 +29,9 @@ type API struct {
 	// set after New because the registry is built after the runner that
 	// takes Handler. Until then those endpoints answer 503.
 	Registry *registry.Service
+	// Datasets links logged dataset inputs to Tern dataset versions by
+	// digest; nil links nothing.
+	Datasets DatasetLinker
 }
 
 // New builds the API; log may be nil.
@@ -104,9 +107,9 @@ func (a *API) Routes() []httpapi.Route {
 	routes = append(routes, a.registryRoutes(rt)...)
 	routes = append(routes,
 		httpapi.Route{Pattern: "POST " + v2 + "runs/log-batch", Handler: a.logBatchHandler(h(perRun, a.logBatch)), MaxBytes: batchBodyCap},
-		// runs/log-inputs: the client sends dataset inputs with
-		// mlflow.log_input; accepted and ignored so such scripts run.
-		rt("POST "+v2+"runs/log-inputs", readShared, func(*http.Request, args) (any, error) { return struct{}{}, nil }),
+		// runs/log-inputs: mlflow.log_input's datasets, linked to Tern
+		// dataset versions by digest (inputs.go).
+		rt("POST "+v2+"runs/log-inputs", perRun, a.logInputs),
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts", Handler: http.HandlerFunc(a.listArtifacts)},
 		httpapi.Route{Pattern: "GET /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.downloadArtifact)},
 		httpapi.Route{Pattern: "PUT /api/2.0/mlflow-artifacts/artifacts/{path...}", Handler: http.HandlerFunc(a.uploadArtifact), RawBody: true, MaxBytes: -1},
@@ -429,7 +432,11 @@ func (a *API) getRun(_ *http.Request, in args) (any, error) {
 	if err != nil {
 		return nil, &apiError{http.StatusNotFound, errNotFound, sprintf("Run with id=%s not found", id)}
 	}
-	return map[string]any{"run": toRunJSON(r)}, nil
+	out := toRunJSON(r)
+	if out.Inputs, err = a.inputsJSON(id); err != nil {
+		return nil, err
+	}
+	return map[string]any{"run": out}, nil
 }
 
 func (a *API) updateRun(_ *http.Request, in args) (any, error) {

@@ -33,6 +33,7 @@
 //	0x2a viewName                            → SavedView JSON
 //	0x2b runID                               → last heartbeat (i64 ms)
 //	0x2c "expseq"                            → next experiment id
+//	0x2d runID 0 name 0 digest               → DatasetInput JSON  a dataset the run read (log-inputs)
 //
 // A history point's value is in its key (float64 bits), so logging the same
 // (step, timestamp, value) twice is one point, as in MLflow, and a

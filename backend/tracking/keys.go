@@ -24,6 +24,7 @@ const (
 	kView                                   // 0x2a
 	kBeat                                   // 0x2b
 	kSeq                                    // 0x2c
+	kInput                                  // 0x2d
 )
 
 var sep = []byte{0}

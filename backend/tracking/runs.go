@@ -736,6 +736,9 @@ func (s *Service) DeleteRun(runID string) (int64, error) {
 	if err := s.dropPrefix(runPrefix(kHist, runID)); err != nil {
 		return 0, core.Wrap(err, core.Internal, "Run %s is deleted but some of its metric history could not be removed.", runID)
 	}
+	if err := s.dropPrefix(runPrefix(kInput, runID)); err != nil {
+		return 0, core.Wrap(err, core.Internal, "Run %s is deleted but some of its dataset inputs could not be removed.", runID)
+	}
 	freed := diskspace.Size(filepath.Join(s.artRoot, runID))
 	if err := os.RemoveAll(filepath.Join(s.artRoot, runID)); err != nil {
 		return 0, core.Wrap(err, core.Internal, "Run %s is deleted but its artifact files could not be removed.", runID)
