@@ -110,7 +110,6 @@ var readOnly = map[string]string{
 	"GET /api/2.0/mlflow/metrics/get-history":                            "read",
 	"GET /api/2.0/mlflow/artifacts/list":                                 "read",
 	"GET /ajax-api/2.0/mlflow/metrics/get-history-bulk-interval":         "read",
-	"POST /api/2.0/mlflow/runs/log-inputs":                               "accepted and ignored: nothing is stored",
 	"POST /api/2.0/mlflow/runs/outputs":                                  "checked and ignored: nothing is stored",
 	"GET /api/2.0/mlflow-artifacts/artifacts":                            "read",
 	"GET /api/2.0/mlflow-artifacts/artifacts/{path...}":                  "read",
@@ -354,6 +353,11 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	})
 	s.step("POST "+v2+"runs/log-batch", M, 1, func() {
 		s.mlflow("POST", v2+"runs/log-batch", map[string]any{"run_id": runID, "metrics": []map[string]any{{"key": "loss", "value": 0.4, "timestamp": 2, "step": 2}}})
+	})
+	s.step("POST "+v2+"runs/log-inputs", M, 1, func() {
+		s.mlflow("POST", v2+"runs/log-inputs", map[string]any{"run_id": runID, "datasets": []map[string]any{{
+			"dataset": map[string]any{"name": "customers", "digest": "0123abcd", "source_type": "local", "source": "{}"},
+			"tags":    []map[string]any{{"key": "mlflow.data.context", "value": "training"}}}}})
 	})
 	// The model files a registered version holds, logged as the run's "model" artifact.
 	modelFile := filepath.Join("backend", "gbdt", "testdata", "xgb_binary.json")
