@@ -22,6 +22,7 @@ import (
 
 	"github.com/tern-studio/tern/app"
 	"github.com/tern-studio/tern/backend/audit"
+	"github.com/tern-studio/tern/backend/backup"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
@@ -76,9 +77,11 @@ func run(args []string) int {
 	case "version":
 		fmt.Println("tern", version)
 		return 0
+	case "restore":
+		return restore(fl.Args())
 	case "serve", "desktop":
 	default:
-		fmt.Fprintf(os.Stderr, "tern: unknown command %q (use `tern`, `tern serve` or `tern version`)\n", mode)
+		fmt.Fprintf(os.Stderr, "tern: unknown command %q (use `tern`, `tern serve`, `tern restore` or `tern version`)\n", mode)
 		return 2
 	}
 
@@ -95,6 +98,24 @@ func run(args []string) int {
 		return env.serve(ctx, *addr)
 	}
 	return env.desktop(ctx, *addr)
+}
+
+// restore is `tern restore BACKUP-FILE NEW-DATA-DIR`: it needs no running
+// Tern and opens nothing but the new folder.
+func restore(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: tern restore BACKUP-FILE NEW-DATA-DIR")
+		return 2
+	}
+	fmt.Printf("Restoring %s into %s …\n", args[0], args[1])
+	sum, err := backup.Restore(context.Background(), args[0], args[1], nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tern:", core.ErrorMessage(err))
+		return 1
+	}
+	fmt.Printf("Restored %d records, %d stored files (%d bytes, every one checked against its hash) and %d other files (%d bytes), as of %s.\n"+
+		"Start Tern on it with: tern --data-dir %s\n", sum.Records, sum.Blobs, sum.BlobBytes, sum.Files, sum.FileBytes, sum.Created.Local().Format("2006-01-02 15:04:05"), sum.Path)
+	return 0
 }
 
 func isFlag(s string) bool { return len(s) > 0 && s[0] == '-' }
@@ -118,6 +139,7 @@ type environment struct {
 	monitoring  *monitor.Service
 	sweeps      *sweep.Service
 	pipelines   *pipeline.Engine
+	backups     *backup.Service
 	bindings    []any
 	routes      []httpapi.Route
 
@@ -194,6 +216,8 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		return nil, err
 	}
 	e.datasets = dataset.NewService(st, blobs, e.bus, dataDir)
+	e.backups = backup.NewService(backup.Source{Store: st, Blobs: blobs, DataDir: dataDir, TernVersion: version}, nil)
+	e.background(func(ctx context.Context) { e.backups.RunSchedule(ctx, time.Minute) }) // scheduled backups
 	if e.tracking, err = tracking.NewService(st, e.bus, dataDir); err != nil {
 		return nil, err
 	}
@@ -252,6 +276,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Sweeps:      e.sweeps,
 		Fairness:    fairness.NewService(e.registry, e.datasets, e.bus),
 		Pipelines:   e.pipelines,
+		Backups:     e.backups,
 	})
 	ok = true
 	return e, nil
@@ -264,6 +289,9 @@ func (e *environment) close() {
 	e.loops.Wait()
 	if e.sweeps != nil {
 		e.sweeps.Close() // sweeps stay running in the store; the next start resumes them
+	}
+	if e.backups != nil {
+		e.backups.Close() // a running backup or restore is cancelled, leaving no file
 	}
 	if e.deployments != nil {
 		e.deployments.Close() // routers stop; serving containers keep running for the next start

@@ -103,3 +103,12 @@ func TestServeTokenAndGracefulStop(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"frobnicate"}))
 }
+
+func TestRestoreCommand(t *testing.T) {
+	assert.Equal(t, 2, run([]string{"restore"}), "usage")
+	bad := filepath.Join(t.TempDir(), "not-a-backup.tar")
+	require.NoError(t, os.WriteFile(bad, []byte("hello"), 0o600))
+	dst := filepath.Join(t.TempDir(), "new")
+	assert.Equal(t, 1, run([]string{"restore", bad, dst}))
+	assert.NoDirExists(t, dst, "a refused backup leaves nothing")
+}

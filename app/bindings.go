@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/tern-studio/tern/backend/backup"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
@@ -41,6 +42,8 @@ type Services struct {
 	Fairness *fairness.Service
 	// Pipelines may be nil in tests that do not need it.
 	Pipelines *pipeline.Engine
+	// Backups may be nil in tests that do not need it.
+	Backups *backup.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -57,6 +60,7 @@ func Bindings(s Services) []any {
 		NewSweeps(s.Sweeps, s.Runner),
 		NewFairness(s.Context, s.Fairness),
 		NewPipelines(s.Context, s.Pipelines),
+		NewBackups(s.Context, s.Backups),
 	}
 }
 

@@ -73,6 +73,37 @@ type Store struct {
 	// records its holder, so a concurrent failed write cannot delete a
 	// file that another write has just started to hold.
 	mu sync.Mutex
+	// readers counts backups in progress (under mu): each names blobs from
+	// a snapshot and must find every file it names, so GC waits for none
+	// and refuses while one runs.
+	readers int
+}
+
+// HoldFiles keeps GC from deleting any blob file until release is called:
+// a backup reading the blobs its snapshot names must find every one. Take
+// it before the snapshot, so no GC can slip between the two.
+func (s *Store) HoldFiles() (release func()) {
+	s.mu.Lock()
+	s.readers++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.readers--
+			s.mu.Unlock()
+		})
+	}
+}
+
+// Recorded lists the blobs recorded in txn's snapshot, in digest order.
+func Recorded(txn *badger.Txn) ([]Meta, error) {
+	var out []Meta
+	err := store.EachJSON(txn, []byte{prefixMeta}, false, func(m Meta) error {
+		out = append(out, m)
+		return nil
+	})
+	return out, err
 }
 
 // Open prepares dir (normally <dataDir>/blobs). Its subdirectories are
@@ -390,6 +421,9 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res GCResult
+	if s.readers > 0 {
+		return res, core.Errorf(core.Unavailable, "A backup is being written; free the disk space again when it has finished.")
+	}
 	metas, counts, err := s.List()
 	if err != nil {
 		return res, core.Wrap(err, core.Internal, "Tern could not read its blob records.")

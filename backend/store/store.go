@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -78,20 +79,11 @@ func Open(dataDir string, opt Options) (*Store, error) {
 		log = slog.Default()
 	}
 	dir := filepath.Join(dataDir, "db")
-	bo := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{log}).
-		WithInMemory(opt.InMemory).
-		// Metadata and series are small; a 64 MiB value log keeps GC cheap
-		// on a laptop disk, and compression on values is not worth the CPU.
-		WithValueLogFileSize(64 << 20).
-		WithNumVersionsToKeep(1)
-	if opt.InMemory {
-		bo = bo.WithDir("").WithValueDir("")
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its data folder %s: %v", dataDir, plainErr(err))
-	}
-	if len(opt.EncryptionKey) > 0 {
-		bo = bo.WithEncryptionKey(opt.EncryptionKey).WithIndexCacheSize(64 << 20)
+	bo := badgerOptions(dir, opt, log)
+	if !opt.InMemory {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its data folder %s: %v", dataDir, plainErr(err))
+		}
 	}
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -118,6 +110,60 @@ func Open(dataDir string, opt Options) (*Store, error) {
 		close(s.done)
 	}
 	return s, nil
+}
+
+// badgerOptions are the one set of Badger options for a store at dir, so a
+// store loaded from a backup is laid out as Open would lay it out.
+func badgerOptions(dir string, opt Options, log *slog.Logger) badger.Options {
+	bo := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log}).
+		WithInMemory(opt.InMemory).
+		// Metadata and series are small; a 64 MiB value log keeps GC cheap
+		// on a laptop disk, and compression on values is not worth the CPU.
+		WithValueLogFileSize(64 << 20).
+		WithNumVersionsToKeep(1)
+	if opt.InMemory {
+		bo = bo.WithDir("").WithValueDir("")
+	}
+	if len(opt.EncryptionKey) > 0 {
+		bo = bo.WithEncryptionKey(opt.EncryptionKey).WithIndexCacheSize(64 << 20)
+	}
+	return bo
+}
+
+// Load writes a stream in Badger's backup format (what Stream.Backup
+// writes: length-prefixed KV lists) into a new store under dataDir/db and
+// returns how many keys the store then holds. It is for restoring into an
+// empty folder: nothing else may have the store open while it runs.
+func Load(dataDir string, opt Options, r io.Reader) (int64, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dir := filepath.Join(dataDir, "db")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, core.Wrap(err, core.Unavailable, "Tern cannot create the folder %s: %v", dir, plainErr(err))
+	}
+	db, err := badger.Open(badgerOptions(dir, opt, log))
+	if err != nil {
+		return 0, core.Wrap(err, core.Unavailable, "Tern cannot create a database in %s: %v", dataDir, plainErr(err))
+	}
+	var n int64
+	lerr := db.Load(r, 64)
+	if lerr == nil {
+		lerr = db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{}) // keys only, newest version of each
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				n++
+			}
+			return nil
+		})
+	}
+	if cerr := db.Close(); lerr == nil {
+		lerr = cerr
+	}
+	return n, lerr
 }
 
 func isLockErr(err error) bool {

@@ -52,6 +52,40 @@ export interface BackendStats {
   rps: number;
 }
 
+export interface BackupJob {
+  id: string;
+  kind: string;
+  trigger: string;
+  state: string;
+  progress: Progress;
+  started: Time;
+  ended: Time;
+  target: string;
+  result: BackupSummary | null;
+  error: string;
+}
+
+export interface BackupStatus {
+  current: BackupJob | null;
+  last: BackupJob | null;
+  schedule: Schedule;
+  defaultFolder: string;
+  nextRun: Time;
+}
+
+export interface BackupSummary {
+  path: string;
+  size: number;
+  created: Time;
+  readTs: number;
+  records: number;
+  blobs: number;
+  blobBytes: number;
+  files: number;
+  fileBytes: number;
+  seconds: number;
+}
+
 export interface BatchProgress {
   deployment: string;
   rows: number;
@@ -668,6 +702,12 @@ export interface Profile {
   preview: string[][];
 }
 
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+}
+
 export interface Pruning {
   enabled: boolean;
   metric: string;
@@ -835,6 +875,16 @@ export interface SavedView {
   query: string;
   orderBy: string[];
   columns: string[];
+}
+
+export interface Schedule {
+  everyHours: number;
+  keep: number;
+  folder: string;
+  lastRun: Time;
+  lastPath: string;
+  lastError: string;
+  lastTry: Time;
 }
 
 export interface SchemaColumn {
@@ -1269,4 +1319,9 @@ export interface Methods {
   'Pipelines.Save': (pl: Pipeline) => Pipeline;
   'Pipelines.Start': (id: string, opt: StartOptions) => PipelineRun;
   'Pipelines.StepTypes': () => StepType[];
+  'Backups.Cancel': (id: string) => boolean;
+  'Backups.Restore': (file: string, dir: string) => BackupJob;
+  'Backups.SetSchedule': (s: Schedule) => Schedule;
+  'Backups.Start': (folder: string) => BackupJob;
+  'Backups.Status': () => BackupStatus;
 }
