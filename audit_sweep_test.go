@@ -85,6 +85,9 @@ var readOnly = map[string]string{
 	"POST /api/call/Fairness.Assess":                                     "computes a report it returns; stores nothing",
 	"POST /api/call/Fairness.Cancel":                                     "stops an assessment in flight, which stores nothing",
 	"POST /api/call/Sweeps.List":                                         "read",
+	"POST /api/call/Backups.Status":                                      "read",
+	"POST /api/call/Backups.Cancel":                                      "stops a backup in flight; Tern records how it ended (backup.fail)",
+	"POST /api/call/Backups.Restore":                                     "writes a new data folder outside this one; changes nothing here",
 	"POST /api/call/Sweeps.Get":                                          "read",
 	"POST /api/call/Training.Models":                                     "read",
 	"POST /api/call/Pipelines.StepTypes":                                 "read",
@@ -529,6 +532,12 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		s.do("POST", "/api/pipelines/"+pid+"/webhook", "bearer", "application/json", []byte(`{"detail":"ci"}`))
 	})
 	s.step(call+"Pipelines.Delete", B, 1, func() { s.call("Pipelines.Delete", failing) })
+	// Backups: the schedule, and a backup's start (how it ends is Tern's record).
+	s.step(call+"Backups.SetSchedule", B, 1, func() {
+		s.call("Backups.SetSchedule", map[string]any{"everyHours": 24, "keep": 3, "folder": filepath.Join(s.dir, "backups")})
+	})
+	s.step(call+"Backups.Start", B, 1, func() { s.call("Backups.Start", "") })
+	env.backups.Wait()
 
 	// Every route is either exercised above or listed read-only.
 	var missing []string

@@ -225,22 +225,30 @@ func (s *Service) startBackup(ctx context.Context, folder, trigger string) (Job,
 		top, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
 		src.Skip = append(append([]string(nil), src.Skip...), top)
 	}
-	if err := s.update(func(sc *Schedule) *audit.Record { sc.LastTry = now; return nil }); err != nil {
+	// The call's own record says who asked for which file; how the job
+	// ended is job bookkeeping, recorded by Tern when it ends.
+	if err := s.update(func(sc *Schedule) *audit.Record {
+		sc.LastTry = now
+		return &audit.Record{Action: "backup.start", Objects: []audit.Object{backupObj(path)}, After: trigger}
+	}); err != nil {
 		return Job{}, err
 	}
-	actor := audit.Current() // the job's goroutine records who started it
-	return s.run(ctx, Job{Kind: "backup", Trigger: trigger, Target: path}, func(ctx context.Context, progress func(Progress)) (Summary, error) {
+	return s.run(ctx, Job{Kind: "backup", Trigger: trigger, Target: path}, func(ctx context.Context, id string, progress func(Progress)) (Summary, error) {
 		sum, err := WriteFile(ctx, src, path, progress)
-		s.afterBackup(actor, folder, sc.Keep, path, sum, err)
+		s.afterBackup(id, folder, sc.Keep, path, sum, err)
 		return sum, err
 	})
 }
 
+func backupObj(path string) audit.Object {
+	return audit.Object{Kind: "backup", ID: path, Name: filepath.Base(path)}
+}
+
 // afterBackup records the outcome in the schedule and, on success, keeps
 // only the newest Keep backup files in folder.
-func (s *Service) afterBackup(actor audit.Actor, folder string, keep int, path string, sum Summary, err error) {
+func (s *Service) afterBackup(jobID, folder string, keep int, path string, sum Summary, err error) {
 	_ = s.update(func(sc *Schedule) *audit.Record {
-		rec := &audit.Record{Actor: actor, Action: "backup.write", Objects: []audit.Object{{Kind: "backup", ID: path, Name: filepath.Base(path)}}}
+		rec := &audit.Record{Actor: audit.Actor{Face: audit.Tern, Who: "backup " + jobID}, Action: "backup.write", Objects: []audit.Object{backupObj(path)}}
 		if err != nil {
 			sc.LastError = core.ErrorMessage(err)
 			rec.Action, rec.After = "backup.fail", sc.LastError
@@ -277,13 +285,13 @@ func (s *Service) StartRestore(ctx context.Context, file, dir string) (Job, erro
 	if rel, err := filepath.Rel(s.src.DataDir, dir); err == nil && !strings.HasPrefix(rel, "..") {
 		return Job{}, core.Errorf(core.Invalid, "Restore into a folder outside the data folder Tern is using (%s).", s.src.DataDir)
 	}
-	return s.run(ctx, Job{Kind: "restore", Trigger: "manual", Target: dir}, func(ctx context.Context, progress func(Progress)) (Summary, error) {
+	return s.run(ctx, Job{Kind: "restore", Trigger: "manual", Target: dir}, func(ctx context.Context, _ string, progress func(Progress)) (Summary, error) {
 		return Restore(ctx, file, dir, progress)
 	})
 }
 
 // run starts job in the background unless one is running.
-func (s *Service) run(ctx context.Context, job Job, work func(context.Context, func(Progress)) (Summary, error)) (Job, error) {
+func (s *Service) run(ctx context.Context, job Job, work func(ctx context.Context, id string, progress func(Progress)) (Summary, error)) (Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.busyLocked(); err != nil {
@@ -299,7 +307,7 @@ func (s *Service) run(ctx context.Context, job Job, work func(context.Context, f
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		sum, err := work(jctx, func(p Progress) {
+		sum, err := work(jctx, job.ID, func(p Progress) {
 			s.mu.Lock()
 			s.cur.Progress = p
 			s.mu.Unlock()
