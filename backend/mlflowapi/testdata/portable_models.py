@@ -17,12 +17,16 @@ from mlflow.exceptions import MlflowException
 job = json.load(open(sys.argv[1]))
 
 
-def frame(model, cols, rows):
+def frame(model, cols, rows, nullable_text):
     df = pd.DataFrame(rows, columns=cols)
-    # As a user would: numeric columns as float64 (MLflow's double).
+    # As a user would: numeric columns as float64 (MLflow's double); text
+    # either as pandas infers it (missing is NaN) or as the nullable
+    # "string" dtype (missing is pandas.NA).
     for c in model.metadata.get_input_schema().inputs:
         if c.type.name == "double":
             df[c.name] = df[c.name].astype("float64")
+        elif nullable_text:
+            df[c.name] = df[c.name].astype("string")
     return df
 
 
@@ -36,7 +40,7 @@ for m in job["models"]:
     res = {}
     for where, uri in (("registry", "models:/%s/1" % m["name"]), ("export", m["export"])):
         model = mlflow.pyfunc.load_model(uri)
-        df = frame(model, job["columns"], job["rows"])
+        df = frame(model, job["columns"], job["rows"], nullable_text=where == "export")
         r = {"flavors": sorted(model.metadata.flavors), "predict": plain(model.predict(df))}
         if m["classifier"]:
             r["proba"] = plain(model.predict(df, params={"predict_method": "predict_proba"}))

@@ -197,8 +197,8 @@ def _sigmoid(x):
 
 def _is_nan(v):
     try:
-        return v != v
-    except (TypeError, ValueError):  # pandas.NA refuses comparison
+        return bool(v != v)
+    except (TypeError, ValueError):  # pandas.NA: its comparison is NA, which has no truth value
         return True
 
 
