@@ -142,6 +142,12 @@ var coveredElsewhere = map[string]string{
 	"POST /api/call/Sweeps.RegisterBest": "backend/registry TestRegistryChangesAreAudited",
 	// needs a run still queued or running (its step held)
 	"POST /api/call/Pipelines.Cancel": "backend/pipeline TestCancelAndConcurrencyLimitAndCoalesce",
+	// need a gate waiting for approval, which needs trained versions
+	"POST /api/call/Pipelines.Approve": "backend/pipeline TestEvaluateAndGate",
+	"POST /api/call/Pipelines.Reject":  "backend/pipeline TestEvaluateAndGate",
+	// needs a deployment whose model was trained in Tern (it only saves a
+	// pipeline: pipeline.save)
+	"POST /api/call/Pipelines.RetrainOnDrift": "backend/pipeline TestRetrainOnDriftTemplate",
 }
 
 // auditSweep drives the real HTTP face of a real environment.

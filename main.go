@@ -28,6 +28,7 @@ import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/docker"
+	"github.com/tern-studio/tern/backend/evaluate"
 	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
@@ -258,7 +259,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	// Only the step types whose service exists are offered.
 	steps := pipeline.NewTypes()
 	pipeline.RegisterSteps(steps, pipeline.Services{Datasets: e.datasets, Trainer: e.runner, ImageIdentity: e.runner.ImageIdentity,
-		Registry: e.registry, Bus: e.bus})
+		Registry: e.registry, Bus: e.bus, Evaluator: &evaluate.Service{Versions: e.registry, Datasets: e.datasets}, Ramper: e.deployments})
 	e.pipelines = pipeline.New(pipeline.Config{Store: st, Bus: e.bus, Types: steps, Log: log, Datasets: e.datasets})
 	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
 	e.bindings = app.Bindings(app.Services{

@@ -59,7 +59,7 @@ func Bindings(s Services) []any {
 		NewMonitoring(s.Context, s.Monitoring),
 		NewSweeps(s.Sweeps, s.Runner),
 		NewFairness(s.Context, s.Fairness),
-		NewPipelines(s.Context, s.Pipelines),
+		NewPipelines(s.Context, s.Pipelines, s.lineage()),
 		NewBackups(s.Context, s.Backups),
 	}
 }
@@ -71,4 +71,23 @@ func listed[T any](out []T, err error) ([]T, error) {
 		out = []T{}
 	}
 	return out, err
+}
+
+// lineage is where the pipeline template reads a deployment's history;
+// services a test left nil stay nil in it.
+func (s Services) lineage() pipeline.Lineage {
+	var l pipeline.Lineage
+	if s.Deployments != nil {
+		l.Deployments = s.Deployments
+	}
+	if s.Registry != nil {
+		l.Registry = s.Registry
+	}
+	if s.Datasets != nil {
+		l.Datasets = s.Datasets
+	}
+	if s.Monitoring != nil {
+		l.Monitors = s.Monitoring
+	}
+	return l
 }

@@ -12,13 +12,15 @@ import (
 // pipeline.TopicRun ("pipeline.run", a Run), pipeline.TopicStep
 // ("pipeline.step", a StepRecord) and pipeline.TopicChanged.
 type Pipelines struct {
-	life   lifetime
-	engine *pipeline.Engine
+	life    lifetime
+	engine  *pipeline.Engine
+	lineage pipeline.Lineage
 }
 
-// NewPipelines binds the pipeline engine; calls live within ctx.
-func NewPipelines(ctx context.Context, e *pipeline.Engine) *Pipelines {
-	return &Pipelines{life: lifetime{ctx}, engine: e}
+// NewPipelines binds the pipeline engine and where the "Retrain on drift"
+// template reads a deployment's lineage; calls live within ctx.
+func NewPipelines(ctx context.Context, e *pipeline.Engine, l pipeline.Lineage) *Pipelines {
+	return &Pipelines{life: lifetime{ctx}, engine: e, lineage: l}
 }
 
 // StepTypes lists the step types this Tern can run, with their fields
@@ -91,4 +93,25 @@ func (p *Pipelines) Cancel(runID string) error { return p.engine.Cancel(runID) }
 // steps it blocked.
 func (p *Pipelines) Retry(runID, step string) (pipeline.Run, error) {
 	return p.engine.Retry(runID, step)
+}
+
+// Approve lets a step waiting for approval (a gate) go on.
+func (p *Pipelines) Approve(runID, step, note string) (pipeline.StepRecord, error) {
+	return p.engine.Decide(runID, step, true, note)
+}
+
+// Reject fails a step waiting for approval, and with it the run.
+func (p *Pipelines) Reject(runID, step, note string) (pipeline.StepRecord, error) {
+	return p.engine.Decide(runID, step, false, note)
+}
+
+// RetrainOnDrift creates the ready-made pipeline for a deployment from its
+// lineage (data → validate → train → register → evaluate → gate → deploy
+// → watch → notify, with the step types this Tern has), triggered by the
+// deployment's monitors' alerts, and returns it saved.
+func (p *Pipelines) RetrainOnDrift(deploymentID string) (pipeline.Pipeline, error) {
+	if p.lineage.Deployments == nil || p.lineage.Registry == nil || p.lineage.Datasets == nil {
+		return pipeline.Pipeline{}, core.Errorf(core.Unavailable, "Deployments are not available here, so there is no lineage to build from.")
+	}
+	return p.engine.RetrainOnDrift(p.lineage, deploymentID)
 }

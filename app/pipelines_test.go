@@ -32,7 +32,7 @@ func TestPipelinesBound(t *testing.T) {
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	p := NewPipelines(t.Context(), e)
+	p := NewPipelines(t.Context(), e, pipeline.Lineage{})
 
 	st, err := p.StepTypes()
 	require.NoError(t, err)
@@ -73,4 +73,8 @@ func TestPipelinesBound(t *testing.T) {
 	_, err = p.Retry(run.ID, "a")
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
 	require.NoError(t, p.Delete(pl.ID))
+	_, err = p.Approve("nope", "gate", "")
+	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+	_, err = p.RetrainOnDrift("churn-api")
+	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
 }

@@ -244,6 +244,8 @@ func (e *Engine) shuttingDown() bool {
 // is exactly what a restart would see.
 func (e *Engine) drive(ctx context.Context, runID string, d *driver) {
 	inflight := map[string]bool{}
+	// stopping holds the steps this driver has handed to an executor, so
+	// a cancel never hands one a second time from a stale read.
 	stopping := map[string]bool{}
 	var mu sync.Mutex
 	var steps sync.WaitGroup
@@ -308,8 +310,9 @@ func (e *Engine) drive(ctx context.Context, runID string, d *driver) {
 			switch rec.State {
 			case StepWaiting:
 				waiting = true
-			case StepRunning: // left running by a previous process: resume it
+			case StepRunning: // left running by a previous process (or approved): resume it
 				started++
+				stopping[id] = true
 				e.launch(ctx, run, rec, true, &mu, inflight, &steps, d)
 			case StepPending:
 				s, _ := run.Pipeline.step(id)
@@ -333,6 +336,7 @@ func (e *Engine) drive(ctx context.Context, runID string, d *driver) {
 				}
 				if ready {
 					started++
+					stopping[id] = true
 					e.launch(ctx, run, rec, false, &mu, inflight, &steps, d)
 				}
 			}

@@ -1,6 +1,9 @@
 package pipeline
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // RunState is where a run is.
 type RunState string
@@ -59,6 +62,9 @@ type Value struct {
 	// Attrs carry what downstream steps need besides the ID (a model
 	// version's model and number, a run's experiment).
 	Attrs map[string]string `json:"attrs,omitempty"`
+	// Data is a small JSON document the value carries itself (an
+	// evaluation report), for the steps after it and the run page.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Link points at something a step made or used, for the run page.

@@ -61,6 +61,11 @@ type Services struct {
 	// HTTP posts notify steps' webhooks; nil uses a client with a 10 s
 	// timeout.
 	HTTP *http.Client
+	// Evaluator compares candidate and champion (evaluate, gate).
+	Evaluator Evaluator
+	// Ramper ramps a candidate into a deployment and watches it (deploy,
+	// watch).
+	Ramper Ramper
 }
 
 // Tags a registered version carries to tie it to the pipeline run that made
@@ -132,6 +137,7 @@ func RegisterSteps(t *Types, s Services) {
 			Inputs:  []Port{{Name: "run", Type: RunOutput}},
 			Outputs: []Port{{Name: "model_version", Type: ModelVersion}}}, Exec: registerStep{s.Registry}})
 	}
+	registerRelease(t, s)
 	if s.Bus != nil {
 		client := s.HTTP
 		if client == nil {

@@ -23,7 +23,11 @@ import (
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/evaluate"
+	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/registry"
+	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/testenv"
@@ -86,6 +90,7 @@ func newWorld(t *testing.T) *world {
 	require.NoError(t, err)
 	types := NewTypes()
 	RegisterSteps(types, Services{Datasets: w.datasets, Trainer: w.runner, Registry: w.registry, Bus: w.bus,
+		Evaluator: &evaluate.Service{Versions: w.registry, Datasets: w.datasets}, Ramper: &fakeRamper{},
 		ImageIdentity: func(context.Context, string) (string, error) { return "builtin-test", nil }})
 	w.engine = New(Config{Store: w.st, Bus: w.bus, Types: types, Datasets: w.datasets})
 	stop := runEngine(w.engine)
@@ -259,4 +264,170 @@ func TestRealStepsEndToEnd(t *testing.T) {
 	jobs3, _ := w.runner.List()
 	assert.Equal(t, len(jobs), len(jobs3))
 	_ = time.Second
+}
+
+// Evaluate and gate with the real services: the candidate and champion
+// scored on the same new rows, the gate passing on a loose margin,
+// stopping on an impossible one (naming the figures), and waiting for a
+// person when asked.
+func TestEvaluateAndGate(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	csv := filepath.Join(w.dir, "churn.csv")
+	writeChurn(t, csv, 400, 1)
+	_, err := w.datasets.ImportPath(ctx, csv, dataset.Options{Name: "churn"})
+	require.NoError(t, err)
+
+	build := func(name, gate string) Pipeline {
+		y := fmt.Sprintf(`name: %s
+steps:
+  - id: data
+    type: data.newest
+    fields: {dataset: churn}
+  - id: train
+    type: train
+    fields: {target: churned, params: {max_iter: 20, seed: %d}}
+    inputs: {version: data.version}
+  - id: register
+    type: register
+    fields: {model: churn}
+    inputs: {run: train.run}
+  - id: eval
+    type: evaluate
+    fields: {all_rows: true, replicates: 200}
+    inputs: {candidate: register.model_version, rows: data.version}
+  - id: gate
+    type: gate
+    fields: %s
+    inputs: {report: eval.report}
+`, name, len(name), gate)
+		p, err := ParseYAML([]byte(y), w.engine.Types())
+		require.NoError(t, err)
+		p, err = w.engine.Save(p)
+		require.NoError(t, err)
+		return p
+	}
+	// The first model has no champion to beat: the difference rule passes
+	// and says so. Then v1 becomes the champion.
+	first := build("first", "{metric: roc_auc, min_candidate: 0.5, diff_above: -1}")
+	r1, _ := w.engine.Start(first.ID, StartOptions{})
+	d1 := waitRun(t, w.engine, r1.ID)
+	require.Equal(t, RunSucceeded, d1.Run.State, d1.Run.Error)
+	_, err = w.registry.SetAliases("churn", map[string]int{"champion": 1})
+	require.NoError(t, err)
+
+	strict := build("strict", "{metric: roc_auc, diff_above: 0.5}")
+	r2, _ := w.engine.Start(strict.ID, StartOptions{})
+	d2 := waitRun(t, w.engine, r2.ID)
+	require.Equal(t, RunFailed, d2.Run.State)
+	assert.Contains(t, d2.Run.Error, `Step "gate" failed: The gate stopped churn v2: Failed:`)
+	rep := stepByID(d2, "eval").Outputs["report"]
+	assert.Equal(t, "churn v1", rep.Attrs["champion"])
+	assert.Contains(t, string(rep.Data), `"interval"`, "the report travels with the value")
+	assert.Contains(t, strings.Join(stepByID(d2, "eval").Logs, "\n"), "interval [")
+
+	approve := build("approve", "{metric: roc_auc, diff_above: -1, approval: true}")
+	r3, _ := w.engine.Start(approve.ID, StartOptions{})
+	require.Eventually(t, func() bool {
+		d, _ := w.engine.GetRun(r3.ID)
+		return stepByID(d, "gate").State == StepWaiting
+	}, 30*time.Second, 10*time.Millisecond)
+	_, err = w.engine.Decide(r3.ID, "train", true, "")
+	assert.Equal(t, core.Conflict, core.ErrorCode(err), "only a waiting step takes a decision")
+	_, err = w.engine.Decide(r3.ID, "gate", true, "looks right")
+	require.NoError(t, err)
+	d3 := waitRun(t, w.engine, r3.ID)
+	require.Equal(t, RunSucceeded, d3.Run.State, d3.Run.Error)
+	g := stepByID(d3, "gate")
+	assert.Equal(t, "churn:3", g.Outputs["candidate"].ID)
+	assert.Contains(t, g.Logs, "Approved by a person: looks right.")
+
+	// A rejection fails the run; each decision is one audit record.
+	r4, _ := w.engine.Start(approve.ID, StartOptions{NoCache: true})
+	require.Eventually(t, func() bool {
+		d, _ := w.engine.GetRun(r4.ID)
+		return stepByID(d, "gate").State == StepWaiting
+	}, 30*time.Second, 10*time.Millisecond)
+	_, err = w.engine.Decide(r4.ID, "gate", false, "not this week")
+	require.NoError(t, err)
+	d4 := waitRun(t, w.engine, r4.ID)
+	assert.Equal(t, RunFailed, d4.Run.State)
+	assert.Equal(t, `Step "gate" failed: Rejected by a person: not this week.`, d4.Run.Error)
+	trail, err := audit.Open(w.st)
+	require.NoError(t, err)
+	defer trail.Close()
+	decisions, err := trail.List(audit.Query{Action: "pipeline_step.decide"})
+	require.NoError(t, err)
+	assert.Len(t, decisions, 2)
+}
+
+func stepByID(d RunDetail, id string) StepRecord {
+	for _, s := range d.Steps {
+		if s.Step == id {
+			return s
+		}
+	}
+	return StepRecord{}
+}
+
+type lineageFakes struct {
+	dv dataset.Version
+	v  registry.Version
+	d  deployment.Deployment
+}
+
+func (l lineageFakes) Get(string) (deployment.Deployment, error) { return l.d, nil }
+func (l lineageFakes) Version(string, string) (registry.Version, error) {
+	return l.v, nil
+}
+func (l lineageFakes) Monitors() ([]monitor.Monitor, error) {
+	return []monitor.Monitor{{ID: "m1", Deployment: "churn-api"}, {ID: "m2", Deployment: "other"}}, nil
+}
+
+type datasetsOf struct{ dv dataset.Version }
+
+func (d datasetsOf) Version(string) (dataset.Version, error) { return d.dv, nil }
+
+// "Retrain on drift" from a deployment's lineage: the whole loop, with the
+// served model's algorithm and parameters, triggered by its monitor.
+func TestRetrainOnDriftTemplate(t *testing.T) {
+	w := newWorld(t)
+	l := lineageFakes{
+		dv: dataset.Version{ID: "dv1", Dataset: "churn", Number: 3},
+		v: registry.Version{Model: "churn", Version: 4, RunID: "r1", DatasetVersion: "dv1",
+			Params: map[string]string{"model": "gbdt", "target": "churned", "learning_rate": "0.05", "max_iter": "80", "bogus": "x"}},
+		d: deployment.Deployment{ID: "churn-api", Name: "churn-api", Model: "churn",
+			Backends: []deployment.Instance{{Backend: "v4", Version: 4}}, Traffic: router.Traffic{Split: []router.Split{{Backend: "v4", Weight: 100}}}},
+	}
+	p, err := w.engine.RetrainOnDrift(Lineage{Deployments: l, Registry: l, Datasets: datasetsOf{l.dv}, Monitors: l}, "churn-api")
+	require.NoError(t, err)
+	assert.Equal(t, "Retrain churn-api on drift", p.Name)
+	var ids []string
+	for _, s := range p.Steps {
+		ids = append(ids, s.ID)
+	}
+	assert.Equal(t, []string{"data", "validate", "train", "register", "evaluate", "gate", "deploy", "watch", "notify"}, ids)
+	assert.Equal(t, []Trigger{{Kind: TriggerManual}, {Kind: TriggerAlert, Monitor: "m1"}}, p.Triggers)
+	trail, err := audit.Open(w.st)
+	require.NoError(t, err)
+	defer trail.Close()
+	saves, err := trail.List(audit.Query{Action: "pipeline.save"})
+	require.NoError(t, err)
+	assert.Len(t, saves, 1, "the template is one save")
+	train, _ := p.step("train")
+	assert.Equal(t, map[string]any{"learning_rate": 0.05, "max_iter": 80.0}, train.Fields["params"], "the served model's parameters, not unknown ones")
+	assert.Equal(t, "churned", train.Fields["target"])
+	gate, _ := p.step("gate")
+	assert.Equal(t, 0.0, gate.Fields["diff_above"])
+	assert.Equal(t, "gate.candidate", p.Steps[6].Inputs["candidate"])
+	assert.Empty(t, Validate(p, w.engine.Types()))
+
+	again, err := w.engine.RetrainOnDrift(Lineage{Deployments: l, Registry: l, Datasets: datasetsOf{l.dv}}, "churn-api")
+	require.NoError(t, err)
+	assert.Equal(t, "Retrain churn-api on drift (2)", again.Name)
+	assert.Equal(t, []Trigger{{Kind: TriggerManual}}, again.Triggers)
+
+	l.v.RunID = ""
+	_, err = w.engine.RetrainOnDrift(Lineage{Deployments: l, Registry: l, Datasets: datasetsOf{l.dv}}, "churn-api")
+	assert.Contains(t, core.ErrorMessage(err), "was not trained in Tern")
 }

@@ -1149,6 +1149,7 @@ export interface Value {
   label: string;
   identity: string;
   attrs?: Record<string, string>;
+  data?: RawMessage;
 }
 
 export interface Verdict {
@@ -1306,6 +1307,7 @@ export interface Methods {
   'Sweeps.Start': (spec: Spec) => Sweep;
   'Fairness.Assess': (req: FairnessRequest) => FairnessReport | null;
   'Fairness.Cancel': (jobID: string) => boolean;
+  'Pipelines.Approve': (runID: string, step: string, note: string) => StepRecord;
   'Pipelines.Cancel': (runID: string) => void;
   'Pipelines.Check': (pl: Pipeline) => Problem[];
   'Pipelines.Delete': (id: string) => void;
@@ -1313,6 +1315,8 @@ export interface Methods {
   'Pipelines.Get': (id: string) => Pipeline;
   'Pipelines.ImportYAML': (text: string) => Pipeline;
   'Pipelines.List': () => PipelineSummary[];
+  'Pipelines.Reject': (runID: string, step: string, note: string) => StepRecord;
+  'Pipelines.RetrainOnDrift': (deploymentID: string) => Pipeline;
   'Pipelines.Retry': (runID: string, step: string) => PipelineRun;
   'Pipelines.Run': (runID: string) => PipelineRunDetail;
   'Pipelines.Runs': (id: string, limit: number) => PipelineRun[];

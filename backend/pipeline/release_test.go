@@ -1,0 +1,178 @@
+package pipeline
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/router"
+)
+
+// fakeRamper stands in for the deployment service: the ramp's own
+// behaviour (stages, watch, rollback) is tested in backend/deployment;
+// here what matters is that the steps start one ramp, find it again after
+// a restart, and report its verdict.
+type fakeRamper struct {
+	mu       sync.Mutex
+	serving  int
+	started  int
+	plans    []deployment.Plan
+	outcome  string // state the ramp ends in
+	release  chan struct{}
+	ramp     deployment.Ramp
+	hasRamp  bool
+	aborted  int
+	startErr error
+}
+
+func (f *fakeRamper) Get(id string) (deployment.Deployment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return deployment.Deployment{ID: id, Name: id, Model: "churn",
+		Backends: []deployment.Instance{{Backend: "v1", Version: f.serving}},
+		Traffic:  router.Traffic{Split: []router.Split{{Backend: "v1", Weight: 100}}}}, nil
+}
+
+func (f *fakeRamper) StartRamp(_ context.Context, dep, ref string, plan deployment.Plan) (deployment.Ramp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.startErr != nil {
+		return deployment.Ramp{}, f.startErr
+	}
+	f.started++
+	f.plans = append(f.plans, plan)
+	f.ramp = deployment.Ramp{ID: "ramp1", Deployment: dep, Model: "churn", Candidate: 2, Champion: f.serving, State: deployment.RampRunning, Share: plan.Stages[0].Percent,
+		Events: []deployment.RampEvent{{Kind: "started", Message: "Stage 1: candidate at 5 %."}}}
+	f.hasRamp = true
+	return f.ramp, nil
+}
+
+func (f *fakeRamper) ActiveRamp(string) (deployment.Ramp, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ramp, f.hasRamp && !f.ramp.Done()
+}
+
+func (f *fakeRamper) WaitRamp(ctx context.Context, id string) (deployment.Ramp, error) {
+	select {
+	case <-f.release:
+	case <-ctx.Done():
+		return deployment.Ramp{}, ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ramp.State = f.outcome
+	if f.outcome == deployment.RampRolledBack {
+		f.ramp.Reason = "stage 2: the candidate's error rate exceeds the champion's by more than 1 point (Fisher p = 0.001)"
+	}
+	f.ramp.Events = append(f.ramp.Events, deployment.RampEvent{Kind: f.outcome, Message: "ended " + f.outcome})
+	return f.ramp, nil
+}
+
+func (f *fakeRamper) AbortRamp(string) (deployment.Ramp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.aborted++
+	f.ramp.State = deployment.RampAborted
+	return f.ramp, nil
+}
+
+// candidateStep emits a fixed model version, standing in for register.
+type candidateStep struct{ version string }
+
+func (c candidateStep) Run(context.Context, *Exec) (map[string]Value, error) {
+	return map[string]Value{"model_version": {Type: ModelVersion, ID: "churn:" + c.version, Label: "churn v" + c.version, Identity: "model:churn:" + c.version,
+		Attrs: map[string]string{"model": "churn", "version": c.version}}}, nil
+}
+
+func releaseRig(t *testing.T, f *fakeRamper) (*Engine, string, func()) {
+	t.Helper()
+	types := NewTypes()
+	types.Register(Def{Type: StepType{Name: "candidate", Outputs: []Port{{Name: "model_version", Type: ModelVersion}}}, Exec: candidateStep{"2"}})
+	RegisterSteps(types, Services{Ramper: f})
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	e := New(Config{Store: st, Types: types})
+	p, err := e.Save(Pipeline{Name: "release", Steps: []Step{
+		{ID: "cand", Type: "candidate"},
+		{ID: "deploy", Type: "deploy", Fields: map[string]any{"deployment": "churn-api", "stages": "5, 25%,50", "hold_minutes": 1.0, "shadow": true}, Inputs: map[string]string{"candidate": "cand.model_version"}},
+		{ID: "watch", Type: "watch", Inputs: map[string]string{"deployment": "deploy.deployment"}},
+	}})
+	require.NoError(t, err)
+	return e, p.ID, func() { _ = st.Close() }
+}
+
+func TestDeployAndWatch(t *testing.T) {
+	f := &fakeRamper{serving: 1, outcome: deployment.RampPromoted, release: make(chan struct{})}
+	e, pid, closeStore := releaseRig(t, f)
+	defer closeStore()
+	stop := runEngine(e)
+	run, err := e.Start(pid, StartOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { d, _ := e.GetRun(run.ID); return stepByID(d, "watch").State == StepRunning }, 10e9, 5e6)
+	stop() // the process stops while the ramp is in flight
+	e = New(Config{Store: e.cfg.Store, Types: e.types})
+	stop = runEngine(e)
+	defer func() { stop() }()
+	close(f.release)
+	d := waitRun(t, e, run.ID)
+	require.Equal(t, RunSucceeded, d.Run.State, d.Run.Error)
+	assert.Equal(t, 1, f.started, "one ramp, found again after the restart")
+	require.Len(t, f.plans[0].Stages, 4)
+	assert.True(t, f.plans[0].Stages[0].Shadow)
+	assert.Equal(t, []float64{0, 5, 25, 50}, []float64{f.plans[0].Stages[0].Percent, f.plans[0].Stages[1].Percent, f.plans[0].Stages[2].Percent, f.plans[0].Stages[3].Percent})
+	assert.Equal(t, "churn:2", stepByID(d, "watch").Outputs["model_version"].ID)
+	assert.Contains(t, stepByID(d, "watch").Logs, "churn v2 is now @champion and takes all traffic of churn-api.")
+
+	// Once v2 serves, a run with nothing new ramps nothing and succeeds.
+	f.mu.Lock()
+	f.serving = 2
+	f.mu.Unlock()
+	run2, _ := e.Start(pid, StartOptions{})
+	d2 := waitRun(t, e, run2.ID)
+	require.Equal(t, RunSucceeded, d2.Run.State, d2.Run.Error)
+	assert.Equal(t, 1, f.started)
+	assert.Contains(t, strings.Join(stepByID(d2, "deploy").Logs, " "), "already takes all traffic")
+}
+
+func TestWatchReportsARollback(t *testing.T) {
+	f := &fakeRamper{serving: 1, outcome: deployment.RampRolledBack, release: make(chan struct{})}
+	close(f.release)
+	e, pid, closeStore := releaseRig(t, f)
+	defer closeStore()
+	stop := runEngine(e)
+	defer stop()
+	run, _ := e.Start(pid, StartOptions{})
+	d := waitRun(t, e, run.ID)
+	assert.Equal(t, RunFailed, d.Run.State)
+	assert.Equal(t, `Step "watch" failed: The ramp of churn v2 into churn-api ended rolled back: stage 2: the candidate's error rate exceeds the champion's by more than 1 point (Fisher p = 0.001).`, d.Run.Error)
+
+	f2 := &fakeRamper{serving: 1, startErr: core.Errorf(core.Conflict, "A ramp is already in progress on this deployment; abort it or wait for it to end.")}
+	e2, pid2, close2 := releaseRig(t, f2)
+	defer close2()
+	stop2 := runEngine(e2)
+	defer stop2()
+	run2, _ := e2.Start(pid2, StartOptions{})
+	d2 := waitRun(t, e2, run2.ID)
+	assert.Contains(t, d2.Run.Error, "A ramp is already in progress")
+}
+
+func TestCancelAbortsTheRamp(t *testing.T) {
+	f := &fakeRamper{serving: 1, outcome: deployment.RampPromoted, release: make(chan struct{})}
+	e, pid, closeStore := releaseRig(t, f)
+	defer closeStore()
+	stop := runEngine(e)
+	defer stop()
+	run, _ := e.Start(pid, StartOptions{})
+	require.Eventually(t, func() bool { d, _ := e.GetRun(run.ID); return stepByID(d, "watch").State == StepRunning }, 10e9, 5e6)
+	require.NoError(t, e.Cancel(run.ID))
+	d := waitRun(t, e, run.ID)
+	assert.Equal(t, RunCancelled, d.Run.State)
+	assert.Equal(t, 1, f.aborted, "the champion keeps all traffic")
+}
