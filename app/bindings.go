@@ -7,6 +7,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/evaluate"
 	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/pipeline"
@@ -61,7 +62,17 @@ func Bindings(s Services) []any {
 		NewFairness(s.Context, s.Fairness),
 		NewPipelines(s.Context, s.Pipelines, s.lineage()),
 		NewBackups(s.Context, s.Backups),
+		NewEvaluation(s.Context, evaluation(s)),
 	}
+}
+
+// evaluation builds the comparison service over the registry and the
+// datasets, or nil when a test left either out.
+func evaluation(s Services) *evaluate.Service {
+	if s.Registry == nil || s.Datasets == nil {
+		return nil
+	}
+	return &evaluate.Service{Versions: s.Registry, Datasets: s.Datasets, Bus: s.Bus}
 }
 
 // listed answers an empty list as [] rather than null, which the page

@@ -236,7 +236,7 @@ func Resamples(n int, opt Options) func(yield func(int, []int) bool) {
 // numpy.percentile's default (linear) interpolation.
 func percentile(draws []float64, conf float64) Interval {
 	if len(draws) == 0 {
-		return Interval{Low: math.NaN(), High: math.NaN()}
+		return Interval{} // Replicates 0 says "unknown"; NaN would not survive JSON
 	}
 	s := slices.Clone(draws)
 	slices.Sort(s)

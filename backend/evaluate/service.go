@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
@@ -27,6 +29,51 @@ type Datasets interface {
 type Service struct {
 	Versions Versions
 	Datasets Datasets
+	// Bus, when set, carries Run's progress on TopicProgress.
+	Bus     *core.Bus
+	running sync.Map // comparison ID → context.CancelFunc
+}
+
+// TopicProgress carries ProgressEvent while Run bootstraps.
+const TopicProgress = "evaluate.progress"
+
+// ProgressEvent is one comparison's progress, throttled to about ten a
+// second.
+type ProgressEvent struct {
+	ID    string `json:"id"`
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// Run is Compare under a caller-chosen ID, so that it can be cancelled
+// (Cancel) and its progress followed on the bus (TopicProgress).
+func (s *Service) Run(ctx context.Context, id string, req Request) (*Report, error) {
+	if id == "" {
+		return nil, core.Errorf(core.Invalid, "A comparison needs an ID to be followed and cancelled.")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, dup := s.running.LoadOrStore(id, cancel); dup {
+		return nil, core.Errorf(core.Conflict, "A comparison with ID %q is already running.", id)
+	}
+	defer s.running.Delete(id)
+	var last time.Time
+	return s.Compare(ctx, req, func(done, total int) {
+		if s.Bus == nil || (done < total && time.Since(last) < 100*time.Millisecond) {
+			return
+		}
+		last = time.Now()
+		s.Bus.Publish(TopicProgress, ProgressEvent{ID: id, Done: done, Total: total})
+	})
+}
+
+// Cancel stops a running comparison; false if none has that ID.
+func (s *Service) Cancel(id string) bool {
+	if c, ok := s.running.Load(id); ok {
+		c.(context.CancelFunc)()
+		return true
+	}
+	return false
 }
 
 // Request names the two versions and the rows to compare them on.

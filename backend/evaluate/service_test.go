@@ -61,7 +61,8 @@ func TestServiceComparesRegisteredVersions(t *testing.T) {
 	require.NoError(t, err)
 	cand, ev := register(ml.Params{Target: "y", Model: ml.AlgoLogistic, Seed: 9, TestFraction: 0.25})
 
-	svc := &Service{Versions: reg, Datasets: ds}
+	bus := core.NewBus()
+	svc := &Service{Versions: reg, Datasets: ds, Bus: bus}
 	rep, err := svc.Compare(t.Context(), Request{Model: "churn", Candidate: strconv.Itoa(cand.Version), Options: Options{Replicates: 200}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "churn v1", rep.Champion)
@@ -91,4 +92,38 @@ func TestServiceComparesRegisteredVersions(t *testing.T) {
 	rep, err = svc.Compare(t.Context(), Request{Model: "churn", Candidate: "2", Options: Options{Replicates: 200}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "", rep.Champion)
+
+	// Run: progress on the bus, then a cancel mid-way stops it in words.
+	_, err = reg.SetAliases("churn", map[string]int{"champion": weak.Version})
+	require.NoError(t, err)
+	events, stop := bus.Subscribe(4096)
+	defer stop()
+	rep, err = svc.Run(t.Context(), "c1", Request{Model: "churn", Candidate: "2", Options: Options{Replicates: 300}})
+	require.NoError(t, err)
+	var last ProgressEvent
+	for len(events) > 0 {
+		ev := <-events
+		if ev.Topic == TopicProgress {
+			last = ev.Data.(ProgressEvent)
+		}
+	}
+	assert.Equal(t, ProgressEvent{ID: "c1", Done: 300, Total: 300}, last, "the last event is the total")
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := svc.Run(t.Context(), "c2", Request{Model: "churn", Candidate: "2", Options: Options{Replicates: 100000}})
+		errc <- err
+	}()
+	for ev := range events {
+		if p, ok := ev.Data.(ProgressEvent); ok && p.ID == "c2" {
+			break
+		}
+	}
+	assert.False(t, svc.Cancel("nope"))
+	assert.True(t, svc.Cancel("c2"))
+	err = <-errc
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "The comparison was cancelled after")
+	assert.Contains(t, err.Error(), "of 100000 resamples.")
+	assert.False(t, svc.Cancel("c2"), "a finished comparison is forgotten")
 }

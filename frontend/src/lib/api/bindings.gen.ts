@@ -111,6 +111,12 @@ export interface CategoryStats {
   approximate: boolean;
 }
 
+export interface Check {
+  rule: EvaluateRule;
+  pass: boolean;
+  sentence: string;
+}
+
 export interface CheckSummary {
   passed: boolean;
   failed: number;
@@ -268,6 +274,48 @@ export interface Effect {
   min: Num;
 }
 
+export interface EvaluateOptions {
+  replicates: number;
+  confidence: number;
+  seed: number;
+}
+
+export interface EvaluateReport {
+  task: string;
+  rows: number;
+  holdout: string;
+  target: string;
+  candidate: string;
+  champion: string;
+  metrics: Metric[];
+  options: EvaluateOptions;
+  notes: string[];
+}
+
+export interface EvaluateRequest {
+  model: string;
+  candidate: string;
+  champion: string;
+  datasetVersion: string;
+  allRows: boolean;
+  target: string;
+  options: EvaluateOptions;
+}
+
+export interface EvaluateRule {
+  metric: string;
+  minCandidate?: number;
+  maxCandidate?: number;
+  diffAbove?: number;
+  diffBelow?: number;
+}
+
+export interface EvaluateVerdict {
+  pass: boolean;
+  checks: Check[];
+  sentence: string;
+}
+
 export interface Experiment {
   id: string;
   name: string;
@@ -389,6 +437,12 @@ export interface Instance {
   version: number;
 }
 
+export interface Interval {
+  low: number;
+  high: number;
+  replicates: number;
+}
+
 export interface Job {
   id: string;
   runId: string;
@@ -466,6 +520,15 @@ export interface Link {
 export interface LoggedPrediction extends PredlogRecord {
   requestText: string;
   responseText: string;
+}
+
+export interface Metric {
+  name: string;
+  higherIsBetter: boolean;
+  champion: number;
+  candidate: number;
+  difference: number;
+  interval: Interval;
 }
 
 export interface Model {
@@ -1328,4 +1391,7 @@ export interface Methods {
   'Backups.SetSchedule': (s: Schedule) => Schedule;
   'Backups.Start': (folder: string) => BackupJob;
   'Backups.Status': () => BackupStatus;
+  'Evaluation.Cancel': (id: string) => boolean;
+  'Evaluation.Compare': (id: string, req: EvaluateRequest) => EvaluateReport;
+  'Evaluation.Gate': (rep: EvaluateReport, rules: EvaluateRule[]) => EvaluateVerdict;
 }

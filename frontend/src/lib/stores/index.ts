@@ -2,6 +2,7 @@
 // App.svelte starts them once, components read the stores instead of
 // subscribing themselves.
 import { startAlerts } from './alerts.svelte';
+import { startComparisons } from './comparisons.svelte';
 import { startDatasets } from './datasets.svelte';
 import { startDeployments } from './deployments.svelte';
 import { startDrops } from './drops.svelte';
@@ -11,6 +12,6 @@ import { startRuns } from './runs.svelte';
 
 /** Starts every store; returns the function that stops them. */
 export function startStores(): () => void {
-  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments(), startRuns()];
+  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments(), startRuns(), startComparisons()];
   return () => stops.forEach((stop) => stop());
 }
