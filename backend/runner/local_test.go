@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -242,4 +243,33 @@ func TestImageIdentityOfTheBuiltInRuntime(t *testing.T) {
 	assert.NotEqual(t, a, b)
 	_, err = r.ImageIdentity(t.Context(), "someone/else:1")
 	assert.Equal(t, core.Unavailable, core.ErrorCode(err), "no Docker: a named image cannot be known")
+}
+
+// A job queued behind one that was already running when Tern stopped
+// starts after the restart (the running one never takes a slot again, so
+// it must not hold the queue).
+func TestQueuedJobBehindALostOneStartsAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	csv := writeCSV(t, 300, "separable")
+	first := e.runner(t, nil, nil)
+	running := Job{ID: core.NewID(), RunID: "r-lost", State: Running, Backend: BackendLocal, CreatedAt: time.Now().UTC(),
+		Spec: JobSpec{DataPath: csv, Params: []byte(`{"target":"y"}`)}}
+	require.NoError(t, first.save(&running))
+	queued := Job{ID: core.NewID(), State: Queued, CreatedAt: time.Now().UTC(), Spec: JobSpec{DataPath: csv, Params: []byte(`{"target":"y"}`), Backend: BackendLocal}}
+	runID, err := TrackingSink{Svc: e.track}.StartRun(&queued)
+	require.NoError(t, err)
+	queued.RunID = runID
+	require.NoError(t, first.save(&queued))
+	first.Close()
+
+	r := e.runner(t, nil, nil)
+	require.NoError(t, r.Start(t.Context()))
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	j, err := r.Wait(ctx, queued.ID)
+	require.NoError(t, err)
+	assert.Equal(t, Succeeded, j.State, j.Reason)
+	lost, err := r.Get(running.ID)
+	require.NoError(t, err)
+	assert.Equal(t, Crashed, lost.State)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -717,6 +718,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Oldest first, so queued jobs start again in the order they were
+	// submitted (List is newest first).
+	slices.Reverse(jobs)
 	for _, j := range jobs {
 		if j.State.Final() {
 			continue
@@ -728,6 +732,12 @@ func (r *Runner) Start(ctx context.Context) error {
 			continue
 		}
 		t := r.track(j)
+		if j.State != Queued {
+			// A job already past the queue never takes a slot, so it hands
+			// its ticket on at once: a queued job tracked after it would
+			// otherwise wait on it forever.
+			close(t.ticket)
+		}
 		switch {
 		case j.State == Queued:
 			r.wg.Add(1)
