@@ -29,6 +29,7 @@ import (
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/evaluate"
+	"github.com/tern-studio/tern/backend/explanation"
 	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/mlflowapi"
@@ -263,21 +264,22 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.pipelines = pipeline.New(pipeline.Config{Store: st, Bus: e.bus, Types: steps, Log: log, Datasets: e.datasets})
 	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
 	e.bindings = app.Bindings(app.Services{
-		Context:     e.ctx, // bound calls end when the app closes
-		Shell:       e.shell,
-		System:      e.system,
-		Bus:         e.bus,
-		Datasets:    e.datasets,
-		Tracking:    e.tracking,
-		Runner:      e.runner,
-		Registry:    e.registry,
-		Deployments: e.deployments,
-		Packager:    packager,
-		Monitoring:  e.monitoring,
-		Sweeps:      e.sweeps,
-		Fairness:    fairness.NewService(e.registry, e.datasets, e.bus),
-		Pipelines:   e.pipelines,
-		Backups:     e.backups,
+		Context:      e.ctx, // bound calls end when the app closes
+		Shell:        e.shell,
+		System:       e.system,
+		Bus:          e.bus,
+		Datasets:     e.datasets,
+		Tracking:     e.tracking,
+		Runner:       e.runner,
+		Registry:     e.registry,
+		Deployments:  e.deployments,
+		Packager:     packager,
+		Monitoring:   e.monitoring,
+		Sweeps:       e.sweeps,
+		Fairness:     fairness.NewService(e.registry, e.datasets, e.bus),
+		Pipelines:    e.pipelines,
+		Backups:      e.backups,
+		Explanations: explanation.NewService(st, blobs, e.registry, e.datasets, e.bus),
 	})
 	ok = true
 	return e, nil

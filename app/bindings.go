@@ -8,6 +8,7 @@ import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/evaluate"
+	"github.com/tern-studio/tern/backend/explanation"
 	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/pipeline"
@@ -45,6 +46,8 @@ type Services struct {
 	Pipelines *pipeline.Engine
 	// Backups may be nil in tests that do not need it.
 	Backups *backup.Service
+	// Explanations may be nil in tests that do not need it.
+	Explanations *explanation.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -63,6 +66,7 @@ func Bindings(s Services) []any {
 		NewPipelines(s.Context, s.Pipelines, s.lineage()),
 		NewBackups(s.Context, s.Backups),
 		NewEvaluation(s.Context, evaluation(s)),
+		NewExplanations(s.Context, s.Explanations),
 	}
 }
 

@@ -95,6 +95,31 @@ test('fairness figures per group and pair, disparities against limits, verdict i
   await page.close();
 });
 
+test('explain the version once: bar, beeswarm and dependence, shown again on the run page', async () => {
+  const page = await env.open({ width: 1280, height: 800 });
+  await page.click('[data-nav="models"]');
+  await page.waitForSelector('[data-testid="expl-empty"]');
+  await page.click('[data-testid="expl-run"]');
+  await page.waitForSelector('[data-testid="expl-bar"]', { timeout: 60_000 });
+  await page.waitForSelector('[data-testid="expl-beeswarm"]');
+  assert.match(await page.textContent('[data-testid="expl-source"]'), /Linear SHAP .* on [\d,]+ validation rows of credit v1; explains the margin \(logit\)/);
+  // The most important column's dependence plot is shown first; pick another.
+  assert.equal(await page.inputValue('[data-testid="expl-column"]'), 'income');
+  await page.selectOption('[data-testid="expl-column"]', 'age');
+  await page.waitForSelector('[data-testid="expl-dependence"][alt="Dependence plot of age"]');
+  await page.locator('[data-testid="explanation"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'explanation-1280-light');
+
+  // The run's page shows the stored explanation without computing again.
+  await page.click('[data-testid="lineage"] .step.run a');
+  await page.waitForSelector('[data-testid="expl-bar"]', { timeout: 20_000 });
+  assert.equal(await page.locator('[data-testid="expl-progress"]').count(), 0);
+  await page.locator('[data-testid="explanation"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'explanation-run-1280-light');
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
 test('fairness section at a small laptop size, dark', async () => {
   const page = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
   await page.click('[data-nav="models"]');
@@ -108,5 +133,7 @@ test('fairness section at a small laptop size, dark', async () => {
   // The group table scrolls inside its card, never the page sideways.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  await page.locator('[data-testid="explanation"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'explanation-1024-dark');
   await page.close();
 });

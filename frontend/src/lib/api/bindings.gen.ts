@@ -327,6 +327,20 @@ export interface Experiment {
   runCount: number;
 }
 
+export interface ExplanationColumn {
+  name: string;
+  meanAbs: number;
+  numeric: boolean;
+  dependence?: string;
+}
+
+export interface ExplanationRequest {
+  model: string;
+  version: number;
+  datasetVersion?: string;
+  jobId?: string;
+}
+
 export interface FairnessReport {
   model: string;
   version: number;
@@ -400,6 +414,24 @@ export type Float = number | 'NaN' | 'Infinity' | '-Infinity';
 export interface GCResult {
   blobs: number;
   bytes: number;
+}
+
+export interface Global {
+  model: string;
+  version: number;
+  datasetVersion: string;
+  dataset: string;
+  rows: number;
+  validation: boolean;
+  method: string;
+  link: string;
+  output: string;
+  base: number;
+  columns: ExplanationColumn[];
+  bar: string;
+  beeswarm: string;
+  computed: Time;
+  millis: number;
 }
 
 export interface Group {
@@ -932,6 +964,11 @@ export interface RunInfo {
 
 export type RunState = 'cancelled' | 'failed' | 'queued' | 'running' | 'succeeded';
 
+export interface RunVersion {
+  model: string;
+  version: number;
+}
+
 export interface SavedView {
   name: string;
   experimentIds: string[];
@@ -1394,4 +1431,9 @@ export interface Methods {
   'Evaluation.Cancel': (id: string) => boolean;
   'Evaluation.Compare': (id: string, req: EvaluateRequest) => EvaluateReport;
   'Evaluation.Gate': (rep: EvaluateReport, rules: EvaluateRule[]) => EvaluateVerdict;
+  'Explanations.Cancel': (jobID: string) => boolean;
+  'Explanations.Chart': (model: string, version: number, kind: string, column: string) => string;
+  'Explanations.Compute': (req: ExplanationRequest) => Global | null;
+  'Explanations.Global': (model: string, version: number) => Global | null;
+  'Explanations.OfRun': (runID: string) => RunVersion | null;
 }
