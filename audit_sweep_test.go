@@ -87,6 +87,10 @@ var readOnly = map[string]string{
 	"POST /api/call/Evaluation.Gate":                                     "checks rules against a report it is given; stores nothing",
 	"POST /api/call/Evaluation.Cancel":                                   "stops a comparison in progress; stores nothing",
 	"POST /api/call/Fairness.Cancel":                                     "stops an assessment in flight, which stores nothing",
+	"POST /api/call/Explanations.Global":                                 "read",
+	"POST /api/call/Explanations.Chart":                                  "read",
+	"POST /api/call/Explanations.OfRun":                                  "read",
+	"POST /api/call/Explanations.Cancel":                                 "stops a computation in flight, which stores nothing",
 	"POST /api/call/Sweeps.List":                                         "read",
 	"POST /api/call/Backups.Status":                                      "read",
 	"POST /api/call/Backups.Cancel":                                      "stops a backup in flight; Tern records how it ended (backup.fail)",
@@ -459,6 +463,28 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	s.step(call+"Models.RegisterRun", B, 1, func() { s.call("Models.RegisterRun", "churn", runID, "model") })
 	s.step(call+"Models.SetAlias", B, 1, func() { s.call("Models.SetAlias", "churn", "challenger", 2) })
 	s.step(call+"Models.Promote", B, 1, func() { s.call("Models.Promote", "churn") })
+
+	// An explanation is stored once per version: churn v1 (imported, no
+	// training data) explained on a dataset holding its inputs.
+	var cols []string
+	for _, c := range mustVersion(t, env, "churn", "1").Signature.Inputs {
+		cols = append(cols, c.Name)
+	}
+	var xb strings.Builder
+	xb.WriteString(strings.Join(cols, ",") + "\n")
+	for i := 0; i < 30; i++ {
+		for j := range cols {
+			if j > 0 {
+				xb.WriteString(",")
+			}
+			fmt.Fprintf(&xb, "%d", (i*7+j*3)%11)
+		}
+		xb.WriteString("\n")
+	}
+	inputs := find(s.call("Datasets.ImportPath", writeFile(t, filepath.Join(s.dir, "inputs.csv"), xb.String()), map[string]any{}), "id")
+	s.step(call+"Explanations.Compute", B, 1, func() {
+		s.call("Explanations.Compute", map[string]any{"model": "churn", "version": 1, "datasetVersion": inputs})
+	})
 
 	// Deployments (in-process endpoints when no runtime binary is built in).
 	var depID string

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/chart"
 	"github.com/tern-studio/tern/backend/core"
@@ -358,7 +359,12 @@ func (s *Service) compute(ctx context.Context, req Request) (Global, error) {
 		case !errors.Is(err, badger.ErrKeyNotFound):
 			return err
 		}
-		return store.SetJSON(txn, key(g.Model, g.Version), stored{Global: g, Holder: holder})
+		if err := store.SetJSON(txn, key(g.Model, g.Version), stored{Global: g, Holder: holder}); err != nil {
+			return err
+		}
+		return audit.Append(txn, audit.Record{Action: "model_version.explain",
+			Objects: []audit.Object{{Kind: "model_version", ID: g.Model + "/" + strconv.Itoa(g.Version), Name: fmt.Sprintf("%s v%d", g.Model, g.Version)}},
+			After:   fmt.Sprintf("%s on %d rows of %s", g.Method, g.Rows, g.Dataset)})
 	})
 	if err != nil {
 		release()
