@@ -41,9 +41,11 @@ type Config struct {
 	// Limit caps runs executing at once across pipelines; 0 means
 	// DefaultLimit.
 	Limit int
-	// Datasets, when set, lets dataset triggers read new versions.
+	// Datasets, when set, lets dataset triggers read new versions and
+	// folder triggers import new files (*dataset.Service).
 	Datasets interface {
 		Version(versionID string) (dataset.Version, error)
+		ImportPath(ctx context.Context, path string, opts dataset.Options) (dataset.Version, error)
 	}
 	// Tick is how often schedules are checked; 0 means 15 s.
 	Tick time.Duration
@@ -67,6 +69,9 @@ type Engine struct {
 	// building the engine and Run.
 	events <-chan core.Event
 	unsub  func()
+	// settling holds each watched file's size and time at the last look
+	// (folder triggers import a file once it stops changing).
+	settling map[string]string
 }
 
 // driver is one run being executed by this process.
@@ -90,7 +95,7 @@ func New(cfg Config) *Engine {
 		cfg.Bus = core.NewBus()
 	}
 	e := &Engine{cfg: cfg, types: cfg.Types, clock: core.OrSystem(cfg.Clock), log: cfg.Log,
-		active: map[string]*driver{}, kick: make(chan struct{}, 1)}
+		active: map[string]*driver{}, kick: make(chan struct{}, 1), settling: map[string]string{}}
 	e.events, e.unsub = cfg.Bus.Subscribe(256)
 	return e
 }

@@ -57,12 +57,16 @@ const (
 	TriggerDataset  TriggerKind = "dataset"
 	TriggerAlert    TriggerKind = "alert"
 	TriggerWebhook  TriggerKind = "webhook"
+	// TriggerFolder watches a folder: each new file is imported as the
+	// next version of Dataset, then a run starts.
+	TriggerFolder TriggerKind = "folder"
 )
 
 // Trigger starts runs of its pipeline. Which fields matter depends on Kind:
 // Cron for schedule (five fields, or @hourly/@daily…), Dataset (a dataset's
 // name or ID) for dataset, Monitor (a monitor ID, empty for any) and
-// optionally Rule (a rule's name or ID, empty for any) for alert. Manual
+// optionally Rule (a rule's name or ID, empty for any) for alert, Folder
+// and Dataset (the dataset its files become versions of) for folder. Manual
 // and webhook take none (the webhook route is behind the HTTP face's
 // token, see Engine.FireWebhook).
 type Trigger struct {
@@ -71,6 +75,8 @@ type Trigger struct {
 	Dataset string      `json:"dataset,omitempty"`
 	Monitor string      `json:"monitor,omitempty"`
 	Rule    string      `json:"rule,omitempty"`
+	// Folder is the absolute path a folder trigger watches.
+	Folder string `json:"folder,omitempty"`
 }
 
 // canonical turns decoded field values (from YAML or JSON) into the

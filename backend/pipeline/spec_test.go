@@ -53,6 +53,7 @@ func TestValidateRefusals(t *testing.T) {
 		{"unknown trigger", func(p *Pipeline) { p.Triggers = []Trigger{{Kind: "sometimes"}} }, []string{`Trigger 1: unknown kind "sometimes"`}},
 		{"dataset trigger without dataset", func(p *Pipeline) { p.Triggers = []Trigger{{Kind: TriggerDataset}} }, []string{`Trigger 1 (dataset): name the dataset`}},
 		{"bad on_active", func(p *Pipeline) { p.OnActive = "drop" }, []string{`on_active is "drop"`}},
+		{"relative folder", func(p *Pipeline) { p.Triggers = []Trigger{{Kind: TriggerFolder, Folder: "inbox", Dataset: "churn"}} }, []string{`Trigger 1 (folder): give the folder to watch as an absolute path`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,6 +99,9 @@ triggers:
     cron: "0 3 * * *"
   - kind: dataset
     dataset: churn
+  - kind: folder
+    folder: /srv/incoming
+    dataset: churn
 steps:
   - id: a
     type: src
@@ -125,7 +129,8 @@ func TestYAMLRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "chain", p.Name)
 	assert.Equal(t, OnActiveQueue, p.OnActive)
-	assert.Len(t, p.Triggers, 3)
+	assert.Len(t, p.Triggers, 4)
+	assert.Equal(t, "/srv/incoming", p.Triggers[3].Folder)
 	assert.Equal(t, 3.0, p.Steps[1].Fields["n"])
 	assert.Equal(t, map[string]any{"depth": 4.0, "lr": 0.1}, p.Steps[1].Fields["params"])
 

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,10 +31,13 @@ type triggerState struct {
 	Seen int `json:"seen,omitempty"`
 	// Last is when a schedule last fired (or was first seen).
 	Last time.Time `json:"last,omitzero"`
+	// Files are a folder trigger's files already handled: name → size and
+	// modification time, so a file replaced in place counts as new.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 func triggerKey(pid string, t Trigger) []byte {
-	h := sha256.Sum256([]byte(string(t.Kind) + "\x00" + t.Cron + "\x00" + t.Dataset + "\x00" + t.Monitor + "\x00" + t.Rule))
+	h := sha256.Sum256([]byte(string(t.Kind) + "\x00" + t.Cron + "\x00" + t.Dataset + "\x00" + t.Monitor + "\x00" + t.Rule + "\x00" + t.Folder))
 	return append(triggerPrefix(pid), hex.EncodeToString(h[:8])...)
 }
 
@@ -46,6 +52,7 @@ func (e *Engine) watchTriggers(ctx context.Context, events <-chan core.Event) {
 	timer := time.NewTicker(tick)
 	defer timer.Stop()
 	e.checkSchedules(e.now())
+	e.checkFolders(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -57,6 +64,7 @@ func (e *Engine) watchTriggers(ctx context.Context, events <-chan core.Event) {
 			e.onEvent(ev)
 		case <-timer.C:
 			e.checkSchedules(e.now())
+			e.checkFolders(ctx)
 		}
 	}
 }
@@ -220,4 +228,98 @@ func (e *Engine) FireWebhook(id, detail string) (Run, error) {
 func (e *Engine) HookRun(id, detail string) (runID string, number, firings int, err error) {
 	r, err := e.FireWebhook(id, detail)
 	return r.ID, r.Number, len(r.Firings), err
+}
+
+// maxFolderFiles bounds one look at a watched folder: a folder holding
+// more is someone's archive, not an inbox.
+const maxFolderFiles = 10000
+
+// checkFolders looks at each watched folder: a file not seen before, and
+// the same size and time as at the previous look (so one still being
+// written waits), is imported as the next version of the trigger's
+// dataset, oldest first, and a run fires. Files present when a trigger is
+// first seen count as already handled.
+func (e *Engine) checkFolders(ctx context.Context) {
+	if e.cfg.Datasets == nil {
+		return
+	}
+	e.eachTrigger(TriggerFolder, func(p Pipeline, t Trigger) {
+		if ctx.Err() != nil {
+			return
+		}
+		entries, err := os.ReadDir(t.Folder)
+		if err != nil {
+			e.log.Warn("watched folder", "pipeline", p.Name, "folder", t.Folder, "err", err)
+			return
+		}
+		type file struct {
+			name, stamp string
+			mod         time.Time
+		}
+		var files []file
+		for i, de := range entries {
+			if i == maxFolderFiles {
+				break
+			}
+			if !de.Type().IsRegular() || strings.HasPrefix(de.Name(), ".") {
+				continue
+			}
+			fi, err := de.Info()
+			if err != nil {
+				continue
+			}
+			files = append(files, file{de.Name(), fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano()), fi.ModTime()})
+		}
+		sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
+		var fresh []file
+		e.advance(p.ID, t, func(st triggerState) (triggerState, bool) {
+			first := st.Files == nil
+			if first {
+				st.Files = map[string]string{}
+			}
+			for _, f := range files {
+				if first {
+					st.Files[f.name] = f.stamp
+					continue
+				}
+				if st.Files[f.name] == f.stamp {
+					continue
+				}
+				key := t.Folder + "\x00" + f.name
+				e.mu.Lock()
+				prev := e.settling[key]
+				e.settling[key] = f.stamp
+				e.mu.Unlock()
+				if prev == f.stamp { // unchanged since the last look: written
+					fresh = append(fresh, f)
+				}
+			}
+			return st, false
+		})
+		for _, f := range fresh {
+			v, err := e.cfg.Datasets.ImportPath(ctx, filepath.Join(t.Folder, f.name), dataset.Options{Name: t.Dataset})
+			if err != nil {
+				e.log.Warn("importing a watched file", "pipeline", p.Name, "file", f.name, "err", core.ErrorMessage(err))
+				if ctx.Err() != nil {
+					return
+				}
+			}
+			// Handled either way: a file that cannot be imported is not
+			// retried every tick; replacing it makes it new again.
+			e.advance(p.ID, t, func(st triggerState) (triggerState, bool) {
+				if st.Files == nil {
+					st.Files = map[string]string{}
+				}
+				st.Files[f.name] = f.stamp
+				return st, false
+			})
+			e.mu.Lock()
+			delete(e.settling, t.Folder+"\x00"+f.name)
+			e.mu.Unlock()
+			if err != nil {
+				continue
+			}
+			e.fireLogged(p, Firing{Kind: TriggerFolder, Detail: fmt.Sprintf("new file %s imported as %s v%d", f.name, v.Dataset, v.Number)})
+		}
+	})
 }

@@ -130,3 +130,33 @@ func TestWebhookNeedsAWebhookTrigger(t *testing.T) {
 	assert.Equal(t, TriggerWebhook, run.Firings[0].Kind)
 	assert.Equal(t, RunSucceeded, waitRun(t, r.e, run.ID).Run.State)
 }
+
+// A watched folder: files there before are left alone; a new file is
+// imported as the next version once it stops changing, and a run starts
+// that reads it.
+func TestFolderTriggerImportsNewFiles(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	inbox := t.TempDir()
+	writeChurn(t, filepath.Join(inbox, "old.csv"), 50, 1)
+	p, err := w.engine.Save(Pipeline{Name: "inbox", Triggers: []Trigger{{Kind: TriggerFolder, Folder: inbox, Dataset: "churn"}},
+		Steps: []Step{{ID: "data", Type: "data.newest", Fields: map[string]any{"dataset": "churn"}}}})
+	require.NoError(t, err)
+	w.engine.checkFolders(ctx) // first look: old.csv was there before
+	writeChurn(t, filepath.Join(inbox, "new.csv"), 60, 2)
+	w.engine.checkFolders(ctx) // new.csv seen once: it may still be being written
+	list, _ := w.datasets.List()
+	assert.Empty(t, list, "nothing imported yet")
+	w.engine.checkFolders(ctx) // unchanged since: imported
+	runs := waitRuns(t, w.engine, p.ID, 1)
+	assert.Equal(t, "new file new.csv imported as churn v1", runs[0].Firings[0].Detail)
+	d := waitRun(t, w.engine, runs[0].ID)
+	assert.Equal(t, "churn v1", d.Steps[0].Outputs["version"].Label)
+	w.engine.checkFolders(ctx)
+	w.engine.checkFolders(ctx)
+	runs, _ = w.engine.Runs(p.ID, 0)
+	assert.Len(t, runs, 1, "a file is imported once")
+	list, _ = w.datasets.List()
+	require.Len(t, list, 1)
+	assert.Equal(t, 1, list[0].Versions, "old.csv was never imported")
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -160,8 +161,15 @@ func validateTrigger(n int, t Trigger) []Problem {
 			return bad("name the dataset whose new versions start a run.")
 		}
 	case TriggerAlert:
+	case TriggerFolder:
+		if strings.TrimSpace(t.Folder) == "" || !filepath.IsAbs(t.Folder) {
+			return bad("give the folder to watch as an absolute path (e.g. /home/me/incoming).")
+		}
+		if strings.TrimSpace(t.Dataset) == "" {
+			return bad("name the dataset whose next versions the new files become.")
+		}
 	default:
-		return []Problem{{Trigger: n, Message: fmt.Sprintf("Trigger %d: unknown kind %q (known: manual, schedule, dataset, alert, webhook).", n, t.Kind)}}
+		return []Problem{{Trigger: n, Message: fmt.Sprintf("Trigger %d: unknown kind %q (known: manual, schedule, dataset, alert, webhook, folder).", n, t.Kind)}}
 	}
 	return nil
 }

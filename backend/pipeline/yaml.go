@@ -32,6 +32,7 @@ type yamlTrigger struct {
 	Dataset string      `yaml:"dataset,omitempty"`
 	Monitor string      `yaml:"monitor,omitempty"`
 	Rule    string      `yaml:"rule,omitempty"`
+	Folder  string      `yaml:"folder,omitempty"`
 }
 
 type yamlStep struct {
@@ -237,7 +238,7 @@ func parseTriggers(v *yaml.Node, p *Pipeline, pos positions) error {
 		pos[fmt.Sprintf("trigger/%d", i+1)] = item.Line
 		var t Trigger
 		where := fmt.Sprintf("trigger %d", i+1)
-		err := eachKey(item, []string{"kind", "cron", "dataset", "monitor", "rule"}, where, func(key string, _, val *yaml.Node) error {
+		err := eachKey(item, []string{"kind", "cron", "dataset", "monitor", "rule", "folder"}, where, func(key string, _, val *yaml.Node) error {
 			var s string
 			if err := scalar(val, where+"'s "+key, &s); err != nil {
 				return err
@@ -253,6 +254,8 @@ func parseTriggers(v *yaml.Node, p *Pipeline, pos positions) error {
 				t.Monitor = s
 			case "rule":
 				t.Rule = s
+			case "folder":
+				t.Folder = s
 			}
 			return nil
 		})
@@ -260,7 +263,7 @@ func parseTriggers(v *yaml.Node, p *Pipeline, pos positions) error {
 			return err
 		}
 		if t.Kind == "" {
-			return yamlError(item, "trigger %d has no kind (manual, schedule, dataset, alert or webhook).", i+1)
+			return yamlError(item, "trigger %d has no kind (manual, schedule, dataset, alert, webhook or folder).", i+1)
 		}
 		p.Triggers = append(p.Triggers, t)
 	}

@@ -1225,9 +1225,10 @@ export interface Trigger {
   dataset?: string;
   monitor?: string;
   rule?: string;
+  folder?: string;
 }
 
-export type TriggerKind = 'alert' | 'dataset' | 'manual' | 'schedule' | 'webhook';
+export type TriggerKind = 'alert' | 'dataset' | 'folder' | 'manual' | 'schedule' | 'webhook';
 
 export interface TypeChange {
   name: string;
