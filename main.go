@@ -280,6 +280,22 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Pipelines:    e.pipelines,
 		Backups:      e.backups,
 		Explanations: explanation.NewService(st, blobs, e.registry, e.datasets, e.bus),
+		Context:      e.ctx, // bound calls end when the app closes
+		Shell:        e.shell,
+		System:       e.system,
+		Bus:          e.bus,
+		Datasets:     e.datasets,
+		Tracking:     e.tracking,
+		Runner:       e.runner,
+		Registry:     e.registry,
+		Deployments:  e.deployments,
+		Packager:     packager,
+		Monitoring:   e.monitoring,
+		Sweeps:       e.sweeps,
+		Fairness:     fairness.NewService(e.registry, e.datasets, e.bus),
+		Pipelines:    e.pipelines,
+		Backups:      e.backups,
+		Audit:        e.audit,
 	})
 	ok = true
 	return e, nil

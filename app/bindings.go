@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/backup"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
@@ -48,6 +49,8 @@ type Services struct {
 	Backups *backup.Service
 	// Explanations may be nil in tests that do not need it.
 	Explanations *explanation.Service
+	// Audit is the audit trail (nil in tests that do not need it).
+	Audit *audit.Log
 }
 
 // Bindings are the objects bound to the window and served at
@@ -67,6 +70,7 @@ func Bindings(s Services) []any {
 		NewBackups(s.Context, s.Backups),
 		NewEvaluation(s.Context, evaluation(s)),
 		NewExplanations(s.Context, s.Explanations),
+		NewAudit(s.Audit),
 	}
 }
 

@@ -141,8 +141,8 @@ type Query struct {
 	// Action matches actions equal to it or starting with it and a dot
 	// ("run" matches "run.delete").
 	Action string    `json:"action,omitempty"`
-	Since  time.Time `json:"since,omitempty"`
-	Until  time.Time `json:"until,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
+	Until  time.Time `json:"until,omitzero"`
 	// Before pages: only records with a smaller sequence number.
 	Before uint64 `json:"before,omitempty"`
 	// Limit caps the answer (List only); 0 means 200.
