@@ -3,6 +3,11 @@
 // run `make bindings`; `make test-frontend` fails while this file is stale.
 /* eslint-disable */
 
+export interface Actor {
+  face: Face;
+  who?: string;
+}
+
 export interface Alert {
   id: string;
   ruleId: string;
@@ -36,6 +41,30 @@ export interface Artifact {
   path: string;
   isDir: boolean;
   size: number;
+}
+
+export interface AuditObject {
+  kind: string;
+  id: string;
+  name?: string;
+}
+
+export interface AuditRecord extends Actor {
+  seq: number;
+  when: Time;
+  action: string;
+  objects?: AuditObject[];
+  before?: string;
+  after?: string;
+  prev?: string;
+  hash?: string;
+}
+
+export interface AuditResult {
+  ok: boolean;
+  records: number;
+  broken?: number;
+  message: string;
 }
 
 export interface BackendStats {
@@ -340,6 +369,13 @@ export interface ExplanationRequest {
   datasetVersion?: string;
   jobId?: string;
 }
+
+export interface ExportResult {
+  path: string;
+  records: number;
+}
+
+export type Face = 'browser' | 'job' | 'mlflow' | 'pipeline' | 'tern' | 'window';
 
 export interface FairnessReport {
   model: string;
@@ -813,6 +849,15 @@ export interface Pruning {
 export interface Quantile {
   q: number;
   value: number;
+}
+
+export interface Query {
+  object?: string;
+  action?: string;
+  since?: Time;
+  until?: Time;
+  before?: number;
+  limit?: number;
 }
 
 export interface QueryCheck {
@@ -1437,4 +1482,7 @@ export interface Methods {
   'Explanations.Compute': (req: ExplanationRequest) => Global | null;
   'Explanations.Global': (model: string, version: number) => Global | null;
   'Explanations.OfRun': (runID: string) => RunVersion | null;
+  'Audit.Export': (q: Query, dest: string) => ExportResult;
+  'Audit.List': (q: Query) => AuditRecord[];
+  'Audit.Verify': () => AuditResult;
 }
