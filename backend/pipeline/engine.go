@@ -353,6 +353,13 @@ func (e *Engine) drive(ctx context.Context, runID string, d *driver) {
 			e.finishRun(runID, recs, false)
 			return
 		}
+		if started == 0 && busy == 0 && waiting {
+			// Only a person can move it now: park it so it holds no slot;
+			// Decide queues it again.
+			if e.park(runID) {
+				return
+			}
+		}
 		if started > 0 && busy == 0 {
 			continue // only skips were written; re-read and go on
 		}
@@ -360,6 +367,39 @@ func (e *Engine) drive(ctx context.Context, runID string, d *driver) {
 			return // shutting down
 		}
 	}
+}
+
+// park moves a running run whose only movable steps wait for a person to
+// RunWaiting; false when something changed meanwhile (a decision came in),
+// so the driver looks again.
+func (e *Engine) park(runID string) bool {
+	var out Run
+	err := e.update(func(txn *badger.Txn) error {
+		r, err := getRun(txn, runID)
+		if err != nil {
+			return err
+		}
+		steps, err := getSteps(txn, r)
+		if err != nil {
+			return err
+		}
+		for _, st := range steps {
+			if st.State == StepRunning {
+				return errSkip // approved meanwhile
+			}
+		}
+		if r.State != RunRunning || r.CancelRequested {
+			return errSkip
+		}
+		r.State = RunWaiting
+		out = r
+		return e.putRun(txn, r)
+	})
+	if err != nil {
+		return false
+	}
+	e.publishRun(out)
+	return true
 }
 
 // waitWake waits for a step to end or the run to be poked; false when the
@@ -913,14 +953,17 @@ func (e *Engine) Cancel(runID string) error {
 		if err := audit.Append(txn, audit.Record{Action: "pipeline_run.cancel", Objects: []audit.Object{runObj(r)}, Before: string(r.State)}); err != nil {
 			return err
 		}
-		if r.State == RunQueued { // nothing runs: it ends here
+		if r.State == RunQueued || r.State == RunWaiting { // nothing runs: it ends here
 			r.State, r.Finished = RunCancelled, e.now()
 			steps, err := getSteps(txn, r)
 			if err != nil {
 				return err
 			}
 			for _, s := range steps {
-				s.State, s.Error = StepCancelled, "Cancelled before it started."
+				if s.State.final() { // a retried run keeps what succeeded
+					continue
+				}
+				s.State, s.Error = StepCancelled, "Cancelled."
 				if err := store.SetJSON(txn, stepKey(runID, s.Step), s); err != nil {
 					return err
 				}
@@ -1051,12 +1094,24 @@ func (e *Engine) Decide(runID, step string, approved bool, note string) (StepRec
 			}
 			rec.Error += "."
 		}
-		return store.SetJSON(txn, stepKey(runID, step), rec)
+		if err := store.SetJSON(txn, stepKey(runID, step), rec); err != nil {
+			return err
+		}
+		r, err := getRun(txn, runID)
+		if err != nil {
+			return err
+		}
+		if r.State == RunWaiting { // parked: back in line for a slot
+			r.State = RunQueued
+			return e.putRun(txn, r)
+		}
+		return nil
 	})
 	if err != nil {
 		return StepRecord{}, wrapStore(err, "record the decision")
 	}
 	e.publishStep(rec)
+	e.signal()
 	e.mu.Lock()
 	d := e.active[runID]
 	e.mu.Unlock()

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -194,4 +195,45 @@ func TestSaveRefusesInvalidAndDuplicateNames(t *testing.T) {
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
 	list, _ := r.e.List()
 	assert.Len(t, list, 1, "nothing half-written")
+}
+
+// askStep waits for a person, then passes.
+type askStep struct{}
+
+func (askStep) Run(_ context.Context, x *Exec) (map[string]Value, error) {
+	if x.Approval() == nil {
+		return nil, ErrWaiting
+	}
+	return nil, nil
+}
+
+// A run waiting for a person holds no slot: with a limit of one, another
+// pipeline runs meanwhile; an approval queues it again and it finishes;
+// cancelling a waiting run ends it.
+func TestWaitingRunsHoldNoSlot(t *testing.T) {
+	r := newRig(t, 1)
+	r.e.types.Register(Def{Type: StepType{Name: "ask", Inputs: []Port{{Name: "after", Type: AnyType, Optional: true}}}, Exec: askStep{}})
+	p, err := r.e.Save(Pipeline{Name: "asks", Steps: []Step{{ID: "a", Type: "src", Fields: map[string]any{"value": "x"}}, {ID: "ask", Type: "ask", Inputs: map[string]string{"after": "a.out"}}}})
+	require.NoError(t, err)
+	other, err := r.e.Save(chain())
+	require.NoError(t, err)
+
+	run, _ := r.e.Start(p.ID, StartOptions{})
+	require.Eventually(t, func() bool { d, _ := r.e.GetRun(run.ID); return d.Run.State == RunWaiting }, 10*time.Second, 5*time.Millisecond)
+	o, _ := r.e.Start(other.ID, StartOptions{})
+	assert.Equal(t, RunSucceeded, waitRun(t, r.e, o.ID).Run.State, "the waiting run left the slot free")
+
+	_, err = r.e.Decide(run.ID, "ask", true, "")
+	require.NoError(t, err)
+	d := waitRun(t, r.e, run.ID)
+	assert.Equal(t, RunSucceeded, d.Run.State)
+	assert.Equal(t, StepSucceeded, stepByID(d, "ask").State)
+
+	run2, _ := r.e.Start(p.ID, StartOptions{})
+	require.Eventually(t, func() bool { d, _ := r.e.GetRun(run2.ID); return d.Run.State == RunWaiting }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, r.e.Cancel(run2.ID))
+	d2, _ := r.e.GetRun(run2.ID)
+	assert.Equal(t, RunCancelled, d2.Run.State)
+	assert.Equal(t, StepCached, stepByID(d2, "a").State, "what ended is kept")
+	assert.Equal(t, StepCancelled, stepByID(d2, "ask").State)
 }

@@ -9,8 +9,11 @@ import (
 type RunState string
 
 const (
-	RunQueued    RunState = "queued"  // waiting for a slot under the concurrency limit
-	RunRunning   RunState = "running" // steps are running (or waiting for approval)
+	RunQueued  RunState = "queued"  // waiting for a slot under the concurrency limit
+	RunRunning RunState = "running" // steps are running
+	// RunWaiting: nothing can move until a person approves or rejects a
+	// waiting step; the run holds no slot of the concurrency limit.
+	RunWaiting   RunState = "waiting"
 	RunSucceeded RunState = "succeeded"
 	RunFailed    RunState = "failed"
 	RunCancelled RunState = "cancelled"

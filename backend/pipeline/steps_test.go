@@ -330,7 +330,7 @@ steps:
 	r3, _ := w.engine.Start(approve.ID, StartOptions{})
 	require.Eventually(t, func() bool {
 		d, _ := w.engine.GetRun(r3.ID)
-		return stepByID(d, "gate").State == StepWaiting
+		return stepByID(d, "gate").State == StepWaiting && d.Run.State == RunWaiting
 	}, 30*time.Second, 10*time.Millisecond)
 	_, err = w.engine.Decide(r3.ID, "train", true, "")
 	assert.Equal(t, core.Conflict, core.ErrorCode(err), "only a waiting step takes a decision")

@@ -1007,7 +1007,7 @@ export interface RunInfo {
   statusReason?: string;
 }
 
-export type RunState = 'cancelled' | 'failed' | 'queued' | 'running' | 'succeeded';
+export type RunState = 'cancelled' | 'failed' | 'queued' | 'running' | 'succeeded' | 'waiting';
 
 export interface RunVersion {
   model: string;
