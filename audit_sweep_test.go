@@ -93,6 +93,7 @@ var readOnly = map[string]string{
 	"POST /api/call/Explanations.Global":                                 "read",
 	"POST /api/call/Explanations.Chart":                                  "read",
 	"POST /api/call/Explanations.OfRun":                                  "read",
+	"POST /api/call/Explanations.Local":                                  "explains one row it is given; stores nothing",
 	"POST /api/call/Explanations.Cancel":                                 "stops a computation in flight, which stores nothing",
 	"POST /api/call/Sweeps.List":                                         "read",
 	"POST /api/call/Backups.Status":                                      "read",

@@ -91,3 +91,14 @@ func (e *Explanations) OfRun(runID string) (*RunVersion, error) {
 	}
 	return &RunVersion{Model: v.Model, Version: v.Version}, nil
 }
+
+// Local explains one prediction (Try-it): record is the row a request
+// carried, column → value.
+func (e *Explanations) Local(model string, version int, record map[string]any) (explanation.Local, error) {
+	if err := e.ready(); err != nil {
+		return explanation.Local{}, err
+	}
+	ctx, done := e.life.call()
+	defer done()
+	return e.svc.Local(ctx, model, version, record)
+}

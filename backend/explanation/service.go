@@ -134,6 +134,7 @@ type Service struct {
 	bus      *core.Bus
 	jobs     sync.Map
 	now      func() time.Time
+	local    loaded
 }
 
 // NewService builds the service; bus may be nil.

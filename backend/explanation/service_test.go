@@ -221,6 +221,16 @@ func TestComputeImportedGBDT(t *testing.T) {
 	assert.False(t, g.Validation)
 	assert.Equal(t, 300, g.Rows)
 	assert.Len(t, g.Columns, 6)
+
+	l, err := svc.Local(context.Background(), "fraud", 1, map[string]any{"Column_0": 0.5, "Column_1": "1.5", "Column_2": nil, "Column_3": true})
+	require.NoError(t, err)
+	require.Len(t, l.Contributions, 6)
+	assert.Equal(t, "TreeSHAP (path-dependent)", l.Method)
+	sum := l.Base
+	for _, c := range l.Contributions {
+		sum += c.SHAP
+	}
+	assert.InDelta(t, l.Margin, sum, 1e-12)
 }
 
 func TestComputeRefusedOrCancelled(t *testing.T) {
@@ -256,4 +266,45 @@ func columnNames(g Global) []string {
 		out = append(out, c.Name)
 	}
 	return out
+}
+
+// Local reasons: base plus contributions is the model's margin for the
+// row, largest first, for trees and linear models; refused in words
+// where there is nothing to explain with.
+func TestLocal(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	record := map[string]any{"income": 88.5, "age": 41.0, "noise": 0.2, "region": "west"}
+	for _, algo := range []string{ml.AlgoGBDT, ml.AlgoLogistic} {
+		svc, m := e.train(t, ml.Params{Model: algo, MaxIter: 30})
+		l, err := svc.Local(ctx, "credit", 1, record)
+		require.NoError(t, err, algo)
+		margins, err := m.Margins(ml.FrameFromRecords(m.InputNames(), []map[string]any{record}))
+		require.NoError(t, err)
+		assert.InDelta(t, margins[len(margins)-1], l.Margin, 1e-9, algo)
+		sum := l.Base
+		for i, c := range l.Contributions {
+			sum += c.SHAP
+			if i > 0 {
+				assert.GreaterOrEqual(t, math.Abs(l.Contributions[i-1].SHAP), math.Abs(c.SHAP))
+			}
+		}
+		assert.InDelta(t, l.Margin, sum, 1e-12)
+		assert.Equal(t, "income", l.Contributions[0].Name, algo)
+		assert.Equal(t, "88.5", l.Contributions[0].Value)
+		assert.Equal(t, "log-odds of class 1", l.Output)
+		// A second call uses the loaded model.
+		_, err = svc.Local(ctx, "credit", 1, map[string]any{"income": nil})
+		require.NoError(t, err, "a missing value is explained, not refused")
+	}
+
+	imported := NewService(e.db, e.blobs, oneModel{dir: t.TempDir()}, e.ds, nil)
+	_, err := imported.Local(ctx, "credit", 1, record)
+	require.Error(t, err, "a folder that is not a model")
+
+	svc, _ := e.train(t, ml.Params{Model: ml.AlgoLogistic})
+	svc.models = oneModel{dir: svc.models.(oneModel).dir} // no lineage
+	_, err = svc.Local(ctx, "credit", 1, record)
+	require.Error(t, err)
+	assert.Contains(t, core.ErrorMessage(err), "background")
 }

@@ -57,6 +57,16 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   await page.waitForSelector('[data-testid="tryit-result"]');
   assert.equal(await page.getAttribute('[data-testid="tryit-result"]', 'data-status'), '200');
   assert.match(await page.textContent('[data-testid="tryit-result"]'), /predictions/);
+  // Its reasons: a waterfall from the model's average through the six
+  // inputs' exact SHAP values (TreeSHAP of the version that answered).
+  await page.waitForSelector('[data-testid="waterfall"]');
+  const rows = await page.locator('[data-testid="waterfall-row"] .label').allTextContents();
+  assert.equal(rows.length, 8, rows.join(' | '));
+  assert.equal(rows[0], 'Model average');
+  assert.equal(rows[7], 'This prediction');
+  assert.match(rows[1], /^Column_\d = /);
+  await page.locator('[data-testid="waterfall"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'tryit-waterfall');
   // A value that does not fit its column is named before anything is sent.
   await page.fill('[data-testid="field-Column_2"]', 'abc');
   await page.click('[data-testid="predict"]');

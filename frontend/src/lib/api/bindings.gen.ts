@@ -209,6 +209,12 @@ export interface Comparison {
   parallel: string;
 }
 
+export interface Contribution {
+  name: string;
+  value: string;
+  shap: number;
+}
+
 export interface Correlations {
   columns: string[];
   matrix: number[][];
@@ -583,6 +589,17 @@ export interface Link {
   kind: string;
   id: string;
   label: string;
+}
+
+export interface Local {
+  model: string;
+  version: number;
+  method: string;
+  link: string;
+  output: string;
+  base: number;
+  margin: number;
+  contributions: Contribution[];
 }
 
 export interface LoggedPrediction extends PredlogRecord {
@@ -1481,6 +1498,7 @@ export interface Methods {
   'Explanations.Chart': (model: string, version: number, kind: string, column: string) => string;
   'Explanations.Compute': (req: ExplanationRequest) => Global | null;
   'Explanations.Global': (model: string, version: number) => Global | null;
+  'Explanations.Local': (model: string, version: number, record: Record<string, unknown>) => Local;
   'Explanations.OfRun': (runID: string) => RunVersion | null;
   'Audit.Export': (q: Query, dest: string) => ExportResult;
   'Audit.List': (q: Query) => AuditRecord[];
