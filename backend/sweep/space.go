@@ -23,8 +23,8 @@ const (
 type Param struct {
 	Name    string   `json:"name"`
 	Kind    string   `json:"kind"` // int, float, categorical
-	Low     float64  `json:"low,omitempty"`
-	High    float64  `json:"high,omitempty"`
+	Low     float64  `json:"low"`
+	High    float64  `json:"high"`
 	Log     bool     `json:"log,omitempty"`
 	Choices []string `json:"choices,omitempty"`
 }

@@ -46,6 +46,7 @@ export const open = {
   dataset: (datasetId: string, versionId?: string) => (versionId ? navigate('datasets', datasetId, versionId) : navigate('datasets', datasetId)),
   run: (runId: string) => navigate('experiments', 'run', runId),
   compare: (runIds: string[]) => navigate('experiments', 'compare', runIds.join(',')),
+  sweep: (id: string) => navigate('experiments', 'sweep', id),
   model: (name: string) => navigate('models', name),
   deployment: (id: string) => navigate('deployments', id),
   report: (id: string) => navigate('monitoring', 'report', id),

@@ -721,8 +721,8 @@ export interface Overlay {
 export interface Param {
   name: string;
   kind: string;
-  low?: number;
-  high?: number;
+  low: number;
+  high: number;
   log?: boolean;
   choices?: string[];
 }

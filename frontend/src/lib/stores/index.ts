@@ -9,9 +9,10 @@ import { startDrops } from './drops.svelte';
 import { startImports } from './imports.svelte';
 import { startJobs } from './jobs.svelte';
 import { startRuns } from './runs.svelte';
+import { startSweeps } from './sweeps.svelte';
 
 /** Starts every store; returns the function that stops them. */
 export function startStores(): () => void {
-  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments(), startRuns(), startComparisons()];
+  const stops = [startImports(), startDatasets(), startDrops(), startJobs(), startAlerts(), startDeployments(), startRuns(), startComparisons(), startSweeps()];
   return () => stops.forEach((stop) => stop());
 }
