@@ -259,3 +259,40 @@ func TestParallelismFollowsCoresAndMemory(t *testing.T) {
 	n, _ = parallelism(8, runner.Capacity{Slots: 2, CPUs: 16, MemoryMB: 64000}, runner.Resources{})
 	assert.Equal(t, 2, n, "never above the runner's slots")
 }
+
+// Run is what a pipeline's train step calls: it blocks until the sweep
+// ends, and cancelling its context cancels the sweep.
+func TestRunBlocksAndCancelsWithItsContext(t *testing.T) {
+	st, bus := store.MustOpen(t), core.NewBus()
+	f, _ := newFake(t, st, bus)
+	s := newService(t, st, bus, f)
+	defer s.Close()
+	sw, err := s.Run(t.Context(), lrSpec(SamplerTPE, 12, 2))
+	require.NoError(t, err)
+	assert.Equal(t, Finished, sw.State)
+	b, ok := sw.BestTrial()
+	require.True(t, ok)
+	assert.NotEmpty(t, b.RunID)
+
+	f.mu.Lock()
+	f.hold = make(chan struct{})
+	f.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		// Cancel once two trials of the second sweep are running (held).
+		for {
+			f.mu.Lock()
+			n := len(f.submissions)
+			f.mu.Unlock()
+			if n >= 14 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	sw, err = s.Run(ctx, lrSpec(SamplerRandom, 10, 2))
+	require.NoError(t, err)
+	assert.Equal(t, Cancelled, sw.State, "a cancelled step cancels its sweep")
+	assert.Less(t, len(sw.Trials), 10)
+}
