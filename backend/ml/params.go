@@ -157,6 +157,7 @@ func Models() []ModelSpec {
 			{Name: "max_depth", Label: "Max depth", Type: "integer", Default: 0, Min: f64(0), Max: f64(64), Help: "0 means unlimited."},
 			{Name: "min_samples_leaf", Label: "Min rows per leaf", Type: "integer", Default: 20, Min: f64(1), Help: "Larger is smoother."},
 			{Name: "l2_regularization", Label: "L2 regularisation", Type: "number", Default: 0.0, Min: f64(0), Help: "Penalty on leaf values."},
+			{Name: "max_bins", Label: "Bins per feature", Type: "integer", Default: 255, Min: f64(2), Max: f64(255), Help: "Histogram resolution of numeric features."},
 			{Name: "early_stopping", Label: "Early stopping", Type: "choice", Default: "auto", Choices: []string{"auto", "on", "off"}, Help: "Stop when the validation loss stops improving (auto: above 10 000 rows)."},
 			{Name: "validation_fraction", Label: "Validation fraction", Type: "number", Default: 0.1, Min: f64(0.05), Max: f64(0.5), Help: "Share of training rows used for early stopping."},
 			{Name: "n_iter_no_change", Label: "Patience", Type: "integer", Default: 10, Min: f64(1), Help: "Rounds without improvement before stopping."},

@@ -74,6 +74,10 @@ func runTrain(ctx context.Context, data, reading, testFile, paramsFile, outDir s
 		return err
 	}
 	out.metric("training_seconds", time.Since(start).Seconds(), 0)
+	if p.Task == "" {
+		// Inferred from the target's values: recorded once known.
+		out.param("task", model.Task)
+	}
 	keys := make([]string, 0, len(ev.Metrics))
 	for k := range ev.Metrics {
 		keys = append(keys, k)
@@ -164,25 +168,16 @@ func onlyFile(dir string) (string, error) {
 }
 
 // logParams reports the effective parameters, defaults included, so the run
-// records exactly what was trained.
+// records exactly what was trained: the chosen model's keys only.
 func logParams(p ml.Params) {
-	v := reflect.ValueOf(p)
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
-		val := v.Field(i).Interface()
-		switch x := val.(type) {
-		case []string:
-			if len(x) == 0 {
-				continue
-			}
-			val = strings.Join(x, ",")
-		case float64:
-			if math.IsNaN(x) {
-				continue
-			}
-		}
-		out.param(name, fmt.Sprint(val))
+	logged := ml.LoggedParams(p)
+	keys := make([]string, 0, len(logged))
+	for k := range logged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.param(k, logged[k])
 	}
 }
 

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
+	"encoding/json"
+	"maps"
+	"slices"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/testenv"
 )
@@ -77,4 +82,47 @@ func TestTrainAndPredictErrors(t *testing.T) {
 	err = runPredict(t.Context(), filepath.Join(dir, "no-model"), data, filepath.Join(dir, "p.csv"))
 	assert.ErrorContains(t, err, "no model")
 	assert.NoFileExists(t, filepath.Join(dir, "p.csv"))
+}
+
+// TestTrainLogsOnlyTheModelsParams runs train for each built-in model and
+// reads the protocol lines it prints: the params are the run keys and the
+// chosen model's schema, so a GBDT run shows neither C nor alpha.
+func TestTrainLogsOnlyTheModelsParams(t *testing.T) {
+	data := writeData(t, 200)
+	for _, m := range ml.Models() {
+		if !slices.Contains(m.Tasks, ml.Classification) {
+			continue
+		}
+		t.Run(m.Name, func(t *testing.T) {
+			var buf bytes.Buffer
+			saved := out
+			out = &emitter{enc: json.NewEncoder(&buf)}
+			t.Cleanup(func() { out = saved })
+			t.Setenv("TERN_PARAMS", fmt.Sprintf(`{"target":"y","model":%q}`, m.Name))
+			require.NoError(t, runTrain(t.Context(), data, "", "", "", filepath.Join(t.TempDir(), "out")))
+			params := map[string]string{}
+			for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var p struct {
+					Tern  string `json:"tern"`
+					Key   string `json:"key"`
+					Value any    `json:"value"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(l), &p))
+				if p.Tern == "param" {
+					params[p.Key] = p.Value.(string)
+				}
+			}
+			want := []string{"model", "refit", "target", "task"}
+			for _, s := range m.Params {
+				want = append(want, s.Name)
+			}
+			slices.Sort(want)
+			assert.Equal(t, want, slices.Sorted(maps.Keys(params)))
+			assert.Equal(t, ml.Classification, params["task"], "the inferred task is recorded")
+			if m.Name == ml.AlgoGBDT {
+				assert.NotContains(t, params, "C")
+				assert.NotContains(t, params, "alpha")
+			}
+		})
+	}
 }
