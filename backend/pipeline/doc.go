@@ -64,7 +64,11 @@
 // an upstream run's ID) and what its executor adds through Keyer (the
 // newest version's digest, the training image's identity, the dataset's
 // rules). A key that matches an earlier successful step reuses that
-// step's outputs: the step is "cached" and nothing runs. A run started
+// step's outputs: the step is "cached" and nothing runs. Steps that act
+// on the world (deploy, watch) also say, through Reuser, whether the hit
+// still holds: a cached ramp is reused only while its candidate still
+// takes all of the deployment's traffic, so a second run with nothing new
+// is fully cached and one after a hand rollback ramps again. A run started
 // with NoCache ("Re-run without cache") runs every step.
 //
 // # Triggers while a run is active

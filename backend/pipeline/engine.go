@@ -512,7 +512,11 @@ func (e *Engine) execStep(ctx context.Context, run Run, rec StepRecord, resume b
 			}
 			rec.CacheKey = key
 			if !run.NoCache {
-				if hit, ok := e.cached(key); ok {
+				hit, ok := e.cached(key)
+				if ok {
+					ok = e.stillHolds(ctx, def, x, hit, &rec)
+				}
+				if ok {
 					rec.State, rec.Outputs, rec.Links = StepCached, hit.Outputs, hit.Links
 					rec.CachedFrom = hit.RunID + "/" + hit.Step
 					rec.Finished = e.now()
@@ -568,6 +572,24 @@ func (e *Engine) execStep(ctx context.Context, run Run, rec StepRecord, resume b
 // ErrWaiting is returned by an executor that waits for a person (a gate's
 // approval): the step goes to StepWaiting until Approve or Reject.
 var ErrWaiting = errors.New("waiting for approval")
+
+// stillHolds asks a Reuser whether a cache hit's outputs are still true
+// of the world; a refusal is logged on the step, which then runs.
+func (e *Engine) stillHolds(ctx context.Context, def Def, x *Exec, hit StepRecord, rec *StepRecord) bool {
+	r, ok := def.Exec.(Reuser)
+	if !ok {
+		return true
+	}
+	why, err := r.Reusable(ctx, x, hit.Outputs)
+	if err != nil {
+		why = core.ErrorMessage(err)
+	}
+	if why == "" {
+		return true
+	}
+	rec.Logs = append(rec.Logs, fmt.Sprintf("Run %s's result for step %q no longer holds (%s); running it again.", hit.RunID, hit.Step, strings.TrimSuffix(why, ".")))
+	return false
+}
 
 // cached finds a successful step with key.
 func (e *Engine) cached(key string) (StepRecord, bool) {

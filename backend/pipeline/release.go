@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -59,18 +60,24 @@ func registerRelease(t *Types, s Services) {
 			Outputs: []Port{{Name: "candidate", Type: ModelVersion, Help: "the candidate, once it passed"}}}, Exec: gateStep{bus: s.Bus}})
 	}
 	if s.Ramper != nil {
-		t.Register(Def{Type: StepType{Name: "deploy", Title: "Deploy (canary ramp)", Category: "deploy", Cacheable: false,
+		// Cacheable, with Reusable: a re-run with nothing new reuses the
+		// ramp while its candidate still takes all the traffic.
+		t.Register(Def{Type: StepType{Name: "deploy", Title: "Deploy (canary ramp)", Category: "deploy", Cacheable: true,
 			Help: "Ramps the candidate into a deployment as a canary (for example 5 % → 25 % → 50 % → 100 %, each held for minutes and requests), shadow first if asked; the deployment's watch rolls back on the first failed stage.",
 			Fields: []Field{
 				{Name: "deployment", Label: "Deployment", Kind: KindString, Required: true, Help: "the deployment serving the champion"},
 				{Name: "stages", Label: "Stages (%)", Kind: KindString, Default: "5,25,50", Help: "the candidate's shares before 100 %, comma-separated"},
-				{Name: "hold_minutes", Label: "Hold (minutes)", Kind: KindFloat, Default: 5.0, Help: "each stage is held at least this long"},
-				{Name: "hold_requests", Label: "Hold (requests)", Kind: KindInt, Default: 300.0, Help: "and until the candidate has answered this many requests"},
+				{Name: "hold_minutes", Label: "Hold (minutes)", Kind: KindFloat, Default: 5.0, Help: "each stage is held at least this long (0: hold by requests alone)"},
+				{Name: "hold_requests", Label: "Hold (requests)", Kind: KindInt, Default: 300.0, Help: "and until the candidate has answered this many requests (0: hold by minutes alone)"},
 				{Name: "shadow", Label: "Shadow first", Kind: KindBool, Default: false, Help: "begin with a shadow stage: the candidate sees copies and answers no one"},
+				{Name: "error_margin_pct", Label: "Error margin (points)", Kind: KindFloat, Default: 1.0, Help: "how many percentage points the candidate's error rate may exceed the champion's (Fisher's exact test per stage)"},
+				{Name: "latency_margin_ms", Label: "Latency margin (ms)", Kind: KindFloat, Default: 5.0, Help: "how many ms the candidate's p95 latency may exceed the champion's (bootstrap interval per stage)"},
+				{Name: "latency_margin_pct", Label: "Latency margin (%)", Kind: KindFloat, Default: 20.0, Help: "or this share of the champion's p95, whichever is larger"},
+				{Name: "patience", Label: "Patience", Kind: KindFloat, Default: 3.0, Help: "a stage held this many times its hold without a verdict is rolled back for want of evidence"},
 			},
 			Inputs:  []Port{{Name: "candidate", Type: ModelVersion}},
 			Outputs: []Port{{Name: "deployment", Type: Deployment}}}, Exec: deployStep{s.Ramper}})
-		t.Register(Def{Type: StepType{Name: "watch", Title: "Watch", Category: "deploy", Cacheable: false,
+		t.Register(Def{Type: StepType{Name: "watch", Title: "Watch", Category: "deploy", Cacheable: true,
 			Help:    "Waits for the ramp's verdict: each stage compares candidate and champion on live traffic (error rate, p95 latency); a failure rolls back, success promotes the candidate to @champion.",
 			Inputs:  []Port{{Name: "deployment", Type: Deployment}},
 			Outputs: []Port{{Name: "model_version", Type: ModelVersion, Help: "the promoted champion"}}}, Exec: watchStep{s.Ramper}})
@@ -190,8 +197,45 @@ func rampPlan(x *Exec) (deployment.Plan, error) {
 		}
 		p.Stages = append(p.Stages, deployment.Stage{Percent: pct, Minutes: x.Float("hold_minutes"), Requests: x.Int("hold_requests")})
 	}
+	p.ErrorMarginPct, p.LatencyMarginMs, p.LatencyMarginPct, p.Patience = x.Float("error_margin_pct"), x.Float("latency_margin_ms"), x.Float("latency_margin_pct"), x.Float("patience")
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"error_margin_pct", p.ErrorMarginPct}, {"latency_margin_ms", p.LatencyMarginMs}, {"latency_margin_pct", p.LatencyMarginPct}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return p, core.Errorf(core.Invalid, "Step %q: %s must be 0 or more, not %g.", x.Step.ID, f.name, f.v)
+		}
+	}
+	if p.Patience != 0 && (p.Patience < 1 || math.IsNaN(p.Patience) || math.IsInf(p.Patience, 0)) {
+		return p, core.Errorf(core.Invalid, "Step %q: patience is how many holds a stage may take; give 1 or more, not %g.", x.Step.ID, p.Patience)
+	}
 	p = p.WithDefaults()
 	return p, p.Validate()
+}
+
+// Reusable takes a cached ramp only while its candidate still takes all
+// of the deployment's traffic and no other ramp runs there.
+func (s deployStep) Reusable(_ context.Context, x *Exec, _ map[string]Value) (string, error) {
+	return inPlace(s.r, x.String("deployment"), x.Inputs["candidate"].Attrs["version"])
+}
+
+// inPlace says "" when version takes all of deployment's traffic with no
+// ramp in flight, else what is there instead.
+func inPlace(r Ramper, depID, version string) (string, error) {
+	if ramp, ok := r.ActiveRamp(depID); ok {
+		return fmt.Sprintf("a ramp of v%d is in progress on %s", ramp.Candidate, depID), nil
+	}
+	d, err := r.Get(depID)
+	if err != nil {
+		return "", err
+	}
+	if now := serving(d); strconv.Itoa(now) != version {
+		if now == 0 {
+			return fmt.Sprintf("%s splits its traffic now, v%s does not take all of it", d.Name, version), nil
+		}
+		return fmt.Sprintf("%s serves v%d now, not v%s", d.Name, now, version), nil
+	}
+	return "", nil
 }
 
 func (s deployStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) {
@@ -240,6 +284,12 @@ func (s deployStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) 
 }
 
 type watchStep struct{ r Ramper }
+
+// Reusable takes a cached verdict only while the version it promoted
+// still takes all of the deployment's traffic.
+func (s watchStep) Reusable(_ context.Context, x *Exec, out map[string]Value) (string, error) {
+	return inPlace(s.r, x.Inputs["deployment"].ID, out["model_version"].Attrs["version"])
+}
 
 func (s watchStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) {
 	dep := x.Inputs["deployment"]

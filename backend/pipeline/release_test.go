@@ -130,15 +130,91 @@ func TestDeployAndWatch(t *testing.T) {
 	assert.Equal(t, "churn:2", stepByID(d, "watch").Outputs["model_version"].ID)
 	assert.Contains(t, stepByID(d, "watch").Logs, "churn v2 is now @champion and takes all traffic of churn-api.")
 
-	// Once v2 serves, a run with nothing new ramps nothing and succeeds.
+	// Once v2 serves, a run with nothing new reuses the ramp and its
+	// verdict: every step cached, nothing started.
 	f.mu.Lock()
 	f.serving = 2
 	f.mu.Unlock()
 	run2, _ := e.Start(pid, StartOptions{})
 	d2 := waitRun(t, e, run2.ID)
 	require.Equal(t, RunSucceeded, d2.Run.State, d2.Run.Error)
+	assert.Equal(t, map[string]StepState{"cand": StepSucceeded, "deploy": StepCached, "watch": StepCached}, stepStates(d2))
 	assert.Equal(t, 1, f.started)
-	assert.Contains(t, strings.Join(stepByID(d2, "deploy").Logs, " "), "already takes all traffic")
+
+	// Rolled back by hand since: the cached ramp no longer holds, so the
+	// deploy step ramps again.
+	f.mu.Lock()
+	f.serving = 1
+	f.mu.Unlock()
+	run3, _ := e.Start(pid, StartOptions{})
+	d3 := waitRun(t, e, run3.ID)
+	require.Equal(t, RunSucceeded, d3.Run.State, d3.Run.Error)
+	assert.Equal(t, StepSucceeded, stepByID(d3, "deploy").State)
+	assert.Contains(t, strings.Join(stepByID(d3, "deploy").Logs, " "), "no longer holds (churn-api serves v1 now, not v2); running it again.")
+	assert.Equal(t, 2, f.started)
+}
+
+// The ramp's settings are fields of the deploy step, so the builder's
+// generated form shows them; bad values are refused in words.
+func TestDeployFieldsMakeThePlan(t *testing.T) {
+	f := &fakeRamper{serving: 1, outcome: deployment.RampPromoted, release: make(chan struct{})}
+	close(f.release)
+	types := NewTypes()
+	types.Register(Def{Type: StepType{Name: "candidate", Outputs: []Port{{Name: "model_version", Type: ModelVersion}}}, Exec: candidateStep{"2"}})
+	RegisterSteps(types, Services{Ramper: f})
+	def, ok := types.Get("deploy")
+	require.True(t, ok)
+	var names []string
+	for _, fl := range def.Type.Fields {
+		names = append(names, fl.Name)
+	}
+	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience"}, names)
+	assert.True(t, def.Type.Cacheable)
+
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	e := New(Config{Store: st, Types: types})
+	stop := runEngine(e)
+	defer stop()
+	save := func(name string, fields map[string]any) string {
+		fields["deployment"] = "churn-api"
+		p, err := e.Save(Pipeline{Name: name, Steps: []Step{{ID: "cand", Type: "candidate"},
+			{ID: "deploy", Type: "deploy", Fields: fields, Inputs: map[string]string{"candidate": "cand.model_version"}}}})
+		require.NoError(t, err)
+		return p.ID
+	}
+	pid := save("by requests", map[string]any{"stages": "10,50", "hold_minutes": 0.0, "hold_requests": 40.0,
+		"error_margin_pct": 2.5, "latency_margin_ms": 30.0, "latency_margin_pct": 10.0, "patience": 8.0})
+	run, _ := e.Start(pid, StartOptions{})
+	d := waitRun(t, e, run.ID)
+	require.Equal(t, RunSucceeded, d.Run.State, d.Run.Error)
+	require.Len(t, f.plans, 1)
+	pl := f.plans[0]
+	assert.Equal(t, []deployment.Stage{{Percent: 10, Requests: 40}, {Percent: 50, Requests: 40}}, pl.Stages)
+	assert.Equal(t, 2.5, pl.ErrorMarginPct)
+	assert.Equal(t, 30.0, pl.LatencyMarginMs)
+	assert.Equal(t, 10.0, pl.LatencyMarginPct)
+	assert.Equal(t, 8.0, pl.Patience)
+	f.mu.Lock()
+	f.hasRamp = false // that ramp ended
+	f.mu.Unlock()
+
+	for _, c := range []struct {
+		fields map[string]any
+		want   string
+	}{
+		{map[string]any{"error_margin_pct": -1.0}, `Step "deploy": error_margin_pct must be 0 or more, not -1.`},
+		{map[string]any{"patience": 0.5}, `Step "deploy": patience is how many holds a stage may take; give 1 or more, not 0.5.`},
+		{map[string]any{"hold_minutes": 0.0, "hold_requests": 0.0}, "Stage 1 has no hold: give minutes, requests, or both."},
+		{map[string]any{"stages": "5,x"}, `Step "deploy": stage "x" is not a percentage`},
+	} {
+		pid := save(c.want, c.fields)
+		run, _ := e.Start(pid, StartOptions{})
+		d := waitRun(t, e, run.ID)
+		assert.Equal(t, RunFailed, d.Run.State)
+		assert.Contains(t, d.Run.Error, c.want)
+	}
+	assert.Len(t, f.plans, 1, "no bad plan reached the deployment")
 }
 
 func TestWatchReportsARollback(t *testing.T) {

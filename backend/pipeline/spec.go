@@ -58,7 +58,7 @@ const (
 	TriggerAlert    TriggerKind = "alert"
 	TriggerWebhook  TriggerKind = "webhook"
 	// TriggerFolder watches a folder: each new file is imported as the
-	// next version of Dataset, then a run starts.
+	// next version of Dataset, then a run starts (unless ImportOnly).
 	TriggerFolder TriggerKind = "folder"
 )
 
@@ -77,6 +77,11 @@ type Trigger struct {
 	Rule    string      `json:"rule,omitempty"`
 	// Folder is the absolute path a folder trigger watches.
 	Folder string `json:"folder,omitempty"`
+	// ImportOnly makes a folder trigger import its new files without
+	// starting a run: new labelled data lands as the next version, and
+	// another trigger (a monitor's drift alert) decides when retraining is
+	// worth the machine. The run it starts reads the newest version.
+	ImportOnly bool `json:"importOnly,omitempty"`
 }
 
 // canonical turns decoded field values (from YAML or JSON) into the

@@ -34,6 +34,10 @@ type triggerState struct {
 	// Files are a folder trigger's files already handled: name → size and
 	// modification time, so a file replaced in place counts as new.
 	Files map[string]string `json:"files,omitempty"`
+	// Looked says the folder was looked at once: an empty Files does not
+	// survive JSON, and without this a folder empty at first sight would
+	// take its first file for one that was there before.
+	Looked bool `json:"looked,omitempty"`
 }
 
 func triggerKey(pid string, t Trigger) []byte {
@@ -237,7 +241,8 @@ const maxFolderFiles = 10000
 // checkFolders looks at each watched folder: a file not seen before, and
 // the same size and time as at the previous look (so one still being
 // written waits), is imported as the next version of the trigger's
-// dataset, oldest first, and a run fires. Files present when a trigger is
+// dataset, oldest first, and a run fires (an ImportOnly trigger imports
+// and leaves starting to another trigger). Files present when a trigger is
 // first seen count as already handled.
 func (e *Engine) checkFolders(ctx context.Context) {
 	if e.cfg.Datasets == nil {
@@ -273,8 +278,9 @@ func (e *Engine) checkFolders(ctx context.Context) {
 		sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
 		var fresh []file
 		e.advance(p.ID, t, func(st triggerState) (triggerState, bool) {
-			first := st.Files == nil
-			if first {
+			first := st.Files == nil && !st.Looked
+			st.Looked = true
+			if st.Files == nil {
 				st.Files = map[string]string{}
 			}
 			for _, f := range files {
@@ -317,6 +323,10 @@ func (e *Engine) checkFolders(ctx context.Context) {
 			delete(e.settling, t.Folder+"\x00"+f.name)
 			e.mu.Unlock()
 			if err != nil {
+				continue
+			}
+			if t.ImportOnly {
+				e.log.Info("imported a watched file", "pipeline", p.Name, "file", f.name, "version", v.Number)
 				continue
 			}
 			e.fireLogged(p, Firing{Kind: TriggerFolder, Detail: fmt.Sprintf("new file %s imported as %s v%d", f.name, v.Dataset, v.Number)})

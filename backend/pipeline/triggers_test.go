@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,4 +160,38 @@ func TestFolderTriggerImportsNewFiles(t *testing.T) {
 	list, _ = w.datasets.List()
 	require.Len(t, list, 1)
 	assert.Equal(t, 1, list[0].Versions, "old.csv was never imported")
+}
+
+// An import-only folder trigger imports new files as versions and starts
+// nothing; it is written and read back in YAML, and refused on any other
+// kind of trigger.
+func TestImportOnlyFolderTrigger(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	inbox := t.TempDir()
+	p, err := w.engine.Save(Pipeline{Name: "inbox", Triggers: []Trigger{{Kind: TriggerFolder, Folder: inbox, Dataset: "churn", ImportOnly: true}},
+		Steps: []Step{{ID: "data", Type: "data.newest", Fields: map[string]any{"dataset": "churn"}}}})
+	require.NoError(t, err)
+	w.engine.checkFolders(ctx)
+	writeChurn(t, filepath.Join(inbox, "new.csv"), 60, 2)
+	w.engine.checkFolders(ctx)
+	w.engine.checkFolders(ctx)
+	list, _ := w.datasets.List()
+	require.Len(t, list, 1)
+	assert.Equal(t, 1, list[0].Versions, "the file became a version")
+	runs, _ := w.engine.Runs(p.ID, 0)
+	assert.Empty(t, runs, "and started no run")
+
+	y, err := ExportYAML(p)
+	require.NoError(t, err)
+	assert.Contains(t, string(y), "import_only: true")
+	back, err := ParseYAML(y, w.engine.Types())
+	require.NoError(t, err)
+	assert.True(t, back.Triggers[0].ImportOnly)
+	_, err = ParseYAML([]byte(strings.Replace(string(y), "import_only: true", "import_only: maybe", 1)), w.engine.Types())
+	assert.ErrorContains(t, err, `trigger 1's import_only must be true or false, not "maybe"`)
+
+	p.Triggers = []Trigger{{Kind: TriggerManual, ImportOnly: true}}
+	_, err = w.engine.Save(p)
+	assert.ErrorContains(t, err, "only a folder trigger can import without starting a run")
 }

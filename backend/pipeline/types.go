@@ -117,6 +117,15 @@ type Keyer interface {
 	Key(ctx context.Context, x *Exec) (string, error)
 }
 
+// Reuser is implemented by executors whose earlier result can stop being
+// true of the world after it was cached: a ramp that promoted a version
+// is reusable only while that version still takes the deployment's
+// traffic. Reusable returns "" to take the cache hit, else why not (the
+// step then runs).
+type Reuser interface {
+	Reusable(ctx context.Context, x *Exec, outputs map[string]Value) (string, error)
+}
+
 // Def is a step type with the executor that runs it.
 type Def struct {
 	Type StepType

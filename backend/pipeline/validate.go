@@ -147,6 +147,9 @@ func validateTrigger(n int, t Trigger) []Problem {
 	bad := func(msg string, args ...any) []Problem {
 		return []Problem{{Trigger: n, Message: fmt.Sprintf("Trigger %d (%s): ", n, t.Kind) + fmt.Sprintf(msg, args...)}}
 	}
+	if t.ImportOnly && t.Kind != TriggerFolder {
+		return bad("only a folder trigger can import without starting a run (import_only).")
+	}
 	switch t.Kind {
 	case TriggerManual, TriggerWebhook:
 	case TriggerSchedule:

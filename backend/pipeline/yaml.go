@@ -33,6 +33,8 @@ type yamlTrigger struct {
 	Monitor string      `yaml:"monitor,omitempty"`
 	Rule    string      `yaml:"rule,omitempty"`
 	Folder  string      `yaml:"folder,omitempty"`
+	// ImportOnly is a folder trigger's import_only.
+	ImportOnly bool `yaml:"import_only,omitempty"`
 }
 
 type yamlStep struct {
@@ -238,10 +240,20 @@ func parseTriggers(v *yaml.Node, p *Pipeline, pos positions) error {
 		pos[fmt.Sprintf("trigger/%d", i+1)] = item.Line
 		var t Trigger
 		where := fmt.Sprintf("trigger %d", i+1)
-		err := eachKey(item, []string{"kind", "cron", "dataset", "monitor", "rule", "folder"}, where, func(key string, _, val *yaml.Node) error {
+		err := eachKey(item, []string{"kind", "cron", "dataset", "monitor", "rule", "folder", "import_only"}, where, func(key string, _, val *yaml.Node) error {
 			var s string
 			if err := scalar(val, where+"'s "+key, &s); err != nil {
 				return err
+			}
+			if key == "import_only" {
+				switch strings.ToLower(s) {
+				case "true", "yes":
+					t.ImportOnly = true
+				case "false", "no", "":
+				default:
+					return yamlError(val, "%s's import_only must be true or false, not %q.", where, s)
+				}
+				return nil
 			}
 			switch key {
 			case "kind":
