@@ -1288,6 +1288,7 @@ export interface Trigger {
   monitor?: string;
   rule?: string;
   folder?: string;
+  importOnly?: boolean;
 }
 
 export type TriggerKind = 'alert' | 'dataset' | 'folder' | 'manual' | 'schedule' | 'webhook';
