@@ -108,6 +108,7 @@ var readOnly = map[string]string{
 	"POST /api/call/Pipelines.ExportYAML":                                "read",
 	"POST /api/call/Pipelines.Runs":                                      "read",
 	"POST /api/call/Pipelines.Run":                                       "read",
+	"POST /api/call/Pipelines.NextFires":                                 "previews a cron expression it is given; stores nothing",
 	"POST /api/call/Training.Jobs":                                       "read",
 	"POST /api/call/Training.Job":                                        "read",
 	"POST /api/call/Training.Logs":                                       "read",

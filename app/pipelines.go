@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/pipeline"
@@ -42,6 +43,31 @@ func (p *Pipelines) Check(pl pipeline.Pipeline) ([]pipeline.Problem, error) {
 		return []pipeline.Problem{{Message: core.ErrorMessage(err)}}, nil
 	}
 	return listed(pipeline.Validate(pl, p.engine.Types()), nil)
+}
+
+// maxNextFires bounds a schedule preview: a few times show the rhythm.
+const maxNextFires = 10
+
+// NextFires previews a schedule trigger: the next count times (at most 10)
+// its cron expression fires after now, in UTC, or the sentence saying why
+// the expression is not one. The editor shows them beside the field, and
+// the list shows each pipeline's next scheduled start.
+func (p *Pipelines) NextFires(cron string, count int) ([]time.Time, error) {
+	s, err := pipeline.ParseCron(cron)
+	if err != nil {
+		return nil, err
+	}
+	count = min(max(count, 1), maxNextFires)
+	out := make([]time.Time, 0, count)
+	t := time.Now().UTC()
+	for range count {
+		t = s.Next(t)
+		if t.IsZero() { // an expression that never fires again (30 February)
+			break
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // Save creates (empty ID) or replaces a pipeline; an invalid one is

@@ -78,3 +78,25 @@ func TestPipelinesBound(t *testing.T) {
 	_, err = p.RetrainOnDrift("churn-api")
 	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
 }
+
+// A schedule preview gives the next times in order, each a real firing of
+// the expression; a bad expression is refused in words.
+func TestPipelinesNextFires(t *testing.T) {
+	p := NewPipelines(t.Context(), pipeline.New(pipeline.Config{Store: store.MustOpen(t), Bus: core.NewBus(), Types: pipeline.NewTypes()}), pipeline.Lineage{})
+	times, err := p.NextFires("30 3 * * *", 3)
+	require.NoError(t, err)
+	require.Len(t, times, 3)
+	assert.True(t, times[0].After(time.Now().Add(-time.Second)))
+	for i, at := range times {
+		assert.Equal(t, 3, at.Hour())
+		assert.Equal(t, 30, at.Minute())
+		if i > 0 {
+			assert.Equal(t, 24*time.Hour, at.Sub(times[i-1]))
+		}
+	}
+	many, err := p.NextFires("@hourly", 500)
+	require.NoError(t, err)
+	assert.Len(t, many, 10, "a preview is bounded")
+	_, err = p.NextFires("every tuesday", 3)
+	assert.Contains(t, core.ErrorMessage(err), "is not a cron expression")
+}

@@ -1479,6 +1479,7 @@ export interface Methods {
   'Pipelines.Get': (id: string) => Pipeline;
   'Pipelines.ImportYAML': (text: string) => Pipeline;
   'Pipelines.List': () => PipelineSummary[];
+  'Pipelines.NextFires': (cron: string, count: number) => Time[];
   'Pipelines.Reject': (runID: string, step: string, note: string) => StepRecord;
   'Pipelines.RetrainOnDrift': (deploymentID: string) => Pipeline;
   'Pipelines.Retry': (runID: string, step: string) => PipelineRun;
