@@ -11,6 +11,7 @@ package blob
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -65,10 +67,34 @@ type Meta struct {
 	Created time.Time `json:"created"`
 }
 
+// Encryption seals blob files at rest; the zero value keeps them plain.
+type Encryption struct {
+	// Files seals each blob's bytes (see package sealed).
+	Files sealed.Key
+	// Names keys the HMAC-SHA256 a blob file is named by. Blobs are still
+	// addressed by the SHA-256 of their plaintext (dedupe, lineage and the
+	// digests in records and backups are unchanged), but a file named by
+	// that hash would let whoever holds the disk confirm that a known file
+	// (a public dataset, a leaked model) is stored here by hashing it; an
+	// HMAC under a key derived from the data key tells them nothing. What
+	// stays visible: how many blobs there are and their sizes (to within a
+	// 16-byte tag per 64 KiB).
+	Names []byte
+}
+
+// Scratch is where plaintext copies of encrypted blobs go while a reader
+// that needs a path (a container's mount, a table reader) uses them:
+// outside the data dir, private to this user, each removed when its user
+// releases it.
+func Scratch() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tern-plain-%d", os.Getuid()))
+}
+
 // Store is the blob directory plus its holder records.
 type Store struct {
 	dir string
 	db  *store.Store
+	enc Encryption
 	// mu serialises linking a blob into place with the transaction that
 	// records its holder, so a concurrent failed write cannot delete a
 	// file that another write has just started to hold.
@@ -112,6 +138,13 @@ func Recorded(txn *badger.Txn) ([]Meta, error) {
 // are removed, so call Open once per data dir, at start-up, and share the
 // Store: a second Open while a write is committing could remove its file.
 func Open(dir string, db *store.Store) (*Store, error) {
+	return OpenEncrypted(dir, db, Encryption{})
+}
+
+// OpenEncrypted is Open for a blob tree sealed with enc (or plain when enc
+// is the zero value). Every blob of one tree is sealed the same way: a
+// migration (package atrest) converts a tree as a whole.
+func OpenEncrypted(dir string, db *store.Store, enc Encryption) (*Store, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "sha256"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its blob folder %s.", d)
@@ -121,7 +154,7 @@ func Open(dir string, db *store.Store) (*Store, error) {
 	for _, e := range ents {
 		os.Remove(filepath.Join(dir, "tmp", e.Name()))
 	}
-	s := &Store{dir: dir, db: db}
+	s := &Store{dir: dir, db: db, enc: enc}
 	s.removeUnrecorded()
 	return s, nil
 }
@@ -130,37 +163,68 @@ func Open(dir string, db *store.Store) (*Store, error) {
 // killed between moving a file into place and committing its record
 // leaves one. Nothing else writes yet when Open runs, so none is in flight.
 func (s *Store) removeUnrecorded() {
-	s.walkFiles(func(p string, d Digest, _ fs.DirEntry) {
-		err := s.db.DB.View(func(txn *badger.Txn) error {
-			_, err := txn.Get(metaKey(d))
-			return err
-		})
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	names, err := s.recordedNames()
+	if err != nil {
+		return // keep everything rather than guess
+	}
+	s.walkFiles(func(p, name string, _ fs.DirEntry) {
+		if _, ok := names[name]; !ok {
 			removeBlobFile(p)
 		}
 	})
 }
 
-// walkFiles calls fn for every file in the blob tree whose name is a
-// digest; anything else there (temp files, strays) is none of its business.
-func (s *Store) walkFiles(fn func(path string, d Digest, de fs.DirEntry)) {
+// recordedNames maps the file name of every recorded blob to its digest.
+func (s *Store) recordedNames() (map[string]Digest, error) {
+	metas, _, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Digest, len(metas))
+	for d := range metas {
+		out[s.fileName(d)] = d
+	}
+	return out, nil
+}
+
+// walkFiles calls fn for every file in the blob tree whose name could be
+// a blob's (64 hex characters); anything else there (temp files, strays)
+// is none of its business.
+func (s *Store) walkFiles(fn func(path, name string, de fs.DirEntry)) {
 	filepath.WalkDir(filepath.Join(s.dir, "sha256"), func(p string, de fs.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
 			return nil
 		}
-		if d, perr := ParseDigest(de.Name()); perr == nil {
-			fn(p, d, de)
+		if _, perr := ParseDigest(de.Name()); perr == nil {
+			fn(p, de.Name(), de)
 		}
 		return nil
 	})
 }
 
+// fileName is the name of d's file: the digest itself, or its HMAC when
+// blobs are encrypted (see Encryption.Names).
+func (s *Store) fileName(d Digest) string {
+	if len(s.enc.Names) == 0 {
+		return string(d)
+	}
+	m := hmac.New(sha256.New, s.enc.Names)
+	m.Write(d.raw())
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Encrypted reports whether blob files are sealed.
+func (s *Store) Encrypted() bool { return s.enc.Files.Enabled() }
+
 // Dir is the root of the blob tree.
 func (s *Store) Dir() string { return s.dir }
 
 // Path is where the blob with digest d lives (whether or not it exists).
+// When blobs are encrypted the file holds sealed bytes: read them with
+// Open, or get a plaintext copy with Plain.
 func (s *Store) Path(d Digest) string {
-	return filepath.Join(s.dir, "sha256", string(d[:2]), string(d))
+	n := s.fileName(d)
+	return filepath.Join(s.dir, "sha256", n[:2], n)
 }
 
 // Has reports whether the blob's file exists.
@@ -173,6 +237,8 @@ func (s *Store) Has(d Digest) bool {
 type Temp struct {
 	s    *Store
 	f    *os.File
+	w    io.Writer // f, or a sealing writer over it
+	seal *sealed.Writer
 	h    hash.Hash
 	n    int64
 	done bool
@@ -188,7 +254,16 @@ func (s *Store) Create() (*Temp, error) {
 	if err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Tern cannot write to its blob folder: %v", plain(err))
 	}
-	return &Temp{s: s, f: f, h: sha256.New()}, nil
+	t := &Temp{s: s, f: f, w: f, h: sha256.New()}
+	if s.Encrypted() {
+		if t.seal, err = sealed.NewWriter(f, s.enc.Files); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, core.Wrap(err, core.Internal, "Tern cannot start an encrypted blob: %v", err)
+		}
+		t.w = t.seal
+	}
+	return t, nil
 }
 
 // Write hashes and stores p. Large writes hash on another core while the
@@ -205,11 +280,11 @@ func (t *Temp) Write(p []byte) (int, error) {
 			t.h.Write(p)
 			close(done)
 		}()
-		n, err = t.f.Write(p)
+		n, err = t.w.Write(p)
 		<-done
 	} else {
 		t.h.Write(p)
-		n, err = t.f.Write(p)
+		n, err = t.w.Write(p)
 	}
 	t.n += int64(n)
 	if err != nil {
@@ -224,9 +299,37 @@ func (t *Temp) Size() int64 { return t.n }
 // Digest is the hash of the bytes written so far.
 func (t *Temp) Digest() Digest { return Digest(hex.EncodeToString(t.h.Sum(nil))) }
 
-// File is the open temp file, for formats that must be read back before
-// commit (Parquet keeps its schema in a footer).
-func (t *Temp) File() *os.File { return t.f }
+// ReaderAt reads back what was written, for formats that must be read
+// before commit (Parquet keeps its schema in a footer). Nothing may be
+// written after it: an encrypted blob is sealed off here.
+func (t *Temp) ReaderAt() (io.ReaderAt, error) {
+	if t.seal == nil {
+		return t.f, nil
+	}
+	if err := t.finishSeal(); err != nil {
+		return nil, err
+	}
+	st, err := t.f.Stat()
+	if err != nil {
+		return nil, core.Wrap(err, core.Unavailable, "Tern could not read back the file: %v", plain(err))
+	}
+	r, err := sealed.NewReader(t.f, st.Size(), t.s.enc.Files)
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "Tern could not read back the encrypted file: %v", err)
+	}
+	return r, nil
+}
+
+// finishSeal writes the last sealed chunk; once only.
+func (t *Temp) finishSeal() error {
+	if t.seal == nil {
+		return nil
+	}
+	if err := t.seal.Close(); err != nil {
+		return core.Wrap(err, core.Unavailable, "Tern could not write the file into its blob folder: %v", plain(err))
+	}
+	return nil
+}
 
 // Abort removes the temp file. Safe to call after Commit.
 func (t *Temp) Abort() {
@@ -247,6 +350,10 @@ func (t *Temp) Commit(holder string, update func(txn *badger.Txn, d Digest) erro
 		return "", core.Errorf(core.Internal, "This blob write was already finished.")
 	}
 	if err := t.finishHash(); err != nil {
+		t.Abort()
+		return "", err
+	}
+	if err := t.finishSeal(); err != nil {
 		t.Abort()
 		return "", err
 	}
@@ -461,8 +568,12 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		}
 	}
 	// Orphan files: on disk, not recorded.
-	s.walkFiles(func(p string, d Digest, de fs.DirEntry) {
-		if _, ok := metas[d]; !ok {
+	names := make(map[string]bool, len(metas))
+	for d := range metas {
+		names[s.fileName(d)] = true
+	}
+	s.walkFiles(func(p, name string, de fs.DirEntry) {
+		if !names[name] {
 			if fi, err := de.Info(); err == nil && removeBlobFile(p) == nil {
 				res.Blobs++
 				res.Bytes += fi.Size()
@@ -516,9 +627,12 @@ func (s *Store) Put(ctx context.Context, r io.Reader, holder string) (Digest, in
 	return d, t.n, err
 }
 
-// Open opens a blob for reading.
-func (s *Store) Open(d Digest) (*os.File, error) {
-	f, err := os.Open(s.Path(d))
+// Open opens a blob for reading its plaintext.
+func (s *Store) Open(d Digest) (sealed.ReadFile, error) {
+	f, err := s.enc.Files.Open(s.Path(d))
+	if errors.Is(err, sealed.ErrCorrupt) {
+		return nil, core.Wrap(err, core.Internal, "The stored file %s… is damaged or was encrypted with another key: %v", shortD(d), plain(err))
+	}
 	if err != nil {
 		return nil, core.Wrap(err, core.NotFound, "The stored file %s… is missing from the blob folder.", shortD(d))
 	}
@@ -535,4 +649,37 @@ func plain(err error) string {
 		return le.Err.Error()
 	}
 	return strings.TrimSpace(fmt.Sprint(err))
+}
+
+// Plain gives a path holding d's plaintext, for readers that need a path
+// (a container's bind mount, a table reader): the blob's own file when
+// blobs are plain, else a fresh copy in Scratch that release removes. Call
+// release when the reader is done (a job when it ends); it is idempotent.
+func (s *Store) Plain(d Digest) (path string, release func(), err error) {
+	if !s.Encrypted() {
+		return s.Path(d), func() {}, nil
+	}
+	src, err := s.Open(d)
+	if err != nil {
+		return "", nil, err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(Scratch(), 0o700); err != nil {
+		return "", nil, core.Wrap(err, core.Unavailable, "Tern cannot create its folder for decrypted files %s: %v", Scratch(), plain(err))
+	}
+	dir, err := os.MkdirTemp(Scratch(), "blob-")
+	if err != nil {
+		return "", nil, core.Wrap(err, core.Unavailable, "Tern cannot create a folder for a decrypted file: %v", plain(err))
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { os.RemoveAll(dir) }) }
+	p := filepath.Join(dir, string(d))
+	if _, err := (sealed.Key(nil)).WriteFile(p, src, 0o400); err != nil {
+		release()
+		if errors.Is(err, sealed.ErrCorrupt) {
+			return "", nil, core.Wrap(err, core.Internal, "The stored file %s… is damaged or was encrypted with another key.", shortD(d))
+		}
+		return "", nil, core.Wrap(err, core.Unavailable, "Tern could not decrypt the stored file %s…: %v", shortD(d), plain(err))
+	}
+	return p, release, nil
 }

@@ -36,11 +36,14 @@ const (
 // make the digest disagree with the stored bytes. errors.Is(err,
 // ErrNoClone) means "copy instead".
 func (s *Store) Clone(src *os.File) (*Temp, error) {
+	if s.Encrypted() {
+		return nil, ErrNoClone // the stored bytes are sealed, never the source's blocks
+	}
 	dst, err := cloneInto(src, filepath.Join(s.dir, "tmp"))
 	if err != nil {
 		return nil, err
 	}
-	return &Temp{s: s, f: dst, h: sha256.New(), cloned: true}, nil
+	return &Temp{s: s, f: dst, w: dst, h: sha256.New(), cloned: true}, nil
 }
 
 // Cloned reports whether the blob's bytes came from a clone.

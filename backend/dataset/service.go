@@ -270,7 +270,10 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		defer t.Abort()
 		tmp, sink, stored = t, t, blob.Copied
 	}
-	readAt := func() (io.ReaderAt, int64, error) { return tmp.File(), tmp.Size(), nil }
+	readAt := func() (io.ReaderAt, int64, error) {
+		ra, err := tmp.ReaderAt()
+		return ra, tmp.Size(), err
+	}
 	// The dataset's rules are known before the pass, so the values the
 	// format and category rules need are tested as the profile counts them.
 	opts.checks = s.rulesByName(name)
