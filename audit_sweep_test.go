@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tern-studio/tern/backend/audit"
+	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/registry"
 )
@@ -492,9 +493,10 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	})
 
 	// Deployments (in-process endpoints when no runtime binary is built in).
-	var depID string
+	var depID, depURL string
 	s.step(call+"Deployments.Deploy", B, 1, func() {
-		depID = find(s.call("Deployments.Deploy", "churn", "1", map[string]any{"name": "churn-api"}), "id")
+		dep := s.call("Deployments.Deploy", "churn", "1", map[string]any{"name": "churn-api"})
+		depID, depURL = find(dep, "id"), find(dep, "endpoint")
 	})
 	s.step(call+"Deployments.AddVersion", B, 1, func() { s.call("Deployments.AddVersion", depID, "2") })
 	s.step(call+"Deployments.SetCanary", B, 1, func() { s.call("Deployments.SetCanary", depID, "v2", 10) })
@@ -518,11 +520,35 @@ func TestEveryChangeIsAudited(t *testing.T) {
 
 	// Labels for a deployment's monitor: kept, then the monitor runs.
 	depMon := find(s.call("Monitoring.CreateMonitor", map[string]any{"name": "live", "kind": "deployment", "deployment": depID, "refVersion": ver1}), "id")
+	// One prediction served as req-1, so its label joins (and traffic can
+	// become a dataset version below).
+	row := make([]string, len(cols))
+	for j := range row {
+		row[j] = fmt.Sprint(j % 5)
+	}
+	req, err := http.NewRequest("POST", strings.TrimSuffix(depURL, "/")+"/invocations", strings.NewReader(
+		fmt.Sprintf(`{"dataframe_split":{"columns":["%s"],"data":[[%s]]}}`, strings.Join(cols, `","`), strings.Join(row, ","))))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(core.RequestIDHeader, "req-1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, string(body))
+	require.Eventually(t, func() bool { // the prediction log writes in batches
+		out, _ := json.Marshal(s.call("Deployments.Predictions", depID, 5))
+		return strings.Contains(string(out), "req-1")
+	}, 10*time.Second, 20*time.Millisecond)
 	labels := writeFile(t, filepath.Join(s.dir, "labels.csv"), "request_id,label\nreq-1,1\nreq-2,0\n")
 	// Two records: the labels, and the report of the monitor run they trigger.
 	s.step(call+"Monitoring.LabelsFromFile", B, 2, func() { s.call("Monitoring.LabelsFromFile", depMon, labels, "classification", "") })
 	s.step("POST /api/monitor/monitors/{id}/labels", B, 2, func() {
 		s.do("POST", "/api/monitor/monitors/"+depMon+"/labels", "cookie", "text/csv", []byte("request_id,label\nreq-3,1\n"))
+	})
+	// One record: the new dataset version's import.
+	s.step(call+"Monitoring.TrafficDataset", B, 1, func() {
+		s.call("Monitoring.TrafficDataset", depMon, map[string]any{"dataset": "from-traffic"})
 	})
 	s.step(call+"Deployments.Stop", B, 1, func() { s.call("Deployments.Stop", depID) })
 	s.step(call+"Deployments.Delete", B, 1, func() { s.call("Deployments.Delete", depID) })

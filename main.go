@@ -248,7 +248,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.registry.DeploymentsOf = e.deployments.DeploymentsOf                   // what is served is not deleted or renamed
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
-		Tables: monitor.DatasetTables{Datasets: e.datasets}, Logs: monitor.ServingLog{Store: st}})
+		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
 	if e.sweeps, err = sweep.New(sweep.Config{Store: st, Bus: e.bus, Runs: e.tracking, Models: e.registry,
 		Runner: sweep.Jobs{Runner: e.runner, Data: runner.VersionData(e.datasets)}}); err != nil {

@@ -109,3 +109,15 @@ func (m *Monitoring) PerformanceChart(monitorID, metric string) (string, error) 
 	b, err := m.svc.PerformanceChart(monitorID, metric)
 	return string(b), err
 }
+
+// TrafficDataset writes a deployment monitor's labelled traffic — the
+// logged inputs joined with the labels that arrived, in the time range
+// given (zero times: all) — as the next version of a dataset (by default
+// the one the model was trained on), with lineage back to the deployment
+// and the label files. Progress and Cancel go by opt.ImportID as for any
+// import (Datasets.Cancel).
+func (m *Monitoring) TrafficDataset(monitorID string, opt monitor.TrafficOptions) (*monitor.TrafficResult, error) {
+	ctx, done := m.life.call()
+	defer done()
+	return m.svc.TrafficDataset(ctx, monitorID, opt)
+}

@@ -339,7 +339,7 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 		ID: core.NewID(), DatasetID: ds.ID, Dataset: name, Number: ds.Latest + 1, SourceName: source,
 		Size: tmp.Size(), Digest: digest, Rows: p.profile.Rows, Columns: len(p.profile.Columns),
 		Format: det.Format, Encoding: det.Encoding, Delimiter: det.Delimiter, Header: det.Header,
-		NullTokens: opts.NullTokens, Imported: now, Stored: stored, requestKey: rk,
+		NullTokens: opts.NullTokens, Imported: now, Stored: stored, requestKey: rk, Origin: opts.Origin,
 	}
 	for i, c := range det.Columns {
 		c.Type = p.profile.Columns[i].Type
@@ -348,6 +348,12 @@ func (s *Service) importStream(ctx context.Context, r io.Reader, size int64, sou
 	// Carry the user's roles forward to a new version of the same data.
 	if latest.ID != "" {
 		carryRoles(v.Schema, latest.Schema)
+	} else if opts.Target != "" {
+		for i := range v.Schema {
+			if v.Schema[i].Name == opts.Target {
+				v.Schema[i].Role = Target
+			}
+		}
 	}
 	v.ImportMillis = s.Now().Sub(start).Milliseconds()
 	ds.Latest = v.Number

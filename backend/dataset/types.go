@@ -54,6 +54,12 @@ type Options struct {
 	// checks are the dataset's rules, for the value tests made in the pass
 	// (unexported: not part of the settings that identify a version).
 	checks []Rule
+	// Origin is set by Tern when it wrote the file (never by a client:
+	// no JSON name), and becomes the new version's Origin.
+	Origin *Origin `json:"-"`
+	// Target, set by Tern with Origin, names the column that gets the
+	// target role when no earlier version says otherwise.
+	Target string `json:"-"`
 }
 
 // DefaultNullTokens are read as missing values, as pandas does.
@@ -95,8 +101,11 @@ type Version struct {
 	Stored string `json:"stored,omitempty"`
 	// Checks summarises the version's check against its dataset's rules
 	// (nil: the dataset had no rules when it was imported or last checked).
-	Checks  *CheckSummary `json:"checks,omitempty"`
-	Trashed bool          `json:"trashed"`
+	Checks *CheckSummary `json:"checks,omitempty"`
+	// Origin is the lineage of a version Tern wrote itself (nil for an
+	// imported file).
+	Origin  *Origin `json:"origin,omitempty"`
+	Trashed bool    `json:"trashed"`
 	// Reused is set on an import result that matched an existing version
 	// (same bytes and settings): nothing new was stored.
 	Reused bool `json:"reused,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
@@ -28,7 +29,8 @@ func monitorRoutes(m Monitoring) []Route {
 		{Pattern: "GET /api/monitor/reports/{file}", Handler: http.HandlerFunc(h.report)},
 		{Pattern: "GET /api/monitor/reports/{id}/charts/{column}", Handler: http.HandlerFunc(h.chart)},
 		// A label file as the raw body (CSV or JSON lines); ?task= and
-		// ?window= (a Go duration such as 1h) tune the metrics.
+		// ?window= (a Go duration such as 1h) tune the metrics, ?name=
+		// is the file's name (kept in lineage).
 		{Pattern: "POST /api/monitor/monitors/{id}/labels", Handler: http.HandlerFunc(h.labels), RawBody: true, MaxBytes: monitor.MaxLabelBytes},
 		{Pattern: "GET /api/monitor/monitors/{id}/performance.svg", Handler: http.HandlerFunc(h.performanceChart)},
 	}
@@ -41,6 +43,10 @@ func (h monitorHandlers) labels(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		WriteError(w, err)
 		return
+	}
+	opt.Source = path.Base(r.URL.Query().Get("name")) // the uploaded file's name, for lineage
+	if opt.Source == "." || opt.Source == "/" {
+		opt.Source = ""
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, monitor.MaxLabelBytes+1))
 	if err != nil {

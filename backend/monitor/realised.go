@@ -2,17 +2,21 @@ package monitor
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -21,9 +25,11 @@ import (
 //
 //	0x53 deployment 0x00 request id 0x00 U64(row) -> label (canonical text)
 //	0x54 monitor id                 -> Performance (JSON; the latest, aggregates only)
+//	0x55 deployment 0x00 U64(ns)    -> dataset.LabelFile (JSON; one per label file received)
 const (
 	prefixLabel       = store.PrefixMonitor + 3
 	prefixPerformance = store.PrefixMonitor + 4
+	prefixLabelFile   = store.PrefixMonitor + 5
 )
 
 // LabelOptions tune how realised performance is computed; zero values
@@ -33,6 +39,9 @@ type LabelOptions struct {
 	Task string `json:"task,omitempty"`
 	// Window is the width of a time window (nanoseconds in JSON).
 	Window time.Duration `json:"window,omitempty"`
+	// Source names the label file (its base name), kept in the lineage of
+	// datasets made from the traffic it labels.
+	Source string `json:"source,omitempty"`
 }
 
 // NewLabelOptions reads the options as a person types them: task ("" for
@@ -79,6 +88,9 @@ func (s *Service) IngestLabelsFile(ctx context.Context, monitorID, path string, 
 	if err != nil {
 		return nil, core.Errorf(core.NotFound, "The label file %s cannot be read.", path)
 	}
+	if opt.Source == "" {
+		opt.Source = filepath.Base(path)
+	}
 	return s.IngestLabels(ctx, monitorID, data, opt)
 }
 
@@ -104,7 +116,12 @@ func (s *Service) IngestLabels(ctx context.Context, monitorID string, data []byt
 	if err != nil {
 		return nil, err
 	}
-	if err := s.storeLabels(m.Deployment, labels); err != nil {
+	sum := sha256.Sum256(data)
+	file := dataset.LabelFile{Name: opt.Source, SHA256: hex.EncodeToString(sum[:]), Labels: len(labels), Received: s.clock.Now().UTC()}
+	if file.Name == "" {
+		file.Name = "labels"
+	}
+	if err := s.storeLabels(m.Deployment, file, labels); err != nil {
 		return nil, err
 	}
 	if opt.Task != "" || opt.Window > 0 {
@@ -138,10 +155,13 @@ func (s *Service) IngestLabels(ctx context.Context, monitorID string, data []byt
 // storeLabels writes labels in transactions of what Badger allows; a
 // label is an idempotent put, so a failure part-way is repaired by sending
 // the file again and never leaves a half-written label.
-func (s *Service) storeLabels(deployment string, labels []Label) error {
+func (s *Service) storeLabels(deployment string, file dataset.LabelFile, labels []Label) error {
 	txn := s.db.DB.NewTransaction(true)
 	defer func() { txn.Discard() }()
-	if err := audit.Append(txn, audit.Record{Action: "labels.ingest", Objects: []audit.Object{{Kind: "deployment", ID: deployment}}, After: fmt.Sprintf("%d labels", len(labels))}); err != nil {
+	if err := audit.Append(txn, audit.Record{Action: "labels.ingest", Objects: []audit.Object{{Kind: "deployment", ID: deployment}}, After: fmt.Sprintf("%d labels from %s", len(labels), file.Name)}); err != nil {
+		return core.Wrap(err, core.Unavailable, "The labels could not be saved.")
+	}
+	if err := store.SetJSON(txn, store.Key(prefixLabelFile, []byte(deployment), []byte{0}, store.U64(uint64(file.Received.UnixNano()))), file); err != nil {
 		return core.Wrap(err, core.Unavailable, "The labels could not be saved.")
 	}
 	for _, l := range labels {

@@ -81,15 +81,16 @@ type ReportSummary struct {
 // Service keeps monitors, reports and alerts, runs monitors per window and
 // raises alerts: an event on the bus ("monitor.alert") and a webhook POST.
 type Service struct {
-	db     *store.Store
-	bus    *core.Bus
-	dir    string
-	tables TableReader
-	logs   LogReader
-	client *http.Client
-	clock  core.Clock
-	mu     sync.Mutex // one run per monitor at a time is enough for a laptop
-	wg     sync.WaitGroup
+	db       *store.Store
+	bus      *core.Bus
+	dir      string
+	tables   TableReader
+	datasets DatasetWriter
+	logs     LogReader
+	client   *http.Client
+	clock    core.Clock
+	mu       sync.Mutex // one run per monitor at a time is enough for a laptop
+	wg       sync.WaitGroup
 }
 
 // Config wires a Service. Tables and Logs may be nil (those monitor kinds
@@ -99,15 +100,18 @@ type Config struct {
 	Bus     *core.Bus
 	DataDir string
 	Tables  TableReader
-	Logs    LogReader
-	Client  *http.Client
+	// Datasets receive the versions made from labelled traffic (nil:
+	// TrafficDataset answers "unavailable").
+	Datasets DatasetWriter
+	Logs     LogReader
+	Client   *http.Client
 	// Clock stamps monitors, reports and performance and decides which
 	// scheduled monitors are due; nil is the wall clock.
 	Clock core.Clock
 }
 
 func NewService(c Config) *Service {
-	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock)}
+	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, datasets: c.Datasets, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock)}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}

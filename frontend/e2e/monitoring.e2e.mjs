@@ -158,5 +158,37 @@ test('drifted traffic raises an alert that opens its report', async () => {
   await page.setInputFiles('[data-testid="labels-drop"] input[type="file"]', badFile);
   await page.waitForSelector('[data-testid="labels-panel"] [role="alert"]');
   assert.match(await page.textContent('[data-testid="labels-panel"] [role="alert"]'), /Row 3: request ID "x" was already labelled on row 2/);
+
+  // From traffic to training data: the labelled inputs become a dataset
+  // version (fraud-train has no target column, so the label gets its
+  // own), with lineage back to the deployment and the label file, and a
+  // model trains on it.
+  await page.fill('[data-testid="traffic-form"] [aria-label="Dataset name"]', 'fraud-from-traffic');
+  await page.click('[data-testid="traffic-form"] button:has-text("Create dataset version")');
+  const made = page.locator('[data-testid="traffic-made"]');
+  await made.waitFor({ timeout: 60_000 });
+  assert.match(await made.textContent(), /fraud-from-traffic v1: 20 rows from 20 requests\. Left out — 2 labels: no logged request with that ID\./);
+  await screenshot(page, 'monitoring-traffic-dataset');
+  const datasets = await api('Datasets.List');
+  const fromTraffic = datasets.find((d) => d.name === 'fraud-from-traffic');
+  assert.ok(fromTraffic, 'the dataset exists');
+  const [tv] = await api('Datasets.Versions', fromTraffic.id);
+  assert.deepEqual(tv.schema.map((c) => c.name), [...cols, 'label']);
+  assert.equal(tv.schema.at(-1).role, 'target', 'the label column is the target');
+  assert.match(tv.sourceName, /^Fraud traffic labelled \d{4}-\d\d-\d\d \d{4}\.csv$/);
+  assert.equal(tv.origin.deployment, dep.id);
+  assert.deepEqual(tv.origin.labels.map((l) => [l.name, l.labels]), [['labels.csv', 22]]);
+  const job = await api('Training.Start', { datasetVersionId: tv.id, target: 'label', model: 'logistic', params: { seed: 1 } });
+  let j = job;
+  for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled', 'crashed'].includes(j.state); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    j = await api('Training.Job', job.id);
+  }
+  assert.equal(j.state, 'succeeded', `training on the traffic ended ${j.state}: ${j.reason}`);
+  // The link opens the new version.
+  await made.locator('a').click();
+  await page.waitForSelector('main[data-area="datasets"] [data-testid="version-origin"]');
+  assert.match(await page.textContent('[data-testid="version-origin"]'), /From the labelled traffic of a deployment \(20 rows of 20 requests, answered by v1\) · labels from labels\.csv \(22\)/);
+  await screenshot(page, 'dataset-from-traffic');
   assert.deepEqual(page.jsErrors, []);
 });

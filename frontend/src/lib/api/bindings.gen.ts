@@ -563,6 +563,13 @@ export interface KLL {
 
 export type Kind = 'categorical' | 'numeric';
 
+export interface LabelFile {
+  name: string;
+  sha256: string;
+  labels: number;
+  received: Time;
+}
+
 export interface LabelResult {
   added: number;
   performance: Performance | null;
@@ -708,6 +715,19 @@ export interface Ops {
 export interface Options extends TableOptions {
   name: string;
   importId: string;
+}
+
+export interface Origin {
+  kind: string;
+  deployment: string;
+  monitor?: string;
+  backends?: string[];
+  from?: Time;
+  to?: Time;
+  requests: number;
+  rows: number;
+  skipped?: Record<string, number>;
+  labels?: LabelFile[];
 }
 
 export interface Overlay {
@@ -1230,6 +1250,19 @@ export interface Traffic {
   fallbackAfterMs?: number;
 }
 
+export interface TrafficOptions {
+  from?: Time;
+  to?: Time;
+  dataset?: string;
+  label?: string;
+  importId?: string;
+}
+
+export interface TrafficResult {
+  version: Version;
+  skipped?: Record<string, number>;
+}
+
 export interface TrainForm {
   version: Version;
   columns: string[];
@@ -1364,6 +1397,7 @@ export interface Version {
   importMillis: number;
   stored?: string;
   checks?: CheckSummary;
+  origin?: Origin;
   trashed: boolean;
   reused?: boolean;
 }
@@ -1463,6 +1497,7 @@ export interface Methods {
   'Monitoring.Reports': (limit: number) => ReportSummary[];
   'Monitoring.Run': (id: string) => Report | null;
   'Monitoring.SetRules': (id: string, rules: MonitorRule[]) => Monitor;
+  'Monitoring.TrafficDataset': (monitorID: string, opt: TrafficOptions) => TrafficResult | null;
   'Sweeps.Cancel': (id: string) => Sweep;
   'Sweeps.Form': (model: string) => SweepForm;
   'Sweeps.Get': (id: string) => Detail;

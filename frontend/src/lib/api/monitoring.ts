@@ -121,7 +121,10 @@ export const labelsFromFile = (monitorId: string, path: string, task = '', windo
 
 /** Browser: upload a dropped or chosen label file to the raw route. */
 export function uploadLabels(monitorId: string, file: Blob, window = ''): Promise<LabelResult> {
-  const q = window ? `?window=${encodeURIComponent(window)}` : '';
+  const p = new URLSearchParams();
+  if (window) p.set('window', window);
+  if (file instanceof File && file.name) p.set('name', file.name); // kept in the lineage of datasets made from traffic
+  const q = p.size ? `?${p}` : '';
   return upload<LabelResult>(`/api/monitor/monitors/${encodeURIComponent(monitorId)}/labels${q}`, file, { method: 'POST' });
 }
 
@@ -131,3 +134,24 @@ export function presentMetrics(p: Performance): Metric[] {
 }
 
 export { isDesktop };
+
+export type TrafficResult = NonNullable<Result<'Monitoring.TrafficDataset'>>;
+
+/**
+ * Labelled traffic → the next version of a dataset. from/to are
+ * datetime-local strings ('' for unbounded), read in the user's zone.
+ */
+export function trafficDataset(monitorId: string, from: string, to: string, dataset = '', importId = '') {
+  const iso = (s: string) => (s ? new Date(s).toISOString() : undefined);
+  return call('Monitoring.TrafficDataset', monitorId, { from: iso(from), to: iso(to), dataset: dataset || undefined, importId: importId || undefined }).then(
+    some<TrafficResult>,
+  );
+}
+
+/** What a traffic dataset left out, in words ("" when nothing was). */
+export function skippedWords(skipped: Record<string, number> | undefined): string {
+  const parts = Object.entries(skipped ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([why, n]) => `${n} label${n === 1 ? '' : 's'}: ${why}`);
+  return parts.join('; ');
+}
