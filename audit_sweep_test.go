@@ -68,6 +68,9 @@ var readOnly = map[string]string{
 	"POST /api/call/Deployments.Get":                                     "read",
 	"POST /api/call/Deployments.Stats":                                   "read",
 	"POST /api/call/Deployments.Predictions":                             "read",
+	"POST /api/call/Deployments.DeletePreview":                           "read: says what a deletion would remove",
+	"POST /api/call/Deployments.DefaultPlan":                             "read",
+	"POST /api/call/Deployments.Ramps":                                   "read",
 	"POST /api/call/Deployments.Predict":                                 "serving traffic: the prediction log is data, not a change anyone made",
 	"POST /api/call/Deployments.ScoreCSV":                                "serving traffic, written to a file outside Tern's data",
 	"POST /api/call/Deployments.ScoreCSVText":                            "serving traffic",
@@ -504,6 +507,19 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		s.call("Deployments.SetTraffic", depID, map[string]any{"split": []map[string]any{{"backend": "v1", "weight": 50}, {"backend": "v2", "weight": 50}}})
 	})
 	s.step(call+"Deployments.Rollback", B, 1, func() { s.call("Deployments.Rollback", depID) })
+	// A ramp starts from one version taking all traffic: launching nothing
+	// (v2 is there) and the first stage's split are the ramp's one record.
+	s.call("Deployments.SetTraffic", depID, map[string]any{"split": []map[string]any{{"backend": "v1", "weight": 100}}})
+	var rampID string
+	s.step(call+"Deployments.StartRamp", B, 1, func() {
+		rampID = find(s.call("Deployments.StartRamp", depID, "2", map[string]any{"stages": []map[string]any{{"percent": 10, "minutes": 60}}}), "id")
+	})
+	s.step(call+"Deployments.AbortRamp", B, 1, func() { s.call("Deployments.AbortRamp", rampID) })
+	// What the follower then does is Tern's, not the call's.
+	s.step(call+"Deployments.SetFollow", B, 1, func() {
+		s.call("Deployments.SetFollow", depID, map[string]any{"alias": "champion", "strategy": "switch"})
+	})
+	s.call("Deployments.SetFollow", depID, nil)
 
 	// Monitoring.
 	var monID string

@@ -104,14 +104,82 @@ func (d *Deployments) Stop(id string) (deployment.Deployment, error) {
 	return d.svc.Stop(ctx, id)
 }
 
-// Delete stops and forgets a deployment.
-func (d *Deployments) Delete(id string) error {
+// DeletePreview says what deleting a deployment removes (its endpoints,
+// the serving images no other deployment uses, a ramp in progress) and
+// keeps (its prediction log), changing nothing.
+func (d *Deployments) DeletePreview(id string) (deployment.DeletePlan, error) {
 	if err := d.ready(); err != nil {
-		return err
+		return deployment.DeletePlan{}, err
+	}
+	return d.svc.DeletePreview(id)
+}
+
+// Delete stops and forgets a deployment, as DeletePreview says.
+func (d *Deployments) Delete(id string) (deployment.DeleteResult, error) {
+	if err := d.ready(); err != nil {
+		return deployment.DeleteResult{}, err
 	}
 	ctx, done := d.life.call()
 	defer done()
 	return d.svc.Delete(ctx, id)
+}
+
+// DefaultPlan is the deployment's ramp plan: the one its alias follow
+// uses, else Tern's default (5 → 25 → 50 %, each held 5 minutes and 300
+// requests).
+func (d *Deployments) DefaultPlan(id string) (deployment.Plan, error) {
+	if err := d.ready(); err != nil {
+		return deployment.Plan{}, err
+	}
+	if id != "" {
+		dep, err := d.svc.Get(id)
+		if err != nil {
+			return deployment.Plan{}, err
+		}
+		if dep.Follow != nil && len(dep.Follow.Plan.Stages) > 0 {
+			return dep.Follow.Plan, nil
+		}
+	}
+	return deployment.DefaultPlan(), nil
+}
+
+// StartRamp ramps another version (number, "latest" or "@alias") into
+// the deployment along plan; it returns once the first stage is in force.
+// Progress arrives as "deployment.ramp" events.
+func (d *Deployments) StartRamp(id, ref string, plan deployment.Plan) (deployment.Ramp, error) {
+	if err := d.ready(); err != nil {
+		return deployment.Ramp{}, err
+	}
+	ctx, done := d.life.call()
+	defer done()
+	return d.svc.StartRamp(ctx, id, ref, plan)
+}
+
+// Ramps lists the deployment's ramps, newest first (the one in progress
+// with its live figures).
+func (d *Deployments) Ramps(id string) ([]deployment.Ramp, error) {
+	if err := d.ready(); err != nil {
+		return nil, err
+	}
+	return listed(d.svc.Ramps(id))
+}
+
+// AbortRamp stops a ramp in progress: the champion gets all traffic back
+// on the next request.
+func (d *Deployments) AbortRamp(rampID string) (deployment.Ramp, error) {
+	if err := d.ready(); err != nil {
+		return deployment.Ramp{}, err
+	}
+	return d.svc.AbortRamp(rampID)
+}
+
+// SetFollow makes the deployment follow an alias of its model through a
+// ramp (or a switch); nil follows nothing.
+func (d *Deployments) SetFollow(id string, f *deployment.Follow) (deployment.Deployment, error) {
+	if err := d.ready(); err != nil {
+		return deployment.Deployment{}, err
+	}
+	return d.svc.SetFollow(id, f)
 }
 
 // Stats is live latency percentiles, throughput, errors, shadow agreement

@@ -12,7 +12,7 @@ import (
 // Every change goes through save, so the record is worked out there from
 // the stored deployment and the new one, instead of at each caller.
 func saveRecord(old *Deployment, d Deployment) audit.Record {
-	rec := audit.Record{Objects: []audit.Object{{Kind: "deployment", ID: d.ID, Name: d.Name}, {Kind: "model", ID: d.Model, Name: d.Model}}}
+	rec := audit.Record{Objects: deploymentObjects(d)}
 	switch {
 	case old == nil:
 		rec.Action, rec.After = "deployment.create", backendsText(d)+"; "+trafficText(d.Traffic)
@@ -21,6 +21,8 @@ func saveRecord(old *Deployment, d Deployment) audit.Record {
 		if d.Reason != "" {
 			rec.After += ": " + d.Reason
 		}
+	case followText(old.Follow) != followText(d.Follow):
+		rec.Action, rec.Before, rec.After = "deployment.follow", followText(old.Follow), followText(d.Follow)
 	case len(old.Backends) != len(d.Backends):
 		rec.Action, rec.Before, rec.After = "deployment.versions", backendsText(*old), backendsText(d)
 	default:
@@ -47,4 +49,20 @@ func trafficText(t router.Traffic) string {
 		out += ", shadow " + t.Shadow
 	}
 	return out
+}
+
+func deploymentObjects(d Deployment) []audit.Object {
+	return []audit.Object{{Kind: "deployment", ID: d.ID, Name: d.Name}, {Kind: "model", ID: d.Model, Name: d.Model}}
+}
+
+// followText is a follow setting in words; the follower's bookkeeping
+// (what it last acted on, its note) is left out, as it is not a setting.
+func followText(f *Follow) string {
+	if f == nil {
+		return "follows no alias"
+	}
+	if f.Strategy == StrategySwitch {
+		return fmt.Sprintf("follows @%s, switching all traffic at once", f.Alias)
+	}
+	return fmt.Sprintf("follows @%s through a ramp (%s)", f.Alias, describePlan(f.Plan))
 }

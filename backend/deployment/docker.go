@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type DockerAPI interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	List(ctx context.Context, all bool, labels map[string]string) ([]docker.Container, error)
+	ReapImages(ctx context.Context, labels map[string]string, keep func(docker.Image) bool) (int, error)
 }
 
 const servePort = "8080/tcp"
@@ -326,4 +328,23 @@ func DefaultLaunchers(engine *docker.Client, instance string, binaryPath func() 
 	}
 	dl.API = engine
 	return dl, dl
+}
+
+// RemoveServingImage removes the serving image of a model version, as
+// this Tern builds it (the tag names the model's and the binary's
+// content), unless a container still uses it: Docker refuses then, and
+// the image stays. Only that tag goes, never another Tern's image of the
+// same version. It is rebuilt from the registry when needed.
+func (d *DockerLauncher) RemoveServingImage(ctx context.Context, model string, version int, modelDir string) (bool, error) {
+	files, err := d.contextFiles(modelDir)
+	if err != nil {
+		return false, err
+	}
+	tag := imageTag(model, version, files)
+	n, err := d.API.ReapImages(ctx, map[string]string{docker.LabelKind: docker.KindServingImage, docker.LabelModel: model, docker.LabelModelVersion: itoa(version)},
+		func(img docker.Image) bool { return !slices.Contains(img.Tags, tag) })
+	if err != nil {
+		return false, core.Wrap(err, core.Unavailable, "Docker could not remove the serving image of %s v%d.", model, version)
+	}
+	return n > 0, nil
 }

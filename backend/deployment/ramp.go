@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/store"
@@ -206,11 +207,23 @@ type Ramp struct {
 	// Promoting is set between the decision to promote and the alias
 	// move, so a restart finishes a promotion instead of redoing the stage.
 	Promoting bool `json:"promoting,omitempty"`
+	// Follow is the alias whose move started this ramp (follow.go). The
+	// alias already names the candidate, so promotion moves no alias.
+	Follow string `json:"follow,omitempty"`
 }
 
 // Done says whether the ramp has ended (promoted, rolled back, aborted
 // or failed).
 func (r Ramp) Done() bool { return r.State != RampRunning }
+
+// abortRequest asks a ramp's driver to stop it: why, and who asked (the
+// record of the roll-back is theirs). Quiet: the roll-back is part of a
+// change recorded elsewhere (the deployment's stop or deletion).
+type abortRequest struct {
+	reason string
+	actor  audit.Actor
+	quiet  bool
+}
 
 type rampCheckpoint struct {
 	Stage     int         `json:"stage"`
@@ -224,7 +237,7 @@ type rampRun struct {
 	mu     sync.Mutex
 	r      Ramp
 	ev     *evidence
-	abort  chan string
+	abort  chan abortRequest
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -290,6 +303,13 @@ func (s *Service) checkpoint(run *rampRun) {
 // the model's @champion alias) when the last stage passes. Follow it with
 // Ramp, WaitRamp, or the bus topic "deployment.ramp" (payload: Ramp).
 func (s *Service) StartRamp(ctx context.Context, deploymentID, ref string, plan Plan) (Ramp, error) {
+	return s.startRamp(ctx, deploymentID, ref, plan, "")
+}
+
+// startRamp is StartRamp for a ramp started by an alias's move (follow),
+// or by hand (follow ""). It leaves one audit record, the ramp's start:
+// launching the candidate and the first stage's split are part of it.
+func (s *Service) startRamp(ctx context.Context, deploymentID, ref string, plan Plan, follow string) (Ramp, error) {
 	plan = plan.WithDefaults()
 	if err := plan.Validate(); err != nil {
 		return Ramp{}, err
@@ -298,7 +318,7 @@ func (s *Service) StartRamp(ctx context.Context, deploymentID, ref string, plan 
 	if err != nil {
 		return Ramp{}, err
 	}
-	run := &rampRun{abort: make(chan string, 1), done: make(chan struct{})}
+	run := &rampRun{abort: make(chan abortRequest, 1), done: make(chan struct{})}
 	s.mu.Lock()
 	if s.ramps[deploymentID] != nil {
 		s.mu.Unlock()
@@ -308,6 +328,7 @@ func (s *Service) StartRamp(ctx context.Context, deploymentID, ref string, plan 
 	d := ld.d
 	s.mu.Unlock()
 	r, err := s.prepareRamp(ctx, d, ref, plan)
+	r.Follow = follow
 	if err != nil {
 		s.mu.Lock()
 		delete(s.ramps, deploymentID)
@@ -324,7 +345,15 @@ func (s *Service) StartRamp(ctx context.Context, deploymentID, ref string, plan 
 		s.mu.Unlock()
 		return Ramp{}, err
 	}
-	if err := s.enterStage(run, ld); err != nil {
+	start := func(before, after router.Traffic) *audit.Record {
+		why := "by hand"
+		if follow != "" {
+			why = "because @" + follow + " moved to v" + itoa(r.Candidate)
+		}
+		return &audit.Record{Action: "deployment.ramp_start", Objects: rampObjects(d, r),
+			Before: trafficText(before), After: fmt.Sprintf("ramp of v%d against v%d started %s: %s; now %s", r.Candidate, r.Champion, why, describePlan(plan), trafficText(after))}
+	}
+	if err := s.enterStage(run, ld, start); err != nil {
 		s.mu.Lock()
 		delete(s.ramps, deploymentID)
 		s.mu.Unlock()
@@ -365,7 +394,8 @@ func (s *Service) prepareRamp(ctx context.Context, d Deployment, ref string, pla
 		present = present || b.Version == v.Version
 	}
 	if !present {
-		if _, err := s.AddVersion(ctx, d.ID, itoa(v.Version)); err != nil {
+		// Part of the ramp's start, recorded with it.
+		if _, err := s.addVersion(ctx, d.ID, itoa(v.Version), quiet); err != nil {
 			return Ramp{}, err
 		}
 	}
@@ -419,9 +449,23 @@ func stageTraffic(r Ramp) router.Traffic {
 	return t
 }
 
+func rampObjects(d Deployment, r Ramp) []audit.Object {
+	return append(deploymentObjects(d), audit.Object{Kind: "model_version", ID: fmt.Sprintf("%s/%d", r.Model, r.Candidate), Name: fmt.Sprintf("%s v%d", r.Model, r.Candidate)})
+}
+
+// rampRecord is the record of a ramp's traffic change (see routeAs).
+func (s *Service) rampRecord(ld *liveDeployment, r Ramp, action, what string) func(before, after router.Traffic) *audit.Record {
+	s.mu.Lock()
+	d := ld.d
+	s.mu.Unlock()
+	return func(before, after router.Traffic) *audit.Record {
+		return &audit.Record{Action: action, Objects: rampObjects(d, r), Before: trafficText(before), After: what + "; now " + trafficText(after)}
+	}
+}
+
 // enterStage starts the stage run.r.Stage: a fresh report and evidence,
-// the stage's split in force.
-func (s *Service) enterStage(run *rampRun, ld *liveDeployment) error {
+// the stage's split in force, recorded as rec.
+func (s *Service) enterStage(run *rampRun, ld *liveDeployment, rec func(before, after router.Traffic) *audit.Record) error {
 	run.mu.Lock()
 	r := &run.r
 	st := r.Plan.Stages[r.Stage]
@@ -439,7 +483,7 @@ func (s *Service) enterStage(run *rampRun, ld *liveDeployment) error {
 		return err
 	}
 	ld.watch.Store(run.ev)
-	_, err := s.route(ld.d.ID, func(rt *router.Router) error { return rt.SetTraffic(t) })
+	_, err := s.routeAs(ld.d.ID, func(rt *router.Router) error { return rt.SetTraffic(t) }, rec)
 	return err
 }
 
@@ -470,6 +514,8 @@ func (s *Service) launchRun(run *rampRun) {
 // ends or the service closes (then it checkpoints, to resume at start).
 func (s *Service) driveRamp(ctx context.Context, run *rampRun) {
 	defer close(run.done)
+	// What the watch decides is Tern's doing.
+	defer audit.Bind(audit.Actor{Face: audit.Tern, Who: "ramp " + run.get().ID})()
 	tick := s.cfg.RampTick
 	if tick <= 0 {
 		tick = time.Second
@@ -482,8 +528,8 @@ func (s *Service) driveRamp(ctx context.Context, run *rampRun) {
 		case <-ctx.Done():
 			s.checkpoint(run)
 			return
-		case reason := <-run.abort:
-			s.rollBack(run, RampAborted, "aborted", reason)
+		case req := <-run.abort:
+			s.rollBack(run, RampAborted, "aborted", req.reason, &req)
 			return
 		case <-t.C:
 		}
@@ -533,12 +579,12 @@ func (s *Service) lookAtStage(run *rampRun) bool {
 	n := r.Stage + 1
 	switch {
 	case j.Verdict == VerdictFail:
-		s.rollBack(run, RampRolledBack, "failed", fmt.Sprintf("Stage %d (%s) failed: %s", n, shareName(st), j.Reason))
+		s.rollBack(run, RampRolledBack, "failed", fmt.Sprintf("Stage %d (%s) failed: %s", n, shareName(st), j.Reason), nil)
 		return true
 	case held && j.Verdict == VerdictPass:
 		return s.advance(run, fmt.Sprintf("Stage %d (%s) passed: %s", n, shareName(st), j.Reason))
 	case held && patient:
-		s.rollBack(run, RampRolledBack, "failed", fmt.Sprintf("Stage %d (%s) was held %.3g times its hold without enough evidence either way, so the candidate does not go further: %s", n, shareName(st), r.Plan.Patience, j.Reason))
+		s.rollBack(run, RampRolledBack, "failed", fmt.Sprintf("Stage %d (%s) was held %.3g times its hold without enough evidence either way, so the candidate does not go further: %s", n, shareName(st), r.Plan.Patience, j.Reason), nil)
 		return true
 	}
 	s.cfg.Bus.Publish("deployment.ramp", snap)
@@ -573,10 +619,11 @@ func (s *Service) advance(run *rampRun, msg string) bool {
 	}
 	ld, err := s.get(dep)
 	if err == nil {
-		err = s.enterStage(run, ld)
+		r := run.get()
+		err = s.enterStage(run, ld, s.rampRecord(ld, r, "deployment.ramp_stage", fmt.Sprintf("v%d passed stage %d and enters stage %d", r.Candidate, r.Stage, r.Stage+1)))
 	}
 	if err != nil {
-		s.rollBack(run, RampFailed, "failed", "The next stage could not start: "+core.ErrorMessage(err))
+		s.rollBack(run, RampFailed, "failed", "The next stage could not start: "+core.ErrorMessage(err), nil)
 		return true
 	}
 	return false
@@ -592,20 +639,26 @@ func (s *Service) promote(run *rampRun) bool {
 		return false // the deployment is coming back; try at the next look
 	}
 	ld.watch.Store(nil)
-	if _, err := s.route(r.Deployment, func(rt *router.Router) error {
+	if _, err := s.routeAs(r.Deployment, func(rt *router.Router) error {
 		return rt.SetTraffic(router.Traffic{Split: []router.Split{{Backend: r.CandidateBackend, Weight: 100}}})
-	}); err != nil {
-		s.rollBack(run, RampFailed, "failed", "The candidate could not be given all traffic: "+core.ErrorMessage(err))
+	}, s.rampRecord(ld, r, "deployment.ramp_promote", fmt.Sprintf("v%d passed every stage and takes all traffic", r.Candidate))); err != nil {
+		s.rollBack(run, RampFailed, "failed", "The candidate could not be given all traffic: "+core.ErrorMessage(err), nil)
 		return true
-	}
-	moves := map[string]int{"champion": r.Candidate}
-	if m, err := s.cfg.Registry.Get(r.Model); err == nil && m.Aliases["challenger"] == r.Candidate {
-		moves["challenger"] = 0
 	}
 	now := s.now().UnixMilli()
 	msg := fmt.Sprintf("v%d promoted: it takes all traffic and is @champion.", r.Candidate)
-	if _, err := s.cfg.Registry.SetAliases(r.Model, moves); err != nil {
-		msg = fmt.Sprintf("v%d takes all traffic, but the @champion alias could not be moved: %s", r.Candidate, core.ErrorMessage(err))
+	if r.Follow != "" {
+		// The alias moved first and started this ramp; it names the
+		// candidate already.
+		msg = fmt.Sprintf("v%d promoted: it takes all traffic, as @%s says.", r.Candidate, r.Follow)
+	} else {
+		moves := map[string]int{"champion": r.Candidate}
+		if m, err := s.cfg.Registry.Get(r.Model); err == nil && m.Aliases["challenger"] == r.Candidate {
+			moves["challenger"] = 0
+		}
+		if _, err := s.cfg.Registry.SetAliases(r.Model, moves); err != nil {
+			msg = fmt.Sprintf("v%d takes all traffic, but the @champion alias could not be moved: %s", r.Candidate, core.ErrorMessage(err))
+		}
 	}
 	run.mu.Lock()
 	run.r.State, run.r.Promoting, run.r.Share, run.r.Finished = RampPromoted, false, 100, now
@@ -617,14 +670,26 @@ func (s *Service) promote(run *rampRun) bool {
 }
 
 // rollBack gives the champion all traffic at once (the next request goes
-// to it), then records why.
-func (s *Service) rollBack(run *rampRun, state, kind, reason string) {
+// to it), then records why. An abort is recorded as the one who asked
+// for it (req), a failure as the watch's.
+func (s *Service) rollBack(run *rampRun, state, kind, reason string, req *abortRequest) {
 	r := run.get()
 	if ld, err := s.get(r.Deployment); err == nil {
 		ld.watch.Store(nil)
-		if _, err := s.route(r.Deployment, func(rt *router.Router) error {
+		rec := s.rampRecord(ld, r, "deployment.ramp_rollback", fmt.Sprintf("v%d rolled back: %s", r.Candidate, reason))
+		if req != nil {
+			rec = func(before, after router.Traffic) *audit.Record {
+				if req.quiet {
+					return quiet
+				}
+				out := s.rampRecord(ld, r, "deployment.ramp_abort", fmt.Sprintf("ramp of v%d aborted: %s", r.Candidate, reason))(before, after)
+				out.Actor = req.actor
+				return out
+			}
+		}
+		if _, err := s.routeAs(r.Deployment, func(rt *router.Router) error {
 			return rt.SetTraffic(router.Traffic{Split: []router.Split{{Backend: r.ChampionBackend, Weight: 100}, {Backend: r.CandidateBackend, Weight: 0}}})
-		}); err != nil {
+		}, rec); err != nil {
 			s.cfg.Log.Error("a ramp could not roll back", "ramp", r.ID, "err", err)
 		}
 	}
@@ -653,6 +718,7 @@ func (s *Service) endRun(run *rampRun, final Ramp) {
 		delete(s.ramps, final.Deployment)
 	}
 	s.mu.Unlock()
+	s.kickFollower() // its note says how the ramp ended
 }
 
 // AbortRamp ends a ramp by hand: the champion gets all traffic back on
@@ -666,12 +732,18 @@ func (s *Service) AbortRamp(id string) (Ramp, error) {
 	if run == nil {
 		return r, core.Errorf(core.Conflict, "This ramp is not in progress (it is %s).", r.State)
 	}
+	return s.abortRun(run, "Aborted by hand.", false)
+}
+
+// abortRun stops a ramp in progress and waits for its roll-back; the
+// record is the caller's (quiet: none, see abortRequest).
+func (s *Service) abortRun(run *rampRun, reason string, quiet bool) (Ramp, error) {
 	select {
-	case run.abort <- "Aborted by hand.":
+	case run.abort <- abortRequest{reason: reason, actor: audit.Current(), quiet: quiet}:
 	default:
 	}
 	<-run.done
-	return s.Ramp(id)
+	return s.Ramp(run.get().ID)
 }
 
 func (s *Service) runOf(deployment, id string) *rampRun {
@@ -726,12 +798,19 @@ func (s *Service) Ramps(deploymentID string) ([]Ramp, error) {
 func (s *Service) WaitRamp(ctx context.Context, id string) (Ramp, error) {
 	for {
 		r, err := s.Ramp(id)
-		if err != nil || r.Done() {
-			return r, err
-		}
 		var done <-chan struct{}
-		if run := s.runOf(r.Deployment, id); run != nil {
-			done = run.done
+		if err == nil {
+			if run := s.runOf(r.Deployment, id); run != nil {
+				select {
+				case <-run.done: // its driver stopped (the service is closing)
+				default:
+					done = run.done
+				}
+			}
+		}
+		// Ended, and its driver gone: the deployment is free for the next.
+		if err != nil || (r.Done() && done == nil) {
+			return r, err
 		}
 		select {
 		case <-ctx.Done():
@@ -767,7 +846,7 @@ func (s *Service) resumeRamps() {
 			s.saveRamp(r)
 			continue
 		}
-		run := &rampRun{id: r.ID, r: r, abort: make(chan string, 1), done: make(chan struct{})}
+		run := &rampRun{id: r.ID, r: r, abort: make(chan abortRequest, 1), done: make(chan struct{})}
 		run.ev = newEvidence(r.CandidateBackend, r.ChampionBackend, r.Plan.Stages[r.Stage].Shadow)
 		if cpErr == nil && cp.Stage == r.Stage {
 			run.ev.restore(cp.Candidate, cp.Champion)
@@ -780,7 +859,7 @@ func (s *Service) resumeRamps() {
 		if !r.Promoting {
 			ld.watch.Store(run.ev)
 			if _, err := s.route(r.Deployment, func(rt *router.Router) error { return rt.SetTraffic(stageTraffic(r)) }); err != nil {
-				s.rollBack(run, RampFailed, "failed", "The stage's split could not be restored after a restart: "+core.ErrorMessage(err))
+				s.rollBack(run, RampFailed, "failed", "The stage's split could not be restored after a restart: "+core.ErrorMessage(err), nil)
 				continue
 			}
 		}
@@ -815,8 +894,16 @@ func (s *Service) rampOn(deploymentID string) *rampRun {
 
 // ActiveRamp returns the ramp in progress on a deployment, if any.
 func (s *Service) ActiveRamp(deploymentID string) (Ramp, bool) {
-	if run := s.rampOn(deploymentID); run != nil {
-		return run.get(), true
+	s.mu.Lock()
+	run := s.ramps[deploymentID]
+	// A ramp still launching its candidate has no record yet.
+	started := run != nil && run.id != ""
+	s.mu.Unlock()
+	if started {
+		// A ramp that has just ended is still being put away.
+		if r := run.get(); !r.Done() {
+			return r, true
+		}
 	}
 	return Ramp{}, false
 }
@@ -827,9 +914,5 @@ func (s *Service) endRampFor(deploymentID, reason string) {
 	if run == nil || run.cancel == nil {
 		return
 	}
-	select {
-	case run.abort <- reason:
-	default:
-	}
-	<-run.done
+	s.abortRun(run, reason, true)
 }

@@ -60,6 +60,9 @@ type Deployment struct {
 	State    string         `json:"state"`
 	Reason   string         `json:"reason,omitempty"`
 	Created  int64          `json:"created"`
+	// Follow, when set, moves traffic to whatever version an alias of the
+	// model names (follow.go).
+	Follow *Follow `json:"follow,omitempty"`
 }
 
 // Options tune Deploy.
@@ -98,6 +101,11 @@ type Service struct {
 	live   map[string]*liveDeployment
 	// ramps in progress, by deployment (one at a time on each).
 	ramps map[string]*rampRun
+	// saveMu orders saves, so the stored record of a live deployment is
+	// never an older copy written after a newer one.
+	saveMu sync.Mutex
+	// follow is the alias follower (follow.go), running after Start.
+	follow *follower
 }
 
 type liveDeployment struct {
@@ -130,15 +138,42 @@ func (s *Service) PredictionLog() *predlog.Log { return s.plog }
 
 func key(id string) []byte { return store.Key(prefixDeployment, []byte(id)) }
 
-func (s *Service) save(d Deployment) error {
+func (s *Service) save(d Deployment) error { return s.saveAs(d, nil) }
+
+// quiet is the record of a save that is part of a change recorded
+// elsewhere (a ramp's start, a deletion): it writes none.
+var quiet = &audit.Record{}
+
+// saveAs saves d with rec as its audit record, or with the record worked
+// out from the change when rec is nil; a rec without an action writes
+// none. A live deployment is saved as it is now, not as the caller's
+// copy: two changes racing to save cannot leave the older one stored.
+func (s *Service) saveAs(d Deployment, rec *audit.Record) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	if ld := s.live[d.ID]; ld != nil && d.State == StateRunning {
+		d = ld.d
+	}
+	s.mu.Unlock()
 	b, _ := json.Marshal(d)
 	if err := s.cfg.Store.DB.Update(func(txn *badger.Txn) error {
 		var old *Deployment
 		if err := store.GetJSON(txn, key(d.ID), &old); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		if err := audit.Append(txn, saveRecord(old, d)); err != nil {
-			return err
+		r := rec
+		if r == nil {
+			computed := saveRecord(old, d)
+			r = &computed
+		}
+		if r.Action != "" {
+			if len(r.Objects) == 0 {
+				r.Objects = deploymentObjects(d)
+			}
+			if err := audit.Append(txn, *r); err != nil {
+				return err
+			}
 		}
 		return txn.Set(key(d.ID), b)
 	}); err != nil {
@@ -262,6 +297,11 @@ func (s *Service) get(id string) (*liveDeployment, error) {
 // traffic yet; give it weight with SetTraffic (canary), make it the shadow,
 // or switch to it (blue/green).
 func (s *Service) AddVersion(ctx context.Context, id, ref string) (Deployment, error) {
+	return s.addVersion(ctx, id, ref, nil)
+}
+
+// addVersion is AddVersion recorded as rec (see saveAs).
+func (s *Service) addVersion(ctx context.Context, id, ref string, rec *audit.Record) (Deployment, error) {
 	ld, err := s.get(id)
 	if err != nil {
 		return Deployment{}, err
@@ -284,7 +324,7 @@ func (s *Service) AddVersion(ctx context.Context, id, ref string) (Deployment, e
 	ld.d.Backends = append(ld.d.Backends, inst)
 	d := ld.d
 	s.mu.Unlock()
-	return d, s.save(d)
+	return d, s.saveAs(d, rec)
 }
 
 // SetTraffic replaces the split; the next request follows it.
@@ -308,10 +348,17 @@ func (s *Service) noRamp(id string) error {
 // split the router then holds, so the saved record never disagrees with
 // what requests follow.
 func (s *Service) route(id string, change func(*router.Router) error) (Deployment, error) {
+	return s.routeAs(id, change, nil)
+}
+
+// routeAs is route recorded as rec (see saveAs); rec may be a function of
+// the split before and after.
+func (s *Service) routeAs(id string, change func(*router.Router) error, rec func(before, after router.Traffic) *audit.Record) (Deployment, error) {
 	ld, err := s.get(id)
 	if err != nil {
 		return Deployment{}, err
 	}
+	before := ld.router.Traffic()
 	if err := change(ld.router); err != nil {
 		return Deployment{}, err
 	}
@@ -319,7 +366,11 @@ func (s *Service) route(id string, change func(*router.Router) error) (Deploymen
 	ld.d.Traffic = ld.router.Traffic()
 	d := ld.d
 	s.mu.Unlock()
-	return d, s.save(d)
+	var r *audit.Record
+	if rec != nil {
+		r = rec(before, d.Traffic)
+	}
+	return d, s.saveAs(d, r)
 }
 
 // SetCanary sends weight percent to backend and the rest to the backend
@@ -396,27 +447,6 @@ func (s *Service) shutdown(ld *liveDeployment, stopBackends bool) {
 			}
 		}
 	}
-}
-
-// Delete stops a deployment if needed and forgets it.
-func (s *Service) Delete(ctx context.Context, id string) error {
-	s.endRampFor(id, "The deployment was deleted.")
-	if ld, err := s.get(id); err == nil {
-		s.shutdown(ld, true)
-	}
-	return s.cfg.Store.DB.Update(func(txn *badger.Txn) error {
-		var d Deployment
-		if err := store.GetJSON(txn, key(id), &d); err != nil {
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return core.Errorf(core.NotFound, "There is no deployment %q.", id)
-			}
-			return err
-		}
-		if err := audit.Append(txn, audit.Record{Action: "deployment.delete", Objects: []audit.Object{{Kind: "deployment", ID: id, Name: d.Name}}, Before: d.State}); err != nil {
-			return err
-		}
-		return txn.Delete(key(id))
-	})
 }
 
 // List returns every deployment, live ones with their current state.
@@ -518,6 +548,7 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 	}
 	s.resumeRamps()
+	s.startFollower()
 	return nil
 }
 
@@ -564,6 +595,7 @@ func (s *Service) restore(ctx context.Context, d Deployment) error {
 // running, to be reattached at the next start; in-process endpoints end
 // with the process.
 func (s *Service) Close() {
+	s.stopFollower()
 	s.stopRamps()
 	s.mu.Lock()
 	var all []*liveDeployment

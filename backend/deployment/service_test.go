@@ -25,13 +25,16 @@ type fixture struct {
 	st  *store.Store
 	reg *registry.Service
 	dir string
+	// bus is the registry's: a service built on it hears alias moves.
+	bus *core.Bus
 }
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	st := store.MustOpen(t)
 	dir := t.TempDir()
-	reg, err := registry.NewService(st, core.NewBus(), dir, nil)
+	bus := core.NewBus()
+	reg, err := registry.NewService(st, bus, dir, nil)
 	require.NoError(t, err)
 	for _, f := range []string{"xgb_binary.json", "lgb_binary.txt"} {
 		b, err := os.ReadFile(filepath.Join("..", "gbdt", "testdata", f))
@@ -40,7 +43,7 @@ func newFixture(t *testing.T) fixture {
 		_, err = reg.ImportFile("fraud", b, sig, nil, registry.Meta{})
 		require.NoError(t, err)
 	}
-	return fixture{st: st, reg: reg, dir: dir}
+	return fixture{st: st, reg: reg, dir: dir, bus: bus}
 }
 
 func (f fixture) service(l Launcher) *Service {

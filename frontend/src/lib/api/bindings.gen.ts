@@ -235,6 +235,26 @@ export interface Dataset {
   trashedAt?: Time;
 }
 
+export interface DeletePlan {
+  deployment: string;
+  name: string;
+  state: string;
+  versions: string[];
+  target: string;
+  images: string[];
+  imagesKept: string[];
+  loggedPredictions: number;
+  ramp?: string;
+}
+
+export interface DeleteResult {
+  endpoints: number;
+  imagesRemoved: number;
+  imagesKept: string[];
+  loggedPredictions: number;
+  warning?: string;
+}
+
 export interface Deployment {
   id: string;
   name: string;
@@ -247,6 +267,7 @@ export interface Deployment {
   state: string;
   reason?: string;
   created: number;
+  follow?: Follow;
 }
 
 export interface DeploymentOptions {
@@ -307,6 +328,16 @@ export interface Effect {
   name: string;
   value: Num;
   min: Num;
+}
+
+export interface ErrorTest {
+  diff: number;
+  low: number;
+  high: number;
+  pValue: number;
+  margin: number;
+  verdict: string;
+  reason: string;
 }
 
 export interface EvaluateOptions {
@@ -453,6 +484,14 @@ export interface Firing {
 
 export type Float = number | 'NaN' | 'Infinity' | '-Infinity';
 
+export interface Follow {
+  alias: string;
+  strategy: string;
+  plan: Plan;
+  acted?: number;
+  note?: string;
+}
+
 export interface GCResult {
   blobs: number;
   bytes: number;
@@ -576,6 +615,15 @@ export interface LabelResult {
   reportId?: string;
   alerts?: Alert[];
   runError?: string;
+}
+
+export interface LatencyTest {
+  diffMs: number;
+  lowMs: number;
+  highMs: number;
+  allowedMs: number;
+  verdict: string;
+  reason: string;
 }
 
 export interface Limits {
@@ -818,6 +866,16 @@ export interface PipelineSummary {
   active: number;
 }
 
+export interface Plan {
+  stages: Stage[];
+  alpha?: number;
+  errorMarginPct?: number;
+  latencyMarginPct?: number;
+  latencyMarginMs?: number;
+  fallbackAfterMs?: number;
+  patience?: number;
+}
+
 export interface Point {
   value: Float;
   timestamp: number;
@@ -902,6 +960,33 @@ export interface QueryCheck {
   start: number;
   end: number;
   column: number;
+  message: string;
+}
+
+export interface Ramp {
+  id: string;
+  deployment: string;
+  model: string;
+  candidate: number;
+  champion: number;
+  candidateBackend: string;
+  championBackend: string;
+  plan: Plan;
+  state: string;
+  stage: number;
+  share: number;
+  stages: StageReport[];
+  events: RampEvent[];
+  reason?: string;
+  created: number;
+  finished?: number;
+  promoting?: boolean;
+  follow?: string;
+}
+
+export interface RampEvent {
+  time: number;
+  kind: string;
   message: string;
 }
 
@@ -1092,6 +1177,13 @@ export interface SearchResult {
   offset: number;
 }
 
+export interface Side {
+  requests: number;
+  errors: number;
+  errorRate: number;
+  p95Ms: number;
+}
+
 export interface Signature {
   inputs: ModelfmtColumn[];
   outputs?: ModelfmtColumn[];
@@ -1114,6 +1206,27 @@ export interface Spec {
 export interface Split {
   backend: string;
   weight: number;
+}
+
+export interface Stage {
+  percent: number;
+  shadow?: boolean;
+  minutes?: number;
+  requests?: number;
+}
+
+export interface StageReport {
+  stage: number;
+  percent: number;
+  shadow?: boolean;
+  started: number;
+  ended?: number;
+  candidate: Side;
+  champion: Side;
+  errors: ErrorTest;
+  latency: LatencyTest;
+  verdict: string;
+  reason: string;
 }
 
 export interface StartOptions {
@@ -1467,8 +1580,11 @@ export interface Methods {
   'Models.Promote': (name: string) => Model;
   'Models.RegisterRun': (name: string, runID: string, artifactPath: string) => RegistryVersion;
   'Models.SetAlias': (name: string, alias: string, version: number) => Model;
+  'Deployments.AbortRamp': (rampID: string) => Ramp;
   'Deployments.AddVersion': (id: string, ref: string) => Deployment;
-  'Deployments.Delete': (id: string) => void;
+  'Deployments.DefaultPlan': (id: string) => Plan;
+  'Deployments.Delete': (id: string) => DeleteResult;
+  'Deployments.DeletePreview': (id: string) => DeletePlan;
   'Deployments.Deploy': (model: string, ref: string, opt: DeploymentOptions) => Deployment;
   'Deployments.ExportBuildContext': (model: string, version: number, dest: string) => void;
   'Deployments.ExportImage': (model: string, version: number, dest: string) => string;
@@ -1476,11 +1592,14 @@ export interface Methods {
   'Deployments.List': () => Deployment[];
   'Deployments.Predict': (id: string, contentType: string, body: string) => PredictResult;
   'Deployments.Predictions': (id: string, limit: number) => LoggedPrediction[];
+  'Deployments.Ramps': (id: string) => Ramp[];
   'Deployments.Rollback': (id: string) => Deployment;
   'Deployments.ScoreCSV': (id: string, inPath: string, outPath: string) => BatchProgress;
   'Deployments.ScoreCSVText': (id: string, text: string) => string;
   'Deployments.SetCanary': (id: string, backend: string, weight: number) => Deployment;
+  'Deployments.SetFollow': (id: string, f: Follow | null) => Deployment;
   'Deployments.SetTraffic': (id: string, t: Traffic) => Deployment;
+  'Deployments.StartRamp': (id: string, ref: string, plan: Plan) => Ramp;
   'Deployments.Stats': (id: string) => Stats;
   'Deployments.Stop': (id: string) => Deployment;
   'Monitoring.Alerts': (limit: number) => Alert[];
