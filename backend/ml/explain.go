@@ -48,6 +48,22 @@ func (g *GBDT) ensemble(features int, link string) (*explain.Ensemble, error) {
 	return e, nil
 }
 
+// TreeEnsemble returns the built-in GBDT as a backend/explain ensemble over
+// the columns Prep.Transform gives, with the model's link and input names;
+// a model that is not a GBDT has none. Build it once and keep it: the
+// serving endpoint explains each request with the same ensemble.
+func (m *Model) TreeEnsemble() (*explain.Ensemble, error) {
+	if m.GBDT == nil {
+		return nil, core.Errorf(core.Invalid, "This model is not a tree ensemble.")
+	}
+	e, err := m.GBDT.ensemble(m.Prep.Width(), m.link())
+	if err != nil {
+		return nil, err
+	}
+	e.Names = m.InputNames()
+	return e, nil
+}
+
 // Explain gives the SHAP values of f's rows per input column, in margin
 // space: path-dependent TreeSHAP for the GBDT, interventional linear SHAP
 // for logistic and linear models with background's column means (of the
@@ -62,11 +78,10 @@ func (m *Model) Explain(ctx context.Context, f, background *Frame) (*explain.Exp
 	names := m.InputNames()
 	n := len(f.Rows)
 	if m.GBDT != nil {
-		e, err := m.GBDT.ensemble(m.Prep.Width(), m.link())
+		e, err := m.TreeEnsemble()
 		if err != nil {
 			return nil, err
 		}
-		e.Names = names
 		return e.SHAP(ctx, X, n, 0)
 	}
 	l, err := m.linearExplainer(background)

@@ -22,6 +22,9 @@ type Batch struct {
 	// Proba says the caller asked for class probabilities instead of
 	// labels (MLflow params {"predict_method": "predict_proba"}).
 	Proba bool
+	// Explain says the caller asked for each row's contributions (MLflow
+	// params or V2 parameters {"explain": true}).
+	Explain bool
 }
 
 // set stores one JSON value at row r, column p.

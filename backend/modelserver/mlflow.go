@@ -75,7 +75,7 @@ func decodeMLflowJSON(body []byte, sig modelfmt.Signature) (*Batch, *RequestErro
 		}
 		return nil, bad("%s; it has %s.", msg, strings.Join(found, " and "))
 	}
-	proba, rerr := predictMethod(top["params"])
+	proba, explain, rerr := inferenceParams(top["params"])
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -94,35 +94,52 @@ func decodeMLflowJSON(body []byte, sig modelfmt.Signature) (*Batch, *RequestErro
 		b, rerr = decodeInstances(found[0], raw, sig)
 	}
 	if b != nil {
-		b.Proba = proba
+		b.Proba, b.Explain = proba, explain
 	}
 	return b, rerr
 }
 
-// predictMethod reads MLflow's inference params. predict_method chooses
+// inferenceParams reads MLflow's inference params. predict_method chooses
 // between labels ("predict", the default) and class probabilities
 // ("predict_proba"), as scikit-learn models served through a custom pyfunc
-// do; other params are ignored, as MLflow ignores params a model does not
-// declare.
-func predictMethod(raw json.RawMessage) (bool, *RequestError) {
+// do; explain (a boolean) asks for each row's contributions next to the
+// predictions. Other params are ignored, as MLflow ignores params a model
+// does not declare.
+func inferenceParams(raw json.RawMessage) (proba, explain bool, rerr *RequestError) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return false, nil
+		return false, false, nil
 	}
 	var params map[string]any
 	if err := json.Unmarshal(raw, &params); err != nil {
-		return false, bad("params must be an object of parameter values: %s.", jsonProblem(err))
+		return false, false, bad("params must be an object of parameter values: %s.", jsonProblem(err))
+	}
+	if explain, rerr = explainParam("params", params); rerr != nil {
+		return false, false, rerr
 	}
 	v, ok := params["predict_method"]
 	if !ok || v == nil {
-		return false, nil
+		return false, explain, nil
 	}
 	switch v {
 	case "predict":
-		return false, nil
+		return false, explain, nil
 	case "predict_proba":
-		return true, nil
+		return true, explain, nil
 	}
-	return false, bad("params.predict_method is %s; it takes \"predict\" or \"predict_proba\".", describe(v))
+	return false, false, bad("params.predict_method is %s; it takes \"predict\" or \"predict_proba\".", describe(v))
+}
+
+// explainParam reads the explain parameter of MLflow's params or V2's
+// parameters: a boolean, absent meaning false.
+func explainParam(where string, params map[string]any) (bool, *RequestError) {
+	switch v := params["explain"].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	default:
+		return false, bad("%s.explain is %s; it takes true or false.", where, describe(v))
+	}
 }
 
 func decodeSplit(raw json.RawMessage, sig modelfmt.Signature) (*Batch, *RequestError) {

@@ -23,6 +23,7 @@ func FromML(m *ml.Model, name, version string) Model {
 type mlPredictor struct {
 	m     *ml.Model
 	names []string
+	ens   lazyEnsemble
 }
 
 func (p *mlPredictor) NumFeatures() int { return len(p.names) }
@@ -34,7 +35,8 @@ func (p *mlPredictor) OutputWidth() int {
 	return 1
 }
 
-func (p *mlPredictor) Predict(b *Batch, out []float64) error {
+// frame turns a batch back into the rows the model's preprocessing reads.
+func (p *mlPredictor) frame(b *Batch) *ml.Frame {
 	f := &ml.Frame{Columns: p.names, Rows: make([][]any, b.NRows)}
 	cells := make([]any, b.NRows*b.NCols)
 	for r := range f.Rows {
@@ -52,7 +54,11 @@ func (p *mlPredictor) Predict(b *Batch, out []float64) error {
 		}
 		f.Rows[r] = row
 	}
-	preds, err := p.m.PredictFrame(f)
+	return f
+}
+
+func (p *mlPredictor) Predict(b *Batch, out []float64) error {
+	preds, err := p.m.PredictFrame(p.frame(b))
 	if err != nil {
 		// The model's own checks (a value it cannot read) are the caller's
 		// fault: a 400 that keeps the model's sentence.

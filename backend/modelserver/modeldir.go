@@ -27,7 +27,7 @@ func LoadDir(dir, name, version string) (*Loaded, error) {
 	case m.ML != nil:
 		model = FromML(m.ML, name, version)
 	case m.Labels:
-		model = Model{Name: name, Version: version, Signature: m.Signature, Predictor: xgbClassifier{rowPredictor{g: m.GBDT}}}
+		model = Model{Name: name, Version: version, Signature: m.Signature, Predictor: xgbClassifier{rowPredictor{g: m.GBDT, ens: &lazyEnsemble{}}}}
 	default:
 		model = Model{Name: name, Version: version, Signature: m.Signature, Predictor: GBDTPredictor(m.GBDT)}
 	}
@@ -35,9 +35,12 @@ func LoadDir(dir, name, version string) (*Loaded, error) {
 }
 
 // GBDTPredictor serves an XGBoost or LightGBM model.
-func GBDTPredictor(g *gbdt.Model) Predictor { return rowPredictor{g: g} }
+func GBDTPredictor(g *gbdt.Model) Predictor { return rowPredictor{g: g, ens: &lazyEnsemble{}} }
 
-type rowPredictor struct{ g *gbdt.Model }
+type rowPredictor struct {
+	g   *gbdt.Model
+	ens *lazyEnsemble
+}
 
 func (p rowPredictor) NumFeatures() int { return p.g.Features }
 func (p rowPredictor) OutputWidth() int { return p.g.Outputs }

@@ -1,6 +1,7 @@
 package modelserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/explain"
 	"github.com/tern-studio/tern/backend/httpjson"
 	"github.com/tern-studio/tern/backend/modelfmt"
 )
@@ -137,6 +139,11 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 	if rerr == nil {
 		out, rerr = s.predict(b)
 	}
+	var x *explain.Explanation
+	var xOuts []string
+	if rerr == nil && b.Explain {
+		x, xOuts, rerr = s.explainBatch(r.Context(), b)
+	}
 	if rerr != nil {
 		s.metrics.observe("mlflow", rerr.Status, 0, time.Since(start))
 		code := "BAD_REQUEST"
@@ -156,6 +163,10 @@ func (s *Server) invocations(w http.ResponseWriter, r *http.Request) {
 		buf = append(buf, lj...)
 	default:
 		buf = appendPredictions(buf, out, b.NRows, s.model.Predictor.OutputWidth())
+	}
+	if x != nil {
+		buf = append(buf, `,"contributions":`...)
+		buf = s.appendContributions(buf, x, xOuts)
 	}
 	buf = append(buf, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
@@ -259,13 +270,27 @@ func (s *Server) v2Outputs() []v2Meta {
 		if k := lb.ProbaWidth(); k > 0 {
 			outs = append(outs, v2Meta{"probabilities", "FP64", []int64{-1, int64(k)}})
 		}
-		return outs
+		return s.withContributions(outs)
 	}
 	shape := []int64{-1}
 	if width > 1 {
 		shape = []int64{-1, width}
 	}
-	return []v2Meta{{"predict", "FP64", shape}}
+	return s.withContributions([]v2Meta{{"predict", "FP64", shape}})
+}
+
+// withContributions lists the "contributions" output of a model that
+// explains (given only when a request asks for it).
+func (s *Server) withContributions(outs []v2Meta) []v2Meta {
+	k := s.explainable()
+	if k == 0 {
+		return outs
+	}
+	shape := []int64{-1, int64(len(s.model.Signature.Inputs) + 1)}
+	if k > 1 {
+		shape = []int64{-1, int64(k), shape[1]}
+	}
+	return append(outs, v2Meta{"contributions", "FP64", shape})
 }
 
 type v2Meta struct {
@@ -307,6 +332,13 @@ func (s *Server) v2Wanted(req *V2Request) (map[string]bool, *RequestError) {
 	}
 	want := map[string]bool{}
 	for _, o := range req.Outputs {
+		if o.Name == "contributions" && !gives[o.Name] {
+			// Asked for by name from a model that cannot explain: the
+			// reason, not the list of outputs.
+			if _, _, err := s.explainBatch(context.Background(), &Batch{}); err != nil {
+				return nil, err
+			}
+		}
 		if !gives[o.Name] {
 			return nil, bad("The request asks for output %q; this model gives %s.", clip(o.Name), strings.Join(names, " and "))
 		}
@@ -340,6 +372,11 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 	if rerr == nil {
 		out, rerr = s.predict(b)
 	}
+	var x *explain.Explanation
+	var xOuts []string
+	if rerr == nil && (b.Explain || want["contributions"] && len(req.Outputs) > 0) {
+		x, xOuts, rerr = s.explainBatch(r.Context(), b)
+	}
 	if rerr != nil {
 		s.metrics.observe("v2", rerr.Status, 0, time.Since(start))
 		httpjson.Write(w, rerr.Status, map[string]string{"error": rerr.Msg})
@@ -348,7 +385,7 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 	id := req.ID
 	width := s.model.Predictor.OutputWidth()
 	if lb, ok := s.model.Predictor.(Labeler); ok {
-		s.v2Labels(w, id, lb, want, out, b.NRows)
+		s.v2Labels(w, id, lb, want, out, b.NRows, x, xOuts)
 		s.metrics.observe("v2", 200, b.NRows, time.Since(start))
 		return
 	}
@@ -362,20 +399,30 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 		idb, _ := json.Marshal(id)
 		buf = append(buf, idb...)
 	}
-	buf = append(buf, `,"outputs":[{"name":"predict","datatype":"FP64","shape":[`...)
-	buf = strconv.AppendInt(buf, int64(b.NRows), 10)
-	if width > 1 {
-		buf = append(buf, ',')
-		buf = strconv.AppendInt(buf, int64(width), 10)
+	buf = append(buf, `,"outputs":[`...)
+	if want["predict"] {
+		buf = append(buf, `{"name":"predict","datatype":"FP64","shape":[`...)
+		buf = strconv.AppendInt(buf, int64(b.NRows), 10)
+		if width > 1 {
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(width), 10)
+		}
+		buf = append(buf, `],"data":[`...)
+		for i, f := range out {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendFloat(buf, f)
+		}
+		buf = append(buf, "]}"...)
 	}
-	buf = append(buf, `],"data":[`...)
-	for i, f := range out {
-		if i > 0 {
+	if x != nil {
+		if want["predict"] {
 			buf = append(buf, ',')
 		}
-		buf = appendFloat(buf, f)
+		buf = s.appendV2Contributions(buf, x, xOuts)
 	}
-	buf = append(buf, "]}]}\n"...)
+	buf = append(buf, "]}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(buf)
 	*bp = buf
@@ -386,14 +433,14 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 // v2Labels answers a classifier: "predict" holds the labels (BYTES when
 // they are text) and "probabilities" the class probabilities, each when
 // wanted.
-func (s *Server) v2Labels(w http.ResponseWriter, id string, lb Labeler, want map[string]bool, out []float64, nrows int) {
+func (s *Server) v2Labels(w http.ResponseWriter, id string, lb Labeler, want map[string]bool, out []float64, nrows int, x *explain.Explanation, xOuts []string) {
 	type tensor struct {
 		Name     string `json:"name"`
 		Datatype string `json:"datatype"`
 		Shape    []int  `json:"shape"`
 		Data     any    `json:"data"`
 	}
-	var outputs []tensor
+	var outputs []any
 	if want["predict"] {
 		outputs = append(outputs, tensor{"predict", lb.LabelType(), []int{nrows}, lb.Labels(out, nrows)})
 	}
@@ -408,6 +455,9 @@ func (s *Server) v2Labels(w http.ResponseWriter, id string, lb Labeler, want map
 			}
 		}
 		outputs = append(outputs, tensor{"probabilities", "FP64", []int{nrows, k}, probs})
+	}
+	if x != nil {
+		outputs = append(outputs, json.RawMessage(s.appendV2Contributions(nil, x, xOuts)))
 	}
 	resp := map[string]any{"model_name": s.model.Name, "model_version": s.model.Version, "outputs": outputs}
 	if id != "" {

@@ -56,6 +56,9 @@ func decodeV2Checked(body []byte, sig modelfmt.Signature) (*Batch, *V2Request, *
 	if err == nil && b.NRows == 0 {
 		err = bad("The request has no rows to score.")
 	}
+	if err == nil {
+		b.Explain, err = explainParam("parameters", req.Parameters)
+	}
 	if err != nil {
 		return nil, req, err
 	}

@@ -483,3 +483,26 @@ func TestRouterTakesAClock(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, time.Unix(1_700_000_000, 0).UnixNano(), recs[0].Time)
 }
+
+// Explanations pass through the router untouched: the same contributions
+// come back through it as from the model server itself, for MLflow's
+// params and for V2's parameters.
+func TestRouterPassesExplanationsThrough(t *testing.T) {
+	ts := modelServer(t)
+	r, err := New("d", []Backend{{ID: "v1", URL: ts.URL}}, Traffic{Split: []Split{{Backend: "v1", Weight: 100}}}, Options{HealthInterval: -1})
+	require.NoError(t, err)
+	defer r.Close()
+	front := httptest.NewServer(r)
+	defer front.Close()
+	for path, body := range map[string]string{
+		"/invocations":          `{"instances":[[0.1,0.2,0.3,0.4,0.5,0.6]],"params":{"explain":true}}`,
+		"/v2/models/iris/infer": `{"parameters":{"explain":true},"inputs":[{"name":"x","shape":[1,6],"datatype":"FP64","data":[0.1,0.2,0.3,0.4,0.5,0.6]}]}`,
+	} {
+		code, direct := post(t, ts.URL+path, "application/json", body)
+		require.Equal(t, 200, code, direct)
+		require.Contains(t, direct, "contributions")
+		code, routed := post(t, front.URL+path, "application/json", body)
+		require.Equal(t, 200, code, routed)
+		assert.JSONEq(t, direct, routed, path)
+	}
+}
