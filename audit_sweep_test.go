@@ -59,6 +59,7 @@ var readOnly = map[string]string{
 	"POST /api/call/Experiments.Artifacts":                               "read",
 	"POST /api/call/Experiments.ArtifactText":                            "read",
 	"POST /api/call/Experiments.Views":                                   "read",
+	"POST /api/call/Experiments.Trash":                                   "read",
 	"POST /api/call/Experiments.ExportMLruns":                            "writes a folder outside Tern's data",
 	"POST /api/call/Models.List":                                         "read",
 	"POST /api/call/Models.Get":                                          "read",
@@ -585,6 +586,9 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	s.call("Experiments.ExportMLruns", expID, []string{runID}, export)
 	s.step("POST "+v2+"runs/delete", M, 1, func() { s.mlflow("POST", v2+"runs/delete", map[string]any{"run_id": runID}) })
 	s.step("POST "+v2+"runs/restore", M, 1, func() { s.mlflow("POST", v2+"runs/restore", map[string]any{"run_id": runID}) })
+	s.step(call+"Experiments.TrashRuns", B, 1, func() { s.call("Experiments.TrashRuns", []string{runID}) })
+	s.step(call+"Experiments.RestoreRuns", B, 1, func() { s.call("Experiments.RestoreRuns", []string{runID}) })
+	s.call("Experiments.TrashRuns", []string{runID})
 	s.step(call+"Experiments.DeleteRuns", B, 1, func() { s.call("Experiments.DeleteRuns", []string{runID}) })
 	s.step(call+"Experiments.ImportMLruns", B, 1, func() { s.call("Experiments.ImportMLruns", export) }) // the run deleted above comes back
 

@@ -11,8 +11,8 @@ import (
 // Experiments is the Experiments screen's face of the tracking service:
 // the runs table (search, columns, saved views), run detail and compare.
 // Live updates arrive as events tracking.run.created, tracking.run.status,
-// tracking.run.metrics (throttled to ~100 ms per run) and
-// tracking.run.deleted.
+// tracking.run.metrics (throttled to ~100 ms per run), tracking.run.stage
+// (into or out of the trash) and tracking.run.deleted (gone for good).
 type Experiments struct {
 	svc *tracking.Service
 }
@@ -140,8 +140,19 @@ func (e *Experiments) RenameRun(runID, name string) error {
 	return err
 }
 
-// DeleteRuns removes ended runs for good and returns the artifact bytes
-// freed. A running run stops the whole call before anything is deleted.
+// TrashRuns moves ended runs to the trash (MLflow's delete-run); a live
+// run stops the whole call before anything moves.
+func (e *Experiments) TrashRuns(runIDs []string) error { return e.svc.TrashRuns(runIDs) }
+
+// RestoreRuns brings runs back from the trash.
+func (e *Experiments) RestoreRuns(runIDs []string) error { return e.svc.RestoreRuns(runIDs) }
+
+// Trash lists the runs in the trash with the disk each one frees.
+func (e *Experiments) Trash() ([]tracking.TrashedRun, error) { return e.svc.Trash(), nil }
+
+// DeleteRuns removes runs in the trash for good and returns the artifact
+// bytes freed. A run not in the trash stops the whole call before anything
+// is deleted.
 func (e *Experiments) DeleteRuns(runIDs []string) (int64, error) { return e.svc.DeleteRuns(runIDs) }
 
 // Artifacts lists one folder of a run's artifacts.

@@ -37,6 +37,7 @@ func TestExperimentsBound(t *testing.T) {
 	assert.Len(t, c.Runs, 2)
 	_, err = e.DeleteRuns(ids)
 	assert.Equal(t, core.Conflict, core.ErrorCode(err), "the runs are live")
+	assert.Equal(t, core.Conflict, core.ErrorCode(e.TrashRuns(ids)), "the runs are live")
 }
 
 func TestCheckQueryOffsetsAreUTF16(t *testing.T) {

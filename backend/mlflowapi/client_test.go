@@ -171,3 +171,47 @@ func runClientScript(t *testing.T, py, url, script string, args ...string) (out 
 	require.GreaterOrEqual(t, i, 0, out)
 	return out, []byte(strings.TrimSpace(out[i+len("RESULT "):]))
 }
+
+// The real mlflow client's delete_run puts the run in Tern's trash (the
+// list the Experiments screen's Trash shows), its searches by view type
+// see it as MLflow's do, and restore_run brings it back whole.
+func TestRealMLflowClientTrash(t *testing.T) {
+	py := testenv.Python(t, "mlflow")
+	ts, svc := newServer(t)
+	out, result := runClientScript(t, py, ts.URL, "testdata/client_trash.py", "delete")
+	var del struct {
+		RunID   string   `json:"run_id"`
+		ExpID   string   `json:"exp_id"`
+		Stage   string   `json:"stage"`
+		Active  []string `json:"active"`
+		Deleted []string `json:"deleted"`
+		All     []string `json:"all"`
+	}
+	require.NoError(t, json.Unmarshal(result, &del), out)
+	assert.Equal(t, "deleted", del.Stage)
+	assert.Equal(t, []string{"kept"}, del.Active)
+	assert.Equal(t, []string{"binned"}, del.Deleted)
+	assert.Equal(t, []string{"binned", "kept"}, del.All)
+
+	trash := svc.Trash()
+	require.Len(t, trash, 1, "delete_run put the run in Tern's trash")
+	assert.Equal(t, del.RunID, trash[0].Run.ID)
+	assert.Equal(t, "trash", trash[0].ExperimentName)
+	assert.Positive(t, trash[0].ArtifactBytes)
+
+	out, result = runClientScript(t, py, ts.URL, "testdata/client_trash.py", "restore", del.RunID, del.ExpID)
+	var res struct {
+		Stage   string             `json:"stage"`
+		Params  map[string]string  `json:"params"`
+		Metrics map[string]float64 `json:"metrics"`
+		Active  []string           `json:"active"`
+		Deleted []string           `json:"deleted"`
+	}
+	require.NoError(t, json.Unmarshal(result, &res), out)
+	assert.Equal(t, "active", res.Stage)
+	assert.Equal(t, map[string]string{"lr": "0.1"}, res.Params)
+	assert.Equal(t, map[string]float64{"auc": 0.9}, res.Metrics)
+	assert.Equal(t, []string{"binned", "kept"}, res.Active)
+	assert.Empty(t, res.Deleted)
+	assert.Empty(t, svc.Trash(), "restore_run took it out of the trash")
+}

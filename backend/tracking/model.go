@@ -147,6 +147,9 @@ type RunInfo struct {
 	EndTime        int64  `json:"endTime"`
 	UserID         string `json:"userId"`
 	LifecycleStage string `json:"lifecycleStage"`
+	// DeletedTime is when the run went to the trash (0 while active), as
+	// MLflow's runs table keeps deleted_time for its gc --older-than.
+	DeletedTime    int64  `json:"deletedTime,omitempty"`
 	ArtifactURI    string `json:"artifactUri"`
 	Source         string `json:"source,omitempty"`
 	DatasetVersion string `json:"datasetVersion,omitempty"`

@@ -538,8 +538,12 @@ func (s *Service) UpdateRun(runID string, u RunUpdate) (Run, error) {
 	if u.Note != nil {
 		info.Note = *u.Note
 	}
-	if u.Stage != "" {
+	if u.Stage != "" && u.Stage != info.LifecycleStage {
 		info.LifecycleStage = u.Stage
+		info.DeletedTime = 0
+		if u.Stage == StageDeleted {
+			info.DeletedTime = now
+		}
 	}
 	bi, _ := json.Marshal(info)
 	rec := runUpdateRecord(runID, old, info)
@@ -572,6 +576,10 @@ func (s *Service) UpdateRun(runID string, u RunUpdate) (Run, error) {
 	s.mu.Unlock()
 	if statusChanged {
 		s.bus.Publish("tracking.run.status", map[string]string{"runId": runID, "status": string(info.Status)})
+	}
+	if old.LifecycleStage != info.LifecycleStage {
+		// Into or out of the trash: the runs table and the Trash reload.
+		s.bus.Publish("tracking.run.stage", map[string]string{"runId": runID, "stage": info.LifecycleStage})
 	}
 	return c, nil
 }
@@ -643,7 +651,9 @@ func (s *Service) ReapCrashed() []string {
 	return dead
 }
 
-// SoftDelete hides a run (MLflow's delete-run); Restore brings it back.
+// SoftDelete moves a run to the trash (MLflow's delete-run: lifecycle
+// stage "deleted"); searches hide it unless asked for deleted runs, and
+// Restore brings it back with everything it held.
 func (s *Service) SoftDelete(runID string) error {
 	_, err := s.UpdateRun(runID, RunUpdate{Stage: StageDeleted})
 	return err
@@ -655,9 +665,81 @@ func (s *Service) Restore(runID string) error {
 	return err
 }
 
-// DeleteRuns removes ended runs for good and returns the artifact bytes
-// freed. A live run among them stops the whole call before anything is
-// deleted.
+// TrashRuns moves runs to the trash, one audit record each. A live run
+// among them stops the call before anything moves: a job still logging
+// to a trashed run would have its writes refused.
+func (s *Service) TrashRuns(runIDs []string) error {
+	for _, id := range runIDs {
+		r, err := s.GetRun(id)
+		if err != nil {
+			return err
+		}
+		if !r.Status.Terminal() {
+			return core.Errorf(core.Conflict, "Run %q is still %s; stop it before moving it to the trash.", r.Name, r.Status)
+		}
+	}
+	for _, id := range runIDs {
+		if err := s.SoftDelete(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RestoreRuns brings runs back from the trash.
+func (s *Service) RestoreRuns(runIDs []string) error {
+	for _, id := range runIDs {
+		if _, err := s.GetRun(id); err != nil {
+			return err
+		}
+	}
+	for _, id := range runIDs {
+		if err := s.Restore(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TrashedRun is one run in the trash, with what deleting it for good frees.
+type TrashedRun struct {
+	Run            RunInfo `json:"run"`
+	ExperimentName string  `json:"experimentName"`
+	// ArtifactBytes is the disk its artifact files take, freed by a
+	// permanent delete.
+	ArtifactBytes int64 `json:"artifactBytes"`
+}
+
+// Trash lists the runs in the trash, most recently deleted first.
+func (s *Service) Trash() []TrashedRun {
+	s.mu.RLock()
+	out := []TrashedRun{}
+	for _, r := range s.runs {
+		if r.LifecycleStage != StageDeleted {
+			continue
+		}
+		t := TrashedRun{Run: r.RunInfo}
+		if e := s.exps[r.ExperimentID]; e != nil {
+			t.ExperimentName = e.Name
+		}
+		out = append(out, t)
+	}
+	s.mu.RUnlock()
+	for i := range out {
+		out[i].ArtifactBytes = diskspace.Size(filepath.Join(s.artRoot, out[i].Run.ID))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Run.DeletedTime != out[j].Run.DeletedTime {
+			return out[i].Run.DeletedTime > out[j].Run.DeletedTime
+		}
+		return out[i].Run.ID < out[j].Run.ID
+	})
+	return out
+}
+
+// DeleteRuns removes runs from the trash for good and returns the artifact
+// bytes freed. A run not in the trash, or still live, stops the whole call
+// before anything is deleted: a permanent delete is always the second step.
 func (s *Service) DeleteRuns(runIDs []string) (int64, error) {
 	for _, id := range runIDs {
 		r, err := s.GetRun(id)
@@ -666,6 +748,9 @@ func (s *Service) DeleteRuns(runIDs []string) (int64, error) {
 		}
 		if !r.Status.Terminal() {
 			return 0, core.Errorf(core.Conflict, "Run %q is still %s; stop it before deleting.", r.Name, r.Status)
+		}
+		if r.LifecycleStage != StageDeleted {
+			return 0, core.Errorf(core.Conflict, "Run %q is not in the trash; move it to the trash first, then delete it permanently from there.", r.Name)
 		}
 	}
 	var freed int64

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -360,7 +361,64 @@ func TestDeleteRunsRefusesLiveOnes(t *testing.T) {
 	_, err = svc.GetRun(done.ID)
 	assert.NoError(t, err, "nothing deleted when one run is live")
 	_, err = svc.DeleteRuns([]string{done.ID})
+	assert.Equal(t, core.Conflict, core.ErrorCode(err), "a permanent delete needs the run in the trash first")
+	assert.Contains(t, core.ErrorMessage(err), "not in the trash")
+	assert.Equal(t, core.Conflict, core.ErrorCode(svc.TrashRuns([]string{done.ID, live.ID})), "a live run is not trashed")
+	require.NoError(t, svc.TrashRuns([]string{done.ID}))
+	_, err = svc.DeleteRuns([]string{done.ID})
 	require.NoError(t, err)
 	_, err = svc.GetRun(done.ID)
 	assert.Equal(t, core.NotFound, core.ErrorCode(err))
+}
+
+// A trashed run leaves the default search, is listed in the trash with the
+// bytes its artifacts take and the time it went there, and comes back whole.
+func TestTrashAndRestore(t *testing.T) {
+	svc := newSvc(t)
+	r, err := svc.CreateRun(RunSpec{Name: "keep-me"})
+	require.NoError(t, err)
+	require.NoError(t, svc.LogParams(r.ID, map[string]string{"lr": "0.1"}))
+	require.NoError(t, svc.LogMetrics(r.ID, []Metric{{Key: "auc", Value: Float(0.9), Step: 1}}))
+	_, err = svc.LogArtifact(r.ID, "model/weights.bin", strings.NewReader(strings.Repeat("w", 5000)))
+	require.NoError(t, err)
+	require.NoError(t, svc.EndRun(r.ID, StatusFinished))
+	other, _ := svc.CreateRun(RunSpec{Name: "other"})
+	require.NoError(t, svc.EndRun(other.ID, StatusFinished))
+
+	ids := func(view string) []string {
+		res, err := svc.SearchRuns(SearchRequest{ViewType: view})
+		require.NoError(t, err)
+		var out []string
+		for _, x := range res.Runs {
+			out = append(out, x.ID)
+		}
+		sort.Strings(out)
+		return out
+	}
+	assert.Empty(t, svc.Trash())
+	require.NoError(t, svc.TrashRuns([]string{r.ID}))
+	assert.Equal(t, []string{other.ID}, ids(ViewActive))
+	assert.Equal(t, []string{r.ID}, ids(ViewDeleted))
+	assert.Len(t, ids(ViewAll), 2)
+	tr := svc.Trash()
+	require.Len(t, tr, 1)
+	assert.Equal(t, "keep-me", tr[0].Run.Name)
+	assert.Equal(t, "Default", tr[0].ExperimentName)
+	assert.GreaterOrEqual(t, tr[0].ArtifactBytes, int64(5000))
+	assert.NotZero(t, tr[0].Run.DeletedTime)
+
+	require.NoError(t, svc.RestoreRuns([]string{r.ID}))
+	assert.Empty(t, svc.Trash())
+	got, err := svc.GetRun(r.ID)
+	require.NoError(t, err)
+	assert.Equal(t, StageActive, got.LifecycleStage)
+	assert.Zero(t, got.DeletedTime)
+	assert.Equal(t, "0.1", got.Params["lr"])
+	assert.InDelta(t, 0.9, float64(got.Metrics["auc"].Value), 1e-12)
+
+	require.NoError(t, svc.TrashRuns([]string{r.ID}))
+	freed, err := svc.DeleteRuns([]string{r.ID})
+	require.NoError(t, err)
+	assert.Equal(t, tr[0].ArtifactBytes, freed, "the trash said what a permanent delete frees")
+	assert.Empty(t, svc.Trash())
 }

@@ -200,7 +200,7 @@ test('a run page shows params, metric values and curves, and notes', async () =>
   page.on('dialog', (d) => assert.fail(`a native ${d.type()} dialog opened`));
   await page.click('button:has-text("Delete")');
   await page.waitForSelector('[data-testid="app-dialog"]');
-  assert.match(await page.textContent('#app-dialog-title'), /Delete run gbdt-risk\?/);
+  assert.match(await page.textContent('#app-dialog-title'), /Move run gbdt-risk to the trash\?/);
   await page.click('[data-testid="app-dialog-cancel"]');
   await page.waitForSelector('[data-testid="app-dialog"]', { state: 'detached' });
   assert.ok(await page.$('[data-testid="run-detail"]'), 'the run is still there');

@@ -1119,6 +1119,7 @@ export interface RunInfo {
   endTime: number;
   userId: string;
   lifecycleStage: string;
+  deletedTime?: number;
   artifactUri: string;
   source?: string;
   datasetVersion?: string;
@@ -1409,6 +1410,12 @@ export interface TrashInfo {
   kept: string[];
 }
 
+export interface TrashedRun {
+  run: RunInfo;
+  experimentName: string;
+  artifactBytes: number;
+}
+
 export interface Trial {
   number: number;
   values: Record<string, unknown>;
@@ -1556,12 +1563,15 @@ export interface Methods {
   'Experiments.MetricChart': (runIDs: string[], key: string, width: number, height: number) => string;
   'Experiments.Rename': (id: string, name: string) => Experiment;
   'Experiments.RenameRun': (runID: string, name: string) => void;
+  'Experiments.RestoreRuns': (runIDs: string[]) => void;
   'Experiments.Run': (runID: string) => RunDetail;
   'Experiments.SaveView': (v: SavedView) => void;
   'Experiments.Search': (req: SearchRequest) => SearchResult;
   'Experiments.Series': (runID: string, key: string, maxPoints: number) => Point[];
   'Experiments.SetNote': (runID: string, markdown: string) => void;
   'Experiments.SetTag': (runID: string, key: string, value: string) => void;
+  'Experiments.Trash': () => TrashedRun[];
+  'Experiments.TrashRuns': (runIDs: string[]) => void;
   'Experiments.Views': () => SavedView[];
   'Training.Cancel': (id: string) => Job;
   'Training.Docker': () => DockerStatus;

@@ -20,6 +20,7 @@ export type Comparison = Result<'Experiments.Compare'>;
 export type CompareRow = Comparison['rows'][number];
 export type SavedView = Result<'Experiments.Views'>[number];
 export type ImportReport = Result<'Experiments.ImportMLruns'>;
+export type TrashedRun = Result<'Experiments.Trash'>[number];
 
 export const listExperiments = () => call('Experiments.List');
 export const createExperiment = (name: string) => call('Experiments.Create', name);
@@ -34,6 +35,11 @@ export const setNote = (id: string, markdown: string) => call('Experiments.SetNo
 export const setTag = (id: string, key: string, value: string) => call('Experiments.SetTag', id, key, value);
 export const deleteTag = (id: string, key: string) => call('Experiments.DeleteTag', id, key);
 export const renameRun = (id: string, name: string) => call('Experiments.RenameRun', id, name);
+/** Moves runs to the trash (MLflow's delete-run); restoreRuns brings them back. */
+export const trashRuns = (ids: string[]) => call('Experiments.TrashRuns', ids);
+export const restoreRuns = (ids: string[]) => call('Experiments.RestoreRuns', ids);
+export const trash = () => call('Experiments.Trash');
+/** Deletes runs in the trash for good; returns the artifact bytes freed. */
 export const deleteRuns = (ids: string[]) => call('Experiments.DeleteRuns', ids);
 export const artifacts = (id: string, dir = '') => call('Experiments.Artifacts', id, dir);
 export const artifactText = (id: string, path: string) => call('Experiments.ArtifactText', id, path);
@@ -49,7 +55,7 @@ export const deleteView = (name: string) => call('Experiments.DeleteView', name)
 export function onRunsChanged(
   cb: () => void,
   ms = 1000,
-  topics = ['tracking.run.created', 'tracking.run.status', 'tracking.run.metrics', 'tracking.run.deleted'],
+  topics = ['tracking.run.created', 'tracking.run.status', 'tracking.run.metrics', 'tracking.run.stage', 'tracking.run.deleted'],
 ): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const fire = () => {

@@ -3,7 +3,7 @@
 // debounced, and the views reload what they show when a count moves.
 import { onRunsChanged } from '../api/experiments';
 
-const RUN_TOPICS = ['tracking.run.created', 'tracking.run.status', 'tracking.run.metrics', 'tracking.run.deleted'];
+const RUN_TOPICS = ['tracking.run.created', 'tracking.run.status', 'tracking.run.metrics', 'tracking.run.stage', 'tracking.run.deleted'];
 
 export const runs = $state({
   /** Any run changed (1 s debounce): the runs table's rows. */
@@ -18,7 +18,7 @@ export function startRuns(): () => void {
   const offs = [
     onRunsChanged(() => runs.rows++, 1000, RUN_TOPICS),
     onRunsChanged(() => runs.detail++, 2000, RUN_TOPICS),
-    onRunsChanged(() => runs.sets++, 2000, ['tracking.run.created', 'tracking.run.status', 'tracking.run.deleted', 'tracking.experiment.created']),
+    onRunsChanged(() => runs.sets++, 2000, ['tracking.run.created', 'tracking.run.status', 'tracking.run.stage', 'tracking.run.deleted', 'tracking.experiment.created']),
   ];
   return () => offs.forEach((off) => off());
 }

@@ -1,0 +1,85 @@
+// Safe deletes in a real browser against a real `tern serve`: a run moved
+// to the trash leaves the runs table, waits in Experiments → Trash with
+// the space a permanent delete frees, and comes back with Restore.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useTern, screenshot } from './harness.mjs';
+
+const env = useTern();
+
+async function mlflow(path, body, method = 'POST') {
+  const res = await fetch(env.tern.url + path, {
+    method,
+    headers: { Authorization: 'Bearer ' + env.tern.token, 'Content-Type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' },
+    body: body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.status < 300, `${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// Two finished runs through the MLflow API; "binned" holds a 40 kB artifact.
+async function logRuns() {
+  const v2 = '/api/2.0/mlflow/';
+  const { experiment_id: exp } = await mlflow(v2 + 'experiments/create', { name: 'churn' });
+  const ids = {};
+  for (const name of ['kept', 'binned']) {
+    const { run } = await mlflow(v2 + 'runs/create', { experiment_id: exp, run_name: name, start_time: Date.now() });
+    ids[name] = run.info.run_id;
+    await mlflow(v2 + 'runs/log-batch', { run_id: run.info.run_id, metrics: [{ key: 'auc', value: name === 'kept' ? 0.8 : 0.9, timestamp: Date.now(), step: 0 }] });
+    await mlflow(v2 + 'runs/update', { run_id: run.info.run_id, status: 'FINISHED', end_time: Date.now() });
+  }
+  await mlflow(`/api/2.0/mlflow-artifacts/artifacts/${exp}/${ids.binned}/artifacts/model/weights.bin`, new Uint8Array(40_000).fill(7), 'PUT');
+  return ids;
+}
+
+test('delete a run → Trash → restore it; the trash says what a permanent delete frees', async () => {
+  const ids = await logRuns();
+  const page = await env.open({ width: 1280, height: 800 });
+  page.on('dialog', (d) => assert.fail(`a native ${d.type()} dialog opened`));
+  await page.goto(`${env.tern.url}/#/experiments/run/${ids.binned}`);
+  await page.waitForSelector('[data-testid="run-detail"]');
+  await page.click('[data-testid="run-delete"]');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  assert.match(await page.textContent('#app-dialog-title'), /Move run binned to the trash\?/);
+  await page.click('[data-testid="app-dialog-ok"]');
+  // Back on the runs table, which no longer lists it.
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-count"]')?.textContent?.trim() === '1 run');
+
+  await page.click('[data-testid="runs-trash-button"]');
+  await page.waitForSelector('[data-testid="trash-row"]');
+  const row = await page.textContent('[data-testid="trash-row"]');
+  assert.match(row, /binned/);
+  assert.match(row, /churn/);
+  assert.match(row, /40 KB/, 'the artifact size a permanent delete frees');
+  await screenshot(page, 'runs-trash');
+
+  // Delete permanently asks first and says how much it frees; Cancel keeps it.
+  await page.click('[data-testid="trash-purge"]');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  assert.match(await page.textContent('[data-testid="app-dialog"]'), /frees 40 KB/);
+  await screenshot(page, 'runs-trash-purge-dialog');
+  await page.click('[data-testid="app-dialog-cancel"]');
+  await page.waitForSelector('[data-testid="app-dialog"]', { state: 'detached' });
+
+  await page.click('[data-testid="trash-restore"]');
+  await page.waitForSelector('[data-testid="trash-notice"]');
+  assert.match(await page.textContent('[data-testid="trash-notice"]'), /binned is back in churn/);
+  await page.waitForSelector('[data-testid="trash-row"]', { state: 'detached' });
+  await page.click('text=Back to runs');
+  await page.waitForFunction(() => document.querySelector('[data-testid="run-count"]')?.textContent?.trim() === '2 runs');
+  const run = await env.call('Experiments.Run', ids.binned);
+  assert.equal(run.run.lifecycleStage, 'active');
+  assert.deepEqual(page.jsErrors, []);
+
+  // The trash in the dark theme, small laptop.
+  await env.call('Experiments.TrashRuns', [ids.binned]);
+  const dark = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
+  await dark.goto(`${env.tern.url}/#/experiments/trash`);
+  await dark.waitForSelector('[data-testid="trash-row"]');
+  const overflow = await dark.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `trash overflows by ${overflow}px`);
+  await screenshot(dark, 'runs-trash-dark-small');
+  await dark.context().close();
+  await page.context().close();
+});
