@@ -28,10 +28,16 @@ type TrainForm struct {
 	Version dataset.Version `json:"version"`
 	Columns []string        `json:"columns"`
 	// Target is the column the dataset marks as the target, if any.
-	Target    string              `json:"target"`
-	Models    []ml.ModelSpec      `json:"models"`
-	Docker    runner.DockerStatus `json:"docker"`
-	Resources runner.Resources    `json:"resources"`
+	Target string `json:"target"`
+	// Proposal is the target the form proposes (the marked one, else one
+	// named like a target, else the last binary or categorical column);
+	// the user confirms it unless the dataset marks it.
+	Proposal dataset.TargetProposal `json:"proposal"`
+	// Tasks says, per column, what training would do with it as target.
+	Tasks     []dataset.ColumnTask `json:"tasks"`
+	Models    []ml.ModelSpec       `json:"models"`
+	Docker    runner.DockerStatus  `json:"docker"`
+	Resources runner.Resources     `json:"resources"`
 }
 
 // Form describes the choices for training on a dataset version.
@@ -47,6 +53,11 @@ func (t *Training) Form(versionID string) (TrainForm, error) {
 	for _, c := range v.Schema {
 		f.Columns = append(f.Columns, c.Name)
 	}
+	p, err := t.datasets.Profile(versionID)
+	if err != nil {
+		return TrainForm{}, err
+	}
+	f.Proposal, f.Tasks = dataset.ProposeTarget(v, p), dataset.ColumnTasks(p)
 	return f, nil
 }
 

@@ -20,7 +20,11 @@ type TrainRequest struct {
 	Task             string         `json:"task"`
 	Features         []string       `json:"features"`
 	Params           map[string]any `json:"params"`
-	Resources        Resources      `json:"resources"`
+	// Refit fits the built-in model again on every labelled row once it
+	// has been evaluated on the held-out split (ml.Params.Refit); the run
+	// is tagged so its metrics are read as the split's.
+	Refit     bool      `json:"refit"`
+	Resources Resources `json:"resources"`
 	// Bring your own: a local image (or a Dockerfile folder) and command.
 	Image    string   `json:"image"`
 	BuildDir string   `json:"buildDir"`
@@ -83,8 +87,18 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 	if req.Task != "" {
 		p["task"] = req.Task
 	}
+	builtIn := req.Image == "" && req.BuildDir == ""
+	tags := req.Tags
+	if req.Refit && builtIn {
+		p["refit"] = true
+		tags = map[string]string{}
+		for k, v := range req.Tags {
+			tags[k] = v
+		}
+		tags[TagEvaluation] = "Metrics are from the held-out split; the model was then refitted on all rows, so the deployed model has seen every row."
+	}
 	features := req.Features
-	if len(features) == 0 && req.Image == "" && req.BuildDir == "" && data.Features != nil {
+	if len(features) == 0 && builtIn && data.Features != nil {
 		features = data.Features(req.Target)
 	}
 	if len(features) > 0 {
@@ -108,9 +122,13 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 	return JobSpec{
 		Name: name, ExperimentID: req.ExperimentID, DataPath: data.Path, DataReading: data.Reading, DatasetVersion: req.DatasetVersionID,
 		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
-		Tracking: req.Tracking, Tags: req.Tags,
+		Tracking: req.Tracking, Tags: tags,
 	}, nil
 }
+
+// TagEvaluation is the run tag saying where a refitted run's metrics
+// come from.
+const TagEvaluation = "tern.evaluation"
 
 // Versions is where VersionData reads dataset versions (dataset.Service).
 type Versions interface {

@@ -49,6 +49,18 @@ func TestTrainSpecDefaults(t *testing.T) {
 	assert.Equal(t, map[string]any{"target": "left"}, params(s))
 	assert.Equal(t, []string{"python", "t.py"}, s.Command)
 
+	// Refit goes to the built-in model and the run says where its
+	// metrics come from; a user's image is told nothing it did not ask for.
+	s, err = TrainSpec(TrainRequest{Target: "left", Refit: true, Tags: map[string]string{"k": "v"}}, data, at)
+	require.NoError(t, err)
+	assert.Equal(t, true, params(s)["refit"])
+	assert.Contains(t, s.Tags[TagEvaluation], "held-out split")
+	assert.Equal(t, "v", s.Tags["k"])
+	s, err = TrainSpec(TrainRequest{Target: "left", Refit: true, Image: "me/trainer:1"}, data, at)
+	require.NoError(t, err)
+	assert.NotContains(t, params(s), "refit")
+	assert.Empty(t, s.Tags)
+
 	_, err = TrainSpec(TrainRequest{Target: "left", Params: map[string]any{"bad": make(chan int)}}, data, at)
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
 }

@@ -37,6 +37,7 @@ test('start a sweep from the Train panel, see trials arrive, register the best',
 
   await page.click('button:has-text("Train a model")');
   await page.waitForSelector('[data-testid="train-start"]');
+  await page.click('[data-testid="target-confirm"]');
   await page.click('[data-testid="sweep-open"]');
   await page.waitForSelector('[data-testid="sweep-form"] table.space');
   // The space editor comes from the GBDT's schema, with its proposed ranges.

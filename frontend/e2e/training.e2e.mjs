@@ -36,7 +36,9 @@ test('train from a dataset, watch the live curve, land on the finished run', asy
 
   await page.click('button:has-text("Train a model")');
   await page.waitForSelector('[data-testid="train-start"]');
-  assert.equal(await page.inputValue('[data-testid="train-target"]'), 'label', 'the last column is proposed as the target');
+  assert.equal(await page.inputValue('[data-testid="train-target"]'), 'label', 'the column named like a target is proposed');
+  assert.equal(await page.isDisabled('[data-testid="train-start"]'), true, 'nothing trains before the target is confirmed');
+  await page.click('[data-testid="target-confirm"]');
   // Enough rounds that the curve visibly grows before the end.
   await page.click('text=Show parameters and resources');
   await page.fill('[data-param="max_iter"]', '400');
@@ -130,7 +132,7 @@ test('train from a dataset, watch the live curve, land on the finished run', asy
   }
   const cells = await page.$$eval('[data-testid="version-row"] td.num', (els) => els.map((e) => e.textContent));
   assert.ok(cells.length >= 4, cells.join(' '));
-  for (const c of cells) assert.ok(c.replace(/[^0-9]/g, '').replace(/^0+/, '').length <= 4, `four significant digits: ${c}`);
+  for (const c of cells) assert.ok(c.replace(/[^0-9]/g, '').replace(/^0+/, '').replace(/0+$/, '').length <= 4, `four significant digits: ${c}`);
 });
 
 test('bring your own image: a missing image fails fast, in words', async () => {
@@ -139,6 +141,7 @@ test('bring your own image: a missing image fails fast, in words', async () => {
   await page.click('[data-dataset="churn"]', { timeout: 60_000 });
   await page.click('button:has-text("Train a model")', { timeout: 60_000 });
   await page.click('label:has([data-testid="model-own"])', { timeout: 60_000 });
+  await page.click('[data-testid="target-confirm"]');
   await page.fill('[data-testid="own-image"]', 'tern-e2e/never-built:1');
   await screenshot(page, 'training-own-image');
   await page.click('[data-testid="train-start"]');

@@ -194,6 +194,13 @@ export interface ColumnShift {
   meanTo?: number;
 }
 
+export interface ColumnTask {
+  column: string;
+  task: string;
+  classes?: number;
+  describe: string;
+}
+
 export type ColumnType = 'boolean' | 'categorical' | 'datetime' | 'float' | 'integer' | 'text';
 
 export interface CompareRow {
@@ -1345,6 +1352,12 @@ export interface TableOptions {
   columns?: Column[];
 }
 
+export interface TargetProposal {
+  column: string;
+  why: string;
+  marked: boolean;
+}
+
 export type Test = 'chisquare' | 'hellinger' | 'jensenshannon' | 'kl' | 'ks' | 'psi' | 'wasserstein' | 'z';
 
 export interface TextStats {
@@ -1381,6 +1394,8 @@ export interface TrainForm {
   version: Version;
   columns: string[];
   target: string;
+  proposal: TargetProposal;
+  tasks: ColumnTask[];
   models: ModelSpec[];
   docker: DockerStatus;
   resources: Resources;
@@ -1395,6 +1410,7 @@ export interface TrainRequest {
   task: string;
   features: string[];
   params: Record<string, unknown>;
+  refit: boolean;
   resources: Resources;
   image: string;
   buildDir: string;

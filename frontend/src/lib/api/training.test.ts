@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addPoints, defaults, splitCommand, stateLabel, toParams, validate, type ModelSpec } from './training';
+import { addPoints, defaultRunName, defaults, holdoutText, splitCommand, stateLabel, toParams, validate, type ModelSpec } from './training';
 
 const gbdt: ModelSpec = {
   name: 'gbdt',
@@ -65,5 +65,23 @@ describe('bring your own image', () => {
     expect(splitCommand('python3 /app/train.py --alpha 0.5')).toEqual(['python3', '/app/train.py', '--alpha', '0.5']);
     expect(splitCommand(`python3 -c "print('hi there')"`)).toEqual(['python3', '-c', "print('hi there')"]);
     expect(splitCommand('   ')).toEqual([]);
+  });
+});
+
+describe('held-out rows in words', () => {
+  it('says fraction, seed and stratification for a classifier', () => {
+    expect(holdoutText({ fraction: 0.2, seed: 42, rows: 1000, task: 'classification', dateColumns: [] })).toBe(
+      '20 % of the rows (about 200) are held out to test the model, picked at random with seed 42, stratified by class so each class keeps its share.',
+    );
+  });
+  it('says a regression split is not stratified and warns about dates', () => {
+    const s = holdoutText({ fraction: 0.25, seed: 7, rows: 20000, task: 'regression', dateColumns: ['joined'] });
+    expect(s).toContain('25 % of the rows (about 5,000)');
+    expect(s).toContain('seed 7 (not stratified: the target is a number).');
+    expect(s).toContain('not time-ordered');
+    expect(s).toContain('joined');
+  });
+  it('names a run from dataset, version, model and time', () => {
+    expect(defaultRunName('churn', 3, 'gbdt', new Date(2026, 11, 4, 9, 5))).toBe('churn v3 · gbdt · 09:05');
   });
 });

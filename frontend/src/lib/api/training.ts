@@ -126,3 +126,34 @@ export function stateLabel(j: Pick<Job, 'state' | 'backend'>): string {
       return 'Crashed';
   }
 }
+
+export type ColumnTask = TrainForm['tasks'][number];
+export type TargetProposal = TrainForm['proposal'];
+
+/**
+ * Which rows the built-in models hold out for testing, and why, in words:
+ * the split fraction and seed, stratified by class for a classifier, and a
+ * warning when the rows carry dates (the split is random, never by time).
+ */
+export function holdoutText(o: { fraction: number; seed: number; rows: number; task: string; dateColumns: string[] }): string {
+  const pct = Math.round(o.fraction * 1000) / 10;
+  const n = Math.round(o.rows * o.fraction);
+  let s = `${pct} % of the rows (about ${n.toLocaleString('en-US')}) are held out to test the model, picked at random with seed ${o.seed}`;
+  s +=
+    o.task === 'classification'
+      ? ', stratified by class so each class keeps its share.'
+      : o.task === 'regression'
+        ? ' (not stratified: the target is a number).'
+        : '.';
+  if (o.dateColumns.length) {
+    s += ` The split is not time-ordered: rows from any date of ${o.dateColumns.join(', ')} can land on either side.`;
+  }
+  return s;
+}
+
+/** The name an unnamed run gets (runner.TrainSpec builds the same): dataset, version, model, start time. */
+export function defaultRunName(dataset: string, version: number, model: string, at: Date): string {
+  const hh = String(at.getHours()).padStart(2, '0');
+  const mm = String(at.getMinutes()).padStart(2, '0');
+  return `${dataset} v${version} · ${model} · ${hh}:${mm}`;
+}
