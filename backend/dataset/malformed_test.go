@@ -112,7 +112,7 @@ func malformedCases() []badCase {
 			}
 			b.WriteString("31/02/2024,1\n")
 			return b.Bytes()
-		}, want: `Line 3002, column "day": "31/02/2024" is not a date like 2006-01-02`},
+		}, want: `Line 3002, column "day": "31/02/2024" is not a date like YYYY-MM-DD`},
 		{name: "jsonl_new_key_late.jsonl", data: func(testing.TB) []byte {
 			var b bytes.Buffer
 			for i := 0; i < 2500; i++ {

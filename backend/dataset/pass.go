@@ -92,13 +92,23 @@ func parseStream(ctx context.Context, src io.Reader, sink io.Writer, readAt func
 			}
 		}
 	}
+	// A day/month column the whole pass decided for its other layout is
+	// profiled from the readings kept that way.
+	for _, i := range res.UseAlt {
+		for _, w := range profilers {
+			w.accs[i] = w.alt[i]
+		}
+	}
 	return &parsed{det: res.Detected, profile: *buildProfile(profilers, res.Detected.Columns, opts.Types, res.Rows, res.Preview), vals: vals}, nil
 }
 
 // profiler is one parse worker's accumulators: every part merges, so
 // workers never share state.
 type profiler struct {
-	accs    []*colAcc
+	accs []*colAcc
+	// alt accumulates undecided day/month columns read the other way
+	// (table.Row.Alt); nil for every other column.
+	alt     []*colAcc
 	corr    *corrAcc
 	present []bool
 	numeric []bool
@@ -112,6 +122,13 @@ func newProfiler(cols []Column, rules []Rule) *profiler {
 	for i, c := range cols {
 		p.checks[i] = passChecks(rules, c.Name)
 		p.accs = append(p.accs, newColAcc(c))
+		var alt *colAcc
+		if c.DateAlt != "" {
+			ac := c
+			ac.DateLayout = c.DateAlt
+			alt = newColAcc(ac)
+		}
+		p.alt = append(p.alt, alt)
 		if k := c.Type.Kind(); k == table.Number || k == table.Bool {
 			numCols = append(numCols, i)
 			p.numeric[i] = true
@@ -131,6 +148,9 @@ func (p *profiler) Row(r *table.Row) error {
 		}
 		v := r.Num[i]
 		a.add(r.Fields[i], v, r.Whole[i])
+		if alt := p.alt[i]; alt != nil {
+			alt.add(r.Fields[i], r.Alt[i], false)
+		}
 		for _, c := range p.checks[i] {
 			c.test(r.Fields[i], r.Line)
 		}

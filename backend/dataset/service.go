@@ -566,6 +566,9 @@ type ColumnEdit struct {
 	Type      ColumnType `json:"type,omitempty"`
 	Role      Role       `json:"role,omitempty"`
 	Protected *bool      `json:"protected,omitempty"`
+	// DateOrder settles a day/month date column: "day-first" or
+	// "month-first" (re-reads the version, as a type change does).
+	DateOrder string `json:"dateOrder,omitempty"`
 }
 
 // EditSchema applies corrections to a version's schema. Roles and the
@@ -578,6 +581,7 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 		return v, err
 	}
 	types := map[string]ColumnType{}
+	order := map[string]string{}
 	targets := 0
 	for _, c := range v.Schema {
 		if c.Role == Target {
@@ -619,9 +623,12 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 			}
 			types[e.Name] = e.Type
 		}
+		if e.DateOrder != "" {
+			order[e.Name] = e.DateOrder
+		}
 	}
 	var prof *Profile
-	if len(types) > 0 {
+	if len(types) > 0 || len(order) > 0 {
 		for _, c := range v.Schema {
 			if _, ok := types[c.Name]; !ok {
 				types[c.Name] = c.Type
@@ -638,7 +645,7 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 		defer f.Close()
 		// Read as the version was, with the new types on its schema.
 		opts := Options{Options: v.Reading()}
-		opts.Types = types
+		opts.Types, opts.DateOrder = types, order
 		fi, _ := f.Stat()
 		p, err := parseStream(ctx, f, io.Discard, func() (io.ReaderAt, int64, error) { return f, fi.Size(), nil }, v.SourceName, opts, nil)
 		if err != nil {
@@ -647,7 +654,7 @@ func (s *Service) EditSchema(ctx context.Context, versionID string, edits []Colu
 		prof = &p.profile
 		for i := range schema {
 			schema[i].Type = p.profile.Columns[i].Type
-			schema[i].DateLayout = p.det.Columns[i].DateLayout
+			schema[i].DateLayout, schema[i].DateNote = p.det.Columns[i].DateLayout, p.det.Columns[i].DateNote
 		}
 	}
 	v.Schema = schema

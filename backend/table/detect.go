@@ -194,18 +194,6 @@ func detectDelimiter(sample []byte, complete bool) byte {
 	return best
 }
 
-var dateLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04:05",
-	"2006-01-02 15:04",
-	"2006-01-02",
-	"2006/01/02",
-	"02.01.2006",
-}
-
-var dateLike = regexp.MustCompile(`^\d{4}[-/]\d{2}[-/]\d{2}|^\d{2}\.\d{2}\.\d{4}$`)
-
 // nullTokens is a set of missing-value spellings with a first-byte filter,
 // so the common case (a number) costs one table lookup, not a map probe.
 type nullTokens struct {
@@ -225,10 +213,12 @@ func isNull(b []byte, n *nullTokens) bool {
 	return n.m[str(b)]
 }
 
-// inferType picks the narrowest type that reads every sampled value.
-func inferType(vals []string) (ColumnType, string) {
+// inferType picks the narrowest type that reads every sampled value, and
+// for dates the layout (and a day/month column's other layout when the
+// sample fits both; see dates.go).
+func inferType(vals []string) (t ColumnType, layout, alt string) {
 	if len(vals) == 0 {
-		return Text, ""
+		return Text, "", ""
 	}
 	isInt, isFloat, isBool := true, true, true
 	for _, v := range vals {
@@ -253,27 +243,16 @@ func inferType(vals []string) (ColumnType, string) {
 	}
 	switch {
 	case isBool && !isInt:
-		return Boolean, ""
+		return Boolean, "", ""
 	case isInt:
-		return Integer, ""
+		return Integer, "", ""
 	case isFloat:
-		return Float, ""
+		return Float, "", ""
 	}
-	if dateLike.MatchString(vals[0]) {
-		for _, layout := range dateLayouts {
-			ok := true
-			for _, v := range vals {
-				if _, err := time.Parse(layout, v); err != nil {
-					ok = false
-					break
-				}
-			}
-			if ok {
-				return Datetime, layout
-			}
-		}
+	if layout, alt, ok := inferDate(vals); ok {
+		return Datetime, layout, alt
 	}
-	return Categorical, "" // settled as categorical or text after the pass
+	return Categorical, "", "" // settled as categorical or text after the pass
 }
 
 var idName = regexp.MustCompile(`(?i)^(id|uuid|guid|key|index|.*[_ ]id)$`)
@@ -334,8 +313,14 @@ func inferSchema(recs [][]string, header *bool, nulls *nullTokens, opts Options)
 				vals = append(vals, r[i])
 			}
 		}
-		t, layout := inferType(vals)
-		cols[i] = Column{Name: names[i], Type: t, DateLayout: layout, Role: Feature}
+		t, layout, alt := inferType(vals)
+		cols[i] = Column{Name: names[i], Type: t, DateLayout: layout, DateAlt: alt, Role: Feature}
+		if t == Integer || t == Float {
+			if l, ok := inferEpoch(names[i], vals); ok {
+				cols[i].Type, cols[i].DateLayout = Datetime, l
+				cols[i].DateNote = fmt.Sprintf("Read as %s: the column is named like a time and every value is in that range.", DateFormatName(l))
+			}
+		}
 		if idName.MatchString(names[i]) && (t == Integer || t == Categorical) {
 			cols[i].Role = IDRole
 		}
@@ -364,7 +349,50 @@ func fixSchema(cols []Column, opts Options) ([]Column, error) {
 	if err := applyTypes(cols, opts.Types); err != nil {
 		return nil, err
 	}
+	if err := applyDateOrder(cols, opts.DateOrder); err != nil {
+		return nil, err
+	}
 	return cols, nil
+}
+
+// applyDateOrder settles day/month columns as the person said.
+func applyDateOrder(cols []Column, order map[string]string) error {
+	for name, o := range order {
+		if o != "day-first" && o != "month-first" {
+			return core.Errorf(core.Invalid, "The date order of %q is %q; use day-first or month-first.", name, o)
+		}
+		found := false
+		for i := range cols {
+			c := &cols[i]
+			if c.Name != name {
+				continue
+			}
+			found = true
+			layout, ok := orderedLayout(c.DateLayout, o)
+			if c.Type != Datetime || !ok {
+				return core.Errorf(core.Invalid, "Column %q does not hold day/month dates, so it has no day-first or month-first order.", name)
+			}
+			c.DateLayout, c.DateAlt = layout, ""
+			c.DateNote = fmt.Sprintf("Read as %s, as you chose.", DateFormatName(layout))
+		}
+		if !found {
+			return core.Errorf(core.Invalid, "There is no column named %q to set the date order of.", name)
+		}
+	}
+	return nil
+}
+
+// orderedLayout is the day-first or month-first form of a day/month layout.
+func orderedLayout(layout, order string) (string, bool) {
+	for _, p := range dayMonthPairs {
+		if layout == p.monthFirst || layout == p.dayFirst {
+			if order == "day-first" {
+				return p.dayFirst, true
+			}
+			return p.monthFirst, true
+		}
+	}
+	return "", false
 }
 
 // applyTypes applies the user's type corrections.

@@ -62,6 +62,10 @@ type Row struct {
 	Num []float64
 	// Whole says a number was written as a whole number.
 	Whole []bool
+	// Alt is a day/month column's date read with its other layout
+	// (Column.DateAlt; NaN when it does not fit), for sinks that keep both
+	// readings until the pass decides (Result.UseAlt). Unused elsewhere.
+	Alt []float64
 }
 
 // Sink receives rows. Read makes one per parse worker, so a sink needs no
@@ -88,6 +92,9 @@ type Result struct {
 	Preview [][]string
 	// Sinks are the workers' sinks in a fixed order, for merging.
 	Sinks []Sink
+	// UseAlt lists the day/month columns whose Row.Alt reading the whole
+	// column decided for (Detected holds the decided layouts and notes).
+	UseAlt []int
 }
 
 type discard struct{}
@@ -209,6 +216,9 @@ type chunkResult struct {
 	rows    int64
 	err     *lineError
 	preview [][]string
+	// onlyMain and onlyAlt hold, per undecided day/month column, the
+	// chunk's first value that fits only its main or only its alt layout.
+	onlyMain, onlyAlt map[int]dateEvidence
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize+blockSize/4); return &b }}
@@ -223,14 +233,20 @@ type worker struct {
 	factory recordSourceFactory
 	sink    Sink
 	row     Row
+	// undecided are the day/month columns read both ways (Column.DateAlt).
+	undecided []int
 }
 
 func newWorker(cols []Column, nulls *nullTokens, header bool, f recordSourceFactory, sink Sink) *worker {
 	n := len(cols)
 	w := &worker{cols: cols, nulls: nulls, header: header, factory: f, sink: sink,
-		row: Row{Null: make([]bool, n), Num: make([]float64, n), Whole: make([]bool, n)}}
-	for _, c := range cols {
+		row: Row{Null: make([]bool, n), Num: make([]float64, n), Whole: make([]bool, n), Alt: make([]float64, n)}}
+	for i, c := range cols {
 		w.kinds = append(w.kinds, c.Type.Kind())
+		w.row.Alt[i] = math.NaN()
+		if c.DateAlt != "" && c.Type.Kind() == Date {
+			w.undecided = append(w.undecided, i)
+		}
 	}
 	return w
 }
@@ -315,6 +331,14 @@ func (w *worker) records(src recordSource, res *chunkResult, stopLine int64, sto
 				row.Null[i], row.Num[i], row.Whole[i] = true, math.NaN(), false
 				continue
 			}
+			if w.cols[i].DateAlt != "" && w.kinds[i] == Date {
+				if !w.bothWays(i, f, line, res) {
+					res.err = &lineError{line, fmt.Sprintf("%s %d, column %q: %q is not a date like %s or %s, but the first rows made this a datetime column. Set the column's type to text (or add the value to the missing-value tokens) and import again.",
+						unit, line, w.cols[i].Name, clip(f), humanLayout(w.cols[i].DateLayout), humanLayout(w.cols[i].DateAlt))}
+					return
+				}
+				continue
+			}
 			v, whole, why := parseField(w.kinds[i], w.cols[i].DateLayout, f)
 			if why != "" {
 				res.err = &lineError{line, fmt.Sprintf("%s %d, column %q: %s, but the first rows made this a %s column. Set the column's type to text (or add the value to the missing-value tokens) and import again.", unit, line, w.cols[i].Name, why, w.cols[i].Type)}
@@ -342,6 +366,47 @@ func (w *worker) records(src recordSource, res *chunkResult, stopLine int64, sto
 	if stopLine >= 0 {
 		res.err = &lineError{stopLine, stopMsg}
 	}
+}
+
+// bothWays reads an undecided day/month date with both layouts into the
+// row (Num: main, Alt: alt), keeping the chunk's first value that fits only
+// one of them; false when it fits neither.
+func (w *worker) bothWays(i int, f []byte, line int64, res *chunkResult) bool {
+	c := w.cols[i]
+	m, okM := parseDate(c.DateLayout, str(f))
+	a, okA := parseDate(c.DateAlt, str(f))
+	if !okM && !okA {
+		return false
+	}
+	w.row.Null[i], w.row.Whole[i] = false, false
+	w.row.Num[i], w.row.Alt[i] = math.NaN(), math.NaN()
+	if okM {
+		w.row.Num[i] = m
+	}
+	if okA {
+		w.row.Alt[i] = a
+	}
+	keep := func(ev *map[int]dateEvidence) {
+		if *ev == nil {
+			*ev = map[int]dateEvidence{}
+		}
+		if _, seen := (*ev)[i]; !seen {
+			(*ev)[i] = dateEvidence{line, string(clip(f))}
+		}
+	}
+	if okM && !okA {
+		keep(&res.onlyMain)
+	} else if okA && !okM {
+		keep(&res.onlyAlt)
+	}
+	return true
+}
+
+func clip(f []byte) []byte {
+	if len(f) > 40 {
+		return f[:40]
+	}
+	return f
 }
 
 // parallelPass splits the decoded stream into chunks of whole records and
@@ -487,11 +552,30 @@ func parallelPass(ctx context.Context, r io.Reader, f recordSourceFactory, delim
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
 	res := &Result{Detected: det}
+	onlyMain, onlyAlt := map[int]dateEvidence{}, map[int]dateEvidence{}
 	for _, r := range all {
 		res.Rows += r.rows
 		if r.seq == 0 {
 			res.Preview = r.preview
 		}
+		for i, e := range r.onlyMain { // chunks in file order: the first kept is the earliest
+			if _, ok := onlyMain[i]; !ok {
+				onlyMain[i] = e
+			}
+		}
+		for i, e := range r.onlyAlt {
+			if _, ok := onlyAlt[i]; !ok {
+				onlyAlt[i] = e
+			}
+		}
+	}
+	if len(workers) > 0 && len(workers[0].undecided) > 0 {
+		res.Detected.Columns = append([]Column(nil), det.Columns...)
+		useAlt, err := decideDates(res.Detected.Columns, onlyMain, onlyAlt, "Line")
+		if err != nil {
+			return nil, core.Errorf(core.Invalid, "%s", err.Error())
+		}
+		res.UseAlt = useAlt
 	}
 	if res.Rows == 0 {
 		if det.Header {

@@ -61,8 +61,14 @@ type Column struct {
 	Role Role       `json:"role"`
 	// Protected marks a sensitive attribute (used by fairness reports).
 	Protected bool `json:"protected"`
-	// DateLayout is the Go time layout a datetime column was read with.
+	// DateLayout is the Go time layout a datetime column was read with
+	// (or LayoutUnix / LayoutUnixMs).
 	DateLayout string `json:"dateLayout,omitempty"`
+	// DateAlt, during a read, is the other layout of a day/month column
+	// whose sample fits both; the pass decides and clears it.
+	DateAlt string `json:"dateAlt,omitempty"`
+	// DateNote says how a day/month or epoch column's format was decided.
+	DateNote string `json:"dateNote,omitempty"`
 }
 
 // DefaultNullTokens are read as missing values, as pandas does.
@@ -76,6 +82,9 @@ type Options struct {
 	Header     *bool                 `json:"header"`
 	NullTokens []string              `json:"nullTokens"` // nil: DefaultNullTokens
 	Types      map[string]ColumnType `json:"types"`
+	// DateOrder settles day/month columns by name: "day-first" or
+	// "month-first" (a person's answer to an ambiguity the data left).
+	DateOrder map[string]string `json:"dateOrder,omitempty"`
 	// Columns, when set, is the schema a dataset version was imported
 	// with (names, final types, date layouts, roles): the file is read
 	// with it instead of inferring one, so a reader sees exactly the

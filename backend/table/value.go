@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"time"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -39,11 +38,11 @@ func parseField(k Kind, layout string, b []byte) (v float64, whole bool, why str
 		}
 		return 0, true, ""
 	case Date:
-		tm, err := time.Parse(layout, str(b))
-		if err != nil {
-			return 0, false, fmt.Sprintf("%s is not a date like %s", quoteVal(b), layout)
+		v, ok := parseDate(layout, str(b))
+		if !ok {
+			return 0, false, fmt.Sprintf("%s is not a date like %s", quoteVal(b), humanLayout(layout))
 		}
-		return float64(tm.UnixNano()) / 1e9, false, ""
+		return v, false, ""
 	}
 	return math.NaN(), false, ""
 }

@@ -158,6 +158,8 @@ export interface Column {
   role: Role;
   protected: boolean;
   dateLayout?: string;
+  dateAlt?: string;
+  dateNote?: string;
 }
 
 export interface ColumnEdit {
@@ -165,6 +167,7 @@ export interface ColumnEdit {
   type?: ColumnType;
   role?: Role;
   protected?: boolean;
+  dateOrder?: string;
 }
 
 export interface ColumnOptions {
@@ -1349,6 +1352,7 @@ export interface TableOptions {
   header: boolean | null;
   nullTokens: string[];
   types: Record<string, ColumnType>;
+  dateOrder?: Record<string, string>;
   columns?: Column[];
 }
 
