@@ -72,6 +72,9 @@ type Options struct {
 	DriftShare    float64                  `json:"driftShare,omitempty"` // dataset drifts when share of drifted columns ≥ this; 0 means 0.5
 	MinCount      int                      `json:"minCount,omitempty"`   // fewer present values on either side is "insufficient data"; 0 means 2
 	NoEffectGuard bool                     `json:"noEffectGuard,omitempty"`
+	// CountTarget counts the target column in the data-drift share too;
+	// by default its drift is target drift, reported apart.
+	CountTarget bool `json:"countTarget,omitempty"`
 }
 
 // ColumnOptions override the automatic choice for one column.
@@ -146,6 +149,7 @@ type Overlay struct {
 type Verdict struct {
 	Column      string   `json:"column"`
 	Kind        Kind     `json:"kind"`
+	Role        string   `json:"role,omitempty"` // RoleTarget for the target
 	Status      Status   `json:"status"`
 	Test        Test     `json:"test,omitempty"`
 	Reason      string   `json:"reason"`
@@ -179,8 +183,11 @@ type Result struct {
 	Share      float64   `json:"share"`
 	DriftShare float64   `json:"driftShare"`
 	Drift      bool      `json:"drift"`
-	RefRows    int       `json:"refRows"`
-	CurRows    int       `json:"curRows"`
+	// TargetDrift says the target column drifted (label drift). It is
+	// reported apart and, unless Options.CountTarget, not in Share.
+	TargetDrift bool `json:"targetDrift,omitempty"`
+	RefRows     int  `json:"refRows"`
+	CurRows     int  `json:"curRows"`
 }
 
 // CompareColumns compares two raw samples, both kept exactly (the path the
@@ -220,6 +227,12 @@ func Compare(ref, cur *Profile, opt Options) (*Result, error) {
 	for _, v := range res.Columns {
 		if v.Status != StatusOK {
 			continue
+		}
+		if v.Role == RoleTarget {
+			res.TargetDrift = res.TargetDrift || v.Drift
+			if !opt.CountTarget {
+				continue
+			}
 		}
 		res.Evaluated++
 		if v.Drift {
@@ -265,9 +278,14 @@ func nan() Num { return Num(math.NaN()) }
 func compareColumn(ref, cur *ColumnProfile, opt Options) Verdict {
 	v := Verdict{Column: ref.Name, Kind: ref.Kind, Status: StatusOK, Statistic: nan(), PValue: nan(), Distance: nan(), Threshold: nan(), ErrorBound: 0,
 		RefCount: ref.Count, RefMissing: ref.Missing}
+	v.Role = ref.Role
 	co := opt.Columns[ref.Name]
 	if co.Skip {
 		v.Status, v.Reason = StatusSkipped, "skipped by a per-column override"
+		return v
+	}
+	if ref.Skip != "" {
+		v.Status, v.Reason = StatusSkipped, ref.Skip
 		return v
 	}
 	if cur == nil {

@@ -21,7 +21,16 @@ type Column struct {
 	Kind Kind      `json:"kind"`
 	Num  []float64 `json:"num,omitempty"`
 	Cat  []string  `json:"cat,omitempty"`
+	// Role is RoleTarget for the column a model predicts: it is tested,
+	// but its drift is target drift, not counted in the data-drift share.
+	Role string `json:"role,omitempty"`
+	// Skip, when set, says why the column is not compared (an ID, a date);
+	// it carries no values and its verdict is "skipped" with that reason.
+	Skip string `json:"skip,omitempty"`
 }
+
+// RoleTarget marks the target column (Column.Role, Verdict.Role).
+const RoleTarget = "target"
 
 // DefaultSketchSize is how many points a numeric reference keeps once it has
 // more distinct values than that: equal-mass buckets, each represented by
@@ -46,8 +55,10 @@ type Profile struct {
 type ColumnProfile struct {
 	Name    string `json:"name"`
 	Kind    Kind   `json:"kind"`
-	Count   int    `json:"count"`   // present (finite / non-empty) values
-	Missing int    `json:"missing"` // NaN, ±Inf or ""
+	Role    string `json:"role,omitempty"` // see Column.Role
+	Skip    string `json:"skip,omitempty"` // see Column.Skip
+	Count   int    `json:"count"`          // present (finite / non-empty) values
+	Missing int    `json:"missing"`        // NaN, ±Inf or ""
 
 	// Numeric. Values ascend; Weights[i] rows sit at Values[i]. When Exact,
 	// Values are the distinct values and Weights their counts, so every test
@@ -102,10 +113,17 @@ func (p *Profile) Column(name string) *ColumnProfile {
 }
 
 func profileColumn(c Column, opt ProfileOptions) ColumnProfile {
-	if c.Kind == Categorical || (c.Kind == "" && c.Num == nil && c.Cat != nil) {
-		return profileCategorical(c)
+	if c.Skip != "" {
+		return ColumnProfile{Name: c.Name, Kind: c.Kind, Skip: c.Skip}
 	}
-	return profileNumeric(c.Name, c.Num, opt)
+	var p ColumnProfile
+	if c.Kind == Categorical || (c.Kind == "" && c.Num == nil && c.Cat != nil) {
+		p = profileCategorical(c)
+	} else {
+		p = profileNumeric(c.Name, c.Num, opt)
+	}
+	p.Role = c.Role
+	return p
 }
 
 func profileCategorical(c Column) ColumnProfile {

@@ -14,7 +14,8 @@ import (
 // DatasetTables reads dataset versions as columns, following each
 // version's schema: integer and float columns are numeric; boolean,
 // categorical and text are categorical; datetimes and columns whose role is
-// id or ignore are left out (an ID drifts by construction).
+// id or ignore are left out with their reason (see leftOut), and the target
+// keeps its role (its drift is reported apart).
 type DatasetTables struct{ Datasets *dataset.Service }
 
 func (d DatasetTables) ReadColumns(ctx context.Context, id string) ([]drift.Column, error) {
@@ -30,8 +31,6 @@ func (d DatasetTables) ReadColumns(ctx context.Context, id string) ([]drift.Colu
 	// counted, whatever its format, encoding or missing-value tokens.
 	return readColumns(func(h table.Hooks) (*table.Result, error) {
 		return table.ReadFile(ctx, path, v.Reading(), h)
-	}, func(c table.Column) bool {
-		return c.Role != table.IDRole && c.Role != table.Ignore && c.Type != table.Datetime
 	}, 0)
 }
 

@@ -25,7 +25,7 @@ const maxCSVRows = 5_000_000
 func ReadCSV(r io.Reader) ([]drift.Column, error) {
 	return readColumns(func(h table.Hooks) (*table.Result, error) {
 		return table.Read(context.Background(), table.Source{Name: "The file", R: r}, table.Options{}, h)
-	}, nil, maxCSVRows)
+	}, maxCSVRows)
 }
 
 // readCSVFile reads a comparison file on this machine (Parquet too).
@@ -35,7 +35,7 @@ func readCSVFile(ctx context.Context, path string) ([]drift.Column, error) {
 	}
 	return readColumns(func(h table.Hooks) (*table.Result, error) {
 		return table.ReadFile(ctx, path, table.Options{}, h)
-	}, nil, maxCSVRows)
+	}, maxCSVRows)
 }
 
 // cell is one field as a comparison keeps it.
@@ -44,11 +44,28 @@ type cell struct {
 	cat string
 }
 
+// leftOut says why a column is not compared for data drift ("" when it
+// is): an ID or a date drifts by construction, and "ignore" is the
+// person's word. The target is compared but reported apart (its Role).
+func leftOut(c table.Column) string {
+	switch {
+	case c.Role == table.IDRole:
+		return "left out: an ID column — every new row brings new values, so it drifts by construction"
+	case c.Role == table.Ignore:
+		return "left out: the column is marked ignore"
+	case c.Type == table.Datetime:
+		return "left out: a date or time — new data is later by construction"
+	}
+	return ""
+}
+
+func want(c table.Column) bool { return leftOut(c) == "" }
+
 // readColumns reads a table into drift columns: integer and float columns
-// numeric (missing values NaN), the others categorical (missing ""). want,
-// when given, picks the columns to keep; limit, when above 0, bounds the
-// rows.
-func readColumns(read func(table.Hooks) (*table.Result, error), want func(table.Column) bool, limit int64) ([]drift.Column, error) {
+// numeric (missing values NaN), the others categorical (missing ""); the
+// columns leftOut names come with their reason and no values, the target
+// with its role. limit, when above 0, bounds the rows.
+func readColumns(read func(table.Hooks) (*table.Result, error), limit int64) ([]drift.Column, error) {
 	var picked []int // indexes of the wanted columns, set once detection is done
 	var pick sync.Once
 	var n atomic.Int64
@@ -72,23 +89,31 @@ func readColumns(read func(table.Hooks) (*table.Result, error), want func(table.
 		return nil, err
 	}
 	all := res.Detected.Columns
-	idx := wanted(all, want)
-	cols := make([]drift.Column, len(idx))
-	for k, i := range idx {
-		c := all[i]
+	var cols []drift.Column
+	k := 0
+	for _, c := range all {
+		if why := leftOut(c); why != "" {
+			cols = append(cols, drift.Column{Name: c.Name, Kind: drift.Categorical, Skip: why})
+			continue
+		}
+		role := ""
+		if c.Role == table.Target {
+			role = drift.RoleTarget
+		}
 		if c.Type.Kind() == table.Number {
 			nums := make([]float64, len(rows))
 			for r, row := range rows {
 				nums[r] = row[k].num
 			}
-			cols[k] = drift.Column{Name: c.Name, Kind: drift.Numeric, Num: nums}
-			continue
+			cols = append(cols, drift.Column{Name: c.Name, Kind: drift.Numeric, Num: nums, Role: role})
+		} else {
+			cats := make([]string, len(rows))
+			for r, row := range rows {
+				cats[r] = row[k].cat
+			}
+			cols = append(cols, drift.Column{Name: c.Name, Kind: drift.Categorical, Cat: cats, Role: role})
 		}
-		cats := make([]string, len(rows))
-		for r, row := range rows {
-			cats[r] = row[k].cat
-		}
-		cols[k] = drift.Column{Name: c.Name, Kind: drift.Categorical, Cat: cats}
+		k++
 	}
 	return cols, nil
 }

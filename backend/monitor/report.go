@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tern-studio/tern/backend/chart"
@@ -78,7 +80,37 @@ func Build(ctx context.Context, src Source, o BuildOptions) (*Report, error) {
 	return &Report{
 		ID: newID(), Title: title, Source: src.Describe(), Window: o.Window.String(),
 		Created: clock.Now().UTC(), Rows: cur.Rows, From: cur.From, To: cur.To, Drift: res, Ops: cur.Ops,
+		Notes: roleNotes(res, o.Drift.CountTarget),
 	}, nil
+}
+
+// roleNotes say which columns the data-drift share leaves out, and that
+// the target's drift is reported on its own.
+func roleNotes(res *drift.Result, countTarget bool) []string {
+	var notes, left []string
+	for _, v := range res.Columns {
+		if v.Status == drift.StatusSkipped && strings.HasPrefix(v.Reason, "left out: ") {
+			left = append(left, fmt.Sprintf("%s (%s)", v.Column, strings.TrimPrefix(v.Reason, "left out: ")))
+		}
+	}
+	if len(left) > 0 {
+		notes = append(notes, "Not compared: "+strings.Join(left, "; ")+".")
+	}
+	for _, v := range res.Columns {
+		if v.Role != drift.RoleTarget || v.Status != drift.StatusOK {
+			continue
+		}
+		what := "did not drift"
+		if v.Drift {
+			what = "drifted"
+		}
+		counted := "it is target (label) drift, not counted in the share of drifted columns"
+		if countTarget {
+			counted = "it is counted in the share of drifted columns, as this monitor asks"
+		}
+		notes = append(notes, fmt.Sprintf("The target %s %s: %s.", v.Column, what, counted))
+	}
+	return notes
 }
 
 // OverlaySVG renders a verdict's reference-vs-current chart in Tern's chart

@@ -17,6 +17,7 @@ import (
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/drift"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/router"
 	"github.com/tern-studio/tern/backend/store"
@@ -149,4 +150,67 @@ func TestTrafficBecomesADatasetVersion(t *testing.T) {
 	stored, err := ds.Version(v.ID)
 	require.NoError(t, err)
 	assert.Equal(t, o, stored.Origin, "the lineage is stored with the version")
+}
+
+// TestReportsLeaveOutIDsAndCountTheTargetApart: comparing two dataset
+// versions, the ID and the date are not compared (each with its reason,
+// in the verdicts and the notes), and a target whose distribution moved is
+// target drift — named, but not counted in the data-drift share.
+func TestReportsLeaveOutIDsAndCountTheTargetApart(t *testing.T) {
+	st := store.MustOpen(t)
+	blobs, err := blob.Open(filepath.Join(st.Dir, "blobs"), st)
+	require.NoError(t, err)
+	ds := dataset.NewService(st, blobs, core.NewBus(), st.Dir)
+	version := func(name string, churnEvery int, idFrom int) dataset.Version {
+		var b strings.Builder
+		b.WriteString("customer_id,age,signup,churn\n")
+		for i := range 400 {
+			churn := 0
+			if i%churnEvery == 0 {
+				churn = 1
+			}
+			fmt.Fprintf(&b, "%d,%d,2024-%02d-01,%d\n", idFrom+i, 20+i%40, 1+i%12, churn)
+		}
+		v, err := ds.ImportReader(t.Context(), strings.NewReader(b.String()), name, 0, dataset.Options{Name: "customers"})
+		require.NoError(t, err)
+		return v
+	}
+	v1 := version("jan.csv", 10, 0)
+	v1, err = ds.EditSchema(t.Context(), v1.ID, []dataset.ColumnEdit{{Name: "churn", Role: table.Target}})
+	require.NoError(t, err)
+	v2 := version("feb.csv", 2, 10_000) // same ages, new IDs and half the customers churn
+	require.Equal(t, "churn", v2.TargetColumn(), "the role carries over")
+
+	svc := NewService(Config{Store: st, DataDir: t.TempDir(), Tables: DatasetTables{Datasets: ds}})
+	m, err := svc.CreateMonitor(t.Context(), Monitor{Name: "versions", Kind: KindVersions, RefVersion: v1.ID, CurVersion: v2.ID})
+	require.NoError(t, err)
+	rep, err := svc.RunMonitor(t.Context(), m.ID)
+	require.NoError(t, err)
+	r := rep.Drift
+	byName := map[string]drift.Verdict{}
+	for _, v := range r.Columns {
+		byName[v.Column] = v
+	}
+	assert.Equal(t, drift.StatusSkipped, byName["customer_id"].Status)
+	assert.Contains(t, byName["customer_id"].Reason, "an ID column")
+	assert.Equal(t, drift.StatusSkipped, byName["signup"].Status)
+	assert.Equal(t, drift.RoleTarget, byName["churn"].Role)
+	assert.True(t, byName["churn"].Drift, "the label's share moved from 10% to 50%")
+	assert.True(t, r.TargetDrift)
+	assert.Equal(t, 1, r.Evaluated, "only age counts")
+	assert.Equal(t, 0, r.Drifted)
+	assert.False(t, r.Drift, "no data drift: the target is apart")
+	require.Len(t, rep.Notes, 2)
+	assert.Equal(t, "Not compared: customer_id (an ID column — every new row brings new values, so it drifts by construction); signup (a date or time — new data is later by construction).", rep.Notes[0])
+	assert.Equal(t, "The target churn drifted: it is target (label) drift, not counted in the share of drifted columns.", rep.Notes[1])
+
+	// Asked to, the target counts.
+	m2, err := svc.CreateMonitor(t.Context(), Monitor{Name: "versions, target counted", Kind: KindVersions, RefVersion: v1.ID, CurVersion: v2.ID,
+		Drift: drift.Options{CountTarget: true}})
+	require.NoError(t, err)
+	rep, err = svc.RunMonitor(t.Context(), m2.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Drift.Evaluated)
+	assert.Equal(t, 1, rep.Drift.Drifted)
+	assert.Contains(t, rep.Notes[1], "counted in the share of drifted columns, as this monitor asks")
 }

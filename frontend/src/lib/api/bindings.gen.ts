@@ -330,6 +330,7 @@ export interface DriftOptions {
   driftShare?: number;
   minCount?: number;
   noEffectGuard?: boolean;
+  countTarget?: boolean;
 }
 
 export type DriftStatus = 'insufficient_data' | 'ok' | 'skipped';
@@ -1075,6 +1076,7 @@ export interface Result {
   share: number;
   driftShare: number;
   drift: boolean;
+  targetDrift?: boolean;
   refRows: number;
   curRows: number;
 }
@@ -1492,6 +1494,7 @@ export interface Value {
 export interface Verdict {
   column: string;
   kind: Kind;
+  role?: string;
   status: DriftStatus;
   test?: Test;
   reason: string;
