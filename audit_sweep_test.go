@@ -570,6 +570,13 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	s.step(call+"Deployments.Stop", B, 1, func() { s.call("Deployments.Stop", depID) })
 	s.step(call+"Deployments.Delete", B, 1, func() { s.call("Deployments.Delete", depID) })
 
+	// Archive and delete in the registry, once no deployment uses the versions.
+	s.step(call+"Models.ArchiveVersion", B, 1, func() { s.call("Models.ArchiveVersion", "churn", 1, true) })
+	s.call("Models.ArchiveVersion", "churn", 1, false)
+	s.step(call+"Models.Archive", B, 1, func() { s.call("Models.Archive", "empty", true) })
+	s.step(call+"Models.DeleteVersion", B, 1, func() { s.call("Models.DeleteVersion", "churn", 2) })
+	s.step(call+"Models.Delete", B, 1, func() { s.call("Models.Delete", "empty") })
+
 	// Bound tracking calls.
 	var uiExp string
 	s.step(call+"Experiments.Create", B, 1, func() { uiExp = find(s.call("Experiments.Create", "ui"), "id") })

@@ -246,6 +246,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	launcher, packager := deployment.DefaultLaunchers(e.docker, e.runner.Instance(), e.runner.RuntimeBinary)
 	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
 	e.registry.DeploymentsOf = e.deployments.DeploymentsOf                   // what is served is not deleted or renamed
+	e.registry.FollowersOf = e.deployments.FollowersOf                       // nor what a followed alias names
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})

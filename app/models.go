@@ -49,7 +49,49 @@ func (m *Models) Get(name string) (ModelDetail, error) {
 		return ModelDetail{}, err
 	}
 	vs, err := m.reg.Versions(name)
+	if vs == nil {
+		vs = []registry.Version{} // a model with no versions yet: an empty list, not null
+	}
 	return ModelDetail{Model: md, Versions: vs}, err
+}
+
+// Archive archives a model (archived true: hidden from the default list,
+// kept whole) or brings it back. Refused, in words naming the deployment,
+// while a deployment serves one of its versions or follows one of its
+// aliases.
+func (m *Models) Archive(name string, archived bool) (registry.Model, error) {
+	if err := m.ready(); err != nil {
+		return registry.Model{}, err
+	}
+	return m.reg.ArchiveModel(name, archived)
+}
+
+// ArchiveVersion archives one version or brings it back; refused like
+// Archive, and while an alias names it.
+func (m *Models) ArchiveVersion(name string, version int, archived bool) (registry.Version, error) {
+	if err := m.ready(); err != nil {
+		return registry.Version{}, err
+	}
+	return m.reg.ArchiveVersion(name, version, archived)
+}
+
+// Delete removes a model, its versions and their files for good; refused
+// while a deployment uses any of them.
+func (m *Models) Delete(name string) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.reg.DeleteModel(name)
+}
+
+// DeleteVersion removes one version and its files for good (its number is
+// never reused); refused while a deployment serves it or follows an alias
+// that names it.
+func (m *Models) DeleteVersion(name string, version int) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.reg.DeleteVersion(name, version)
 }
 
 // Create makes an empty named model.

@@ -346,3 +346,16 @@ func (s *Service) noteFollow(id string, acted int, note string) {
 		s.cfg.Log.Warn("the alias follower could not save its note", "deployment", id, "err", err)
 	}
 }
+
+// FollowersOf names the deployments that follow @alias of a model: the
+// registry refuses to delete or archive the version the alias names.
+func (s *Service) FollowersOf(model, alias string) []string {
+	all, _ := s.List()
+	var out []string
+	for _, d := range all {
+		if d.Model == model && d.Follow != nil && d.Follow.Alias == alias {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}

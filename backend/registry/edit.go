@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,17 +140,50 @@ func getVersion(txn *badger.Txn, name string, n int, v *Version) error {
 	return err
 }
 
-// inUse refuses to remove or rename what a deployment serves.
-func (s *Service) inUse(name string, versions []Version) error {
-	if s.DeploymentsOf == nil {
-		return nil
-	}
+// inUse refuses to remove, archive or rename what a deployment uses: a
+// version it serves, or one holding an alias it follows. The refusal names
+// the deployment and what to do. versions carry their aliases (as
+// Versions and Version return them).
+func (s *Service) inUse(name string, versions []Version, doing string) error {
 	for _, v := range versions {
-		if deps := s.DeploymentsOf(name, v.Version); len(deps) > 0 {
-			return core.Errorf(core.Conflict, "Version %d of %q is served by %s; stop that deployment first.", v.Version, name, strings.Join(deps, ", "))
+		if s.DeploymentsOf != nil {
+			if deps := s.DeploymentsOf(name, v.Version); len(deps) > 0 {
+				return core.Errorf(core.Conflict, "Cannot %s: %s %s %s %s v%d; move %s to another version or delete %s first.",
+					doing, plural(len(deps), "deployment"), strings.Join(deps, ", "), verb(len(deps), "serves", "serve"), name, v.Version, them(len(deps)), them(len(deps)))
+			}
+		}
+		if s.FollowersOf == nil {
+			continue
+		}
+		for _, a := range v.Aliases {
+			if deps := s.FollowersOf(name, a); len(deps) > 0 {
+				return core.Errorf(core.Conflict, "Cannot %s: %s v%d holds @%s, which %s %s %s; move @%s to another version or stop %s following it first.",
+					doing, name, v.Version, a, plural(len(deps), "deployment"), strings.Join(deps, ", "), verb(len(deps), "follows", "follow"), a, them(len(deps)))
+			}
 		}
 	}
 	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // DeleteVersion removes one version and its files; aliases pointing at it
@@ -161,7 +195,7 @@ func (s *Service) DeleteVersion(name string, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := s.inUse(name, []Version{v}); err != nil {
+	if err := s.inUse(name, []Version{v}, fmt.Sprintf("delete version %d of %q", n, name)); err != nil {
 		return err
 	}
 	var m Model
@@ -202,7 +236,7 @@ func (s *Service) DeleteModel(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.inUse(name, vs); err != nil {
+	if err := s.inUse(name, vs, fmt.Sprintf("delete model %q", name)); err != nil {
 		return err
 	}
 	err = s.st.DB.Update(func(txn *badger.Txn) error {
@@ -242,7 +276,7 @@ func (s *Service) RenameModel(name, newName string) (Model, error) {
 	if err != nil {
 		return Model{}, err
 	}
-	if err := s.inUse(name, vs); err != nil {
+	if err := s.inUse(name, vs, fmt.Sprintf("rename %q", name)); err != nil {
 		return Model{}, err
 	}
 	from, to := filepath.Join(s.root, name), filepath.Join(s.root, newName)

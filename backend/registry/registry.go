@@ -48,6 +48,9 @@ type Model struct {
 	Aliases       map[string]int `json:"aliases"`
 	// Tags are free key/values (MLflow's registered model tags).
 	Tags map[string]string `json:"tags,omitempty"`
+	// Archived is when the model was archived (unix ms; 0: not archived):
+	// hidden from the default lists, kept whole, brought back by unarchiving.
+	Archived int64 `json:"archived,omitempty"`
 }
 
 // Version is one registered model version.
@@ -82,6 +85,8 @@ type Version struct {
 	ModelID   string            `json:"modelId,omitempty"`
 	Tags      map[string]string `json:"tags,omitempty"`
 	Updated   int64             `json:"updated,omitempty"`
+	// Archived is when the version was archived (unix ms; 0: not archived).
+	Archived int64 `json:"archived,omitempty"`
 }
 
 // Runs is what the registry needs of tracking.
@@ -99,9 +104,13 @@ type Service struct {
 	// Profile returns the profile of a dataset version, frozen with the
 	// model version; nil skips it.
 	Profile func(datasetVersion string) (any, error)
-	// DeploymentsOf names the deployments serving a version; deleting or
-	// renaming what they serve is refused. nil means none.
+	// DeploymentsOf names the deployments serving a version; deleting,
+	// archiving or renaming what they serve is refused. nil means none.
 	DeploymentsOf func(model string, version int) []string
+	// FollowersOf names the deployments following an alias of a model
+	// (@champion): the version the alias names is refused the same way,
+	// since the follower would move traffic to it. nil means none.
+	FollowersOf func(model, alias string) []string
 	mu            sync.Mutex // serialises version numbering, renames and deletes
 }
 
@@ -278,11 +287,15 @@ func (s *Service) SetAliases(name string, moves map[string]int) (Model, error) {
 				delete(m.Aliases, a)
 				continue
 			}
-			if _, err := txn.Get(versionKey(name, v)); err != nil {
+			var ver Version
+			if err := store.GetJSON(txn, versionKey(name, v), &ver); err != nil {
 				if errors.Is(err, badger.ErrKeyNotFound) {
 					return core.Errorf(core.NotFound, "Model %q has no version %d for alias @%s.", name, v, a)
 				}
 				return err
+			}
+			if ver.Archived != 0 {
+				return core.Errorf(core.Conflict, "Version %d of %q is archived; unarchive it before pointing @%s at it.", v, name, a)
 			}
 			m.Aliases[a] = v
 		}

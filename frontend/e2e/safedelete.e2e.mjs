@@ -1,9 +1,12 @@
 // Safe deletes in a real browser against a real `tern serve`: a run moved
 // to the trash leaves the runs table, waits in Experiments → Trash with
-// the space a permanent delete frees, and comes back with Restore.
+// the space a permanent delete frees, and comes back with Restore; a
+// deployed model version is refused deletion in words naming the
+// deployment, and an archived version leaves the list and comes back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useTern, screenshot } from './harness.mjs';
+import { join } from 'node:path';
+import { useTern, screenshot, repoRoot } from './harness.mjs';
 
 const env = useTern();
 
@@ -80,6 +83,67 @@ test('delete a run → Trash → restore it; the trash says what a permanent del
   const overflow = await dark.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `trash overflows by ${overflow}px`);
   await screenshot(dark, 'runs-trash-dark-small');
+  await dark.context().close();
+  await page.context().close();
+});
+
+test('deleting a deployed version is refused in words; archive hides a version and unarchive brings it back', async () => {
+  const gbdt = join(repoRoot, 'backend', 'gbdt', 'testdata');
+  await env.call('Models.ImportPath', 'fraud', join(gbdt, 'lgb_binary.txt'));
+  await env.call('Models.ImportPath', 'fraud', join(gbdt, 'xgb_binary.json'));
+  // Serving v1 (a container when Docker runs, else a local process).
+  const dep = await env.call('Deployments.Deploy', 'fraud', '1', { name: 'fraud-api' });
+  assert.equal(dep.name, 'fraud-api');
+
+  const page = await env.open({ width: 1280, height: 800 });
+  page.on('dialog', (d) => assert.fail(`a native ${d.type()} dialog opened`));
+  await page.goto(`${env.tern.url}/#/models/fraud`);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="version-row"]').length === 2);
+  await page.locator('[data-testid="version-row"]').nth(1).click(); // v1, the served one
+  await page.waitForSelector('[data-testid="delete-version"]:has-text("Delete v1")');
+  await page.click('[data-testid="delete-version"]');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  assert.match(await page.textContent('#app-dialog-title'), /Delete fraud v1\?/);
+  await page.click('[data-testid="app-dialog-ok"]');
+  await page.waitForSelector('[data-testid="lifecycle-error"]');
+  const refusal = await page.textContent('[data-testid="lifecycle-error"]');
+  assert.match(refusal, /Cannot delete version 1 of "fraud": deployment fraud-api serves fraud v1; move it to another version or delete it first\./);
+  await page.locator('[data-testid="model-lifecycle"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'models-delete-refused');
+  // Archiving it is refused the same way, and nothing changed.
+  await page.click('[data-testid="archive-version"]');
+  await page.waitForFunction(() => /Cannot archive version 1/.test(document.querySelector('[data-testid="lifecycle-error"]')?.textContent ?? ''));
+  assert.equal(await page.locator('[data-testid="version-row"]').count(), 2);
+
+  // v2 is not deployed: archive it; it leaves the list unless asked for.
+  await page.locator('[data-testid="version-row"]').nth(0).click();
+  await page.waitForSelector('[data-testid="archive-version"]:has-text("Archive v2")');
+  await page.click('[data-testid="archive-version"]');
+  await page.waitForSelector('[data-testid="unarchive-version"]');
+  assert.ok(await page.$('[data-testid="version-archived-chip"]'), 'the open version shows it is archived');
+  await page.locator('[data-testid="version-row"]').nth(1).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="version-row"]').length === 1);
+  assert.match(await page.textContent('[data-testid="toggle-archived"]'), /Show archived \(1\)/);
+  await page.click('[data-testid="toggle-archived"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="version-row"]').length === 2);
+  await page.locator('[data-testid="version-row"]').nth(0).click();
+  await page.click('[data-testid="unarchive-version"]');
+  await page.waitForSelector('[data-testid="archive-version"]:has-text("Archive v2")');
+  const v2 = (await env.call('Models.Get', 'fraud')).versions.find((v) => v.version === 2);
+  assert.ok(!v2.archived, 'unarchived');
+  assert.deepEqual(page.jsErrors, []);
+
+  const dark = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
+  await dark.goto(`${env.tern.url}/#/models/fraud`);
+  await dark.waitForSelector('[data-testid="model-lifecycle"]');
+  await dark.locator('[data-testid="version-row"]').nth(1).click();
+  await dark.click('[data-testid="delete-version"]');
+  await dark.click('[data-testid="app-dialog-ok"]');
+  await dark.waitForSelector('[data-testid="lifecycle-error"]');
+  await dark.locator('[data-testid="model-lifecycle"]').scrollIntoViewIfNeeded();
+  const overflow = await dark.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `models page overflows by ${overflow}px`);
+  await screenshot(dark, 'models-delete-refused-dark-small');
   await dark.context().close();
   await page.context().close();
 });

@@ -690,6 +690,7 @@ export interface Model {
   latestVersion: number;
   aliases: Record<string, number>;
   tags?: Record<string, string>;
+  archived?: number;
 }
 
 export interface ModelDetail {
@@ -1032,6 +1033,7 @@ export interface RegistryVersion {
   modelId?: string;
   tags?: Record<string, string>;
   updated?: number;
+  archived?: number;
 }
 
 export interface Report {
@@ -1604,7 +1606,11 @@ export interface Methods {
   'Training.Logs': (id: string, tail: number) => string[];
   'Training.Models': () => ModelSpec[];
   'Training.Start': (req: TrainRequest) => Job;
+  'Models.Archive': (name: string, archived: boolean) => Model;
+  'Models.ArchiveVersion': (name: string, version: number, archived: boolean) => RegistryVersion;
   'Models.Create': (name: string, description: string) => Model;
+  'Models.Delete': (name: string) => void;
+  'Models.DeleteVersion': (name: string, version: number) => void;
   'Models.Export': (name: string, version: number, dest: string) => void;
   'Models.Get': (name: string) => ModelDetail;
   'Models.ImportPath': (name: string, path: string) => RegistryVersion;

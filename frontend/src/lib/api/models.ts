@@ -54,3 +54,11 @@ export function metricColumns(versions: Version[]): string[] {
   for (const v of versions) for (const k of Object.keys(v.metrics ?? {})) keys.add(k);
   return [...keys].sort().slice(0, 6);
 }
+
+/** Archive (true) or bring back a model or one version; refused while a deployment uses it. */
+export const archiveModel = (name: string, archived: boolean) => call('Models.Archive', name, archived);
+export const archiveVersion = (name: string, version: number, archived: boolean) =>
+  call('Models.ArchiveVersion', name, version, archived);
+/** Delete for good; refused, in words naming the deployment, while one uses it. */
+export const deleteModel = (name: string) => call('Models.Delete', name);
+export const deleteVersion = (name: string, version: number) => call('Models.DeleteVersion', name, version);
