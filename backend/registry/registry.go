@@ -111,7 +111,7 @@ type Service struct {
 	// (@champion): the version the alias names is refused the same way,
 	// since the follower would move traffic to it. nil means none.
 	FollowersOf func(model, alias string) []string
-	mu            sync.Mutex // serialises version numbering, renames and deletes
+	mu          sync.Mutex // serialises version numbering, renames and deletes
 }
 
 // NewService keeps model directories under dataDir/models.
