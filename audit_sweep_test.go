@@ -99,6 +99,7 @@ var readOnly = map[string]string{
 	"POST /api/call/Explanations.Chart":                                  "read",
 	"POST /api/call/Explanations.OfRun":                                  "read",
 	"POST /api/call/Explanations.Local":                                  "explains one row it is given; stores nothing",
+	"POST /api/call/Explanations.Logged":                                 "explains a logged row; stores nothing",
 	"POST /api/call/Explanations.Cancel":                                 "stops a computation in flight, which stores nothing",
 	"POST /api/call/Sweeps.List":                                         "read",
 	"POST /api/call/Backups.Status":                                      "read",

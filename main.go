@@ -264,6 +264,8 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Registry: e.registry, Bus: e.bus, Evaluator: &evaluate.Service{Versions: e.registry, Datasets: e.datasets}, Ramper: e.deployments})
 	e.pipelines = pipeline.New(pipeline.Config{Store: st, Bus: e.bus, Types: steps, Log: log, Datasets: e.datasets})
 	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
+	explanations := explanation.NewService(st, blobs, e.registry, e.datasets, e.bus)
+	explanations.Deployments = e.deployments // a logged prediction is explained by the version that answered it
 	e.bindings = app.Bindings(app.Services{
 		Context:      e.ctx, // bound calls end when the app closes
 		Shell:        e.shell,
@@ -280,7 +282,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Fairness:     fairness.NewService(e.registry, e.datasets, e.bus),
 		Pipelines:    e.pipelines,
 		Backups:      e.backups,
-		Explanations: explanation.NewService(st, blobs, e.registry, e.datasets, e.bus),
+		Explanations: explanations,
 		Audit:        e.audit,
 	})
 	ok = true

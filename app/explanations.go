@@ -102,3 +102,14 @@ func (e *Explanations) Local(model string, version int, record map[string]any) (
 	defer done()
 	return e.svc.Local(ctx, model, version, record)
 }
+
+// Logged explains row (0-based) of a prediction the deployment logged
+// under requestId, by the version that answered it.
+func (e *Explanations) Logged(deploymentID, requestID string, row int) (explanation.Logged, error) {
+	if err := e.ready(); err != nil {
+		return explanation.Logged{}, err
+	}
+	ctx, done := e.life.call()
+	defer done()
+	return e.svc.Logged(ctx, deploymentID, requestID, row)
+}

@@ -135,6 +135,9 @@ type Service struct {
 	jobs     sync.Map
 	now      func() time.Time
 	local    loaded
+	// Deployments, when set, lets Logged find the version that answered a
+	// logged prediction.
+	Deployments Deployments
 }
 
 // NewService builds the service; bus may be nil.

@@ -26,13 +26,14 @@ import (
 type oneModel struct {
 	dir, dv string
 	pickle  bool
+	sig     modelfmt.Signature
 }
 
 func (m oneModel) Version(name, ref string) (registry.Version, error) {
 	if ref != "1" {
 		return registry.Version{}, core.Errorf(core.NotFound, "There is no version %s of %s.", ref, name)
 	}
-	return registry.Version{Model: name, Version: 1, DatasetVersion: m.dv, Pickle: m.pickle}, nil
+	return registry.Version{Model: name, Version: 1, DatasetVersion: m.dv, Pickle: m.pickle, Signature: m.sig}, nil
 }
 
 func (m oneModel) Dir(registry.Version) string { return m.dir }
@@ -92,7 +93,7 @@ func (e *env) train(t *testing.T, p ml.Params) (*Service, *ml.Model) {
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "model")
 	require.NoError(t, modelfmt.SaveML(dir, m, e.frame))
-	return NewService(e.db, e.blobs, oneModel{dir: dir, dv: e.dv.ID}, e.ds, nil), m
+	return NewService(e.db, e.blobs, oneModel{dir: dir, dv: e.dv.ID, sig: modelfmt.SignatureOf(m)}, e.ds, nil), m
 }
 
 func TestComputeGBDTOnValidationRows(t *testing.T) {

@@ -67,6 +67,16 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   assert.match(rows[1], /^Column_\d = /);
   await page.locator('[data-testid="waterfall"]').scrollIntoViewIfNeeded();
   await screenshot(page, 'tryit-waterfall');
+  // The same prediction, logged by the router under its request ID, is
+  // explained again later from Recent predictions: same version, same rows.
+  await page.waitForSelector('[data-testid="explain-logged"]', { timeout: 10_000 });
+  await page.locator('[data-testid="explain-logged"]').first().click();
+  await page.waitForSelector('[data-testid="logged-why"] [data-testid="waterfall"]');
+  const whyRows = await page.locator('[data-testid="logged-why"] [data-testid="waterfall-row"] .label').allTextContents();
+  assert.deepEqual(whyRows, rows, 'the logged request explains as the Try-it one did');
+  assert.match(await page.textContent('[data-testid="logged-why"]'), /Answered by fraud v1/);
+  await page.locator('[data-testid="logged-why"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'logged-why');
   // A value that does not fit its column is named before anything is sent.
   await page.fill('[data-testid="field-Column_2"]', 'abc');
   await page.click('[data-testid="predict"]');
@@ -105,6 +115,17 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   await dark.goto(`${env.tern.url}/#/deployments`);
   await dark.waitForSelector('[data-testid="backend-row"]');
   await screenshot(dark, 'deployments-dark-small');
+  // A batch-scoring request carries many rows; its row picker explains any.
+  await dark.waitForSelector('[data-testid="explain-logged"]', { timeout: 10_000 });
+  await dark.locator('[data-testid="explain-logged"]').first().click();
+  await dark.waitForSelector('[data-testid="logged-why"] [data-testid="waterfall"]');
+  if (await dark.locator('[data-testid="logged-row"]').count()) {
+    await dark.selectOption('[data-testid="logged-row"]', { value: '1' }); // row 2 (a label "1" would be row 1)
+    await dark.waitForSelector('[data-testid="logged-why"][data-row="1"] [data-testid="waterfall"]');
+  }
+  await dark.locator('[data-testid="logged-why"]').scrollIntoViewIfNeeded();
+  await screenshot(dark, 'logged-why-dark-small');
+  assert.deepEqual(dark.jsErrors, []);
 });
 
 test('a pickled scikit-learn folder is registered, marked, and not offered for deployment', async () => {

@@ -668,6 +668,14 @@ export interface Local {
   contributions: Contribution[];
 }
 
+export interface Logged extends Local {
+  requestId: string;
+  backend: string;
+  time: number;
+  row: number;
+  rows: number;
+}
+
 export interface LoggedPrediction extends PredlogRecord {
   requestText: string;
   responseText: string;
@@ -1694,6 +1702,7 @@ export interface Methods {
   'Explanations.Compute': (req: ExplanationRequest) => Global | null;
   'Explanations.Global': (model: string, version: number) => Global | null;
   'Explanations.Local': (model: string, version: number, record: Record<string, unknown>) => Local;
+  'Explanations.Logged': (deploymentID: string, requestID: string, row: number) => Logged;
   'Explanations.OfRun': (runID: string) => RunVersion | null;
   'Audit.Export': (q: Query, dest: string) => ExportResult;
   'Audit.List': (q: Query) => AuditRecord[];

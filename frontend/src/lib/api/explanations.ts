@@ -41,6 +41,9 @@ export function sourceText(g: Global): string {
 }
 
 export type Local = Result<'Explanations.Local'>;
+export type Logged = Result<'Explanations.Logged'>;
+/** Row `row` (0-based) of a prediction the deployment logged, explained by the version that answered. */
+export const logged = (deployment: string, requestId: string, row = 0) => call('Explanations.Logged', deployment, requestId, row);
 export const local = (model: string, version: number, record: Record<string, unknown>) => call('Explanations.Local', model, version, record);
 
 /** One bar of a waterfall: it runs from start to end on the margin's axis. */
