@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tern-studio/tern/app"
+	"github.com/tern-studio/tern/backend/atrest"
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/backup"
 	"github.com/tern-studio/tern/backend/blob"
@@ -37,6 +38,7 @@ import (
 	"github.com/tern-studio/tern/backend/pipeline"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/sweep"
 	"github.com/tern-studio/tern/backend/system"
@@ -64,6 +66,7 @@ func run(args []string) int {
 	dataDir := fl.String("data-dir", "", "where Tern keeps its data (default: the OS user data dir, or $TERN_DATA_DIR)")
 	addr := fl.String("addr", defaultAddr, "address of the HTTP face (browser mode and the MLflow-compatible API)")
 	newToken := fl.Bool("new-token", false, "replace the access token with a new random one")
+	encrypt := fl.String("encrypt", "", "first start only: encrypt the new data dir, the key kept in the system keyring (\"keyring\") or derived from a passphrase given in $TERN_PASSPHRASE (\"passphrase\")")
 	verbose := fl.Bool("v", false, "log debug detail")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -87,7 +90,7 @@ func run(args []string) int {
 		return 2
 	}
 
-	env, err := open(*dataDir, mode, *newToken, log)
+	env, err := open(*dataDir, mode, *newToken, *encrypt, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tern:", core.ErrorMessage(err))
 		return 1
@@ -133,6 +136,8 @@ type environment struct {
 	token       string
 	shell       *app.Shell
 	system      *system.Service
+	blobs       *blob.Store
+	encryption  *atrest.Service
 	datasets    *dataset.Service
 	tracking    *tracking.Service
 	runner      *runner.Runner
@@ -162,7 +167,7 @@ func (e *environment) background(fn func(ctx context.Context)) {
 	}()
 }
 
-func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, error) {
+func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger) (*environment, error) {
 	if dataDir == "" {
 		d, err := store.DefaultDataDir()
 		if err != nil {
@@ -173,7 +178,25 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its data folder %s.", dataDir)
 	}
-	st, err := store.Open(dataDir, store.Options{Logger: log})
+	// Before anything opens the store: finish or roll back an encryption
+	// left half-done, and unlock an encrypted data dir.
+	keys, err := atrest.Open(context.Background(), dataDir, atrest.EnvSecret, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	if encrypt != "" && keys == nil {
+		if keys, err = atrest.InitEmpty(dataDir, atrest.Secret{Kind: encrypt, Passphrase: os.Getenv(atrest.PassphraseEnv)}); err != nil {
+			return nil, err
+		}
+	}
+	sopt := store.Options{Logger: log}
+	var benc blob.Encryption
+	var sealing sealed.Key
+	if keys != nil {
+		sopt.EncryptionKey = keys.Store
+		benc, sealing = blob.Encryption{Files: keys.Files, Names: keys.Names}, keys.Files
+	}
+	st, err := store.Open(dataDir, sopt)
 	if err != nil {
 		return nil, err
 	}
@@ -213,22 +236,27 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		log.Warn("Docker client", "err", err)
 	}
 	e.system = system.New(version, face, dataDir, e.docker)
-	blobs, err := blob.Open(filepath.Join(dataDir, "blobs"), st)
-	if err != nil {
+	if e.blobs, err = blob.OpenEncrypted(filepath.Join(dataDir, "blobs"), st, benc); err != nil {
 		return nil, err
 	}
+	blobs := e.blobs
 	e.datasets = dataset.NewService(st, blobs, e.bus, dataDir)
 	e.backups = backup.NewService(backup.Source{Store: st, Blobs: blobs, DataDir: dataDir, TernVersion: version}, nil)
 	e.background(func(ctx context.Context) { e.backups.RunSchedule(ctx, time.Minute) }) // scheduled backups
 	if e.tracking, err = tracking.NewService(st, e.bus, dataDir); err != nil {
 		return nil, err
 	}
+	e.tracking.Sealing = sealing
 	e.tracking.Start(e.ctx) // crash detection for runs with heartbeats
 	mlflow := mlflowapi.New(e.tracking, log)
 	mlflow.Datasets = e.datasets // log-inputs links datasets to versions by digest
 	e.routes = append(e.routes, mlflow.Routes()...)
+	jobsDir := "" // with encryption, jobs' plaintext folders live outside the data dir
+	if keys != nil {
+		jobsDir = filepath.Join(sealed.ScratchRoot(), "jobs")
+	}
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
-		DataDir: dataDir, AppVersion: version, Docker: e.docker,
+		DataDir: dataDir, JobsDir: jobsDir, AppVersion: version, Docker: e.docker,
 		// Jobs that log with the MLflow client reach it on their own network, token-only.
 		TrackingAPI: mlflow.Handler()}); err != nil {
 		return nil, err
@@ -241,6 +269,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	if e.registry, err = registry.NewService(st, e.bus, dataDir, e.tracking); err != nil {
 		return nil, err
 	}
+	e.registry.Sealing = sealing
 	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
 	mlflow.Registry = e.registry // the MLflow Model Registry endpoints
 	launcher, packager := deployment.DefaultLaunchers(e.docker, e.runner.Instance(), e.runner.RuntimeBinary)
@@ -248,7 +277,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.registry.DeploymentsOf = e.deployments.DeploymentsOf                   // what is served is not deleted or renamed
 	e.registry.FollowersOf = e.deployments.FollowersOf                       // nor what a followed alias names
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
-	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir,
+	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir, Sealing: sealing,
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
 	if e.sweeps, err = sweep.New(sweep.Config{Store: st, Bus: e.bus, Runs: e.tracking, Models: e.registry,
@@ -266,6 +295,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
 	explanations := explanation.NewService(st, blobs, e.registry, e.datasets, e.bus)
 	explanations.Deployments = e.deployments // a logged prediction is explained by the version that answered it
+	e.encryption = atrest.NewService(dataDir, st, e.bus)
 	e.bindings = app.Bindings(app.Services{
 		Context:      e.ctx, // bound calls end when the app closes
 		Shell:        e.shell,
@@ -284,6 +314,7 @@ func open(dataDir, mode string, newToken bool, log *slog.Logger) (*environment, 
 		Backups:      e.backups,
 		Explanations: explanations,
 		Audit:        e.audit,
+		Encryption:   e.encryption,
 	})
 	ok = true
 	return e, nil
@@ -300,6 +331,9 @@ func (e *environment) close() {
 	if e.backups != nil {
 		e.backups.Close() // a running backup or restore is cancelled, leaving no file
 	}
+	if e.encryption != nil {
+		e.encryption.Close() // an encryption under way stops; its copy is removed
+	}
 	if e.deployments != nil {
 		e.deployments.Close() // routers stop; serving containers keep running for the next start
 	}
@@ -308,6 +342,12 @@ func (e *environment) close() {
 	}
 	if e.tracking != nil {
 		e.tracking.Stop()
+	}
+	if e.registry != nil {
+		_ = e.registry.Close() // plaintext copies of models go
+	}
+	if e.blobs != nil {
+		_ = e.blobs.Close() // plaintext copies of datasets go
 	}
 	_ = e.docker.Close()
 	if e.audit != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/tern-studio/tern/backend/atrest"
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/backup"
 	"github.com/tern-studio/tern/backend/core"
@@ -51,6 +52,8 @@ type Services struct {
 	Explanations *explanation.Service
 	// Audit is the audit trail (nil in tests that do not need it).
 	Audit *audit.Log
+	// Encryption is encryption at rest (nil in tests that do not need it).
+	Encryption *atrest.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -71,6 +74,7 @@ func Bindings(s Services) []any {
 		NewEvaluation(s.Context, evaluation(s)),
 		NewExplanations(s.Context, s.Explanations),
 		NewAudit(s.Audit),
+		NewEncryption(s.Context, s.Encryption),
 	}
 }
 

@@ -95,6 +95,8 @@ type Store struct {
 	dir string
 	db  *store.Store
 	enc Encryption
+	// cache holds PlainPath's copies (under mu); made on first use.
+	cache *sealed.Cache
 	// mu serialises linking a blob into place with the transaction that
 	// records its holder, so a concurrent failed write cannot delete a
 	// file that another write has just started to hold.
@@ -202,15 +204,25 @@ func (s *Store) walkFiles(fn func(path, name string, de fs.DirEntry)) {
 	})
 }
 
-// fileName is the name of d's file: the digest itself, or its HMAC when
-// blobs are encrypted (see Encryption.Names).
-func (s *Store) fileName(d Digest) string {
-	if len(s.enc.Names) == 0 {
+func (s *Store) fileName(d Digest) string { return s.enc.FileName(d) }
+
+// FileName is the name of d's file in a tree encrypted with e: the digest
+// itself, or its HMAC when names are keyed (see Names).
+func (e Encryption) FileName(d Digest) string {
+	if len(e.Names) == 0 {
 		return string(d)
 	}
-	m := hmac.New(sha256.New, s.enc.Names)
+	m := hmac.New(sha256.New, e.Names)
 	m.Write(d.raw())
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// TreePath is where d's file lives in the blob tree dir encrypted with e;
+// for tools that convert a whole tree (package atrest) without opening it
+// as a Store.
+func TreePath(dir string, d Digest, e Encryption) string {
+	n := e.FileName(d)
+	return filepath.Join(dir, "sha256", n[:2], n)
 }
 
 // Encrypted reports whether blob files are sealed.
@@ -222,10 +234,7 @@ func (s *Store) Dir() string { return s.dir }
 // Path is where the blob with digest d lives (whether or not it exists).
 // When blobs are encrypted the file holds sealed bytes: read them with
 // Open, or get a plaintext copy with Plain.
-func (s *Store) Path(d Digest) string {
-	n := s.fileName(d)
-	return filepath.Join(s.dir, "sha256", n[:2], n)
-}
+func (s *Store) Path(d Digest) string { return TreePath(s.dir, d, s.enc) }
 
 // Has reports whether the blob's file exists.
 func (s *Store) Has(d Digest) bool {
@@ -651,35 +660,56 @@ func plain(err error) string {
 	return strings.TrimSpace(fmt.Sprint(err))
 }
 
-// Plain gives a path holding d's plaintext, for readers that need a path
-// (a container's bind mount, a table reader): the blob's own file when
-// blobs are plain, else a fresh copy in Scratch that release removes. Call
-// release when the reader is done (a job when it ends); it is idempotent.
-func (s *Store) Plain(d Digest) (path string, release func(), err error) {
+// PlainPath gives a path holding d's plaintext, for readers that need a
+// path (a table reader, a job's data): the blob's own file when blobs are
+// plain, else a copy in a scratch folder outside the data dir, made once
+// and removed by Close (or at the next start if Tern died first).
+func (s *Store) PlainPath(d Digest) (string, error) {
 	if !s.Encrypted() {
-		return s.Path(d), func() {}, nil
+		return s.Path(d), nil
 	}
-	src, err := s.Open(d)
-	if err != nil {
-		return "", nil, err
-	}
-	defer src.Close()
-	if err := os.MkdirAll(Scratch(), 0o700); err != nil {
-		return "", nil, core.Wrap(err, core.Unavailable, "Tern cannot create its folder for decrypted files %s: %v", Scratch(), plain(err))
-	}
-	dir, err := os.MkdirTemp(Scratch(), "blob-")
-	if err != nil {
-		return "", nil, core.Wrap(err, core.Unavailable, "Tern cannot create a folder for a decrypted file: %v", plain(err))
-	}
-	var once sync.Once
-	release = func() { once.Do(func() { os.RemoveAll(dir) }) }
-	p := filepath.Join(dir, string(d))
-	if _, err := (sealed.Key(nil)).WriteFile(p, src, 0o400); err != nil {
-		release()
-		if errors.Is(err, sealed.ErrCorrupt) {
-			return "", nil, core.Wrap(err, core.Internal, "The stored file %s… is damaged or was encrypted with another key.", shortD(d))
+	s.mu.Lock()
+	if s.cache == nil {
+		c, err := sealed.NewCache("blobs")
+		if err != nil {
+			s.mu.Unlock()
+			return "", core.Wrap(err, core.Unavailable, "Tern cannot create its folder for decrypted files in %s: %v", sealed.ScratchRoot(), plain(err))
 		}
-		return "", nil, core.Wrap(err, core.Unavailable, "Tern could not decrypt the stored file %s…: %v", shortD(d), plain(err))
+		s.cache = c
 	}
-	return p, release, nil
+	c := s.cache
+	s.mu.Unlock()
+	dir, err := c.Get(string(d), func(dir string) error {
+		src, err := s.Open(d)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		_, err = sealed.Key(nil).WriteFile(filepath.Join(dir, string(d)), src, 0o400)
+		return err
+	})
+	if err != nil {
+		var ce *core.Error
+		if errors.As(err, &ce) {
+			return "", err
+		}
+		if errors.Is(err, sealed.ErrCorrupt) {
+			return "", core.Wrap(err, core.Internal, "The stored file %s… is damaged or was encrypted with another key.", shortD(d))
+		}
+		return "", core.Wrap(err, core.Unavailable, "Tern could not decrypt the stored file %s…: %v", shortD(d), plain(err))
+	}
+	return filepath.Join(dir, string(d)), nil
+}
+
+// Close removes the plaintext copies PlainPath made.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache != nil {
+		return s.cache.Close()
+	}
+	return nil
 }

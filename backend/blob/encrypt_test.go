@@ -60,17 +60,20 @@ func TestEncryptedBlobs(t *testing.T) {
 	assert.Equal(t, data, got)
 
 	// A path for a reader that needs one: plaintext outside the data dir,
-	// gone on release.
-	pp, release, err := s.Plain(d1)
+	// made once, gone on Close.
+	pp, err := s.PlainPath(d1)
 	require.NoError(t, err)
 	assert.NotContains(t, pp, s.Dir())
+	assert.Equal(t, string(d1), filepath.Base(pp))
 	plainBytes, err := os.ReadFile(pp)
 	require.NoError(t, err)
 	assert.Equal(t, data, plainBytes)
-	release()
-	release()
-	_, err = os.Stat(filepath.Dir(pp))
-	assert.True(t, os.IsNotExist(err), "release removes the plaintext copy")
+	again, err := s.PlainPath(d1)
+	require.NoError(t, err)
+	assert.Equal(t, pp, again)
+	require.NoError(t, s.Close())
+	_, err = os.Stat(pp)
+	assert.True(t, os.IsNotExist(err), "Close removes the plaintext copies")
 
 	// The same tree opened with another key refuses to hand out bytes.
 	other := testEncryption(t)

@@ -542,9 +542,11 @@ func (s *Service) Profile(versionID string) (Profile, error) {
 	return p, notFound(err, "There is no profile for dataset version %s.", versionID)
 }
 
-// VersionFile is the path of a version's bytes in the blob store, for the
-// runner and serving to mount read-only. The file is immutable; callers
-// that keep using it should hold it with blob.Store.Hold(digest).
+// VersionFile is the path of a version's bytes, for the runner and
+// serving to mount read-only: the blob's file, or (when the data dir is
+// encrypted) a plaintext copy outside the data dir that lives while Tern
+// runs. The file is immutable; callers that keep using it should hold it
+// with blob.Store.Hold(digest).
 func (s *Service) VersionFile(versionID string) (string, error) {
 	v, err := s.Version(versionID)
 	if err != nil {
@@ -557,7 +559,7 @@ func (s *Service) VersionFile(versionID string) (string, error) {
 	if !s.blobs.Has(d) {
 		return "", core.Errorf(core.Unavailable, "The file of %s v%d is missing from the blob folder.", v.Dataset, v.Number)
 	}
-	return s.blobs.Path(d), nil
+	return s.blobs.PlainPath(d)
 }
 
 // ColumnEdit is a user's correction of one column.

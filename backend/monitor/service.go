@@ -1,10 +1,12 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/drift"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -89,8 +92,10 @@ type Service struct {
 	logs     LogReader
 	client   *http.Client
 	clock    core.Clock
-	mu       sync.Mutex // one run per monitor at a time is enough for a laptop
-	wg       sync.WaitGroup
+	// sealing seals frozen profiles (nil: plaintext).
+	sealing sealed.Key
+	mu      sync.Mutex // one run per monitor at a time is enough for a laptop
+	wg      sync.WaitGroup
 }
 
 // Config wires a Service. Tables and Logs may be nil (those monitor kinds
@@ -108,10 +113,13 @@ type Config struct {
 	// Clock stamps monitors, reports and performance and decides which
 	// scheduled monitors are due; nil is the wall clock.
 	Clock core.Clock
+	// Sealing seals frozen profiles at rest (they hold a dataset's
+	// category values); nil keeps them plain.
+	Sealing sealed.Key
 }
 
 func NewService(c Config) *Service {
-	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, datasets: c.Datasets, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock)}
+	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, datasets: c.Datasets, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock), sealing: c.Sealing}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -189,14 +197,8 @@ func (s *Service) FreezeProfile(cols []drift.Column) (string, error) {
 	if err != nil {
 		return "", core.Wrap(err, core.Internal, "The profile could not be encoded.")
 	}
-	tmp := filepath.Join(dir, id+".json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		os.Remove(tmp)
+	if _, err := s.sealing.WriteFile(filepath.Join(dir, id+".json"), bytes.NewReader(b), 0o600); err != nil {
 		return "", core.Wrap(err, core.Unavailable, "The profile could not be saved (disk full?).")
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, id+".json")); err != nil {
-		os.Remove(tmp)
-		return "", core.Wrap(err, core.Unavailable, "The profile could not be saved.")
 	}
 	return id, nil
 }
@@ -206,9 +208,14 @@ func (s *Service) Profile(id string) (*drift.Profile, error) {
 	if id == "" || strings.ContainsAny(id, `/\.`) {
 		return nil, core.Errorf(core.Invalid, "%q is not a profile ID.", id)
 	}
-	b, err := os.ReadFile(filepath.Join(s.dir, "profiles", id+".json"))
+	f, err := s.sealing.Open(filepath.Join(s.dir, "profiles", id+".json"))
 	if err != nil {
-		return nil, core.Errorf(core.NotFound, "The reference profile %s is missing.", id)
+		return nil, core.Errorf(core.NotFound, "The reference profile %s is missing or cannot be decrypted.", id)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, core.Wrap(err, core.Internal, "The reference profile %s cannot be read.", id)
 	}
 	var p drift.Profile
 	if err := json.Unmarshal(b, &p); err != nil {

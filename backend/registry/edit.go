@@ -221,7 +221,7 @@ func (s *Service) DeleteVersion(name string, n int) error {
 		return wrap(err, "delete version %d of %q", n, name)
 	}
 	// The record is gone first: a failure here leaves only unreferenced files.
-	_ = os.RemoveAll(s.Dir(v))
+	_ = os.RemoveAll(s.storedDir(v))
 	if s.bus != nil {
 		s.bus.Publish("registry.aliases", m)
 	}

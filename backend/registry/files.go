@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -40,7 +41,7 @@ func (s *Service) Files(name string, version int, dir string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.OpenRoot(s.Dir(v))
+	root, err := os.OpenRoot(s.storedDir(v))
 	if err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "The files of version %d of %q cannot be read.", version, name)
 	}
@@ -60,7 +61,7 @@ func (s *Service) Files(name string, version int, dir string) ([]File, error) {
 				continue
 			}
 			if info, err := e.Info(); err == nil {
-				f.Size = info.Size()
+				f.Size = s.Sealing.PlainSize(info.Size())
 			}
 		}
 		out = append(out, f)
@@ -69,8 +70,9 @@ func (s *Service) Files(name string, version int, dir string) ([]File, error) {
 	return out, nil
 }
 
-// OpenFile opens one file of a version for reading; the caller closes it.
-func (s *Service) OpenFile(name string, version int, file string) (*os.File, int64, error) {
+// OpenFile opens one file of a version for reading its plaintext; the
+// caller closes it.
+func (s *Service) OpenFile(name string, version int, file string) (sealed.ReadFile, int64, error) {
 	v, err := s.Version(name, strconv.Itoa(version))
 	if err != nil {
 		return nil, 0, err
@@ -79,7 +81,7 @@ func (s *Service) OpenFile(name string, version int, file string) (*os.File, int
 	if err != nil || rel == "." {
 		return nil, 0, core.Errorf(core.Invalid, "Path %q does not name a file of the model.", file)
 	}
-	root, err := os.OpenRoot(s.Dir(v))
+	root, err := os.OpenRoot(s.storedDir(v))
 	if err != nil {
 		return nil, 0, core.Wrap(err, core.Unavailable, "The files of version %d of %q cannot be read.", version, name)
 	}
@@ -93,5 +95,10 @@ func (s *Service) OpenFile(name string, version int, file string) (*os.File, int
 		f.Close()
 		return nil, 0, core.Errorf(core.NotFound, "%s in version %d of %q is not a file.", rel, version, name)
 	}
-	return f, info.Size(), nil
+	rf, err := s.Sealing.OpenFile(f, info.Size())
+	if err != nil {
+		f.Close()
+		return nil, 0, core.Wrap(err, core.Internal, "%s in version %d of %q cannot be decrypted: %v", rel, version, name, err)
+	}
+	return rf, rf.Size(), nil
 }

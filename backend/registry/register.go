@@ -16,6 +16,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/gbdt"
 	"github.com/tern-studio/tern/backend/modelfmt"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -77,7 +78,7 @@ func (s *Service) RegisterRunMeta(name, runID, artifactPath string, extra Meta) 
 	for k, p := range run.Metrics {
 		metrics[k] = float64(p.Value)
 	}
-	return s.RegisterDir(name, src, Meta{
+	return s.registerDir(name, src, s.Sealing, Meta{
 		RunID: runID, ExperimentID: run.ExperimentID, DatasetVersion: run.DatasetVersion,
 		Metrics: metrics, Params: run.Params, Source: "run",
 		Description: extra.Description, SourceURI: extra.SourceURI, ModelID: extra.ModelID, Tags: extra.Tags, MustExist: extra.MustExist,
@@ -89,18 +90,24 @@ func (s *Service) RegisterRunMeta(name, runID, artifactPath string, extra Meta) 
 // for serving first, so only servable models are registered; nothing is
 // left behind on failure.
 func (s *Service) RegisterDir(name, src string, meta Meta) (Version, error) {
+	return s.registerDir(name, src, nil, meta)
+}
+
+// registerDir is RegisterDir from a folder whose files are sealed with
+// from (a run's artifacts in an encrypted data dir) or plain (nil).
+func (s *Service) registerDir(name, src string, from sealed.Key, meta Meta) (Version, error) {
 	if err := checkName(name); err != nil {
 		return Version{}, err
 	}
 	if meta.Source == "" {
 		meta.Source = "import-dir"
 	}
-	tmp, err := os.MkdirTemp(s.root, ".incoming-*")
+	tmp, err := s.stagingDir()
 	if err != nil {
-		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+		return Version{}, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := copyTree(src, tmp); err != nil {
+	if err := copyTree(src, tmp, from, nil); err != nil {
 		return Version{}, err
 	}
 	return s.commit(name, tmp, meta)
@@ -154,9 +161,9 @@ func (s *Service) ImportFile(name string, data []byte, sig modelfmt.Signature, e
 		// Kept as uploaded; the extension tells XGBoost (and MLflow) the format.
 		file = "model.ubj"
 	}
-	tmp, err := os.MkdirTemp(s.root, ".incoming-*")
+	tmp, err := s.stagingDir()
 	if err != nil {
-		return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+		return Version{}, err
 	}
 	defer os.RemoveAll(tmp)
 	if len(example) > 0 && !json.Valid(example) {
@@ -209,6 +216,22 @@ func (s *Service) commit(name, staged string, meta Meta) (Version, error) {
 	}
 	// A leftover from a crash between rename and commit holds no version.
 	_ = os.RemoveAll(dest)
+	if s.Sealing.Enabled() {
+		// Sealed into a temp folder beside dest, then renamed: dest is
+		// whole or absent, as with plain files.
+		sealedTmp, err := os.MkdirTemp(s.root, ".incoming-*")
+		if err != nil {
+			return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+		}
+		defer os.RemoveAll(sealedTmp)
+		if err := os.Remove(sealedTmp); err != nil {
+			return Version{}, core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+		}
+		if err := copyTree(staged, sealedTmp, nil, s.Sealing); err != nil {
+			return Version{}, err
+		}
+		staged = sealedTmp
+	}
 	if err := os.Rename(staged, dest); err != nil {
 		return Version{}, core.Wrap(err, core.Unavailable, "Cannot move the model into place.")
 	}
@@ -258,7 +281,7 @@ func (s *Service) Export(name, ref, dest string) error {
 		return core.Wrap(err, core.Unavailable, "Cannot write into %s.", filepath.Dir(dest))
 	}
 	defer os.RemoveAll(tmp)
-	if err := copyTree(s.Dir(v), tmp); err != nil {
+	if err := copyTree(s.storedDir(v), tmp, s.Sealing, nil); err != nil {
 		return err
 	}
 	// Versions registered before the python_function export existed get it
@@ -274,7 +297,9 @@ func (s *Service) Export(name, ref, dest string) error {
 
 // copyTree copies regular files and folders; links, devices and anything
 // else are refused, so an imported directory cannot point outside itself.
-func copyTree(src, dst string) error {
+// Files are read as sealed with from and written sealed with to (nil:
+// plaintext), so one walk copies, decrypts or encrypts a model folder.
+func copyTree(src, dst string, from, to sealed.Key) error {
 	info, err := os.Stat(src)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -308,17 +333,35 @@ func copyTree(src, dst string) error {
 		if files > maxImportFiles {
 			return core.Errorf(core.Invalid, "The model folder holds more than %d files.", maxImportFiles)
 		}
-		in, err := root.Open(p)
+		f, err := root.Open(p)
 		if err != nil {
 			return core.Wrap(err, core.Invalid, "Cannot open %s in the model folder.", p)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return core.Wrap(err, core.Invalid, "Cannot open %s in the model folder.", p)
+		}
+		in, err := from.OpenFile(f, fi.Size())
+		if err != nil {
+			f.Close()
+			return core.Wrap(err, core.Internal, "Cannot decrypt %s in the model folder: %v", p, err)
 		}
 		defer in.Close()
 		out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
 			return core.Wrap(err, core.Unavailable, "Cannot write %s.", p)
 		}
-		n, err := io.Copy(out, io.LimitReader(in, maxImportBytes-total+1))
+		w, err := to.Writer(out)
+		if err != nil {
+			out.Close()
+			return core.Wrap(err, core.Internal, "Cannot encrypt %s: %v", p, err)
+		}
+		n, err := io.Copy(w, io.LimitReader(in, maxImportBytes-total+1))
 		total += n
+		if err == nil {
+			err = w.Close()
+		}
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/modelfmt"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
 	"github.com/tern-studio/tern/backend/tracking"
 )
@@ -111,7 +112,13 @@ type Service struct {
 	// (@champion): the version the alias names is refused the same way,
 	// since the follower would move traffic to it. nil means none.
 	FollowersOf func(model, alias string) []string
-	mu          sync.Mutex // serialises version numbering, renames and deletes
+	// Sealing seals model files at rest (nil: plaintext). Set before the
+	// first registration; see package atrest.
+	Sealing sealed.Key
+	mu      sync.Mutex // serialises version numbering, renames and deletes
+
+	plainMu sync.Mutex
+	plain   *sealed.Cache // Dir's plaintext copies, when Sealing is set
 }
 
 // NewService keeps model directories under dataDir/models.
@@ -138,8 +145,75 @@ func versionKey(name string, v int) []byte {
 	return store.Key(prefixVersion, []byte(name), []byte{0}, store.U64(uint64(v)))
 }
 
-// Dir is the absolute directory of a version's files.
-func (s *Service) Dir(v Version) string { return filepath.Join(s.root, filepath.FromSlash(v.Dir)) }
+// storedDir is where a version's files are kept (sealed when Sealing is).
+func (s *Service) storedDir(v Version) string {
+	return filepath.Join(s.root, filepath.FromSlash(v.Dir))
+}
+
+// Dir is a directory holding a version's files in plaintext, for the
+// loaders, evaluators and image builders that read a model folder: the
+// stored folder itself, or, when model files are encrypted, a copy in a
+// scratch folder outside the data dir made on first use and removed by
+// Close. It is "" when that copy cannot be made (the loader then reports
+// a missing model folder); DirErr says why.
+func (s *Service) Dir(v Version) string {
+	d, err := s.DirErr(v)
+	if err != nil {
+		return ""
+	}
+	return d
+}
+
+// DirErr is Dir with the reason it failed.
+func (s *Service) DirErr(v Version) (string, error) {
+	if !s.Sealing.Enabled() {
+		return s.storedDir(v), nil
+	}
+	s.plainMu.Lock()
+	if s.plain == nil {
+		c, err := sealed.NewCache("models")
+		if err != nil {
+			s.plainMu.Unlock()
+			return "", core.Wrap(err, core.Unavailable, "Tern cannot create its folder for decrypted models: %v", err)
+		}
+		s.plain = c
+	}
+	c := s.plain
+	s.plainMu.Unlock()
+	// Versions are immutable; the key includes the creation time so a
+	// version number reused after a delete gets a fresh copy.
+	return c.Get(fmt.Sprintf("%s@%d", v.Dir, v.Created), func(dst string) error {
+		return copyTree(s.storedDir(v), dst, s.Sealing, nil)
+	})
+}
+
+// Close removes the plaintext copies Dir made.
+func (s *Service) Close() error {
+	s.plainMu.Lock()
+	defer s.plainMu.Unlock()
+	if s.plain != nil {
+		return s.plain.Close()
+	}
+	return nil
+}
+
+// stagingDir makes a folder to assemble a version in: inside the model
+// folder when models are plain (so moving it into place is a rename),
+// else in the scratch folder, because assembling means writing plaintext.
+func (s *Service) stagingDir() (string, error) {
+	parent := s.root
+	if s.Sealing.Enabled() {
+		parent = sealed.ScratchRoot()
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return "", core.Wrap(err, core.Unavailable, "Cannot create the folder for models being registered.")
+		}
+	}
+	d, err := os.MkdirTemp(parent, ".incoming-*")
+	if err != nil {
+		return "", core.Wrap(err, core.Unavailable, "Cannot write to the model folder.")
+	}
+	return d, nil
+}
 
 // Root is where model directories live.
 func (s *Service) Root() string { return s.root }

@@ -45,6 +45,10 @@ type dockerEngine struct {
 	runtime    *runtimeImage
 	// trackingAPI serves the MLflow API to tracking jobs (nil: refused).
 	trackingAPI http.Handler
+	// ownData gives every job its own copy of its dataset in its folder,
+	// removed when it ends (set with an encrypted data dir, where the
+	// shared plaintext copy is Tern's, not a container's to mount).
+	ownData bool
 	// after paces retries while the engine is unreachable (time.After, or
 	// a test's hand).
 	after func(time.Duration) <-chan time.Time
@@ -87,10 +91,10 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 	}
 	dataTarget := "/tern/data/" + filepath.Base(j.Spec.DataPath)
 	dataSource := j.Spec.DataPath
-	if rootApp {
+	if rootApp || d.ownData {
 		// The container's user cannot read a file only its owner may read
 		// (blobs are 0400): give it a readable copy in the job folder.
-		if st, err := os.Stat(dataSource); err == nil && st.Mode().Perm()&0o004 == 0 {
+		if st, err := os.Stat(dataSource); err == nil && (d.ownData || st.Mode().Perm()&0o004 == 0) {
 			cp := filepath.Join(w.root, "data", filepath.Base(dataSource))
 			if err := copyFile(dataSource, cp); err != nil {
 				return nil, core.Wrap(err, core.Internal, "Cannot stage the dataset for the container: %v", err)

@@ -65,7 +65,13 @@ type Config struct {
 	Bus   *core.Bus
 	Sink  Sink
 	// DataDir holds each job's working folder (DataDir/jobs/<id>).
-	DataDir    string
+	DataDir string
+	// JobsDir, when set, holds the working folders instead (JobsDir/<id>):
+	// with the data dir encrypted they go outside it, because a job's
+	// params, data copy, outputs and log are plaintext the container
+	// reads and writes. Outputs are sealed into the run's artifacts when
+	// the job ends, and the folder's data and outputs removed.
+	JobsDir    string
 	AppVersion string
 	// RuntimeBinary returns the path of the static tern-runtime binary
 	// (run by the local runner and baked into the runtime image).
@@ -150,7 +156,7 @@ func New(cfg Config) (*Runner, error) {
 	r.instance = inst
 	r.local = &localEngine{binary: cfg.RuntimeBinary}
 	if cfg.Docker != nil {
-		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI, after: cfg.after,
+		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI, after: cfg.after, ownData: cfg.JobsDir != "",
 			runtime: &runtimeImage{appVersion: cfg.AppVersion, binary: func() ([]byte, error) {
 				p, err := cfg.RuntimeBinary()
 				if err != nil {
@@ -459,6 +465,9 @@ type workdir struct {
 
 func (r *Runner) workdir(id string) workdir {
 	root := filepath.Join(r.cfg.DataDir, "jobs", id)
+	if r.cfg.JobsDir != "" {
+		root = filepath.Join(r.cfg.JobsDir, id)
+	}
 	return workdir{root: root, outputs: filepath.Join(root, "outputs"), params: filepath.Join(root, "params.json"), log: filepath.Join(root, "job.log"),
 		reading: filepath.Join(root, "dataset.json")}
 }

@@ -33,15 +33,38 @@ func (k Key) Open(path string) (ReadFile, error) {
 		f.Close()
 		return nil, err
 	}
-	if !k.Enabled() {
-		return plainFile{f, st.Size()}, nil
-	}
-	r, err := NewReader(f, st.Size(), k)
+	rf, err := k.OpenFile(f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
+	return rf, nil
+}
+
+// OpenFile reads the plaintext of the open file f of size bytes (for
+// files opened through an os.Root). Closing the result closes f; on error
+// f is left open.
+func (k Key) OpenFile(f *os.File, size int64) (ReadFile, error) {
+	if !k.Enabled() {
+		return plainFile{f, size}, nil
+	}
+	r, err := NewReader(f, size, k)
+	if err != nil {
+		return nil, err
+	}
 	return &sealedFile{Reader: r, f: f}, nil
+}
+
+// PlainSize is the plaintext size of a file of n bytes on disk.
+func (k Key) PlainSize(n int64) int64 {
+	if !k.Enabled() {
+		return n
+	}
+	p, err := PlainSize(n)
+	if err != nil {
+		return 0
+	}
+	return p
 }
 
 // Writer wraps w so that what is written is sealed (or passed through when

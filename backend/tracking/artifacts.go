@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/sealed"
 )
 
 // tempPrefix names uploads in flight inside a run's artifact root; such
@@ -139,7 +140,14 @@ func (s *Service) logArtifact(runID, relPath string, rd io.Reader, partOf bool) 
 	if err != nil {
 		return Artifact{}, artifactErr(err, rel)
 	}
-	n, err := io.Copy(f, rd)
+	var n int64
+	w, err := s.Sealing.Writer(f)
+	if err == nil {
+		n, err = io.Copy(w, rd)
+	}
+	if err == nil {
+		err = w.Close()
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -224,7 +232,7 @@ func (s *Service) ListArtifacts(runID, dir string) ([]Artifact, error) {
 		}
 		a := Artifact{Path: p, IsDir: st.IsDir()}
 		if !a.IsDir {
-			a.Size = st.Size()
+			a.Size = s.Sealing.PlainSize(st.Size())
 		}
 		out = append(out, a)
 	}
@@ -232,8 +240,8 @@ func (s *Service) ListArtifacts(runID, dir string) ([]Artifact, error) {
 	return out, nil
 }
 
-// OpenArtifact opens one artifact file for reading.
-func (s *Service) OpenArtifact(runID, relPath string) (*os.File, Artifact, error) {
+// OpenArtifact opens one artifact file for reading its plaintext.
+func (s *Service) OpenArtifact(runID, relPath string) (sealed.ReadFile, Artifact, error) {
 	rel, err := CleanArtifactPath(relPath)
 	if err != nil {
 		return nil, Artifact{}, err
@@ -258,7 +266,12 @@ func (s *Service) OpenArtifact(runID, relPath string) (*os.File, Artifact, error
 		f.Close()
 		return nil, Artifact{}, core.Errorf(core.Invalid, "Artifact %q is a folder, not a file.", rel)
 	}
-	return f, Artifact{Path: rel, Size: st.Size()}, nil
+	rf, err := s.Sealing.OpenFile(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, Artifact{}, core.Wrap(err, core.Internal, "Artifact %q cannot be decrypted: %v", rel, err)
+	}
+	return rf, Artifact{Path: rel, Size: rf.Size()}, nil
 }
 
 // DeleteArtifact removes a file or folder of the run's artifacts.

@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
 )
 
@@ -32,6 +33,10 @@ type Service struct {
 	// ReapEvery is how often running runs are checked for missed
 	// heartbeats (default 5 s).
 	ReapEvery time.Duration
+	// Sealing seals artifact files at rest (nil: plaintext). Set it before
+	// the first artifact is written; a data dir's files are all sealed or
+	// all plain (package atrest converts them together).
+	Sealing sealed.Key
 
 	mu   sync.RWMutex // guards exps, runs and what they point to
 	exps map[string]*Experiment

@@ -43,6 +43,33 @@ export interface Artifact {
   size: number;
 }
 
+export interface AtrestJob {
+  id: string;
+  state: string;
+  kind: string;
+  progress: AtrestProgress;
+  started: Time;
+  ended?: Time;
+  error?: string;
+}
+
+export interface AtrestProgress {
+  phase: string;
+  files: number;
+  bytes: number;
+  total: number;
+}
+
+export interface AtrestStatus {
+  encrypted: boolean;
+  kind?: string;
+  created?: Time;
+  rotated?: Time;
+  pending: boolean;
+  job?: AtrestJob;
+  dir: string;
+}
+
 export interface AuditObject {
   kind: string;
   id: string;
@@ -1200,6 +1227,11 @@ export interface SearchResult {
   offset: number;
 }
 
+export interface Secret {
+  kind: string;
+  passphrase?: string;
+}
+
 export interface Side {
   requests: number;
   errors: number;
@@ -1707,4 +1739,8 @@ export interface Methods {
   'Audit.Export': (q: Query, dest: string) => ExportResult;
   'Audit.List': (q: Query) => AuditRecord[];
   'Audit.Verify': () => AuditResult;
+  'Encryption.Cancel': () => boolean;
+  'Encryption.Encrypt': (secret: Secret) => AtrestJob;
+  'Encryption.Rotate': (current: Secret, next: Secret) => AtrestStatus;
+  'Encryption.Status': () => AtrestStatus;
 }
