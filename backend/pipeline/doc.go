@@ -54,8 +54,9 @@
 // (a training job's name), and waits on it instead of starting it again.
 // Cancel is written first and finished by whichever process runs next;
 // Retry re-queues a failed or cancelled step and what it blocked. At most
-// Config.Limit runs execute at once across all pipelines; others wait as
-// "queued".
+// Config.Limit runs execute at once across all pipelines, and one run of
+// each pipeline at a time (a second one would train the same data again
+// and ramp into the same deployment); others wait as "queued".
 //
 // # Caching
 //

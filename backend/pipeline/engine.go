@@ -162,7 +162,12 @@ func (e *Engine) dispatch() {
 	if e.ctx == nil || e.ctx.Err() != nil {
 		return
 	}
+	// busy holds pipelines with a run executing: the next run of the same
+	// pipeline waits for it, so two runs never train the same data side by
+	// side or ramp into the same deployment at once.
+	busy := map[string]bool{}
 	for _, r := range running {
+		busy[r.PipelineID] = true
 		if _, ok := e.active[r.ID]; !ok {
 			e.startDriver(r.ID)
 		}
@@ -171,7 +176,7 @@ func (e *Engine) dispatch() {
 		if len(e.active) >= e.cfg.Limit {
 			break
 		}
-		if _, ok := e.active[r.ID]; ok {
+		if _, ok := e.active[r.ID]; ok || busy[r.PipelineID] {
 			continue
 		}
 		if err := e.update(func(txn *badger.Txn) error {
@@ -190,6 +195,7 @@ func (e *Engine) dispatch() {
 			}
 			continue
 		}
+		busy[r.PipelineID] = true
 		e.startDriver(r.ID)
 	}
 }

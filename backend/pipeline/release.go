@@ -222,7 +222,7 @@ func (s deployStep) Reusable(_ context.Context, x *Exec, _ map[string]Value) (st
 // inPlace says "" when version takes all of deployment's traffic with no
 // ramp in flight, else what is there instead.
 func inPlace(r Ramper, depID, version string) (string, error) {
-	if ramp, ok := r.ActiveRamp(depID); ok {
+	if ramp, ok := r.ActiveRamp(depID); ok && !ramp.Done() {
 		return fmt.Sprintf("a ramp of v%d is in progress on %s", ramp.Candidate, depID), nil
 	}
 	d, err := r.Get(depID)
