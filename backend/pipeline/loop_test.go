@@ -528,7 +528,7 @@ func newScene(t *testing.T, o loopOptions) *scene {
 		ctx := context.Background()
 		if ds, err := l.deployments.List(); err == nil {
 			for _, d := range ds {
-				_ = l.deployments.Delete(ctx, d.ID)
+				_, _ = l.deployments.Delete(ctx, d.ID)
 			}
 		}
 		l.reap(model)
