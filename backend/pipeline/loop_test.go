@@ -144,8 +144,11 @@ func openLoop(dir string, o loopOptions) (*loop, error) {
 		}
 		launcher = by
 	}
+	// Health probes keep their default interval (500 ms, which is also a
+	// probe's timeout): at 100 ms a machine busy training and building
+	// images misses two in a row and takes a good backend out.
 	l.deployments = deployment.NewService(deployment.Config{Store: st, Registry: l.registry, Launcher: launcher, Bus: l.bus, Log: quiet,
-		HealthInterval: 100 * time.Millisecond, RampTick: 50 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}})
+		RampTick: 50 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}})
 	stops = append(stops, l.deployments.Close)
 	l.registry.DeploymentsOf = l.deployments.DeploymentsOf
 	if err := l.deployments.Start(ctx); err != nil {
