@@ -288,9 +288,11 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		log.Warn("resuming sweeps", "err", core.ErrorMessage(err))
 	}
 	// Only the step types whose service exists are offered.
+	fair := fairness.NewService(e.registry, e.datasets, e.bus) // the Fairness area and the gate's fairness rule
 	steps := pipeline.NewTypes()
 	pipeline.RegisterSteps(steps, pipeline.Services{Datasets: e.datasets, Trainer: e.runner, ImageIdentity: e.runner.ImageIdentity,
-		Registry: e.registry, Bus: e.bus, Evaluator: &evaluate.Service{Versions: e.registry, Datasets: e.datasets}, Ramper: e.deployments})
+		Registry: e.registry, Bus: e.bus, Evaluator: &evaluate.Service{Versions: e.registry, Datasets: e.datasets}, Ramper: e.deployments,
+		Fairness: fair})
 	e.pipelines = pipeline.New(pipeline.Config{Store: st, Bus: e.bus, Types: steps, Log: log, Datasets: e.datasets})
 	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
 	explanations := explanation.NewService(st, blobs, e.registry, e.datasets, e.bus)
@@ -309,7 +311,7 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		Packager:     packager,
 		Monitoring:   e.monitoring,
 		Sweeps:       e.sweeps,
-		Fairness:     fairness.NewService(e.registry, e.datasets, e.bus),
+		Fairness:     fair,
 		Pipelines:    e.pipelines,
 		Backups:      e.backups,
 		Explanations: explanations,

@@ -181,14 +181,8 @@ func (s *Service) holdout(ctx context.Context, req Request, cand registry.Versio
 	c := chosen{datasetVersion: dsv}
 	c.Target = target
 	if !req.AllRows && dsv == cand.DatasetVersion {
-		p := ml.Params{Target: target, Model: cand.Params["model"], Task: cand.Params["task"]}
-		if v, err := strconv.ParseFloat(cand.Params["test_fraction"], 64); err == nil {
-			p.TestFraction = v
-		}
-		if v, err := strconv.ParseUint(cand.Params["seed"], 10, 64); err == nil {
-			p.Seed = v
-		}
-		if p, err = p.WithDefaults(); err != nil {
+		p, err := SplitOf(cand, target)
+		if err != nil {
 			return chosen{}, err
 		}
 		var task string
@@ -216,6 +210,23 @@ func (s *Service) holdout(ctx context.Context, req Request, cand registry.Versio
 	}
 	c.Description = fmt.Sprintf("every labelled row of %s: %d rows", name, c.Frame.Len())
 	return c, nil
+}
+
+// SplitOf is how v's run split its training data (target, model, task,
+// test fraction, seed), so ml.Holdout gives back exactly the rows it held
+// out; target "" is the run's.
+func SplitOf(v registry.Version, target string) (ml.Params, error) {
+	if target == "" {
+		target = v.Params["target"]
+	}
+	p := ml.Params{Target: target, Model: v.Params["model"], Task: v.Params["task"]}
+	if f, err := strconv.ParseFloat(v.Params["test_fraction"], 64); err == nil {
+		p.TestFraction = f
+	}
+	if n, err := strconv.ParseUint(v.Params["seed"], 10, 64); err == nil {
+		p.Seed = n
+	}
+	return p.WithDefaults()
 }
 
 // notes warn when a model has seen holdout rows, which favours it.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/evaluate"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/registry"
@@ -83,6 +84,10 @@ type Request struct {
 	Limits       Limits `json:"limits"`
 	// JobID names the run for progress events and Cancel ("" = none).
 	JobID string `json:"jobId,omitempty"`
+	// Holdout scores only the rows the version's run held out of its
+	// training data (DatasetVersion "" is that data): figures on rows
+	// the model never saw, as a pipeline's gate wants them.
+	Holdout bool `json:"holdout,omitempty"`
 }
 
 // Progress is published on TopicProgress.
@@ -213,6 +218,12 @@ func (s *Service) assess(ctx context.Context, req Request) (*Report, error) {
 	if mv.Pickle {
 		return nil, core.Errorf(core.Invalid, "%s v%d is a pickled Python model, which Tern never loads, so it cannot compute its fairness figures.", mv.Model, mv.Version)
 	}
+	if req.DatasetVersion == "" && req.Holdout {
+		req.DatasetVersion = mv.DatasetVersion
+	}
+	if req.Holdout && (req.DatasetVersion == "" || req.DatasetVersion != mv.DatasetVersion) {
+		return nil, core.Errorf(core.Invalid, "%s v%d's held-out rows are part of the dataset version it was trained on; leave the dataset version empty to use them.", mv.Model, mv.Version)
+	}
 	dv, err := s.datasets.Version(req.DatasetVersion)
 	if err != nil {
 		return nil, err
@@ -242,6 +253,16 @@ func (s *Service) assess(ctx context.Context, req Request) (*Report, error) {
 	f, err := ml.ReadFrame(ctx, path, dv.Reading())
 	if err != nil {
 		return nil, err
+	}
+	if req.Holdout {
+		p, err := evaluate.SplitOf(mv, target)
+		if err != nil {
+			return nil, err
+		}
+		if f, _, err = ml.Holdout(f, p); err != nil {
+			return nil, err
+		}
+		label = fmt.Sprintf("the rows of %s that %s v%d's run held out", label, mv.Model, mv.Version)
 	}
 	ti := f.Column(target)
 	if ti < 0 {

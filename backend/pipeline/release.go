@@ -11,6 +11,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/evaluate"
+	"github.com/tern-studio/tern/backend/fairness"
 )
 
 // The release half of the loop: evaluate the candidate against the
@@ -21,6 +22,15 @@ import (
 type Evaluator interface {
 	Compare(ctx context.Context, req evaluate.Request, progress evaluate.Progress) (*evaluate.Report, error)
 }
+
+// Fairness is what the gate's fairness rule calls (*fairness.Service).
+type Fairness interface {
+	Assess(ctx context.Context, req fairness.Request) (*fairness.Report, error)
+}
+
+// fairnessMetrics are the differences a gate can bound: each compares
+// the candidate's behaviour across a protected column's groups.
+var fairnessMetrics = []string{"demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference"}
 
 // Ramper is what the deploy and watch steps call (*deployment.Service).
 type Ramper interface {
@@ -46,18 +56,26 @@ func registerRelease(t *Types, s Services) {
 			Inputs: []Port{{Name: "candidate", Type: ModelVersion},
 				{Name: "rows", Type: DatasetVersion, Optional: true, Help: "new data neither model trained on (default: the candidate's own held-out split)"}},
 			Outputs: []Port{{Name: "report", Type: Report}}}, Exec: evaluateStep{s.Evaluator}})
+		gateFields := []Field{
+			{Name: "metric", Label: "Metric", Kind: KindString, Default: "roc_auc", Help: "roc_auc, accuracy, log_loss, f1, rmse, mae or r2"},
+			{Name: "min_candidate", Label: "Candidate at least", Kind: KindFloat, Help: "the least value the candidate's metric may have"},
+			{Name: "max_candidate", Label: "Candidate at most", Kind: KindFloat, Help: "the greatest value (for error metrics)"},
+			{Name: "diff_above", Label: "Difference above", Kind: KindFloat, Help: "the interval of candidate − champion must lie above this margin (e.g. 0: better with confidence; -0.005: no worse than half a point)"},
+			{Name: "diff_below", Label: "Difference below", Kind: KindFloat, Help: "the interval must lie below this margin (for metrics where lower is better)"},
+			{Name: "approval", Label: "Manual approval", Kind: KindBool, Default: false, Help: "after the thresholds pass, wait for a person to approve or reject"},
+		}
+		if s.Fairness != nil {
+			gateFields = append(gateFields,
+				Field{Name: "fairness_column", Label: "Fairness: protected column", Kind: KindString, Help: "hold the candidate's predictions on its held-out rows to a fairness bound across this column's groups (empty: no fairness rule)"},
+				Field{Name: "fairness_metric", Label: "Fairness: metric", Kind: KindEnum, Options: fairnessMetrics, Default: fairnessMetrics[0], Help: "the largest difference between any two groups of the column"},
+				Field{Name: "fairness_max_diff", Label: "Fairness: largest difference", Kind: KindFloat, Default: 0.1, Help: "the difference the candidate may show at most (0.1: ten points between groups)"},
+				Field{Name: "fairness_min_group", Label: "Fairness: smallest group", Kind: KindInt, Default: 30.0, Help: "groups with fewer held-out rows are left out of the comparison"})
+		}
 		t.Register(Def{Type: StepType{Name: "gate", Title: "Gate", Category: "evaluate", Cacheable: true,
-			Help: "Lets the candidate through only on the evidence: a bound on its own metric and a margin the whole interval of its difference from the champion must clear; optionally a person approves.",
-			Fields: []Field{
-				{Name: "metric", Label: "Metric", Kind: KindString, Default: "roc_auc", Help: "roc_auc, accuracy, log_loss, f1, rmse, mae or r2"},
-				{Name: "min_candidate", Label: "Candidate at least", Kind: KindFloat, Help: "the least value the candidate's metric may have"},
-				{Name: "max_candidate", Label: "Candidate at most", Kind: KindFloat, Help: "the greatest value (for error metrics)"},
-				{Name: "diff_above", Label: "Difference above", Kind: KindFloat, Help: "the interval of candidate − champion must lie above this margin (e.g. 0: better with confidence; -0.005: no worse than half a point)"},
-				{Name: "diff_below", Label: "Difference below", Kind: KindFloat, Help: "the interval must lie below this margin (for metrics where lower is better)"},
-				{Name: "approval", Label: "Manual approval", Kind: KindBool, Default: false, Help: "after the thresholds pass, wait for a person to approve or reject"},
-			},
+			Help:    "Lets the candidate through only on the evidence: a bound on its own metric and a margin the whole interval of its difference from the champion must clear; optionally a bound on a fairness metric across a protected column, and a person's approval.",
+			Fields:  gateFields,
 			Inputs:  []Port{{Name: "report", Type: Report}},
-			Outputs: []Port{{Name: "candidate", Type: ModelVersion, Help: "the candidate, once it passed"}}}, Exec: gateStep{bus: s.Bus}})
+			Outputs: []Port{{Name: "candidate", Type: ModelVersion, Help: "the candidate, once it passed"}}}, Exec: gateStep{bus: s.Bus, fair: s.Fairness}})
 	}
 	if s.Ramper != nil {
 		// Cacheable, with Reusable: a re-run with nothing new reuses the
@@ -125,7 +143,10 @@ func (s evaluateStep) Run(ctx context.Context, x *Exec) (map[string]Value, error
 		Attrs: attrs, Data: data}}, nil
 }
 
-type gateStep struct{ bus *core.Bus }
+type gateStep struct {
+	bus  *core.Bus
+	fair Fairness
+}
 
 func optFloat(x *Exec, name string) *float64 {
 	if v, ok := x.Field(name).(float64); ok {
@@ -134,7 +155,7 @@ func optFloat(x *Exec, name string) *float64 {
 	return nil
 }
 
-func (s gateStep) Run(_ context.Context, x *Exec) (map[string]Value, error) {
+func (s gateStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) {
 	in := x.Inputs["report"]
 	var rep evaluate.Report
 	if err := json.Unmarshal(in.Data, &rep); err != nil || len(rep.Metrics) == 0 {
@@ -151,6 +172,11 @@ func (s gateStep) Run(_ context.Context, x *Exec) (map[string]Value, error) {
 	}
 	if !verdict.Pass {
 		return nil, core.Errorf(core.Invalid, "The gate stopped %s: %s", in.Attrs["model"]+" v"+in.Attrs["version"], verdict.Sentence)
+	}
+	if col := strings.TrimSpace(x.String("fairness_column")); col != "" && s.fair != nil {
+		if err := s.fairness(ctx, x, in, col); err != nil {
+			return nil, err
+		}
 	}
 	cand := Value{Type: ModelVersion, ID: in.Attrs["model"] + ":" + in.Attrs["version"], Label: in.Attrs["model"] + " v" + in.Attrs["version"],
 		Identity: "model:" + in.Attrs["model"] + ":" + in.Attrs["version"], Attrs: map[string]string{"model": in.Attrs["model"], "version": in.Attrs["version"]}}
@@ -169,6 +195,49 @@ func (s gateStep) Run(_ context.Context, x *Exec) (map[string]Value, error) {
 	}
 	x.Logf("%s", verdict.Sentence)
 	return map[string]Value{"candidate": cand}, nil
+}
+
+// fairness holds the candidate to the gate's fairness rule: the chosen
+// difference across col's groups, on the rows its run held out, at most
+// fairness_max_diff. A difference that cannot be computed (one group, too
+// few rows) stops the candidate too: a rule that was asked for and not
+// checked is not a pass.
+func (s gateStep) fairness(ctx context.Context, x *Exec, in Value, col string) error {
+	label := in.Attrs["model"] + " v" + in.Attrs["version"]
+	version, err := strconv.Atoi(in.Attrs["version"])
+	if err != nil {
+		return core.Errorf(core.Invalid, "Step %q: the report names no model version to hold to the fairness rule.", x.Step.ID)
+	}
+	metric, limit := x.String("fairness_metric"), x.Float("fairness_max_diff")
+	rep, err := s.fair.Assess(ctx, fairness.Request{Model: in.Attrs["model"], Version: version, Holdout: true,
+		Protected: []string{col}, MinGroupSize: x.Int("fairness_min_group"), Limits: fairness.Limits{MaxDifference: limit}})
+	if err != nil {
+		return core.Wrap(err, core.ErrorCode(err), "The gate stopped %s: its fairness across %q could not be measured: %s", label, col, core.ErrorMessage(err))
+	}
+	for _, a := range rep.Analyses {
+		if len(a.Columns) != 1 || a.Columns[0] != col {
+			continue
+		}
+		for _, d := range a.Disparities {
+			if d.Name != metric {
+				continue
+			}
+			name := strings.ReplaceAll(metric, "_", " ")
+			if d.Value == nil {
+				why := a.Note
+				if why == "" {
+					why = "no group has any positive outcome to compare."
+				}
+				return core.Errorf(core.Invalid, "The gate stopped %s: its %s across %q cannot be computed on %d held-out rows: %s", label, name, col, rep.Rows, why)
+			}
+			x.Logf("Fairness: %s across %q is %.4f on %d held-out rows (at most %g allowed).", name, col, *d.Value, rep.Rows, limit)
+			if *d.Value > limit {
+				return core.Errorf(core.Invalid, "The gate stopped %s: its %s across %q is %.3f on its %d held-out rows, above the %g allowed.", label, name, col, *d.Value, rep.Rows, limit)
+			}
+			return nil
+		}
+	}
+	return core.Errorf(core.Invalid, "The gate stopped %s: the fairness assessment gave no %s for %q.", label, metric, col)
 }
 
 func noteSuffix(n string) string {

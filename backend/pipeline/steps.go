@@ -66,6 +66,9 @@ type Services struct {
 	// Ramper ramps a candidate into a deployment and watches it (deploy,
 	// watch).
 	Ramper Ramper
+	// Fairness, when set, gives the gate its fairness rule (a metric's
+	// difference across a protected column's groups).
+	Fairness Fairness
 }
 
 // Tags a registered version carries to tie it to the pipeline run that made

@@ -25,6 +25,7 @@ import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/evaluate"
+	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/router"
@@ -91,6 +92,7 @@ func newWorld(t *testing.T) *world {
 	types := NewTypes()
 	RegisterSteps(types, Services{Datasets: w.datasets, Trainer: w.runner, Registry: w.registry, Bus: w.bus,
 		Evaluator: &evaluate.Service{Versions: w.registry, Datasets: w.datasets}, Ramper: &fakeRamper{},
+		Fairness:      fairness.NewService(w.registry, w.datasets, w.bus),
 		ImageIdentity: func(context.Context, string) (string, error) { return "builtin-test", nil }})
 	w.engine = New(Config{Store: w.st, Bus: w.bus, Types: types, Datasets: w.datasets})
 	stop := runEngine(w.engine)
@@ -430,4 +432,80 @@ func TestRetrainOnDriftTemplate(t *testing.T) {
 	l.v.RunID = ""
 	_, err = w.engine.RetrainOnDrift(Lineage{Deployments: l, Registry: l, Datasets: datasetsOf{l.dv}}, "churn-api")
 	assert.Contains(t, core.ErrorMessage(err), "was not trained in Tern")
+}
+
+// The gate's fairness rule: the candidate's predictions on its held-out
+// rows, compared across a protected column's groups. A model whose
+// outcomes follow the plan column is stopped, naming the metric, column,
+// value and rows; one whose outcomes ignore it passes.
+func TestGateFairnessRule(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	fair := filepath.Join(w.dir, "fair.csv")
+	writeChurn(t, fair, 2000, 5) // churn follows tenure and spend; plan is noise
+	_, err := w.datasets.ImportPath(ctx, fair, dataset.Options{Name: "fair"})
+	require.NoError(t, err)
+	unfair := filepath.Join(w.dir, "unfair.csv")
+	rng := rand.New(rand.NewPCG(9, 1))
+	var b strings.Builder
+	b.WriteString("tenure,spend,plan,churned\n")
+	for range 2000 {
+		plan := []string{"basic", "pro"}[rng.IntN(2)]
+		spend := rng.Float64() * 100
+		churned := 0
+		if plan == "basic" && spend > 30 { // the outcome follows the plan
+			churned = 1
+		}
+		fmt.Fprintf(&b, "%d,%.2f,%s,%d\n", rng.IntN(60), spend, plan, churned)
+	}
+	require.NoError(t, os.WriteFile(unfair, []byte(b.String()), 0o644))
+	_, err = w.datasets.ImportPath(ctx, unfair, dataset.Options{Name: "unfair"})
+	require.NoError(t, err)
+
+	def, _ := w.engine.Types().Get("gate")
+	var names []string
+	for _, f := range def.Type.Fields {
+		names = append(names, f.Name)
+	}
+	assert.Subset(t, names, []string{"fairness_column", "fairness_metric", "fairness_max_diff", "fairness_min_group"}, "the builder's form shows the rule")
+
+	run := func(ds string) RunDetail {
+		y := fmt.Sprintf(`name: fairness %[1]s
+steps:
+  - id: data
+    type: data.newest
+    fields: {dataset: %[1]s}
+  - id: train
+    type: train
+    fields: {target: churned, params: {max_iter: 30, seed: 7}}
+    inputs: {version: data.version}
+  - id: register
+    type: register
+    fields: {model: %[1]s}
+    inputs: {run: train.run}
+  - id: eval
+    type: evaluate
+    fields: {replicates: 200}
+    inputs: {candidate: register.model_version}
+  - id: gate
+    type: gate
+    fields: {metric: roc_auc, diff_above: -1, fairness_column: plan, fairness_metric: demographic_parity_difference, fairness_max_diff: 0.15}
+    inputs: {report: eval.report}
+`, ds)
+		p, err := ParseYAML([]byte(y), w.engine.Types())
+		require.NoError(t, err)
+		p, err = w.engine.Save(p)
+		require.NoError(t, err)
+		r, err := w.engine.Start(p.ID, StartOptions{})
+		require.NoError(t, err)
+		return waitRunFor(t, w.engine, r.ID, time.Minute)
+	}
+	ok := run("fair")
+	require.Equal(t, RunSucceeded, ok.Run.State, ok.Run.Error)
+	assert.Contains(t, strings.Join(stepByID(ok, "gate").Logs, "\n"), `Fairness: demographic parity difference across "plan" is `)
+	assert.Contains(t, strings.Join(stepByID(ok, "gate").Logs, "\n"), "on 400 held-out rows (at most 0.15 allowed)")
+
+	bad := run("unfair")
+	require.Equal(t, RunFailed, bad.Run.State)
+	assert.Regexp(t, `^Step "gate" failed: The gate stopped unfair v1: its demographic parity difference across "plan" is 0\.[3-9]\d\d on its 400 held-out rows, above the 0\.15 allowed\.$`, bad.Run.Error)
 }
