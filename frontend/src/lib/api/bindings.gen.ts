@@ -480,6 +480,7 @@ export interface FairnessRequest {
   minGroupSize?: number;
   limits: Limits;
   jobId?: string;
+  holdout?: boolean;
 }
 
 export interface FairnessVerdict {
