@@ -254,6 +254,8 @@ type Temp struct {
 	// cloned: the file already holds the bytes (see Clone); they are
 	// hashed as they are read, never written.
 	cloned bool
+	// flushed is t.n when writeback was last started (startWriteback).
+	flushed int64
 }
 
 // Create starts a new blob. Always end it with Commit or Abort; Abort after
@@ -299,8 +301,15 @@ func (t *Temp) Write(p []byte) (int, error) {
 	if err != nil {
 		return n, core.Wrap(err, core.Unavailable, "Tern could not write the file into its blob folder: %v", plain(err))
 	}
+	if t.n-t.flushed >= writebackEvery {
+		t.flushed = t.n
+		startWriteback(t.f)
+	}
 	return n, nil
 }
+
+// writebackEvery is how many written bytes start the next early writeback.
+const writebackEvery = 32 << 20
 
 // Size is the number of bytes written so far.
 func (t *Temp) Size() int64 { return t.n }
