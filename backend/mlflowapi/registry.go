@@ -72,6 +72,22 @@ func (a *API) reg() (*registry.Service, error) {
 	return a.Registry, nil
 }
 
+// regArgs is reg plus the required string arguments most registry calls
+// begin with, in the order named.
+func (a *API) regArgs(in args, names ...string) (*registry.Service, []string, error) {
+	r, err := a.reg()
+	if err != nil {
+		return nil, nil, err
+	}
+	v := make([]string, len(names))
+	for i, n := range names {
+		if v[i], err = in.required(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	return r, v, nil
+}
+
 // ---- wire shapes (model_registry.proto, service.proto)
 
 type aliasJSON struct {
@@ -147,14 +163,11 @@ func notFoundModel(err error, name string) error {
 // ---- registered models
 
 func (a *API) createRegisteredModel(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
+	name := arg[0]
 	desc, err := in.str("description")
 	if err != nil {
 		return nil, err
@@ -185,14 +198,11 @@ func (a *API) createRegisteredModel(_ *http.Request, in args) (any, error) {
 }
 
 func (a *API) getRegisteredModel(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
+	name := arg[0]
 	m, err := r.Get(name)
 	if err != nil {
 		return nil, notFoundModel(err, name)
@@ -368,18 +378,11 @@ func matchAll(cs []clause, get func(field string) (string, bool)) bool {
 }
 
 func (a *API) renameRegisteredModel(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name", "new_name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
-	to, err := in.required("new_name")
-	if err != nil {
-		return nil, err
-	}
+	name, to := arg[0], arg[1]
 	m, err := r.RenameModel(name, to)
 	if err != nil {
 		return nil, notFoundModel(err, name)
@@ -388,14 +391,11 @@ func (a *API) renameRegisteredModel(_ *http.Request, in args) (any, error) {
 }
 
 func (a *API) updateRegisteredModel(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
+	name := arg[0]
 	desc, err := in.str("description")
 	if err != nil {
 		return nil, err
@@ -408,26 +408,20 @@ func (a *API) updateRegisteredModel(_ *http.Request, in args) (any, error) {
 }
 
 func (a *API) deleteRegisteredModel(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
+	name := arg[0]
 	return struct{}{}, r.DeleteModel(name)
 }
 
 func (a *API) latestVersions(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
+	name := arg[0]
 	stages, err := in.strs("stages")
 	if err != nil {
 		return nil, err
@@ -449,18 +443,11 @@ func (a *API) latestVersions(_ *http.Request, in args) (any, error) {
 
 func (a *API) registeredModelTag(set bool) func(*http.Request, args) (any, error) {
 	return func(_ *http.Request, in args) (any, error) {
-		r, err := a.reg()
+		r, arg, err := a.regArgs(in, "name", "key")
 		if err != nil {
 			return nil, err
 		}
-		name, err := in.required("name")
-		if err != nil {
-			return nil, err
-		}
-		key, err := in.required("key")
-		if err != nil {
-			return nil, err
-		}
+		name, key := arg[0], arg[1]
 		var val *string
 		if set {
 			v, err := in.str("value")
@@ -475,18 +462,11 @@ func (a *API) registeredModelTag(set bool) func(*http.Request, args) (any, error
 }
 
 func (a *API) setAlias(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name", "alias")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
-	alias, err := in.required("alias")
-	if err != nil {
-		return nil, err
-	}
+	name, alias := arg[0], arg[1]
 	n, err := in.versionNumber()
 	if err != nil {
 		return nil, err
@@ -496,35 +476,21 @@ func (a *API) setAlias(_ *http.Request, in args) (any, error) {
 }
 
 func (a *API) deleteAlias(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name", "alias")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
-	alias, err := in.required("alias")
-	if err != nil {
-		return nil, err
-	}
+	name, alias := arg[0], arg[1]
 	_, err = r.SetAliases(name, map[string]int{alias: 0})
 	return struct{}{}, err
 }
 
 func (a *API) versionByAlias(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name", "alias")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
-	alias, err := in.required("alias")
-	if err != nil {
-		return nil, err
-	}
+	name, alias := arg[0], arg[1]
 	m, err := r.Get(name)
 	if err != nil {
 		return nil, err
@@ -605,14 +571,11 @@ func (a *API) runSource(source, modelID string) (runID, rel, resolvedModelID str
 }
 
 func (a *API) createModelVersion(_ *http.Request, in args) (any, error) {
-	r, err := a.reg()
+	r, arg, err := a.regArgs(in, "name")
 	if err != nil {
 		return nil, err
 	}
-	name, err := in.required("name")
-	if err != nil {
-		return nil, err
-	}
+	name := arg[0]
 	source, err := in.str("source")
 	if err != nil {
 		return nil, err
