@@ -18,6 +18,7 @@ import (
 	"github.com/tern-studio/tern/backend/blob"
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/runner"
+	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -30,7 +31,7 @@ func TestBackupWhileIngestAndTraining(t *testing.T) {
 	v := src.importCSV(t, "train", 20000)
 	src.importCSV(t, "other", 500)
 
-	bin := runtimeBinary(t)
+	bin := testenv.RuntimeBinary(t)
 	r, err := runner.New(runner.Config{Store: src.st, Bus: src.bus, Sink: runner.TrackingSink{Svc: src.track}, DataDir: src.dir,
 		AppVersion: "test", RuntimeBinary: func() (string, error) { return bin, nil }})
 	require.NoError(t, err)

@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -22,7 +20,6 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/store"
-	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -137,31 +134,4 @@ func treeHashes(t testing.TB, dir string, skip ...string) map[string]string {
 		return nil
 	}))
 	return out
-}
-
-var (
-	runtimeOnce sync.Once
-	runtimeBin  string
-	runtimeErr  error
-)
-
-// runtimeBinary builds the real tern-runtime once per test binary.
-func runtimeBinary(t testing.TB) string {
-	t.Helper()
-	runtimeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tern-runtime-backup-test")
-		if err != nil {
-			runtimeErr = err
-			return
-		}
-		runtimeBin = filepath.Join(dir, "tern-runtime")
-		cmd := exec.Command("go", "build", "-o", runtimeBin, "./backend/cmd/tern-runtime")
-		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			runtimeErr = fmt.Errorf("building tern-runtime: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, runtimeErr)
-	return runtimeBin
 }

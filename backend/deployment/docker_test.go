@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,42 +17,12 @@ import (
 	"github.com/tern-studio/tern/backend/testenv"
 )
 
-var (
-	runtimeOnce sync.Once
-	runtimeBin  []byte
-	runtimeErr  error
-)
-
-// staticRuntime is the tern-runtime binary the app ships: the one `make
-// build` put beside TERN_BIN when the tests run under make, else built here.
+// staticRuntime is the tern-runtime binary the serving images hold.
 func staticRuntime(t *testing.T) []byte {
 	t.Helper()
-	runtimeOnce.Do(func() {
-		if tb := os.Getenv("TERN_BIN"); tb != "" {
-			if b, err := os.ReadFile(filepath.Join(filepath.Dir(tb), "tern-runtime")); err == nil {
-				runtimeBin = b
-				return
-			}
-		}
-		dir, err := os.MkdirTemp("", "tern-runtime-*")
-		if err != nil {
-			runtimeErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "tern-runtime")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./backend/cmd/tern-runtime")
-		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			runtimeErr = err
-			t.Log(string(b))
-			return
-		}
-		runtimeBin, runtimeErr = os.ReadFile(out)
-	})
-	require.NoError(t, runtimeErr)
-	return runtimeBin
+	b, err := os.ReadFile(testenv.RuntimeBinary(t))
+	require.NoError(t, err)
+	return b
 }
 
 func dockerLauncher(t *testing.T) (*DockerLauncher, *docker.Client) {

@@ -184,7 +184,7 @@ func TestPipelineHelperProcess(t *testing.T) {
 // reattached rather than started again, and one registered version.
 func TestSIGKILLDuringTraining(t *testing.T) {
 	testenv.Docker(t)
-	bin := runtimeBinary(t)
+	bin := testenv.RuntimeBinary(t)
 	dir := t.TempDir()
 	helper := func(mode string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestPipelineHelperProcess$")

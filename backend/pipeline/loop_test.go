@@ -536,7 +536,7 @@ func (s *scene) countCreates(t testing.TB) (stop func() int) {
 // newScene is a loop on a fresh dir with v1 deployed, cleaned up after t.
 func newScene(t *testing.T, o loopOptions) *scene {
 	testenv.Docker(t)
-	o.runtime = runtimeBinary(t)
+	o.runtime = testenv.RuntimeBinary(t)
 	dir := t.TempDir()
 	l, err := openLoop(dir, o)
 	require.NoError(t, err)

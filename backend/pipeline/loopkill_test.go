@@ -126,7 +126,7 @@ func TestLoopHelperProcess(t *testing.T) {
 func TestSIGKILLDuringRamp(t *testing.T) {
 	t.Parallel()
 	testenv.Docker(t)
-	bin := runtimeBinary(t)
+	bin := testenv.RuntimeBinary(t)
 	dir := t.TempDir()
 	model := "loopkill-" + fmt.Sprint(time.Now().UnixNano()%1e9)
 	helper := func(mode string) *exec.Cmd {

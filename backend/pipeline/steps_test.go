@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,33 +33,6 @@ import (
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
-var (
-	runtimeOnce sync.Once
-	runtimeBin  string
-	runtimeErr  error
-)
-
-// runtimeBinary builds the real tern-runtime once per test binary.
-func runtimeBinary(t testing.TB) string {
-	t.Helper()
-	runtimeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tern-runtime-test")
-		if err != nil {
-			runtimeErr = err
-			return
-		}
-		runtimeBin = filepath.Join(dir, "tern-runtime")
-		cmd := exec.Command("go", "build", "-o", runtimeBin, "./backend/cmd/tern-runtime")
-		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			runtimeErr = fmt.Errorf("building tern-runtime: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, runtimeErr)
-	return runtimeBin
-}
-
 // world is the real services a pipeline calls: datasets, tracking, the
 // runner (local processes running the real tern-runtime) and the registry.
 type world struct {
@@ -82,7 +53,7 @@ func newWorld(t *testing.T) *world {
 	w.datasets = dataset.NewService(w.st, blobs, w.bus, w.dir)
 	track, err := tracking.NewService(w.st, w.bus, w.dir)
 	require.NoError(t, err)
-	bin := runtimeBinary(t)
+	bin := testenv.RuntimeBinary(t)
 	w.runner, err = runner.New(runner.Config{Store: w.st, Bus: w.bus, Sink: runner.TrackingSink{Svc: track}, DataDir: w.dir,
 		AppVersion: "test", RuntimeBinary: func() (string, error) { return bin, nil }})
 	require.NoError(t, err)

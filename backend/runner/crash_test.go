@@ -16,6 +16,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/store"
+	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
 )
 
@@ -77,7 +78,7 @@ func TestAppSIGKILLedMidTraining(t *testing.T) {
 	dir := t.TempDir()
 	csv := writeCSV(t, 5000, "separable")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TERN_RUNNER_CRASH_HELPER=1", "TERN_DATA="+dir, "TERN_CSV="+csv, "TERN_RUNTIME="+runtimeBinary(t))
+	cmd.Env = append(os.Environ(), "TERN_RUNNER_CRASH_HELPER=1", "TERN_DATA="+dir, "TERN_CSV="+csv, "TERN_RUNTIME="+testenv.RuntimeBinary(t))
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

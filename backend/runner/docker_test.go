@@ -134,7 +134,7 @@ func boolInt(b bool) int {
 
 func TestRuntimeImageRebuiltOnlyWhenBinaryChanges(t *testing.T) {
 	dc := dockerClient(t)
-	bin, err := os.ReadFile(runtimeBinary(t))
+	bin, err := os.ReadFile(testenv.RuntimeBinary(t))
 	require.NoError(t, err)
 	changed := append(append([]byte(nil), bin...), []byte("tern-test-marker")...)
 	ri := &runtimeImage{appVersion: "imgtest", binary: func() ([]byte, error) { return changed, nil }}

@@ -7,9 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,33 +22,6 @@ import (
 	"github.com/tern-studio/tern/backend/testenv"
 	"github.com/tern-studio/tern/backend/tracking"
 )
-
-var (
-	runtimeOnce sync.Once
-	runtimeBin  string
-	runtimeErr  error
-)
-
-// runtimeBinary builds the real tern-runtime once per test binary.
-func runtimeBinary(t testing.TB) string {
-	t.Helper()
-	runtimeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tern-runtime-test")
-		if err != nil {
-			runtimeErr = err
-			return
-		}
-		runtimeBin = filepath.Join(dir, "tern-runtime")
-		cmd := exec.Command("go", "build", "-o", runtimeBin, "./backend/cmd/tern-runtime")
-		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			runtimeErr = fmt.Errorf("building tern-runtime: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, runtimeErr)
-	return runtimeBin
-}
 
 type env struct {
 	st      *store.Store
@@ -71,7 +42,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) runner(t *testing.T, api DockerAPI, mod func(*Config)) *Runner {
 	t.Helper()
-	bin := runtimeBinary(t)
+	bin := testenv.RuntimeBinary(t)
 	cfg := Config{Store: e.st, Bus: e.bus, Sink: TrackingSink{Svc: e.track}, DataDir: e.dataDir, AppVersion: "test",
 		RuntimeBinary: func() (string, error) { return bin, nil }, Docker: api}
 	if mod != nil {

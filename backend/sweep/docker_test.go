@@ -7,10 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,33 +35,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-var (
-	runtimeOnce sync.Once
-	runtimeBin  string
-	runtimeErr  error
-)
-
-// runtimeBinary builds the real tern-runtime once per test binary.
-func runtimeBinary(t testing.TB) string {
-	t.Helper()
-	runtimeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tern-runtime-sweep")
-		if err != nil {
-			runtimeErr = err
-			return
-		}
-		runtimeBin = filepath.Join(dir, "tern-runtime")
-		cmd := exec.Command("go", "build", "-o", runtimeBin, "./backend/cmd/tern-runtime")
-		cmd.Dir = testenv.RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			runtimeErr = fmt.Errorf("building tern-runtime: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, runtimeErr)
-	return runtimeBin
 }
 
 // writeData writes a 20,000-row binary classification set with
@@ -195,7 +166,7 @@ func checkOnce(t *testing.T, s *stack, sw Sweep) {
 func TestDockerSweepsRandomAndTPE(t *testing.T) {
 	testenv.Docker(t)
 	dir := t.TempDir()
-	s, err := openStack(dir, writeData(t), runtimeBinary(t))
+	s, err := openStack(dir, writeData(t), testenv.RuntimeBinary(t))
 	require.NoError(t, err)
 	removeContainers(t, s.run.Instance())
 	defer s.close()
@@ -303,7 +274,7 @@ func sweepHelper() error {
 func TestDockerSweepSurvivesSIGKILL(t *testing.T) {
 	testenv.Docker(t)
 	dir := t.TempDir()
-	csv, bin := writeData(t), runtimeBinary(t)
+	csv, bin := writeData(t), testenv.RuntimeBinary(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TERN_SWEEP_HELPER=1", "TERN_DATA="+dir, "TERN_CSV="+csv, "TERN_RUNTIME="+bin)
 	out, err := cmd.StdoutPipe()
