@@ -44,6 +44,9 @@ const (
 // engine that is not there: every call fails with ErrNoEngine.
 type Client struct {
 	api *client.Client
+	// name and host name a remote engine in its errors (ConnectRemote);
+	// empty for the local one.
+	name, host string
 }
 
 // ErrNoEngine is what a nil Client answers.
@@ -82,7 +85,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	_, err := c.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
-	return err
+	return c.explain(ctx, err)
 }
 
 // Version is the engine's version, asked with a 2 s limit.

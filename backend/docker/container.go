@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -25,6 +26,8 @@ type Spec struct {
 	Labels map[string]string
 	Binds  []string          // "source:target:ro|rw"
 	Tmpfs  map[string]string // target → mount options
+	// Volumes mounts named volumes read-write (volume name → target).
+	Volumes map[string]string
 	// Network is "none" (no network at all), the name of a network to
 	// join, or empty for the engine's default bridge.
 	Network string
@@ -79,6 +82,9 @@ func (c *Client) Create(ctx context.Context, s Spec) (string, error) {
 		Tmpfs:          s.Tmpfs,
 		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "50m", "max-file": "2"}},
 		Resources:      container.Resources{Memory: s.Memory, MemorySwap: s.MemorySwap, NanoCPUs: s.NanoCPUs},
+	}
+	for name, target := range s.Volumes {
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: target})
 	}
 	if s.Pids > 0 {
 		pids := s.Pids

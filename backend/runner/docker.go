@@ -36,6 +36,10 @@ type DockerAPI interface {
 	CreateInternalNetwork(ctx context.Context, name string, labels map[string]string) error
 	NetworkGateway(ctx context.Context, name string) (string, error)
 	RemoveNetwork(ctx context.Context, name string) error
+	CreateVolume(ctx context.Context, name string, labels map[string]string) error
+	RemoveVolume(ctx context.Context, name string) error
+	CopyTo(ctx context.Context, id, dir string, tarStream io.Reader) error
+	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
 }
 
 type dockerEngine struct {
@@ -49,6 +53,9 @@ type dockerEngine struct {
 	// removed when it ends (set with an encrypted data dir, where the
 	// shared plaintext copy is Tern's, not a container's to mount).
 	ownData bool
+	// remote names the engine when it is another machine's: its jobs get
+	// their inputs copied into a volume, never a bind mount.
+	remote string
 	// after paces retries while the engine is unreachable (time.After, or
 	// a test's hand).
 	after func(time.Duration) <-chan time.Time
@@ -83,6 +90,9 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 		return nil, err
 	}
 	j.Image = img
+	if d.remote != "" {
+		return d.startRemote(ctx, j, w, img)
+	}
 	res := j.Spec.Resources.withDefaults()
 	user, rootApp := containerUser()
 	if rootApp {
@@ -102,31 +112,11 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 			dataSource = cp
 		}
 	}
-	cmd := j.Spec.Command
-	if len(cmd) == 0 && j.Spec.Image == "" && j.Spec.BuildDir == "" {
-		cmd = []string{"train", "-data", dataTarget}
-	}
-	spec := docker.Spec{
-		Name:  "tern-job-" + j.ID,
-		Image: img,
-		Cmd:   cmd,
-		User:  user,
-		Env: []string{
-			"TERN_RUN_ID=" + j.RunID, "TERN_JOB_ID=" + j.ID, "TERN_PARAMS=" + string(j.Spec.Params),
-			"TERN_DATA=" + dataTarget, "HOME=/tmp", "PYTHONUNBUFFERED=1",
-		},
-		Labels: d.labels(j),
-		Binds: []string{
-			dataSource + ":" + dataTarget + ":ro",
-			w.params + ":/tern/params.json:ro",
-			w.outputs + ":/tern/outputs:rw",
-		},
-		Network:    "none",
-		Tmpfs:      map[string]string{"/tmp": "rw,nosuid,nodev,size=256m"},
-		Memory:     int64(res.MemoryMB) << 20,
-		MemorySwap: int64(res.MemoryMB) << 20, // no swap: over the limit is an OOM kill
-		NanoCPUs:   int64(res.CPUs * 1e9),
-		Pids:       res.Pids,
+	spec := d.spec(j, img, user, dataTarget, res)
+	spec.Binds = []string{
+		dataSource + ":" + dataTarget + ":ro",
+		w.params + ":/tern/params.json:ro",
+		w.outputs + ":/tern/outputs:rw",
 	}
 	if j.Spec.DataReading != nil {
 		// Read by the built-in runtime (and documented for user images).
@@ -163,6 +153,31 @@ func (d *dockerEngine) start(ctx context.Context, j *Job, w workdir) (process, e
 		return nil, core.Wrap(err, core.Unavailable, "Docker could not start the container: %v", err)
 	}
 	return p, nil
+}
+
+// spec is the container every training job gets, whichever the engine.
+func (d *dockerEngine) spec(j *Job, img, user, dataTarget string, res Resources) docker.Spec {
+	cmd := j.Spec.Command
+	if len(cmd) == 0 && j.Spec.Image == "" && j.Spec.BuildDir == "" {
+		cmd = []string{"train", "-data", dataTarget}
+	}
+	return docker.Spec{
+		Name:  "tern-job-" + j.ID,
+		Image: img,
+		Cmd:   cmd,
+		User:  user,
+		Env: []string{
+			"TERN_RUN_ID=" + j.RunID, "TERN_JOB_ID=" + j.ID, "TERN_PARAMS=" + string(j.Spec.Params),
+			"TERN_DATA=" + dataTarget, "HOME=/tmp", "PYTHONUNBUFFERED=1",
+		},
+		Labels:     d.labels(j),
+		Network:    "none",
+		Tmpfs:      map[string]string{"/tmp": "rw,nosuid,nodev,size=256m"},
+		Memory:     int64(res.MemoryMB) << 20,
+		MemorySwap: int64(res.MemoryMB) << 20, // no swap: over the limit is an OOM kill
+		NanoCPUs:   int64(res.CPUs * 1e9),
+		Pids:       res.Pids,
+	}
 }
 
 // image resolves the image a job runs: the built-in runtime, a Dockerfile
@@ -203,6 +218,9 @@ func (d *dockerEngine) attach(ctx context.Context, j *Job) (process, error) {
 		// wearing the same labels is not.
 		if c.ID == j.ContainerID {
 			p := &dockerProc{api: d.api, id: c.ID, after: d.after}
+			if d.remote != "" {
+				return &remoteProc{dockerProc: p, volume: jobVolume(j.ID)}, nil
+			}
 			if j.Spec.Tracking && j.gate.Addr != "" {
 				// The container still has the old address in its env: listen
 				// there again.

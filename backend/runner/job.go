@@ -93,6 +93,12 @@ type JobSpec struct {
 	// Backend forces "docker" or "local"; empty picks Docker when it is
 	// running, else the local runner (built-in runtime only).
 	Backend string `json:"backend"`
+	// Engine names the Docker engine to run on (Settings → Engines);
+	// empty or "local" is this machine's. On another engine nothing of the
+	// laptop is bind-mounted: the dataset, parameters and read settings
+	// are copied into a volume of the job's, and the outputs copied back
+	// when it ends.
+	Engine string `json:"engine,omitempty"`
 	// Tracking gives the container the MLflow tracking API (env
 	// MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN, MLFLOW_RUN_ID) on a
 	// dedicated internal network; Docker only.

@@ -79,6 +79,9 @@ type Config struct {
 	// Docker is the engine (main.go's one *docker.Client); nil means none
 	// (local runner only).
 	Docker DockerAPI
+	// RemoteDocker returns the engine called name (a JobSpec.Engine other
+	// than the local one); nil refuses such jobs.
+	RemoteDocker func(name string) (DockerAPI, error)
 	// TrackingAPI serves the MLflow REST API to jobs that ask for it
 	// (JobSpec.Tracking), behind a per-job token; nil refuses such jobs.
 	TrackingAPI http.Handler
@@ -96,8 +99,10 @@ type Config struct {
 
 // Runner runs and watches jobs.
 type Runner struct {
-	cfg      Config
-	docker   *dockerEngine
+	cfg    Config
+	docker *dockerEngine
+	// remote are the other engines jobs have run on, by name (under mu).
+	remote   map[string]*dockerEngine
 	local    *localEngine
 	sem      chan struct{}
 	ctx      context.Context
@@ -147,7 +152,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.RuntimeBinary == nil {
 		cfg.RuntimeBinary = func() (string, error) { return runtimeFrom(embeddedRuntime, cfg.DataDir) }
 	}
-	r := &Runner{cfg: cfg, sem: make(chan struct{}, cfg.Limit), jobs: map[string]*tracked{}}
+	r := &Runner{cfg: cfg, sem: make(chan struct{}, cfg.Limit), jobs: map[string]*tracked{}, remote: map[string]*dockerEngine{}}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	inst, err := r.loadInstance()
 	if err != nil {
@@ -156,16 +161,50 @@ func New(cfg Config) (*Runner, error) {
 	r.instance = inst
 	r.local = &localEngine{binary: cfg.RuntimeBinary}
 	if cfg.Docker != nil {
-		r.docker = &dockerEngine{api: cfg.Docker, instance: inst, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI, after: cfg.after, ownData: cfg.JobsDir != "",
-			runtime: &runtimeImage{appVersion: cfg.AppVersion, binary: func() ([]byte, error) {
-				p, err := cfg.RuntimeBinary()
-				if err != nil {
-					return nil, err
-				}
-				return os.ReadFile(p)
-			}}}
+		r.docker = r.newDockerEngine(cfg.Docker, "")
 	}
 	return r, nil
+}
+
+// newDockerEngine runs jobs on api; remote names an engine other than the
+// local one (its jobs get no bind mounts and no MLflow gateway).
+func (r *Runner) newDockerEngine(api DockerAPI, remote string) *dockerEngine {
+	cfg := r.cfg
+	return &dockerEngine{api: api, instance: r.instance, appVersion: cfg.AppVersion, trackingAPI: cfg.TrackingAPI, after: cfg.after, ownData: cfg.JobsDir != "",
+		remote: remote,
+		runtime: &runtimeImage{appVersion: cfg.AppVersion, binary: func() ([]byte, error) {
+			p, err := cfg.RuntimeBinary()
+			if err != nil {
+				return nil, err
+			}
+			return os.ReadFile(p)
+		}}}
+}
+
+// isRemote reports whether an engine name is another machine's.
+func isRemote(name string) bool { return name != "" && name != "local" }
+
+// dockerFor returns the Docker engine called name ("" or "local": this
+// machine's), nil with no error when there is no local one.
+func (r *Runner) dockerFor(name string) (*dockerEngine, error) {
+	if !isRemote(name) {
+		return r.docker, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := r.remote[name]; d != nil {
+		return d, nil
+	}
+	if r.cfg.RemoteDocker == nil {
+		return nil, core.Errorf(core.Unavailable, "This Tern cannot run jobs on other engines.")
+	}
+	api, err := r.cfg.RemoteDocker(name)
+	if err != nil {
+		return nil, err
+	}
+	d := r.newDockerEngine(api, name)
+	r.remote[name] = d
+	return d, nil
 }
 
 // runtimeFrom returns a path to the runtime binary: the embedded one,
@@ -281,6 +320,17 @@ func (r *Runner) Submit(spec JobSpec) (Job, error) {
 	case "", BackendDocker, BackendLocal:
 	default:
 		return Job{}, core.Errorf(core.Invalid, "Unknown backend %q: use docker or local.", spec.Backend)
+	}
+	if isRemote(spec.Engine) {
+		if spec.Backend == BackendLocal {
+			return Job{}, core.Errorf(core.Invalid, "A job on engine %q runs in Docker there, not as a local process.", spec.Engine)
+		}
+		if spec.Tracking {
+			return Job{}, core.Errorf(core.Invalid, "Logging through the MLflow client is only available on this machine's engine; on engine %q, log metrics as JSON lines on stdout.", spec.Engine)
+		}
+		if _, err := r.dockerFor(spec.Engine); err != nil {
+			return Job{}, err
+		}
 	}
 	if spec.Resources.MemoryMB != 0 && spec.Resources.MemoryMB < 6 {
 		return Job{}, core.Errorf(core.Invalid, "The memory limit must be at least 6 MB (Docker's minimum).")
@@ -494,6 +544,16 @@ func (r *Runner) prepare(j *Job) (workdir, error) {
 
 // pickEngine chooses Docker or the local runner, and says why.
 func (r *Runner) pickEngine(j *Job) (engine, string, error) {
+	if isRemote(j.Spec.Engine) {
+		d, err := r.dockerFor(j.Spec.Engine)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := d.available(r.ctx); err != nil {
+			return nil, "", core.Wrap(err, core.Unavailable, "The job cannot start: %s", core.ErrorMessage(err))
+		}
+		return d, fmt.Sprintf("Running in a Docker container on engine %q (inputs copied in, outputs copied back).", j.Spec.Engine), nil
+	}
 	switch j.Spec.Backend {
 	case BackendLocal:
 		return r.local, "Running as a local process (chosen), without container isolation or memory limit.", nil
@@ -675,6 +735,14 @@ func (r *Runner) monitor(t *tracked) {
 	t.mu.Unlock()
 	state, reason := describeExit(ex, cancelReq, mem, lastErr)
 	if state == Succeeded {
+		// On another engine the outputs are in the job's volume there.
+		if c, ok := proc.(copiesOut); ok {
+			if err := c.copyOut(r.ctx, w.outputs); err != nil {
+				state, reason = Failed, "The job finished but its outputs could not be copied back: "+core.ErrorMessage(err)
+			}
+		}
+	}
+	if state == Succeeded {
 		if err := r.cfg.Sink.SaveOutputs(j.RunID, w.outputs); err != nil {
 			state, reason = Failed, "The job finished but its outputs could not be saved: "+core.ErrorMessage(err)
 		}
@@ -751,11 +819,16 @@ func (r *Runner) Start(ctx context.Context) error {
 		case j.State == Queued:
 			r.wg.Add(1)
 			go r.run(t)
-		case j.Backend == BackendDocker && r.docker != nil:
+		case j.Backend == BackendDocker && (r.docker != nil || isRemote(j.Spec.Engine)):
 			if j.Spec.Tracking {
 				j.gate = r.loadGate(j.ID)
 			}
-			proc, err := r.docker.attach(ctx, &j)
+			d, err := r.dockerFor(j.Spec.Engine)
+			if err != nil {
+				r.finish(t, nil, Failed, fmt.Sprintf("The job ran on engine %q, which Tern can no longer reach: %s", j.Spec.Engine, core.ErrorMessage(err)), -1)
+				continue
+			}
+			proc, err := d.attach(ctx, &j)
 			if err != nil {
 				if core.ErrorCode(err) == core.NotFound {
 					r.finish(t, nil, Failed, "The container disappeared while Tern was not running.", -1)
@@ -767,7 +840,7 @@ func (r *Runner) Start(ctx context.Context) error {
 				}
 				continue
 			}
-			r.adopt(t, proc, r.docker)
+			r.adopt(t, proc, d)
 		default:
 			r.finish(t, nil, Crashed, "The job ran as a local process and was lost when Tern stopped.", -1)
 		}
@@ -817,9 +890,14 @@ func (r *Runner) reattachLater(t *tracked) {
 		if j.Spec.Tracking {
 			j.gate = r.loadGate(j.ID)
 		}
-		proc, err := r.docker.attach(r.ctx, &j)
+		d, err := r.dockerFor(j.Spec.Engine)
+		if err != nil {
+			r.finish(t, nil, Failed, fmt.Sprintf("The job ran on engine %q, which Tern can no longer reach: %s", j.Spec.Engine, core.ErrorMessage(err)), -1)
+			return
+		}
+		proc, err := d.attach(r.ctx, &j)
 		if err == nil {
-			r.adopt(t, proc, r.docker)
+			r.adopt(t, proc, d)
 			return
 		}
 		if core.ErrorCode(err) == core.NotFound {

@@ -9,8 +9,8 @@ const (
 
 	// 0x10–0x1f datasets, 0x20–0x2f tracking, 0x30–0x3f registry,
 	// 0x40–0x4f serving, 0x50–0x5f monitoring, 0x60–0x6f runner,
-	// 0x70–0x7f blobs, 0x80–0x8f pipelines, 0x90–0x9f audit. Sweeps are
-	// training and take 0x68 of the runner's range.
+	// 0x70–0x7f blobs, 0x80–0x8f pipelines, 0x90–0x9f audit, 0xa0–0xaf
+	// engines. Sweeps are training and take 0x68 of the runner's range.
 	PrefixDatasets  byte = 0x10
 	PrefixTracking  byte = 0x20
 	PrefixRegistry  byte = 0x30
@@ -20,6 +20,7 @@ const (
 	PrefixBlob      byte = 0x70
 	PrefixPipelines byte = 0x80
 	PrefixAudit     byte = 0x90
+	PrefixEngines   byte = 0xa0
 )
 
 // Key joins a prefix and parts. Parts are copied verbatim, so variable-length

@@ -29,8 +29,8 @@ type Inspected struct {
 		PortBindings   map[string][]struct{ HostIp, HostPort string }
 	}
 	Mounts []struct {
-		Source, Destination string
-		RW                  bool
+		Type, Source, Destination string
+		RW                        bool
 	}
 }
 
@@ -41,6 +41,11 @@ func Inspect(tb testing.TB, id string) Inspected {
 	if err != nil {
 		tb.Fatalf("docker inspect %s: %v", id, err)
 	}
+	return decodeInspect(tb, id, out)
+}
+
+func decodeInspect(tb testing.TB, id string, out []byte) Inspected {
+	tb.Helper()
 	var got []Inspected
 	if err := json.Unmarshal(out, &got); err != nil || len(got) != 1 {
 		tb.Fatalf("docker inspect %s: %v (%d results)", id, err, len(got))
@@ -54,7 +59,13 @@ func Inspect(tb testing.TB, id string) Inspected {
 // a non-root user, and ports (if any) on 127.0.0.1 only.
 func LockedDown(tb testing.TB, id string) Inspected {
 	tb.Helper()
-	info := Inspect(tb, id)
+	return LockedDownInfo(tb, id, Inspect(tb, id))
+}
+
+// LockedDownInfo is LockedDown for a container inspected elsewhere (on a
+// second engine: Engine.Inspect).
+func LockedDownInfo(tb testing.TB, id string, info Inspected) Inspected {
+	tb.Helper()
 	hc := info.HostConfig
 	check := func(ok bool, what string) {
 		tb.Helper()

@@ -629,6 +629,7 @@ export interface JobSpec {
   command: string[];
   resources: Resources;
   backend: string;
+  engine?: string;
   tracking: boolean;
   tags?: Record<string, string>;
 }
