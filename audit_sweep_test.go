@@ -106,6 +106,9 @@ var readOnly = map[string]string{
 	"POST /api/call/Encryption.Status":                                   "read",
 	"POST /api/call/Backups.Cancel":                                      "stops a backup in flight; Tern records how it ended (backup.fail)",
 	"POST /api/call/Backups.Restore":                                     "writes a new data folder outside this one; changes nothing here",
+	"POST /api/call/Retention.Status":                                    "read",
+	"POST /api/call/Retention.Preview":                                   "the dry run: counts what a run would delete; stores nothing",
+	"POST /api/call/Retention.Cancel":                                    "stops a run in flight; Tern records how it ended (prediction_log.retention)",
 	"POST /api/call/Sweeps.Get":                                          "read",
 	"POST /api/call/Training.Models":                                     "read",
 	"POST /api/call/Pipelines.StepTypes":                                 "read",
@@ -642,6 +645,12 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	})
 	env.encryption.Wait()
 	s.step(call+"Encryption.Cancel", B, 1, func() { s.call("Encryption.Cancel") })
+	// Prediction-log retention: the policy, and a run's start (how it ends is Tern's record).
+	s.step(call+"Retention.SetPolicy", B, 1, func() {
+		s.call("Retention.SetPolicy", map[string]any{"global": map[string]any{"keepDays": 30, "keepBytes": 0}, "everyHours": 24})
+	})
+	s.step(call+"Retention.Start", B, 1, func() { s.call("Retention.Start", map[string]any{"deleteNeeded": false}) })
+	env.retention.Wait()
 
 	// Every route is either exercised above or listed read-only.
 	var missing []string

@@ -36,6 +36,7 @@ import (
 	"github.com/tern-studio/tern/backend/mlflowapi"
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/pipeline"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/sealed"
@@ -147,6 +148,7 @@ type environment struct {
 	sweeps      *sweep.Service
 	pipelines   *pipeline.Engine
 	backups     *backup.Service
+	retention   *predlog.Retention
 	bindings    []any
 	routes      []httpapi.Route
 
@@ -280,6 +282,9 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir, Sealing: sealing,
 		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
+	e.retention = predlog.NewRetention(st)
+	e.retention.Needs = e.monitoring.RetentionNeeds                                       // monitor windows and labelled requests are kept
+	e.background(func(ctx context.Context) { e.retention.Schedule(ctx, 10*time.Minute) }) // prediction-log retention on its schedule
 	if e.sweeps, err = sweep.New(sweep.Config{Store: st, Bus: e.bus, Runs: e.tracking, Models: e.registry,
 		Runner: sweep.Jobs{Runner: e.runner, Data: runner.VersionData(e.datasets)}}); err != nil {
 		return nil, err
@@ -317,6 +322,7 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		Explanations: explanations,
 		Audit:        e.audit,
 		Encryption:   e.encryption,
+		Retention:    e.retention,
 	})
 	ok = true
 	return e, nil

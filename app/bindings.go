@@ -14,6 +14,7 @@ import (
 	"github.com/tern-studio/tern/backend/fairness"
 	"github.com/tern-studio/tern/backend/monitor"
 	"github.com/tern-studio/tern/backend/pipeline"
+	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/sweep"
@@ -54,6 +55,8 @@ type Services struct {
 	Audit *audit.Log
 	// Encryption is encryption at rest (nil in tests that do not need it).
 	Encryption *atrest.Service
+	// Retention is prediction-log retention (nil in tests that do not need it).
+	Retention *predlog.Retention
 }
 
 // Bindings are the objects bound to the window and served at
@@ -75,6 +78,7 @@ func Bindings(s Services) []any {
 		NewExplanations(s.Context, s.Explanations),
 		NewAudit(s.Audit),
 		NewEncryption(s.Context, s.Encryption),
+		NewRetention(s.Context, s.Retention),
 	}
 }
 

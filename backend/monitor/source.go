@@ -33,6 +33,10 @@ func (w Window) String() string {
 	return "everything"
 }
 
+// defaultMaxWindow is how many records a window with no count reads at
+// most; retention keeps that many for such a monitor.
+const defaultMaxWindow = 100000
+
 // Ops are the serving figures of a window, for reports and alert rules.
 type Ops struct {
 	Requests     int     `json:"requests"`
@@ -133,7 +137,8 @@ type PredictionLog struct {
 	Log        LogReader
 	Deployment string
 	Ref        *drift.Profile
-	// MaxWindow caps how many records a window reads (default 100,000).
+	// MaxWindow caps how many records a window reads (default
+	// defaultMaxWindow).
 	MaxWindow int
 	// Clock places the end of a time window; nil is the wall clock.
 	Clock core.Clock
@@ -153,7 +158,7 @@ func (p PredictionLog) Reference(context.Context) (*drift.Profile, error) {
 func (p PredictionLog) Current(ctx context.Context, w Window) (Sample, error) {
 	limit := p.MaxWindow
 	if limit <= 0 {
-		limit = 100000
+		limit = defaultMaxWindow
 	}
 	if w.LastN > 0 {
 		limit = min(limit, w.LastN)

@@ -5,6 +5,8 @@
 // deployment, and an archived version leaves the list and comes back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTern, screenshot, repoRoot } from './harness.mjs';
 
@@ -144,6 +146,103 @@ test('deleting a deployed version is refused in words; archive hides a version a
   const overflow = await dark.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `models page overflows by ${overflow}px`);
   await screenshot(dark, 'models-delete-refused-dark-small');
+  await dark.context().close();
+  await page.context().close();
+});
+
+test('prediction-log retention: the dry run says what it deletes and what a monitor still needs; the run keeps that unless told in words', async () => {
+  const [dep] = await env.call('Deployments.List');
+  assert.ok(dep, 'the deployment of the test above');
+  // A monitor on it that reads the newest 30 requests.
+  const dir = mkdtempSync(join(tmpdir(), 'tern-retention-e2e-'));
+  const cols = ['Column_0', 'Column_1', 'Column_2', 'Column_3', 'Column_4', 'Column_5'];
+  const rows = Array.from({ length: 50 }, (_, i) => cols.map((_, j) => ((i * 7 + j * 3) % 11) - 5).join(','));
+  writeFileSync(join(dir, 'train.csv'), [cols.join(','), ...rows].join('\n') + '\n');
+  const version = await env.call('Datasets.ImportPath', join(dir, 'train.csv'), { name: 'fraud-train' });
+  await env.call('Monitoring.CreateMonitor', { name: 'fraud traffic', kind: 'deployment', deployment: dep.id, refVersion: version.id, window: { lastN: 30 } });
+
+  for (let i = 0; i < 40; i++) {
+    const r = await env.call('Deployments.Predict', dep.id, 'application/json', '{"instances":[[1,2,3,4,5,6]]}');
+    assert.equal(r.status, 200, JSON.stringify(r));
+  }
+  // The log is written in batches off the request path.
+  const policy = { global: { keepDays: 0, keepBytes: 0 }, everyHours: 0 };
+  for (let t = 0; ; t++) {
+    const est = await env.call('Retention.Preview', policy);
+    if (est.records >= 40) break;
+    assert.ok(t < 100, `only ${est.records} predictions logged`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // What the dry run should say for "keep at most 2 kB": the limit takes
+  // more than the 10 requests outside the monitor's window, so some of
+  // what it takes is needed (the backend tests work the figures out).
+  const all = await env.call('Retention.Preview', policy);
+  const limited = await env.call('Retention.Preview', { ...policy, global: { keepDays: 0, keepBytes: 2000 } });
+  assert.equal(limited.deleteRecords, all.records - 30, JSON.stringify(limited));
+  assert.ok(limited.neededRecords > 0, JSON.stringify(limited));
+
+  const page = await env.open({ width: 1280, height: 800 });
+  page.on('dialog', (d) => assert.fail(`a native ${d.type()} dialog opened`));
+  await page.goto(`${env.tern.url}/#/settings`);
+  await page.waitForSelector('[data-testid="retention-estimate"]');
+  assert.match(await page.textContent('[data-testid="retention-estimate"]'), new RegExp(`${all.records} logged predictions .* are all within the limits`));
+  await page.fill('[data-testid="retention-gb"]', '0.000002');
+  await page.click('[data-testid="retention-preview"]');
+  await page.waitForFunction(() => /Would delete/.test(document.querySelector('[data-testid="retention-estimate"]')?.textContent ?? ''));
+  const figure = (await page.textContent('[data-testid="retention-estimate"]')).replace(/\s+/g, ' ');
+  assert.match(figure, new RegExp(`Would delete ${limited.deleteRecords} of ${all.records} logged predictions`));
+  const needed = (await page.textContent('[data-testid="retention-needed"]')).replace(/\s+/g, ' ');
+  assert.match(needed, new RegExp(`Keeps ${limited.neededRecords} more .* monitor "fraud traffic" \\(last 30 requests\\) needs ${limited.neededRecords}`));
+  assert.match(await page.textContent('[data-testid="retention-table"]'), /fraud-api/);
+  await page.locator('[data-testid="retention-card"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'settings-retention');
+
+  // The run keeps what the monitor reads, and says so.
+  await page.click('[data-testid="retention-run"]');
+  await page.waitForSelector('[data-testid="app-dialog"]');
+  const ask = (await page.textContent('[data-testid="app-dialog"]')).replace(/\s+/g, ' ');
+  assert.match(ask, new RegExp(`${limited.deleteRecords} logged predictions .* ${limited.neededRecords} that monitors or labels still need are kept`));
+  await page.click('[data-testid="app-dialog-ok"]');
+  await page.waitForFunction(() => /deleted/.test(document.querySelector('[data-testid="retention-outcome"]')?.textContent ?? ''), null, { timeout: 60_000 });
+  const outcome = (await page.textContent('[data-testid="retention-outcome"]')).replace(/\s+/g, ' ');
+  assert.match(outcome, new RegExp(`deleted ${limited.deleteRecords} predictions — ${limited.deleteRecords} from fraud-api; kept ${limited.neededRecords} that monitors or labels still need`));
+  let after = await env.call('Retention.Preview', policy);
+  assert.equal(after.records, all.records - limited.deleteRecords, 'the count dropped by what the dry run said');
+  const window = await env.call('Deployments.Predictions', dep.id, 100);
+  assert.ok(window.length >= 30, `the monitor's window is whole (${window.length})`);
+
+  // Deleting what the monitor needs is a choice ticked and typed.
+  await page.click('[data-testid="retention-preview"]');
+  await page.check('[data-testid="retention-delete-needed"]');
+  await page.click('[data-testid="retention-run"]');
+  await page.waitForSelector('[data-testid="app-dialog-input"]');
+  assert.match(await page.textContent('[data-testid="app-dialog"]'), /monitor "fraud traffic" \(last 30 requests\)/);
+  await screenshot(page, 'settings-retention-delete-needed');
+  await page.fill('[data-testid="app-dialog-input"]', 'yes');
+  await page.click('[data-testid="app-dialog-ok"]');
+  await page.waitForTimeout(300);
+  assert.ok(await page.$('[data-testid="app-dialog"]'), 'a word other than delete does not go ahead');
+  await page.fill('[data-testid="app-dialog-input"]', 'delete');
+  await page.click('[data-testid="app-dialog-ok"]');
+  await page.waitForFunction(
+    (n) => new RegExp(`deleted ${n} predictions`).test(document.querySelector('[data-testid="retention-outcome"]')?.textContent ?? ''),
+    limited.neededRecords,
+    { timeout: 60_000 },
+  );
+  assert.match(await page.textContent('[data-testid="retention-outcome"]'), new RegExp(`\\(${limited.neededRecords} of them needed by monitors or labels\\)`));
+  after = await env.call('Retention.Preview', policy);
+  assert.equal(after.records, all.records - limited.deleteRecords - limited.neededRecords);
+  const trail = await env.call('Audit.List', { action: 'prediction_log.retention', limit: 5 });
+  assert.ok(trail.some((r) => /needed by monitors or labels/.test(r.after)), JSON.stringify(trail.map((r) => r.after)));
+  assert.deepEqual(page.jsErrors, []);
+
+  const dark = await env.open({ width: 1024, height: 640, colorScheme: 'dark' });
+  await dark.goto(`${env.tern.url}/#/settings`);
+  await dark.waitForSelector('[data-testid="retention-outcome"]');
+  await dark.locator('[data-testid="retention-card"]').scrollIntoViewIfNeeded();
+  const overflow = await dark.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `settings overflow by ${overflow}px`);
+  await screenshot(dark, 'settings-retention-dark-small');
   await dark.context().close();
   await page.context().close();
 });

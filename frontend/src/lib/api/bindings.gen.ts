@@ -307,6 +307,19 @@ export interface Deployment {
   follow?: Follow;
 }
 
+export interface DeploymentEstimate {
+  deployment: string;
+  limit: Limit;
+  records: number;
+  bytes: number;
+  deleteRecords: number;
+  deleteBytes: number;
+  neededRecords: number;
+  neededBytes: number;
+  needs: NeedCount[];
+  oldest: number;
+}
+
 export interface DeploymentOptions {
   name: string;
   port: number;
@@ -376,6 +389,16 @@ export interface ErrorTest {
   margin: number;
   verdict: string;
   reason: string;
+}
+
+export interface Estimate {
+  deployments: DeploymentEstimate[];
+  records: number;
+  bytes: number;
+  deleteRecords: number;
+  deleteBytes: number;
+  neededRecords: number;
+  neededBytes: number;
 }
 
 export interface EvaluateOptions {
@@ -666,6 +689,11 @@ export interface LatencyTest {
   reason: string;
 }
 
+export interface Limit {
+  keepDays: number;
+  keepBytes: number;
+}
+
 export interface Limits {
   maxDifference: number;
   minRatio: number;
@@ -784,6 +812,11 @@ export type MonitorRuleKind = 'column_drift' | 'drift_share' | 'error_rate' | 'l
 export interface MonitorWindow {
   lastN?: number;
   last?: number;
+}
+
+export interface NeedCount {
+  what: string;
+  records: number;
 }
 
 export type Num = number | null | '+Inf' | '-Inf';
@@ -931,6 +964,16 @@ export interface Point {
   step: number;
 }
 
+export interface Policy {
+  global: Limit;
+  perDeployment?: Record<string, Limit>;
+  everyHours: number;
+  lastRun?: number;
+  lastDeleted?: number;
+  lastFreed?: number;
+  lastError?: string;
+}
+
 export interface Port {
   name: string;
   type: PortType;
@@ -947,6 +990,24 @@ export interface PredictResult {
   latencyMs: number;
 }
 
+export interface PredlogJob {
+  id: string;
+  trigger: string;
+  state: string;
+  phase: string;
+  done: number;
+  total: number;
+  started: number;
+  ended?: number;
+  deleted: number;
+  diskBefore: number;
+  diskAfter: number;
+  error?: string;
+  deleteNeeded: boolean;
+  removed: Removed[];
+  kept: number;
+}
+
 export interface PredlogRecord {
   deployment: string;
   backend: string;
@@ -959,6 +1020,10 @@ export interface PredlogRecord {
   agree?: boolean;
   request?: string;
   response?: string;
+}
+
+export interface PredlogStartOptions {
+  deleteNeeded: boolean;
 }
 
 export interface Problem {
@@ -1073,6 +1138,13 @@ export interface RegistryVersion {
   archived?: number;
 }
 
+export interface Removed {
+  deployment: string;
+  records: number;
+  bytes: number;
+  needed: number;
+}
+
 export interface Report {
   id: string;
   monitor?: string;
@@ -1118,6 +1190,12 @@ export interface Result {
   targetDrift?: boolean;
   refRows: number;
   curRows: number;
+}
+
+export interface RetentionStatus {
+  policy: Policy;
+  running: PredlogJob | null;
+  last: PredlogJob | null;
 }
 
 export type Role = 'feature' | 'id' | 'ignore' | 'target';
@@ -1745,4 +1823,9 @@ export interface Methods {
   'Encryption.Encrypt': (secret: Secret) => AtrestJob;
   'Encryption.Rotate': (current: Secret, next: Secret) => AtrestStatus;
   'Encryption.Status': () => AtrestStatus;
+  'Retention.Cancel': (id: string) => boolean;
+  'Retention.Preview': (p: Policy) => Estimate;
+  'Retention.SetPolicy': (p: Policy) => Policy;
+  'Retention.Start': (opt: PredlogStartOptions) => PredlogJob;
+  'Retention.Status': () => RetentionStatus;
 }
