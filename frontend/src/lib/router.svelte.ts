@@ -47,7 +47,9 @@ export const open = {
   run: (runId: string) => navigate('experiments', 'run', runId),
   compare: (runIds: string[]) => navigate('experiments', 'compare', runIds.join(',')),
   sweep: (id: string) => navigate('experiments', 'sweep', id),
-  model: (name: string) => navigate('models', name),
+  model: (name: string, version?: number | string) => (version != null && version !== '' ? navigate('models', name, String(version)) : navigate('models', name)),
   deployment: (id: string) => navigate('deployments', id),
   report: (id: string) => navigate('monitoring', 'report', id),
+  pipeline: (id: string) => navigate('pipelines', id),
+  pipelineRun: (runId: string) => navigate('pipelines', 'run', runId),
 };
