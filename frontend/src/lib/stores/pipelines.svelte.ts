@@ -41,14 +41,32 @@ function reloadSoon() {
   }, 250);
 }
 
-/** Records a run (from an event or a read). */
-export function putRun(r: Run) {
+// A read answers with what was stored when it was served; an event heard
+// while it was on its way is newer (a run page opened mid-run saw a step
+// "running" over its later "succeeded"). So each event ticks a clock, a
+// read remembers the tick it started at, and a record an event touched
+// since then is not overwritten by the read.
+let clock = 0;
+const heard = new Map<string, number>();
+const hear = (key: string) => heard.set(key, ++clock);
+const stale = (key: string, since?: number) => since !== undefined && (heard.get(key) ?? 0) > since;
+
+/** The tick to pass to putRun/putSteps for a read started now. */
+export const readMark = () => clock;
+
+/** Records a run: from an event, or from a read started at tick `since`. */
+export function putRun(r: Run, since?: number) {
+  if (since === undefined) hear(r.id);
+  else if (stale(r.id, since)) return;
   pipelines.runs[r.id] = r;
 }
 
-/** Records step records (from an event or a read). */
-export function putSteps(recs: StepRecord[]) {
+/** Records step records: from an event, or from a read started at tick `since`. */
+export function putSteps(recs: StepRecord[], since?: number) {
   for (const s of recs) {
+    const key = `${s.runId}/${s.step}`;
+    if (since === undefined) hear(key);
+    else if (stale(key, since)) continue;
     const m = (pipelines.steps[s.runId] ??= {});
     m[s.step] = s;
   }
