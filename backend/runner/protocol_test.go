@@ -18,6 +18,19 @@ type memSink struct {
 	mu      sync.Mutex
 	metrics []Metric
 	params  map[string]string
+	tags    map[string]string
+}
+
+func (m *memSink) SetTags(_ string, tags map[string]string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tags == nil {
+		m.tags = map[string]string{}
+	}
+	for k, v := range tags {
+		m.tags[k] = v
+	}
+	return nil
 }
 
 func (m *memSink) StartRun(*Job) (string, error) { return "run", nil }
@@ -45,7 +58,7 @@ func newStreamer(t testing.TB) (*streamer, *memSink) {
 	sink := &memSink{}
 	st := storeForTB(t)
 	r := &Runner{cfg: Config{Store: st, Bus: core.NewBus(), Sink: sink}}
-	return &streamer{r: r, t: &tracked{job: Job{ID: "j", RunID: "run"}}, params: map[string]string{}}, sink
+	return &streamer{r: r, t: &tracked{job: Job{ID: "j", RunID: "run"}}, params: map[string]string{}, tags: map[string]string{}}, sink
 }
 
 func TestProtocolLines(t *testing.T) {
@@ -58,6 +71,9 @@ func TestProtocolLines(t *testing.T) {
 		`{"tern":"metric","key":"","value":1}`,
 		`{"tern":"metric","key":"bad","value":"abc"}`,
 		`{"tern":"param","key":"lr","value":0.1}`,
+		`{"tern":"tag","key":"tern.runtime.version","value":"v1.2"}`,
+		`{"tern":"tag","key":"team","value":"risk"}`,
+		`{"tern":"tag","key":"tern.job","value":"forged"}`,
 		`{"tern":"error","message":"Column y is missing."}`,
 		`{"not":"tern"}`,
 		`plain log line`,
@@ -71,8 +87,9 @@ func TestProtocolLines(t *testing.T) {
 	assert.True(t, math.IsNaN(sink.metrics[1].Value))
 	assert.True(t, math.IsInf(sink.metrics[2].Value, 1))
 	assert.Equal(t, "0.1", sink.params["lr"])
+	assert.Equal(t, map[string]string{"tern.runtime.version": "v1.2", "team": "risk"}, sink.tags, "a job sets no tern.* tag but its runtime's")
 	assert.Equal(t, "Column y is missing.", s.t.job.LastError)
-	assert.Equal(t, Cursor{TS: ts.Add(9).UnixNano(), N: 1}, s.t.job.Cursors[stdout])
+	assert.Equal(t, Cursor{TS: ts.Add(12).UnixNano(), N: 1}, s.t.job.Cursors[stdout])
 }
 
 func FuzzProtocolLine(f *testing.F) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -335,6 +336,13 @@ func (r *Runner) Submit(spec JobSpec) (Job, error) {
 	if spec.Resources.MemoryMB != 0 && spec.Resources.MemoryMB < 6 {
 		return Job{}, core.Errorf(core.Invalid, "The memory limit must be at least 6 MB (Docker's minimum).")
 	}
+	// What ran it, for whoever repeats it: Tern's version and the host.
+	tags := map[string]string{}
+	for k, v := range spec.Tags {
+		tags[k] = v
+	}
+	tags[TagVersion], tags[TagHost] = r.cfg.AppVersion, goruntime.GOOS+"/"+goruntime.GOARCH
+	spec.Tags = tags
 	j := Job{ID: core.NewID(), Spec: spec, State: Queued, CreatedAt: time.Now().UTC()}
 	runID, err := r.cfg.Sink.StartRun(&j)
 	if err != nil {
@@ -639,11 +647,42 @@ func (r *Runner) run(t *tracked) {
 	close(t.started)
 	_ = r.save(&snap)
 	_ = r.cfg.Sink.EndRun(snap.RunID, Running, "")
+	_ = r.cfg.Sink.SetTags(snap.RunID, r.imageTags(eng, snap))
 	r.publish(snap)
 	if cancelled {
 		_ = proc.stop(r.ctx, r.cfg.StopGrace)
 	}
 	r.monitor(t)
+}
+
+// Run tags the runner sets: enough to repeat a run exactly.
+const (
+	TagVersion       = "tern.version"        // Tern's version
+	TagHost          = "tern.host.platform"  // OS/arch of the machine that started the job
+	TagImage         = "tern.image"          // the image (or runtime) the job ran
+	TagImageDigest   = "tern.image.digest"   // its content: the image ID, or the runtime binary's hash
+	TagDatasetDigest = "tern.dataset.digest" // SHA-256 of the dataset version's bytes
+	TagRerunOf       = "tern.rerun_of"       // the run a re-run repeats
+	TagGitCommit     = "mlflow.source.git.commit"
+	TagGitDirty      = "tern.source.git.dirty"
+)
+
+// imageTags names what a started job runs: its image and that image's
+// content (Docker's image ID), or for a local process the runtime binary
+// (its tag carries the binary's hash).
+func (r *Runner) imageTags(eng engine, j Job) map[string]string {
+	if eng.name() == BackendLocal {
+		id, err := r.ImageIdentity(r.ctx, "")
+		if err != nil {
+			return nil
+		}
+		return map[string]string{TagImage: "tern-runtime (local process)", TagImageDigest: id}
+	}
+	tags := map[string]string{TagImage: j.Image}
+	if img, err := r.docker.api.InspectImage(r.ctx, j.Image); err == nil {
+		tags[TagImageDigest] = img.ID
+	}
+	return tags
 }
 
 // monitor streams a running job's output into tracking and the bus until
@@ -658,7 +697,7 @@ func (r *Runner) monitor(t *tracked) {
 	if logf != nil {
 		_ = logf.Truncate(j.LogSize)
 	}
-	s := &streamer{r: r, t: t, log: logf, logSize: j.LogSize, params: map[string]string{}}
+	s := &streamer{r: r, t: t, log: logf, logSize: j.LogSize, params: map[string]string{}, tags: map[string]string{}}
 
 	streamCtx, stopStream := context.WithCancel(r.ctx)
 	streamDone := make(chan struct{})
@@ -926,6 +965,7 @@ type streamer struct {
 	mu      sync.Mutex
 	metrics []Metric
 	params  map[string]string
+	tags    map[string]string
 	lines   []string
 	cursors [3]Cursor
 	logSize int64
@@ -971,6 +1011,15 @@ func (s *streamer) handle(l line) {
 				_ = json.Unmarshal(p.Value, &v)
 				if p.Key != "" {
 					s.params[p.Key] = fmt.Sprint(v)
+				}
+				return
+			case "tag":
+				var v any
+				_ = json.Unmarshal(p.Value, &v)
+				// Tern's own tags are the runner's to set (tern.job names
+				// the job); a job may only describe its runtime.
+				if p.Key != "" && (!strings.HasPrefix(p.Key, "tern.") || strings.HasPrefix(p.Key, "tern.runtime.")) {
+					s.tags[p.Key] = fmt.Sprint(v)
 				}
 				return
 			case "error":
@@ -1020,6 +1069,10 @@ func (s *streamer) flush() {
 	if len(s.params) > 0 {
 		_ = s.r.cfg.Sink.LogParams(runID, s.params)
 		s.params = map[string]string{}
+	}
+	if len(s.tags) > 0 {
+		_ = s.r.cfg.Sink.SetTags(runID, s.tags)
+		s.tags = map[string]string{}
 	}
 	if len(s.metrics) > 0 {
 		_ = s.r.cfg.Sink.LogMetrics(runID, s.metrics)

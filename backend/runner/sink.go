@@ -23,6 +23,9 @@ type Sink interface {
 	StartRun(j *Job) (runID string, err error)
 	LogParams(runID string, params map[string]string) error
 	LogMetrics(runID string, ms []Metric) error
+	// SetTags records what the job says about itself (its runtime) and
+	// what the runner learns once it runs (the image it ran).
+	SetTags(runID string, tags map[string]string) error
 	// SaveOutputs copies the files of dir into the run's artifacts.
 	SaveOutputs(runID, dir string) error
 	EndRun(runID string, s State, reason string) error
@@ -60,6 +63,10 @@ func (t TrackingSink) StartRun(j *Job) (string, error) {
 
 func (t TrackingSink) LogParams(runID string, p map[string]string) error {
 	return t.Svc.LogParams(runID, p)
+}
+
+func (t TrackingSink) SetTags(runID string, tags map[string]string) error {
+	return t.Svc.SetTags(runID, tags)
 }
 
 func (t TrackingSink) LogMetrics(runID string, ms []Metric) error {

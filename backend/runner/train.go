@@ -1,8 +1,11 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/tern-studio/tern/backend/core"
@@ -48,6 +51,8 @@ type TrainData struct {
 	// Dataset and Number name the version in the default run name.
 	Dataset string
 	Number  int
+	// Digest is the SHA-256 of the version's bytes, recorded on the run.
+	Digest string
 	// Features are the columns that may feed a model predicting the
 	// request's target (the dataset's column roles decide).
 	Features func(target string) []string
@@ -88,14 +93,23 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 		p["task"] = req.Task
 	}
 	builtIn := req.Image == "" && req.BuildDir == ""
-	tags := req.Tags
+	tags := map[string]string{}
+	for k, v := range req.Tags {
+		tags[k] = v
+	}
 	if req.Refit && builtIn {
 		p["refit"] = true
-		tags = map[string]string{}
-		for k, v := range req.Tags {
-			tags[k] = v
-		}
 		tags[TagEvaluation] = "Metrics are from the held-out split; the model was then refitted on all rows, so the deployed model has seen every row."
+	}
+	if data.Digest != "" {
+		tags[TagDatasetDigest] = data.Digest
+	}
+	if req.BuildDir != "" {
+		// A build context that is a git repository: its commit, and
+		// whether files differ from it (the image holds what is on disk).
+		if commit, dirty, ok := gitState(req.BuildDir); ok {
+			tags[TagGitCommit], tags[TagGitDirty] = commit, fmt.Sprint(dirty)
+		}
 	}
 	features := req.Features
 	if len(features) == 0 && builtIn && data.Features != nil {
@@ -126,6 +140,20 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 	}, nil
 }
 
+// gitState reads dir's git commit and whether its work tree differs from
+// it; ok is false when dir is not in a repository or git is missing.
+func gitState(dir string) (commit string, dirty, ok bool) {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", false, false
+	}
+	status, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".").Output()
+	if err != nil {
+		return "", false, false
+	}
+	return strings.TrimSpace(string(out)), len(bytes.TrimSpace(status)) > 0, true
+}
+
 // TagEvaluation is the run tag saying where a refitted run's metrics
 // come from.
 const TagEvaluation = "tern.evaluation"
@@ -150,6 +178,6 @@ func VersionData(ds Versions) func(versionID string) (TrainData, error) {
 			return TrainData{}, err
 		}
 		reading := v.Reading()
-		return TrainData{Path: path, Reading: &reading, Dataset: v.Dataset, Number: v.Number, Features: v.FeatureColumns}, nil
+		return TrainData{Path: path, Reading: &reading, Dataset: v.Dataset, Number: v.Number, Digest: v.Digest, Features: v.FeatureColumns}, nil
 	}
 }

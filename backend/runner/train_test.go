@@ -2,6 +2,10 @@ package runner
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +85,40 @@ func TestSinkSetsTheJobsTags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "p1", run.Tags["mlflow.parentRunId"])
 	assert.Equal(t, j.ID, run.Tags["tern.job"], "a spec's tags never replace the job's own")
+}
+
+// TestTrainSpecRecordsWhereItCameFrom: the dataset's digest always, and
+// for a Dockerfile folder in a git repository its commit and whether the
+// folder differs from it.
+func TestTrainSpecRecordsWhereItCameFrom(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is needed for this test")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.email=t@t", "-c", "user.name=t"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644))
+	git("add", ".")
+	git("commit", "-qm", "first")
+	head := git("rev-parse", "HEAD")
+	data := TrainData{Path: "/d.csv", Dataset: "d", Number: 1, Digest: "abc123"}
+	s, err := TrainSpec(TrainRequest{Target: "y", BuildDir: dir}, data, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{TagDatasetDigest: "abc123", TagGitCommit: head, TagGitDirty: "false"}, s.Tags)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "train.py"), []byte("print(1)\n"), 0o644))
+	s, err = TrainSpec(TrainRequest{Target: "y", BuildDir: dir}, data, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "true", s.Tags[TagGitDirty], "an untracked file makes the context differ from the commit")
+
+	// Not a repository: no git tags.
+	plain := t.TempDir()
+	s, err = TrainSpec(TrainRequest{Target: "y", BuildDir: plain}, data, time.Now())
+	require.NoError(t, err)
+	assert.NotContains(t, s.Tags, TagGitCommit)
 }

@@ -40,6 +40,10 @@ func (e *emitter) param(key, value string) {
 	e.line(map[string]any{"tern": "param", "key": key, "value": value})
 }
 
+func (e *emitter) tag(key, value string) {
+	e.line(map[string]any{"tern": "tag", "key": key, "value": value})
+}
+
 func (e *emitter) status(msg string) { e.line(map[string]any{"tern": "status", "message": msg}) }
 
 func (e *emitter) fail(msg string) { e.line(map[string]any{"tern": "error", "message": msg}) }

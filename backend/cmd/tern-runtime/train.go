@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	goruntime "runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -54,6 +56,9 @@ func runTrain(ctx context.Context, data, reading, testFile, paramsFile, outDir s
 		return err
 	}
 	logParams(p)
+	for k, v := range runtimeTags() {
+		out.tag(k, v)
+	}
 	start = time.Now()
 	var model *ml.Model
 	var ev *ml.Evaluation
@@ -165,6 +170,30 @@ func onlyFile(dir string) (string, error) {
 		return "", core.Errorf(core.Invalid, "Expected exactly one data file in %s, found %d; pass -data.", dir, len(files))
 	}
 	return files[0], nil
+}
+
+// runtimeTags describe this binary, so a run says exactly what trained it:
+// its version, the platform it ran on, its Go and its libraries (the
+// modules linked in, from the build info).
+func runtimeTags() map[string]string {
+	tags := map[string]string{
+		"tern.runtime.version":  version,
+		"tern.runtime.platform": goruntime.GOOS + "/" + goruntime.GOARCH,
+		"tern.runtime.go":       goruntime.Version(),
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var libs []string
+		for _, d := range bi.Deps {
+			v := d.Version
+			if d.Replace != nil {
+				v = d.Replace.Version
+			}
+			libs = append(libs, d.Path+" "+v)
+		}
+		sort.Strings(libs)
+		tags["tern.runtime.libraries"] = strings.Join(libs, ", ")
+	}
+	return tags
 }
 
 // logParams reports the effective parameters, defaults included, so the run
