@@ -609,7 +609,9 @@ func TestEveryChangeIsAudited(t *testing.T) {
 
 	// Training: the job's own records (run.status, by the job) are not the call's.
 	train := map[string]any{"datasetVersionId": ver1, "target": "label", "model": "logistic"}
-	s.step(call+"Training.Start", B, 1, func() { s.call("Training.Start", train) })
+	var trainedRun string
+	s.step(call+"Training.Start", B, 1, func() { trainedRun = find(s.call("Training.Start", train), "runId") })
+	s.step(call+"Training.Rerun", B, 1, func() { s.call("Training.Rerun", trainedRun) })
 	// Two records: the sweep, and its parent run.
 	s.step(call+"Sweeps.Start", B, 2, func() {
 		s.call("Sweeps.Start", map[string]any{"name": "tune", "train": train, "sampler": "random", "objective": "test_roc_auc", "maximize": true, "maxTrials": 2,

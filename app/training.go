@@ -71,6 +71,13 @@ func (t *Training) Start(req runner.TrainRequest) (runner.Job, error) {
 	return t.runner.Train(req, runner.VersionData(t.datasets))
 }
 
+// Rerun starts the job that produced a run again, identically: same
+// parameters and seed, dataset version (checked unchanged), image and
+// resources, into the same experiment (see runner.Rerun).
+func (t *Training) Rerun(runID string) (runner.Job, error) {
+	return t.runner.Rerun(runID, runner.VersionData(t.datasets))
+}
+
 // Jobs lists training jobs, newest first.
 func (t *Training) Jobs() ([]runner.Job, error) { return t.runner.List() }
 

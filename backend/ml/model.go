@@ -47,7 +47,11 @@ type Model struct {
 	Prep           *Preprocessor `json:"preprocessing"`
 	Linear         *Linear       `json:"linear,omitempty"`
 	GBDT           *GBDT         `json:"gbdt,omitempty"`
-	CreatedAt      time.Time     `json:"created_at"`
+	// CreatedAt is when the model was fitted. It is written to MLmodel's
+	// utc_time_created only, never to model.json, so the model file is a
+	// function of the data, the parameters and the seed alone: a re-run
+	// gives a bit-identical file.
+	CreatedAt time.Time `json:"-"`
 }
 
 // InputNames lists the input columns the model needs, in order.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/gbdt"
@@ -176,7 +177,7 @@ func SaveML(dir string, m *ml.Model, example *ml.Frame) error {
 		// Built-in models keep MLflow's plain {name, type} columns, which
 		// MLflow reads as required, as Tern does.
 		Signature: &SignatureText{Inputs: quoted(plainSchema(sig.Inputs)), Outputs: quoted(plainSchema(sig.Outputs)), Params: paramsSchema(m.Task)},
-		Created:   quoted(m.CreatedAt.UTC().Format("2006-01-02 15:04:05.000000")),
+		Created:   quoted(created(m.CreatedAt).Format("2006-01-02 15:04:05.000000")),
 	}
 	if err := writePyfunc(tmp); err != nil {
 		return err
@@ -233,4 +234,13 @@ func writeDir(dir string, mm *MLmodel, example []byte) error {
 		return core.Wrap(err, core.Internal, "Cannot write the MLmodel file.")
 	}
 	return nil
+}
+
+// created is a model's fitting time, or now for a model that does not
+// carry one (loaded back from model.json, which holds no time).
+func created(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t.UTC()
 }

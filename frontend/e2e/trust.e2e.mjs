@@ -93,4 +93,27 @@ test('a proposed target is confirmed, the run lands in a new experiment with its
   await page.click('[data-testid="open-run"]');
   await page.waitForSelector('[data-testid="run-detail"]');
   await shots(page, 'trust-run');
+
+  // Re-run repeats it exactly: a new run, same params, same metrics.
+  await page.click('[data-testid="run-rerun"]');
+  await page.waitForFunction((id) => /#\/experiments\/run\/[0-9a-z]+$/.test(location.hash) && !location.hash.endsWith(id), job.runId);
+  const rerunId = page.url().split('/').pop();
+  let again;
+  for (const until = Date.now() + 120_000; Date.now() < until; await page.waitForTimeout(250)) {
+    again = await env.call('Experiments.Run', rerunId);
+    if (again.run.status === 'FINISHED' || again.run.status === 'FAILED') break;
+  }
+  assert.equal(again.run.status, 'FINISHED', again.run.statusReason);
+  assert.equal(again.run.name, 'gbdt refit baseline (re-run)');
+  assert.equal(again.experiment.name, 'loan-defaults');
+  assert.equal(again.run.tags['tern.rerun_of'], job.runId);
+  assert.deepEqual(again.run.params, run.params);
+  for (const k of Object.keys(run.metrics).filter((k) => k.startsWith('test_'))) {
+    assert.equal(again.run.metrics[k].value, run.metrics[k].value, `${k} is the same`);
+  }
+  await page.waitForSelector('h1:has-text("gbdt refit baseline (re-run)")');
+  await page.waitForSelector('[data-testid="run-detail"] b.s-finished', { timeout: 10_000 });
+  await page.waitForSelector('[data-testid="metric-values"]');
+  await shots(page, 'trust-rerun');
+  assert.deepEqual(page.jsErrors, []);
 });

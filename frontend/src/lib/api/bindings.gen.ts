@@ -1725,6 +1725,7 @@ export interface Methods {
   'Training.Jobs': () => Job[];
   'Training.Logs': (id: string, tail: number) => string[];
   'Training.Models': () => ModelSpec[];
+  'Training.Rerun': (runID: string) => Job;
   'Training.Start': (req: TrainRequest) => Job;
   'Models.Archive': (name: string, archived: boolean) => Model;
   'Models.ArchiveVersion': (name: string, version: number, archived: boolean) => RegistryVersion;

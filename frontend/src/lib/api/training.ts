@@ -38,6 +38,7 @@ export interface LogEvent {
 export const form = (versionId: string) => call('Training.Form', versionId);
 export const models = () => call('Training.Models');
 export const start = (req: TrainRequest) => call('Training.Start', req);
+export const rerun = (runId: string) => call('Training.Rerun', runId);
 export const jobs = () => call('Training.Jobs');
 export const job = (id: string) => call('Training.Job', id);
 export const cancel = (id: string) => call('Training.Cancel', id);
