@@ -159,7 +159,7 @@ fuzz:
 	done
 
 ## bench: every benchmark; each prints BENCH <name> ours=… peer=… unit=… ratio=…
-bench: bench-store bench-drift bench-training bench-datasets bench-serving bench-tracking bench-explain bench-sweep bench-pipelines
+bench: bench-store bench-drift bench-training bench-datasets bench-serving bench-tracking bench-explain bench-sweep bench-pipelines bench-governance
 
 # bench-NAME runs bench/NAME/run.sh (bench-serving: LOG_SECONDS=10 for a
 # quick run; the reported figure is the default 60 s).

@@ -349,3 +349,31 @@ func TestEmptyTrailVerifies(t *testing.T) {
 	assert.True(t, res.OK)
 	assert.Contains(t, res.Message, "empty")
 }
+
+// The benchmark's unaudited baseline writes the change and no record;
+// turned back on, the trail goes on with an unbroken chain.
+func TestOffForBenchmarkWritesNoRecord(t *testing.T) {
+	st, l := open(t)
+	change(t, st, 1)
+	SetOffForBenchmark(true)
+	change(t, st, 2)
+	k, _ := Entry(Record{Action: "thing.create"})
+	assert.Nil(t, k)
+	SetOffForBenchmark(false)
+	change(t, st, 3)
+	require.Eventually(t, func() bool {
+		recs, err := l.List(Query{})
+		return err == nil && len(recs) == 2
+	}, 5*time.Second, 10*time.Millisecond)
+	recs, err := l.List(Query{})
+	require.NoError(t, err)
+	assert.Equal(t, "value 3", recs[0].After)
+	assert.Equal(t, "value 1", recs[1].After)
+	res, err := l.Verify()
+	require.NoError(t, err)
+	assert.True(t, res.OK, "%+v", res)
+	require.NoError(t, st.DB.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte("\x10thing002"))
+		return err
+	}), "the change itself was written")
+}

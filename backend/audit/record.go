@@ -57,13 +57,28 @@ func sealedKey(seq uint64) []byte { return store.Key(store.PrefixAudit, []byte{0
 // now unless set.
 func Append(txn *badger.Txn, rec Record) error {
 	k, v := Entry(rec)
+	if k == nil {
+		return nil
+	}
 	return txn.Set(k, v)
 }
+
+// off makes Append and Entry write nothing: only for the governance
+// benchmark's unaudited baseline (bench/governance), which measures what
+// the trail costs. Tern itself never sets it.
+var off atomic.Bool
+
+// SetOffForBenchmark turns the trail off (true) or on; see off.
+func SetOffForBenchmark(v bool) { off.Store(v) }
 
 // Entry is Append for code that builds its writes first and commits them
 // elsewhere (the tracking group commit): the key and value to write in
 // the change's transaction, with the actor resolved here, in the caller.
+// A nil key means there is nothing to write (the trail is off).
 func Entry(rec Record) (key, val []byte) {
+	if off.Load() {
+		return nil, nil
+	}
 	if rec.Face == "" {
 		rec.Actor = Current()
 	}

@@ -416,7 +416,9 @@ func (s *Service) write(runID string, b Batch) error {
 	if !b.partOf {
 		ak, av := audit.Entry(audit.Record{Action: "run.log", Objects: runObj(runID, info.Name),
 			After: fmt.Sprintf("%d metric points, %d params, %d tags", len(b.Metrics), len(b.Params), len(b.Tags))})
-		ops = append(ops, op{key: ak, val: av})
+		if ak != nil {
+			ops = append(ops, op{key: ak, val: av})
+		}
 	}
 	err = s.group.commit(ops)
 	if err != nil {
