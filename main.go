@@ -275,12 +275,14 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
 	mlflow.Registry = e.registry // the MLflow Model Registry endpoints
 	launcher, packager := deployment.DefaultLaunchers(e.docker, e.runner.Instance(), e.runner.RuntimeBinary)
-	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log})
+	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir, Sealing: sealing,
+		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})
+	// A ramp's watch also compares realised accuracy once labels arrive.
+	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log,
+		Realised: e.monitoring.RealisedByBackend})
 	e.registry.DeploymentsOf = e.deployments.DeploymentsOf                   // what is served is not deleted or renamed
 	e.registry.FollowersOf = e.deployments.FollowersOf                       // nor what a followed alias names
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
-	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir, Sealing: sealing,
-		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})
 	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
 	e.retention = predlog.NewRetention(st)
 	e.retention.Needs = e.monitoring.RetentionNeeds                                       // monitor windows and labelled requests are kept

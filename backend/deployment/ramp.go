@@ -74,6 +74,10 @@ type Plan struct {
 	// Patience: a stage held this many times its hold without a verdict
 	// is rolled back for want of evidence; 0 means 3.
 	Patience float64 `json:"patience,omitempty"`
+	// AccuracyMarginPct is how many percentage points the candidate's
+	// realised accuracy (on answers whose labels arrived during the
+	// stage) may fall below the champion's; 0 means 2.
+	AccuracyMarginPct float64 `json:"accuracyMarginPct,omitempty"`
 }
 
 // DefaultPlan is 5 → 25 → 50 %, each held 5 minutes and 300 candidate
@@ -94,6 +98,7 @@ func (p Plan) WithDefaults() Plan {
 	def(&p.LatencyMarginPct, 20)
 	def(&p.LatencyMarginMs, 5)
 	def(&p.Patience, 3)
+	def(&p.AccuracyMarginPct, 2)
 	if p.FallbackAfterMs == 0 {
 		p.FallbackAfterMs = 2000
 	}
@@ -170,6 +175,10 @@ type StageReport struct {
 	Champion  Side        `json:"champion"`
 	Errors    ErrorTest   `json:"errors"`
 	Latency   LatencyTest `json:"latency"`
+	// Realised compares the share of wrong answers among those whose
+	// labels arrived during the stage (nil: no labels). It can fail a
+	// stage, never hold one back: labels may never come.
+	Realised *ErrorTest `json:"realised,omitempty"`
 	// Verdict is pass, fail or pending (not enough evidence yet); Reason
 	// says why with the figures.
 	Verdict string `json:"verdict"`
@@ -571,9 +580,17 @@ func (s *Service) lookAtStage(run *rampRun) bool {
 			j.Verdict, j.Reason = VerdictPending, "An early sign against the candidate, not yet strong enough to roll back: "+j.Reason
 		}
 	}
+	var realised *ErrorTest
+	if s.cfg.Realised != nil && !st.Shadow {
+		realised = s.realisedTest(r, held)
+		if realised != nil && realised.Verdict == VerdictFail {
+			j.Verdict, j.Reason = VerdictFail, realised.Reason
+		}
+	}
 	run.mu.Lock()
 	rep := &run.r.Stages[len(run.r.Stages)-1]
 	rep.Candidate, rep.Champion, rep.Errors, rep.Latency, rep.Verdict, rep.Reason = j.Candidate, j.Champion, j.Errors, j.Latency, j.Verdict, j.Reason
+	rep.Realised = realised
 	snap := cloneRamp(run.r)
 	run.mu.Unlock()
 	n := r.Stage + 1
@@ -589,6 +606,40 @@ func (s *Service) lookAtStage(run *rampRun) bool {
 	}
 	s.cfg.Bus.Publish("deployment.ramp", snap)
 	return false
+}
+
+// realisedTest compares wrong answers among the labelled ones of the
+// stage in progress, as the error test compares failures (Fisher's exact
+// test, Newcombe interval, the plan's accuracy margin); before the hold
+// is over a failure needs a ten times stricter level. Nil when no label
+// of the stage has arrived.
+func (s *Service) realisedTest(r Ramp, held bool) *ErrorTest {
+	since := time.UnixMilli(r.Stages[len(r.Stages)-1].Started)
+	n, wrong, err := s.cfg.Realised(r.Deployment, since)
+	if err != nil || n[r.CandidateBackend]+n[r.ChampionBackend] == 0 {
+		return nil
+	}
+	c := sideSamples{N: n[r.CandidateBackend], Errors: wrong[r.CandidateBackend]}
+	b := sideSamples{N: n[r.ChampionBackend], Errors: wrong[r.ChampionBackend]}
+	alpha := r.Plan.Alpha
+	if !held {
+		alpha /= 10
+	}
+	t := errorTest(c, b, r.Plan.AccuracyMarginPct/100, alpha)
+	rates := fmt.Sprintf("candidate wrong on %d of %d labelled answers (%s), champion on %d of %d (%s)", c.Errors, c.N, pct(float64(c.Errors)/math.Max(1, float64(c.N))), b.Errors, b.N, pct(float64(b.Errors)/math.Max(1, float64(b.N))))
+	switch t.Verdict {
+	case VerdictFail:
+		t.Reason = fmt.Sprintf("Realised accuracy: %s; the candidate is wrong more often (Fisher's exact test p = %.2g) and by more than the %s margin (at least %s more).", rates, t.PValue, pct(t.Margin), pct(t.Low))
+	case VerdictPass:
+		t.Reason = fmt.Sprintf("Realised accuracy: %s; the candidate is wrong at most %s more often, within the %s margin.", rates, pct(math.Max(0, t.High)), pct(t.Margin))
+	default:
+		if c.N < minErrorSample || b.N < minErrorSample {
+			t.Reason = fmt.Sprintf("Realised accuracy: %s; at least %d labelled answers on each side are needed.", rates, minErrorSample)
+		} else {
+			t.Reason = fmt.Sprintf("Realised accuracy: %s; the candidate could still be wrong up to %s more often, above the %s margin: more labels are needed.", rates, pct(t.High), pct(t.Margin))
+		}
+	}
+	return &t
 }
 
 func shareName(st Stage) string {

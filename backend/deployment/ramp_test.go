@@ -343,3 +343,64 @@ func TestPlanValidation(t *testing.T) {
 	}
 	require.NoError(t, DefaultPlan().Validate())
 }
+
+// Once labels arrive, the watch also compares realised accuracy per
+// stage: a candidate that answers without errors and as fast, but wrong
+// far more often than the champion on the labelled answers, is rolled
+// back naming the test; one as right as the champion is promoted with
+// the comparison on every live stage's report, and labels never wait
+// for (a stage with none passes on errors and latency).
+func TestRampWatchesRealisedAccuracy(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		n, candWrong, champWrg int
+		want                   string
+	}{
+		{"worse", 100, 45, 5, RampRolledBack},
+		{"as good", 2000, 100, 110, RampPromoted},
+		{"no labels", 0, -1, -1, RampPromoted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			var asked atomic.Int32
+			cfg := Config{Store: f.st, Registry: f.reg, Launcher: NewProcessLauncher(), HealthInterval: 100 * time.Millisecond,
+				RampTick: 50 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond},
+				Realised: func(dep string, since time.Time) (map[string]int, map[string]int, error) {
+					asked.Add(1)
+					if tc.candWrong < 0 || since.IsZero() {
+						return nil, nil, nil
+					}
+					return map[string]int{"v2": tc.n, "v1": tc.n}, map[string]int{"v2": tc.candWrong, "v1": tc.champWrg}, nil
+				}}
+			svc := NewService(cfg)
+			t.Cleanup(svc.Close)
+			ctx := t.Context()
+			d, err := svc.Deploy(ctx, "fraud", "1", Options{})
+			require.NoError(t, err)
+			ld := startLoad(t, d.Endpoint, 4)
+			r, err := svc.StartRamp(ctx, d.ID, "2", testPlan())
+			require.NoError(t, err)
+			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			r, err = svc.WaitRamp(wctx, r.ID)
+			require.NoError(t, err)
+			ld.assertNoFailures(t)
+			assert.Positive(t, asked.Load())
+			require.Equal(t, tc.want, r.State, r.Reason)
+			switch tc.name {
+			case "worse":
+				assert.Contains(t, r.Reason, "Realised accuracy: candidate wrong on 45 of 100 labelled answers (45.00 %), champion on 5 of 100 (5.00 %); the candidate is wrong more often (Fisher's exact test p = ")
+				assert.Nil(t, r.Stages[0].Realised, "a shadow stage's answers reach no one: not judged on labels")
+			case "as good":
+				for _, st := range r.Stages[1:] {
+					require.NotNil(t, st.Realised)
+					assert.Equal(t, VerdictPass, st.Realised.Verdict, st.Realised.Reason)
+				}
+			case "no labels":
+				for _, st := range r.Stages {
+					assert.Nil(t, st.Realised)
+				}
+			}
+		})
+	}
+}

@@ -89,6 +89,11 @@ type Config struct {
 	Clock core.Clock
 	// RampTick is how often a ramp's watch judges its stage; 0 = 1 s.
 	RampTick time.Duration
+	// Realised counts a deployment's labelled answers since a time, per
+	// backend, and how many were wrong (monitor.Service.RealisedByBackend):
+	// with it a ramp's watch also compares realised accuracy once labels
+	// arrive. Nil: errors and latency only.
+	Realised func(deployment string, since time.Time) (n, wrong map[string]int, err error)
 }
 
 // Service manages deployments.

@@ -143,18 +143,18 @@ func openLoop(dir string, o loopOptions) (*loop, error) {
 		}
 		launcher = by
 	}
+	l.monitors = monitor.NewService(monitor.Config{Store: st, Bus: l.bus, DataDir: dir,
+		Tables: monitor.DatasetTables{Datasets: l.datasets}, Logs: monitor.ServingLog{Store: st}})
 	// Health probes keep their default interval (500 ms, which is also a
 	// probe's timeout): at 100 ms a machine busy training and building
 	// images misses two in a row and takes a good backend out.
 	l.deployments = deployment.NewService(deployment.Config{Store: st, Registry: l.registry, Launcher: launcher, Bus: l.bus, Log: quiet,
-		RampTick: 50 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}})
+		RampTick: 50 * time.Millisecond, LogOptions: predlog.Options{FlushEvery: 10 * time.Millisecond}, Realised: l.monitors.RealisedByBackend})
 	stops = append(stops, l.deployments.Close)
 	l.registry.DeploymentsOf = l.deployments.DeploymentsOf
 	if err := l.deployments.Start(ctx); err != nil {
 		return fail(err)
 	}
-	l.monitors = monitor.NewService(monitor.Config{Store: st, Bus: l.bus, DataDir: dir,
-		Tables: monitor.DatasetTables{Datasets: l.datasets}, Logs: monitor.ServingLog{Store: st}})
 	types := NewTypes()
 	RegisterSteps(types, Services{Datasets: l.datasets, Trainer: l.runner, ImageIdentity: l.runner.ImageIdentity, Registry: l.registry, Bus: l.bus,
 		Evaluator: &evaluate.Service{Versions: l.registry, Datasets: l.datasets}, Ramper: l.deployments})
@@ -560,7 +560,8 @@ func newScene(t *testing.T, o loopOptions) *scene {
 // alert starts the pipeline: validate → train v2 → register @challenger →
 // evaluate v2 against v1 on v2's held-out rows (v2 better: the
 // relationship changed) → gate → ramp while labelled traffic flows →
-// watch → v2 promoted to @champion, with no failed client request. Every
+// watch (errors, latency and, as labels arrive, realised accuracy) → v2
+// promoted to @champion, with no failed client request. Every
 // step's record is read back through the engine's read methods (what the
 // Pipelines binding returns). A second run with nothing new is fully
 // cached and starts no container.
@@ -670,9 +671,16 @@ func TestRetrainLoop(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, deployment.RampPromoted, ramp.State)
 	assert.Len(t, ramp.Stages, 2)
+	withLabels := 0
 	for _, sr := range ramp.Stages {
 		assert.Equal(t, "pass", sr.Verdict, sr.Reason)
+		if sr.Realised != nil {
+			withLabels++
+			t.Logf("stage %d: %s", sr.Stage+1, sr.Realised.Reason)
+			assert.NotEqual(t, deployment.VerdictFail, sr.Realised.Verdict)
+		}
 	}
+	assert.Positive(t, withLabels, "labels arrived during the ramp and the watch compared realised accuracy")
 	assert.Equal(t, 2, s.champion(t))
 	assert.Equal(t, map[int]float64{2: 100}, s.splitOf(t))
 	perf, err := s.monitors.Performance(s.monitor.ID)

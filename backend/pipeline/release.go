@@ -92,11 +92,12 @@ func registerRelease(t *Types, s Services) {
 				{Name: "latency_margin_ms", Label: "Latency margin (ms)", Kind: KindFloat, Default: 5.0, Help: "how many ms the candidate's p95 latency may exceed the champion's (bootstrap interval per stage)"},
 				{Name: "latency_margin_pct", Label: "Latency margin (%)", Kind: KindFloat, Default: 20.0, Help: "or this share of the champion's p95, whichever is larger"},
 				{Name: "patience", Label: "Patience", Kind: KindFloat, Default: 3.0, Help: "a stage held this many times its hold without a verdict is rolled back for want of evidence"},
+				{Name: "accuracy_margin_pct", Label: "Accuracy margin (points)", Kind: KindFloat, Default: 2.0, Help: "once labels arrive for a stage's answers, how many percentage points the candidate's realised accuracy may fall below the champion's (Fisher's exact test per stage)"},
 			},
 			Inputs:  []Port{{Name: "candidate", Type: ModelVersion}},
 			Outputs: []Port{{Name: "deployment", Type: Deployment}}}, Exec: deployStep{s.Ramper}})
 		t.Register(Def{Type: StepType{Name: "watch", Title: "Watch", Category: "deploy", Cacheable: true,
-			Help:    "Waits for the ramp's verdict: each stage compares candidate and champion on live traffic (error rate, p95 latency); a failure rolls back, success promotes the candidate to @champion.",
+			Help:    "Waits for the ramp's verdict: each stage compares candidate and champion on live traffic (error rate, p95 latency, and realised accuracy once labels arrive); a failure rolls back, success promotes the candidate to @champion.",
 			Inputs:  []Port{{Name: "deployment", Type: Deployment}},
 			Outputs: []Port{{Name: "model_version", Type: ModelVersion, Help: "the promoted champion"}}}, Exec: watchStep{s.Ramper}})
 	}
@@ -267,10 +268,11 @@ func rampPlan(x *Exec) (deployment.Plan, error) {
 		p.Stages = append(p.Stages, deployment.Stage{Percent: pct, Minutes: x.Float("hold_minutes"), Requests: x.Int("hold_requests")})
 	}
 	p.ErrorMarginPct, p.LatencyMarginMs, p.LatencyMarginPct, p.Patience = x.Float("error_margin_pct"), x.Float("latency_margin_ms"), x.Float("latency_margin_pct"), x.Float("patience")
+	p.AccuracyMarginPct = x.Float("accuracy_margin_pct")
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"error_margin_pct", p.ErrorMarginPct}, {"latency_margin_ms", p.LatencyMarginMs}, {"latency_margin_pct", p.LatencyMarginPct}} {
+	}{{"error_margin_pct", p.ErrorMarginPct}, {"latency_margin_ms", p.LatencyMarginMs}, {"latency_margin_pct", p.LatencyMarginPct}, {"accuracy_margin_pct", p.AccuracyMarginPct}} {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return p, core.Errorf(core.Invalid, "Step %q: %s must be 0 or more, not %g.", x.Step.ID, f.name, f.v)
 		}

@@ -168,7 +168,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	for _, fl := range def.Type.Fields {
 		names = append(names, fl.Name)
 	}
-	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience"}, names)
+	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience", "accuracy_margin_pct"}, names)
 	assert.True(t, def.Type.Cacheable)
 
 	st := openStore(t, t.TempDir())
@@ -184,7 +184,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 		return p.ID
 	}
 	pid := save("by requests", map[string]any{"stages": "10,50", "hold_minutes": 0.0, "hold_requests": 40.0,
-		"error_margin_pct": 2.5, "latency_margin_ms": 30.0, "latency_margin_pct": 10.0, "patience": 8.0})
+		"error_margin_pct": 2.5, "latency_margin_ms": 30.0, "latency_margin_pct": 10.0, "patience": 8.0, "accuracy_margin_pct": 3.0})
 	run, _ := e.Start(pid, StartOptions{})
 	d := waitRun(t, e, run.ID)
 	require.Equal(t, RunSucceeded, d.Run.State, d.Run.Error)
@@ -195,6 +195,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	assert.Equal(t, 30.0, pl.LatencyMarginMs)
 	assert.Equal(t, 10.0, pl.LatencyMarginPct)
 	assert.Equal(t, 8.0, pl.Patience)
+	assert.Equal(t, 3.0, pl.AccuracyMarginPct)
 	f.mu.Lock()
 	f.hasRamp = false // that ramp ended
 	f.mu.Unlock()
