@@ -283,7 +283,7 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 	e.registry.DeploymentsOf = e.deployments.DeploymentsOf                   // what is served is not deleted or renamed
 	e.registry.FollowersOf = e.deployments.FollowersOf                       // nor what a followed alias names
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
-	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) }) // monitors with an interval run on their own
+	e.background(func(ctx context.Context) { e.monitoring.Start(ctx, 0) })   // monitors with an interval run on their own
 	e.retention = predlog.NewRetention(st)
 	e.retention.Needs = e.monitoring.RetentionNeeds                                       // monitor windows and labelled requests are kept
 	e.background(func(ctx context.Context) { e.retention.Schedule(ctx, 10*time.Minute) }) // prediction-log retention on its schedule
