@@ -956,6 +956,7 @@ export interface Plan {
   latencyMarginMs?: number;
   fallbackAfterMs?: number;
   patience?: number;
+  accuracyMarginPct?: number;
 }
 
 export interface Point {
@@ -1360,6 +1361,7 @@ export interface StageReport {
   champion: Side;
   errors: ErrorTest;
   latency: LatencyTest;
+  realised?: ErrorTest;
   verdict: string;
   reason: string;
 }
