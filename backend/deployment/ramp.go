@@ -159,6 +159,8 @@ func (p Plan) Validate() error {
 		return bad("The fallback deadline of %d ms must be between 1 ms and 10 minutes.", p.FallbackAfterMs)
 	case !finite(p.Patience) || p.Patience < 1:
 		return bad("The patience of %g must be at least 1 (times a stage's hold).", p.Patience)
+	case !finite(p.AccuracyMarginPct) || p.AccuracyMarginPct < 0 || p.AccuracyMarginPct > 100:
+		return bad("The accuracy margin of %g percentage points must be between 0 and 100.", p.AccuracyMarginPct)
 	}
 	return nil
 }

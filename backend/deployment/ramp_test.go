@@ -3,6 +3,7 @@ package deployment
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -335,6 +336,8 @@ func TestPlanValidation(t *testing.T) {
 		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, Alpha: 0.7}, "significance level 0.7"},
 		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, Patience: 0.5}, "patience"},
 		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, ErrorMarginPct: -1}, "error margin"},
+		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, AccuracyMarginPct: 101}, "accuracy margin of 101 percentage points"},
+		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, AccuracyMarginPct: math.NaN()}, "accuracy margin"},
 	} {
 		err := c.plan.WithDefaults().Validate()
 		require.Error(t, err, "%+v", c.plan)

@@ -93,6 +93,8 @@ func registerRelease(t *Types, s Services) {
 				{Name: "latency_margin_pct", Label: "Latency margin (%)", Kind: KindFloat, Default: 20.0, Help: "or this share of the champion's p95, whichever is larger"},
 				{Name: "patience", Label: "Patience", Kind: KindFloat, Default: 3.0, Help: "a stage held this many times its hold without a verdict is rolled back for want of evidence"},
 				{Name: "accuracy_margin_pct", Label: "Accuracy margin (points)", Kind: KindFloat, Default: 2.0, Help: "once labels arrive for a stage's answers, how many percentage points the candidate's realised accuracy may fall below the champion's (Fisher's exact test per stage)"},
+				{Name: "alpha", Label: "Significance level", Kind: KindFloat, Default: 0.05, Help: "each test's one-sided level (before a stage's hold is over, a rollback needs a ten times stricter one)"},
+				{Name: "fallback_after_ms", Label: "Fallback deadline (ms)", Kind: KindInt, Default: 2000.0, Help: "a candidate request not answered within it is answered by the champion instead and counted as failed"},
 			},
 			Inputs:  []Port{{Name: "candidate", Type: ModelVersion}},
 			Outputs: []Port{{Name: "deployment", Type: Deployment}}}, Exec: deployStep{s.Ramper}})
@@ -268,7 +270,7 @@ func rampPlan(x *Exec) (deployment.Plan, error) {
 		p.Stages = append(p.Stages, deployment.Stage{Percent: pct, Minutes: x.Float("hold_minutes"), Requests: x.Int("hold_requests")})
 	}
 	p.ErrorMarginPct, p.LatencyMarginMs, p.LatencyMarginPct, p.Patience = x.Float("error_margin_pct"), x.Float("latency_margin_ms"), x.Float("latency_margin_pct"), x.Float("patience")
-	p.AccuracyMarginPct = x.Float("accuracy_margin_pct")
+	p.AccuracyMarginPct, p.Alpha, p.FallbackAfterMs = x.Float("accuracy_margin_pct"), x.Float("alpha"), x.Int("fallback_after_ms")
 	for _, f := range []struct {
 		name string
 		v    float64
@@ -276,6 +278,9 @@ func rampPlan(x *Exec) (deployment.Plan, error) {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return p, core.Errorf(core.Invalid, "Step %q: %s must be 0 or more, not %g.", x.Step.ID, f.name, f.v)
 		}
+	}
+	if p.FallbackAfterMs < 0 {
+		return p, core.Errorf(core.Invalid, "Step %q: fallback_after_ms must be 0 or more, not %d.", x.Step.ID, p.FallbackAfterMs)
 	}
 	if p.Patience != 0 && (p.Patience < 1 || math.IsNaN(p.Patience) || math.IsInf(p.Patience, 0)) {
 		return p, core.Errorf(core.Invalid, "Step %q: patience is how many holds a stage may take; give 1 or more, not %g.", x.Step.ID, p.Patience)

@@ -168,7 +168,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	for _, fl := range def.Type.Fields {
 		names = append(names, fl.Name)
 	}
-	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience", "accuracy_margin_pct"}, names)
+	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience", "accuracy_margin_pct", "alpha", "fallback_after_ms"}, names)
 	assert.True(t, def.Type.Cacheable)
 
 	st := openStore(t, t.TempDir())
@@ -184,7 +184,8 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 		return p.ID
 	}
 	pid := save("by requests", map[string]any{"stages": "10,50", "hold_minutes": 0.0, "hold_requests": 40.0,
-		"error_margin_pct": 2.5, "latency_margin_ms": 30.0, "latency_margin_pct": 10.0, "patience": 8.0, "accuracy_margin_pct": 3.0})
+		"error_margin_pct": 2.5, "latency_margin_ms": 30.0, "latency_margin_pct": 10.0, "patience": 8.0, "accuracy_margin_pct": 3.0,
+		"alpha": 0.01, "fallback_after_ms": 500.0})
 	run, _ := e.Start(pid, StartOptions{})
 	d := waitRun(t, e, run.ID)
 	require.Equal(t, RunSucceeded, d.Run.State, d.Run.Error)
@@ -196,6 +197,8 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	assert.Equal(t, 10.0, pl.LatencyMarginPct)
 	assert.Equal(t, 8.0, pl.Patience)
 	assert.Equal(t, 3.0, pl.AccuracyMarginPct)
+	assert.Equal(t, 0.01, pl.Alpha)
+	assert.Equal(t, 500, pl.FallbackAfterMs)
 	f.mu.Lock()
 	f.hasRamp = false // that ramp ended
 	f.mu.Unlock()
@@ -208,6 +211,9 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 		{map[string]any{"patience": 0.5}, `Step "deploy": patience is how many holds a stage may take; give 1 or more, not 0.5.`},
 		{map[string]any{"hold_minutes": 0.0, "hold_requests": 0.0}, "Stage 1 has no hold: give minutes, requests, or both."},
 		{map[string]any{"stages": "5,x"}, `Step "deploy": stage "x" is not a percentage`},
+		{map[string]any{"alpha": 0.6}, "The significance level 0.6 must be between 0 and 0.5"},
+		{map[string]any{"fallback_after_ms": -5.0}, `Step "deploy": fallback_after_ms must be 0 or more, not -5.`},
+		{map[string]any{"accuracy_margin_pct": 150.0}, "The accuracy margin of 150 percentage points must be between 0 and 100."},
 	} {
 		pid := save(c.want, c.fields)
 		run, _ := e.Start(pid, StartOptions{})
