@@ -170,12 +170,26 @@ func (e *environment) background(fn func(ctx context.Context)) {
 }
 
 func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger) (*environment, error) {
+	moved := ""
 	if dataDir == "" {
 		d, err := store.DefaultDataDir()
 		if err != nil {
 			return nil, err
 		}
 		dataDir = d
+		if os.Getenv("TERN_DATA_DIR") == "" {
+			// Tern once kept its data in the config folder: move it, once.
+			old := store.LegacyDataDir()
+			switch note, err := store.MoveLegacy(old, d); {
+			case err != nil:
+				// Nothing was lost; keep working where the data is.
+				log.Warn("data folder not moved; using it where it is", "from", old, "to", d, "err", core.ErrorMessage(err))
+				dataDir = old
+			case note != "":
+				log.Info(note)
+				moved = note
+			}
+		}
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, core.Wrap(err, core.Unavailable, "Tern cannot create its data folder %s.", dataDir)
@@ -224,6 +238,12 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 	}
 	if e.token, err = httpapi.LoadOrCreateToken(dataDir, newToken); err != nil {
 		return nil, err
+	}
+	if moved != "" {
+		if err := audit.Write(st.DB, audit.Record{Actor: audit.Actor{Face: audit.Tern, Who: "start-up"}, Action: "data_dir.move",
+			Objects: []audit.Object{{Kind: "data_dir", ID: dataDir, Name: "data folder"}}, After: moved}); err != nil {
+			return nil, err
+		}
 	}
 	if newToken {
 		if err := audit.Write(st.DB, audit.Record{Actor: audit.Actor{Face: audit.Tern, Who: "tern --new-token"}, Action: "token.rotate",

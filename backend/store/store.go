@@ -56,20 +56,6 @@ type Store struct {
 	closed sync.Once
 }
 
-// DefaultDataDir is the OS user data dir for Tern ($XDG_CONFIG_HOME/tern on
-// Linux, ~/Library/Application Support/tern on macOS, %AppData%\tern on
-// Windows), overridden by TERN_DATA_DIR.
-func DefaultDataDir() (string, error) {
-	if d := os.Getenv("TERN_DATA_DIR"); d != "" {
-		return d, nil
-	}
-	base, err := os.UserConfigDir()
-	if err != nil {
-		return "", core.Wrap(err, core.Unavailable, "Tern cannot find your user data folder; start it with --data-dir to choose one.")
-	}
-	return filepath.Join(base, "tern"), nil
-}
-
 // Open opens (creating if needed) the store under dataDir/db, migrates it to
 // SchemaVersion and starts the GC loop. A data dir held by another Tern
 // gives a core.Unavailable error that says so.
