@@ -295,11 +295,14 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 	e.registry.Profile = func(v string) (any, error) { return e.datasets.Profile(v) }
 	mlflow.Registry = e.registry // the MLflow Model Registry endpoints
 	launcher, packager := deployment.DefaultLaunchers(e.docker, e.runner.Instance(), e.runner.RuntimeBinary)
+	explanations := explanation.NewService(st, blobs, e.registry, e.datasets, e.bus)
 	e.monitoring = monitor.NewService(monitor.Config{Store: st, Bus: e.bus, DataDir: dataDir, Sealing: sealing,
-		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st}})
+		Tables: monitor.DatasetTables{Datasets: e.datasets}, Datasets: e.datasets, Logs: monitor.ServingLog{Store: st},
+		Importances: explanations}) // drift weighted by the deployed version's explanation
 	// A ramp's watch also compares realised accuracy once labels arrive.
 	e.deployments = deployment.NewService(deployment.Config{Store: st, Registry: e.registry, Launcher: launcher, Bus: e.bus, Log: log,
 		Realised: e.monitoring.RealisedByBackend})
+	explanations.Deployments = e.deployments                                 // a logged prediction is explained by the version that answered it
 	e.registry.DeploymentsOf = e.deployments.DeploymentsOf                   // what is served is not deleted or renamed
 	e.registry.FollowersOf = e.deployments.FollowersOf                       // nor what a followed alias names
 	e.background(func(ctx context.Context) { _ = e.deployments.Start(ctx) }) // deployments running at the last exit come back
@@ -322,8 +325,6 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		Fairness: fair})
 	e.pipelines = pipeline.New(pipeline.Config{Store: st, Bus: e.bus, Types: steps, Log: log, Datasets: e.datasets})
 	e.background(e.pipelines.Run) // runs left in flight resume; queued ones start
-	explanations := explanation.NewService(st, blobs, e.registry, e.datasets, e.bus)
-	explanations.Deployments = e.deployments // a logged prediction is explained by the version that answered it
 	e.encryption = atrest.NewService(dataDir, st, e.bus)
 	e.bindings = app.Bindings(app.Services{
 		Context:      e.ctx, // bound calls end when the app closes

@@ -143,3 +143,30 @@ func clipText(s string) string {
 	}
 	return s
 }
+
+// Deployed is the stored explanation of the version a deployment serves
+// most of its traffic to (its stable version); ok is false when that
+// version has none yet. Drift reports weight columns by it.
+func (s *Service) Deployed(deploymentID string) (g Global, ok bool, err error) {
+	if s.Deployments == nil {
+		return Global{}, false, nil
+	}
+	dep, err := s.Deployments.Get(deploymentID)
+	if err != nil {
+		return Global{}, false, err
+	}
+	best, w := "", -1.0
+	for _, sp := range dep.Traffic.Split {
+		if sp.Weight > w {
+			best, w = sp.Backend, sp.Weight
+		}
+	}
+	if best == "" {
+		return Global{}, false, nil
+	}
+	model, version, err := servedBy(dep, best)
+	if err != nil {
+		return Global{}, false, err
+	}
+	return s.Get(model, version)
+}

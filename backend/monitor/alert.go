@@ -32,6 +32,10 @@ const (
 	// the newest window that has it, falls below Threshold (rises above it
 	// for rmse and mae).
 	RuleRealised RuleKind = "realised_metric"
+	// RuleImportanceDrift fires when the importance-weighted drift share
+	// (Report.Importance.WeightedShare) exceeds Threshold (0–1): drift on
+	// the columns the deployed model leans on, not on any column.
+	RuleImportanceDrift RuleKind = "importance_weighted_drift"
 )
 
 // Rule is an alert rule, evaluated on every report of its monitor.
@@ -54,8 +58,8 @@ func (r Rule) Validate() error {
 		return core.Errorf(core.Invalid, "An alert rule needs a name.")
 	}
 	switch r.Kind {
-	case RuleDriftShare, RuleErrorRate:
-		if r.Threshold < 0 || r.Threshold > 1 {
+	case RuleDriftShare, RuleErrorRate, RuleImportanceDrift:
+		if math.IsNaN(r.Threshold) || r.Threshold < 0 || r.Threshold > 1 {
 			return core.Errorf(core.Invalid, "Rule %q: the threshold is a share between 0 and 1 (e.g. 0.5 for 50%%).", r.Name)
 		}
 	case RuleColumnDrift:
@@ -80,7 +84,7 @@ func (r Rule) Validate() error {
 			return core.Errorf(core.Invalid, "Rule %q: %s is between 0 and 1 (e.g. 0.8).", r.Name, r.Metric)
 		}
 	default:
-		return core.Errorf(core.Invalid, "Rule %q: unknown kind %q (use drift_share, column_drift, latency_p95, error_rate or realised_metric).", r.Name, r.Kind)
+		return core.Errorf(core.Invalid, "Rule %q: unknown kind %q (use drift_share, column_drift, importance_weighted_drift, latency_p95, error_rate or realised_metric).", r.Name, r.Kind)
 	}
 	if r.Webhook != "" {
 		u, err := url.Parse(r.Webhook)
@@ -143,6 +147,22 @@ func Evaluate(rules []Rule, r *Report, newID func() string) []Alert {
 			fire = len(hit) > 0
 			a.Value = float64(len(hit))
 			a.Message = "drift in " + strings.Join(hit, ", ")
+		case RuleImportanceDrift:
+			if r.Importance == nil {
+				continue
+			}
+			a.Value = r.Importance.WeightedShare
+			fire = a.Value > rule.Threshold
+			var hit []string
+			for _, c := range r.Importance.Columns {
+				if c.Drift {
+					hit = append(hit, fmt.Sprintf("%s (%.0f%%)", c.Column, 100*c.Weight))
+				}
+			}
+			a.Message = fmt.Sprintf("%.0f%% of %s v%d's importance sits on drifted columns (alert above %.0f%%)", 100*a.Value, r.Importance.Model, r.Importance.Version, 100*rule.Threshold)
+			if len(hit) > 0 {
+				a.Message += ": " + strings.Join(hit, ", ")
+			}
 		case RuleLatencyP95:
 			if r.Ops == nil || r.Ops.Requests == 0 {
 				continue

@@ -151,6 +151,21 @@ func PDF(r *Report) ([]byte, error) {
 	for _, a := range r.Alerts {
 		d.text("Alert - "+a.Rule+": "+a.Message, 10, false, bad)
 	}
+	if imp := r.Importance; imp != nil {
+		d.y -= 8
+		d.text("Drift that matters", 12, true, d.ink)
+		d.text(fmt.Sprintf("%.1f%% of %s v%d's importance sits on drifted columns (importance-weighted drift share; %s).",
+			100*imp.WeightedShare, imp.Model, imp.Version, imp.Source), 9, false, muted)
+		xs := []vg.Length{margin, margin + 180, margin + 270, margin + 360}
+		d.cells(xs, []string{"Column", "Importance", "Mean |SHAP|", "Drift"}, 8, true, muted)
+		for _, c := range imp.Columns {
+			clr, verdict := d.ink, "no drift"
+			if c.Drift {
+				clr, verdict = bad, "drift"
+			}
+			d.cells(xs, []string{c.Column, fmt.Sprintf("%.1f%%", 100*c.Weight), fmtNum(c.MeanAbs), verdict}, 9, false, clr)
+		}
+	}
 	if p := r.Performance; p != nil {
 		d.y -= 8
 		d.text("Realised performance", 12, true, d.ink)

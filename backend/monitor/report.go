@@ -29,6 +29,9 @@ type Report struct {
 	// Performance is realised quality from the labels received so far
 	// (deployment monitors with labels only).
 	Performance *Performance `json:"performance,omitempty"`
+	// Importance weights the drifted columns by the deployed model's
+	// explanation (deployment monitors whose version has one).
+	Importance *Importance `json:"importance,omitempty"`
 	// Notes say what a person should know about how the report was made.
 	Notes []string `json:"notes,omitempty"`
 }

@@ -94,8 +94,10 @@ type Service struct {
 	clock    core.Clock
 	// sealing seals frozen profiles (nil: plaintext).
 	sealing sealed.Key
-	mu      sync.Mutex // one run per monitor at a time is enough for a laptop
-	wg      sync.WaitGroup
+	// importances weight deployment drift (nil: not weighted).
+	importances Importances
+	mu          sync.Mutex // one run per monitor at a time is enough for a laptop
+	wg          sync.WaitGroup
 }
 
 // Config wires a Service. Tables and Logs may be nil (those monitor kinds
@@ -116,10 +118,13 @@ type Config struct {
 	// Sealing seals frozen profiles at rest (they hold a dataset's
 	// category values); nil keeps them plain.
 	Sealing sealed.Key
+	// Importances, when set, weight a deployment monitor's drift by the
+	// deployed version's explanation.
+	Importances Importances
 }
 
 func NewService(c Config) *Service {
-	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, datasets: c.Datasets, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock), sealing: c.Sealing}
+	s := &Service{db: c.Store, bus: c.Bus, dir: filepath.Join(c.DataDir, "monitor"), tables: c.Tables, datasets: c.Datasets, logs: c.Logs, client: c.Client, clock: core.OrSystem(c.Clock), sealing: c.Sealing, importances: c.Importances}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -396,6 +401,7 @@ func (s *Service) RunMonitor(ctx context.Context, id string) (*Report, error) {
 		r.Notes = append(r.Notes, "Prediction drift is measured against the predictions of the monitor's first window.")
 	}
 	r.Monitor = m.ID
+	s.weigh(r, m)
 	if r.Performance, err = s.refreshPerformance(m); err != nil {
 		return nil, err
 	}
@@ -409,6 +415,25 @@ func (s *Service) RunMonitor(ctx context.Context, id string) (*Report, error) {
 	}
 	s.raise(r.Alerts)
 	return r, nil
+}
+
+// weigh adds the deployed version's importance to a deployment monitor's
+// report, or a note saying why there is none.
+func (s *Service) weigh(r *Report, m Monitor) {
+	if s.importances == nil || m.Deployment == "" {
+		return
+	}
+	g, ok, err := s.importances.Deployed(m.Deployment)
+	switch {
+	case err != nil:
+		r.Notes = append(r.Notes, "Drift is not weighted by importance: "+core.ErrorMessage(err))
+	case !ok:
+		r.Notes = append(r.Notes, "Drift is not weighted by importance: the deployed version has no explanation yet (compute one on its model version page).")
+	default:
+		if r.Importance = weigh(r, g); r.Importance == nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("Drift is not weighted by importance: no input column of %s v%d was tested in this window.", g.Model, g.Version))
+		}
+	}
 }
 
 // CompareColumns makes a one-off report (an uploaded file against a frozen

@@ -58,6 +58,11 @@ test('drifted traffic raises an alert that opens its report', async () => {
     await new Promise((r) => setTimeout(r, 250));
   }
 
+  // The deployed version's explanation on its training data: drift is then
+  // weighted by how much the model leans on each column.
+  const expl = await api('Explanations.Compute', { model: 'fraud', version: 1, datasetVersion: version.id });
+  assert.equal(expl.columns.length, cols.length);
+
   const page = await env.open({ width: 1280, height: 800 });
   await page.click('[data-nav="monitoring"]');
   await page.click('button:has-text("New monitor")');
@@ -65,6 +70,7 @@ test('drifted traffic raises an alert that opens its report', async () => {
   await page.fill('[data-testid="monitor-form"] input >> nth=0', 'Fraud traffic');
   await page.locator('[data-testid="monitor-form"] select').nth(1).selectOption(dep.id);
   await page.locator('[data-testid="monitor-form"] select').nth(2).selectOption(version.id);
+  await page.fill('[data-testid="weighted-threshold"]', '30');
   await page.click('[data-testid="monitor-form"] button[type="submit"]');
   await page.waitForSelector('[data-testid="monitors"] >> text=Fraud traffic', { timeout: 60_000 });
 
@@ -72,7 +78,10 @@ test('drifted traffic raises an alert that opens its report', async () => {
   // The alert appears, and it links to the report it was raised on.
   const alert = page.locator('[data-testid="alerts"] a').first();
   await alert.waitFor({ timeout: 60_000 });
-  assert.match(await alert.textContent(), /columns drifted/);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="alerts"] a').length >= 2);
+  const alertTexts = (await page.locator('[data-testid="alerts"] a').allTextContents()).join(' | ');
+  assert.match(alertTexts, /columns drifted/);
+  assert.match(alertTexts, /100% of fraud v1's importance sits on drifted columns/);
   await page.goto(`${env.tern.url}/#/deployments`);
   await page.goto(`${env.tern.url}/#/monitoring`);
   await page.locator('[data-testid="alerts"] a').first().click();
@@ -82,6 +91,10 @@ test('drifted traffic raises an alert that opens its report', async () => {
   // The selected column's overlay chart is drawn by the backend.
   await page.waitForSelector('[data-testid="report"] .chart svg');
   assert.match(await page.textContent('[data-testid="report"] tr[data-column="Column_0"]'), /drift/);
+  // Drift that matters: the weighted share, and every input's importance.
+  assert.match(await page.textContent('[data-testid="weighted-drift"]'), /100% of fraud v1's importance sits on drifted columns/);
+  const weights = await page.locator('[data-testid="importance-cell"]').allTextContents();
+  assert.equal(weights.filter((w) => w.trim() !== '—').length, cols.length, weights.join(' | '));
   await screenshot(page, 'monitoring-report');
 
   // The exported report is one file with the same verdict and no rows.

@@ -327,7 +327,7 @@ export interface DeploymentOptions {
 
 export interface Detail {
   sweep: Sweep;
-  importances: Importance[];
+  importances: SweepImportance[];
 }
 
 export interface Detected {
@@ -599,8 +599,19 @@ export interface ImportReport {
 }
 
 export interface Importance {
-  param: string;
-  share: number;
+  model: string;
+  version: number;
+  source: string;
+  columns: ImportantColumn[];
+  weightedShare: number;
+  untested?: string[];
+}
+
+export interface ImportantColumn {
+  column: string;
+  weight: number;
+  meanAbs: number;
+  drift: boolean;
 }
 
 export interface Instance {
@@ -807,7 +818,7 @@ export interface MonitorRule {
   disabled?: boolean;
 }
 
-export type MonitorRuleKind = 'column_drift' | 'drift_share' | 'error_rate' | 'latency_p95' | 'realised_metric';
+export type MonitorRuleKind = 'column_drift' | 'drift_share' | 'error_rate' | 'importance_weighted_drift' | 'latency_p95' | 'realised_metric';
 
 export interface MonitorWindow {
   lastN?: number;
@@ -1160,6 +1171,7 @@ export interface Report {
   ops?: Ops;
   alerts?: Alert[];
   performance?: Performance;
+  importance?: Importance;
   notes?: string[];
 }
 
@@ -1467,6 +1479,11 @@ export interface SweepForm {
   model: ModelSpec;
   samplers: string[];
   capacity: Capacity;
+}
+
+export interface SweepImportance {
+  param: string;
+  share: number;
 }
 
 export type SweepState = 'cancelled' | 'failed' | 'finished' | 'running';
