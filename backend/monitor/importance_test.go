@@ -34,6 +34,8 @@ func TestImportanceWeightedDrift(t *testing.T) {
 		{Name: "x", Kind: drift.Numeric, Num: normal(1, 3000, 0)},
 		{Name: "noise", Kind: drift.Numeric, Num: normal(2, 3000, 0)},
 		{Name: "color", Kind: drift.Categorical, Cat: repeat([]string{"red", "blue", "green"}, 1000)},
+		{Name: "customer_id", Kind: drift.Categorical, Skip: "left out: an ID column — every new row brings new values, so it drifts by construction"},
+		{Name: "churn", Kind: drift.Numeric, Num: normal(3, 3000, 0), Role: drift.RoleTarget},
 	}}
 	xs, ns := normal(9, 600, 3), normal(10, 600, 3)
 	var recs []LogRecord
@@ -44,7 +46,10 @@ func TestImportanceWeightedDrift(t *testing.T) {
 	}
 	imps := fakeImportances{
 		"leans-on-color": {Model: "credit", Version: 2, Dataset: "credit v1", Rows: 900, Validation: true, Method: "TreeSHAP (path-dependent)",
-			Columns: []explanation.Column{{Name: "color", MeanAbs: 0.8}, {Name: "x", MeanAbs: 0.15}, {Name: "noise", MeanAbs: 0.05}, {Name: "unseen", MeanAbs: 0.3}}},
+			Columns: []explanation.Column{{Name: "color", MeanAbs: 0.8}, {Name: "x", MeanAbs: 0.15}, {Name: "noise", MeanAbs: 0.05}, {Name: "unseen", MeanAbs: 0.3},
+				// A model that leaned on an ID (and, absurdly, on the label):
+				// drift leaves both out, so the weights do too.
+				{Name: "customer_id", MeanAbs: 0.5}, {Name: "churn", MeanAbs: 0.2}}},
 		"leans-on-x": {Model: "credit", Version: 3, Dataset: "credit v1", Rows: 900, Method: "TreeSHAP (path-dependent)",
 			Columns: []explanation.Column{{Name: "x", MeanAbs: 0.9}, {Name: "color", MeanAbs: 0.1}, {Name: "noise", MeanAbs: 0}}},
 	}
@@ -63,7 +68,12 @@ func TestImportanceWeightedDrift(t *testing.T) {
 	require.NotNil(t, r.Importance)
 	assert.Equal(t, 2, r.Drift.Drifted, "x and noise drift; color does not")
 	imp := r.Importance
-	assert.Equal(t, []string{"unseen"}, imp.Untested, "a model input the window lacks takes no part")
+	assert.Equal(t, []NotWeighted{
+		{Column: "customer_id", Reason: "an ID column — every new row brings new values, so it drifts by construction", Share: 0.25},
+		{Column: "unseen", Reason: "not in this window's data", Share: 0.15},
+		{Column: "churn", Reason: "the target: its drift is target drift, reported apart", Share: 0.1},
+	}, imp.NotWeighted, "inputs drift left out, the window lacks, and the target take no part, with drift's reasons")
+	assert.InDelta(t, 0.5, imp.Covered, 1e-12, "the tested inputs carry 1.0 of 2.0")
 	require.Len(t, imp.Columns, 3)
 	assert.Equal(t, []string{"color", "x", "noise"}, []string{imp.Columns[0].Column, imp.Columns[1].Column, imp.Columns[2].Column})
 	assert.InDelta(t, 0.8, imp.Columns[0].Weight, 1e-12)
@@ -72,6 +82,13 @@ func TestImportanceWeightedDrift(t *testing.T) {
 	assert.InDelta(t, 0.2, imp.WeightedShare, 1e-12, "(0.15 + 0.05) / 1.0")
 	assert.Contains(t, imp.Source, "900 validation rows of credit v1")
 	assert.Empty(t, r.Alerts, "20% is below the rule's 50%")
+	page, err := HTML(r)
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "The tested columns carry 50.0% of the model's importance")
+	assert.Contains(t, string(page), "customer_id (25.0% of the importance): an ID column")
+	pdf, err := PDF(r)
+	require.NoError(t, err)
+	assert.True(t, len(pdf) > 1000 && string(pdf[:5]) == "%PDF-")
 
 	r = run("leans-on-x")
 	require.NotNil(t, r.Importance)
@@ -84,7 +101,9 @@ func TestImportanceWeightedDrift(t *testing.T) {
 	html, err := HTML(r)
 	require.NoError(t, err)
 	assert.Contains(t, string(html), "<strong>90.0%</strong> of credit v3's importance sits on drifted columns")
-	pdf, err := PDF(r)
+	assert.NotContains(t, string(html), "not-weighted", "every input of v3 was tested")
+	assert.InDelta(t, 1, r.Importance.Covered, 1e-12)
+	pdf, err = PDF(r)
 	require.NoError(t, err)
 	assert.True(t, len(pdf) > 1000 && string(pdf[:5]) == "%PDF-")
 

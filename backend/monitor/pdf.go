@@ -165,6 +165,12 @@ func PDF(r *Report) ([]byte, error) {
 			}
 			d.cells(xs, []string{c.Column, fmt.Sprintf("%.1f%%", 100*c.Weight), fmtNum(c.MeanAbs), verdict}, 9, false, clr)
 		}
+		if imp.Covered < 0.9995 {
+			d.text(fmt.Sprintf("The tested columns carry %.1f%% of the model's importance; the share speaks for that part only.", 100*imp.Covered), 9, false, muted)
+		}
+		for _, n := range imp.NotWeighted {
+			d.text(fmt.Sprintf("Not weighted: %s (%.1f%% of the importance): %s.", n.Column, 100*n.Share, n.Reason), 9, false, muted)
+		}
 	}
 	if p := r.Performance; p != nil {
 		d.y -= 8

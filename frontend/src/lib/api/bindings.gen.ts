@@ -604,7 +604,8 @@ export interface Importance {
   source: string;
   columns: ImportantColumn[];
   weightedShare: number;
-  untested?: string[];
+  covered: number;
+  notWeighted?: NotWeighted[];
 }
 
 export interface ImportantColumn {
@@ -828,6 +829,12 @@ export interface MonitorWindow {
 export interface NeedCount {
   what: string;
   records: number;
+}
+
+export interface NotWeighted {
+  column: string;
+  reason: string;
+  share: number;
 }
 
 export type Num = number | null | '+Inf' | '-Inf';
