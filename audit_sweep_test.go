@@ -22,6 +22,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/httpapi"
 	"github.com/tern-studio/tern/backend/registry"
+	"github.com/tern-studio/tern/backend/testenv"
 )
 
 // readOnly lists every route that changes nothing in Tern's state, each
@@ -104,6 +105,8 @@ var readOnly = map[string]string{
 	"POST /api/call/Sweeps.List":                                         "read",
 	"POST /api/call/Backups.Status":                                      "read",
 	"POST /api/call/Encryption.Status":                                   "read",
+	"POST /api/call/Engines.List":                                        "read: asks each engine for its health",
+	"POST /api/call/Engines.Test":                                        "read: asks one engine for its health",
 	"POST /api/call/Backups.Cancel":                                      "stops a backup in flight; Tern records how it ended (backup.fail)",
 	"POST /api/call/Backups.Restore":                                     "writes a new data folder outside this one; changes nothing here",
 	"POST /api/call/Retention.Status":                                    "read",
@@ -653,6 +656,12 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	})
 	s.step(call+"Retention.Start", B, 1, func() { s.call("Retention.Start", map[string]any{"deleteNeeded": false}) })
 	env.retention.Wait()
+	// Engines: adding a remote one (not dialled), then removing it.
+	certs := testenv.Certs(t)
+	s.step(call+"Engines.Add", B, 1, func() {
+		s.call("Engines.Add", map[string]any{"name": "gpu-box", "host": "tcp://127.0.0.1:1", "certDir": certs})
+	})
+	s.step(call+"Engines.Remove", B, 1, func() { s.call("Engines.Remove", "gpu-box") })
 
 	// Every route is either exercised above or listed read-only.
 	var missing []string

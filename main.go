@@ -29,6 +29,7 @@ import (
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
 	"github.com/tern-studio/tern/backend/docker"
+	"github.com/tern-studio/tern/backend/engine"
 	"github.com/tern-studio/tern/backend/evaluate"
 	"github.com/tern-studio/tern/backend/explanation"
 	"github.com/tern-studio/tern/backend/fairness"
@@ -134,6 +135,7 @@ type environment struct {
 	audit       *audit.Log
 	bus         *core.Bus
 	docker      *docker.Client // nil when no client could be made
+	engines     *engine.Service
 	token       string
 	shell       *app.Shell
 	system      *system.Service
@@ -258,6 +260,11 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		log.Warn("Docker client", "err", err)
 	}
 	e.system = system.New(version, face, dataDir, e.docker)
+	localHost := os.Getenv("DOCKER_HOST")
+	if localHost == "" {
+		localHost = "unix:///var/run/docker.sock"
+	}
+	e.engines = engine.New(st, e.docker, localHost) // Settings → Engines; jobs name one to run there
 	if e.blobs, err = blob.OpenEncrypted(filepath.Join(dataDir, "blobs"), st, benc); err != nil {
 		return nil, err
 	}
@@ -280,7 +287,14 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 	if e.runner, err = runner.New(runner.Config{Store: st, Bus: e.bus, Sink: runner.TrackingSink{Svc: e.tracking},
 		DataDir: dataDir, JobsDir: jobsDir, AppVersion: version, Docker: e.docker,
 		// Jobs that log with the MLflow client reach it on their own network, token-only.
-		TrackingAPI: mlflow.Handler()}); err != nil {
+		TrackingAPI: mlflow.Handler(),
+		RemoteDocker: func(name string) (runner.DockerAPI, error) {
+			c, err := e.engines.Client(name)
+			if err != nil {
+				return nil, err // not a nil *docker.Client inside the interface
+			}
+			return c, nil
+		}}); err != nil {
 		return nil, err
 	}
 	startCtx, cancelStart := context.WithTimeout(e.ctx, 10*time.Second)
@@ -346,6 +360,7 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		Audit:        e.audit,
 		Encryption:   e.encryption,
 		Retention:    e.retention,
+		Engines:      e.engines,
 	})
 	ok = true
 	return e, nil
@@ -379,6 +394,9 @@ func (e *environment) close() {
 	}
 	if e.blobs != nil {
 		_ = e.blobs.Close() // plaintext copies of datasets go
+	}
+	if e.engines != nil {
+		e.engines.Close()
 	}
 	_ = e.docker.Close()
 	if e.audit != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/deployment"
+	"github.com/tern-studio/tern/backend/engine"
 	"github.com/tern-studio/tern/backend/evaluate"
 	"github.com/tern-studio/tern/backend/explanation"
 	"github.com/tern-studio/tern/backend/fairness"
@@ -57,6 +58,9 @@ type Services struct {
 	Encryption *atrest.Service
 	// Retention is prediction-log retention (nil in tests that do not need it).
 	Retention *predlog.Retention
+	// Engines are the Docker engines jobs run on (nil in tests that do
+	// not need them).
+	Engines *engine.Service
 }
 
 // Bindings are the objects bound to the window and served at
@@ -79,6 +83,7 @@ func Bindings(s Services) []any {
 		NewAudit(s.Audit),
 		NewEncryption(s.Context, s.Encryption),
 		NewRetention(s.Context, s.Retention),
+		NewEngines(s.Context, s.Engines),
 	}
 }
 

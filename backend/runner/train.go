@@ -35,6 +35,9 @@ type TrainRequest struct {
 	// Tracking: the job logs with the MLflow client (it gets a private
 	// network and a token for its own run).
 	Tracking bool `json:"tracking"`
+	// Engine is the Docker engine to train on (Settings → Engines); empty
+	// is this machine's.
+	Engine string `json:"engine,omitempty"`
 	// Tags go on the job's run when it is created (a sweep's trials carry
 	// mlflow.parentRunId and their trial number here).
 	Tags map[string]string `json:"tags,omitempty"`
@@ -136,7 +139,7 @@ func TrainSpec(req TrainRequest, data TrainData, now time.Time) (JobSpec, error)
 	return JobSpec{
 		Name: name, ExperimentID: req.ExperimentID, DataPath: data.Path, DataReading: data.Reading, DatasetVersion: req.DatasetVersionID,
 		Params: raw, Image: req.Image, BuildDir: req.BuildDir, Command: req.Command, Resources: req.Resources,
-		Tracking: req.Tracking, Tags: tags,
+		Tracking: req.Tracking, Tags: tags, Engine: req.Engine,
 	}, nil
 }
 

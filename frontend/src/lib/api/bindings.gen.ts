@@ -381,6 +381,14 @@ export interface Effect {
   min: Num;
 }
 
+export interface Engine {
+  name: string;
+  host: string;
+  certDir?: string;
+  local: boolean;
+  createdAt?: Time;
+}
+
 export interface ErrorTest {
   diff: number;
   low: number;
@@ -584,6 +592,15 @@ export interface Group {
   figures?: Figures;
 }
 
+export interface Health {
+  engine: Engine;
+  ok: boolean;
+  error?: string;
+  info: Info;
+  latencyMs: number;
+  checkedAt: Time;
+}
+
 export interface Histogram {
   edges: number[];
   counts: number[];
@@ -613,6 +630,17 @@ export interface ImportantColumn {
   weight: number;
   meanAbs: number;
   drift: boolean;
+}
+
+export interface Info {
+  version: string;
+  os: string;
+  arch: string;
+  cpus: number;
+  memoryBytes: number;
+  hostname: string;
+  containers: number;
+  images: number;
 }
 
 export interface Instance {
@@ -1570,6 +1598,7 @@ export interface TrainRequest {
   buildDir: string;
   command: string[];
   tracking: boolean;
+  engine?: string;
   tags?: Record<string, string>;
 }
 
@@ -1855,4 +1884,8 @@ export interface Methods {
   'Retention.SetPolicy': (p: Policy) => Policy;
   'Retention.Start': (opt: PredlogStartOptions) => PredlogJob;
   'Retention.Status': () => RetentionStatus;
+  'Engines.Add': (en: Engine) => Engine;
+  'Engines.List': () => Health[];
+  'Engines.Remove': (name: string) => boolean;
+  'Engines.Test': (name: string) => Health;
 }
