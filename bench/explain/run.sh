@@ -45,6 +45,6 @@ ours=$(echo "$ours_out" | field tern_s)
 p99=$(echo "$ours_out" | field row_p99_ms)
 peer_cpu=$(echo "$peer_line" | field shap_cpu_s)
 ours_cpu=$(echo "$ours_out" | field tern_cpu_s)
-echo "BENCH explain_treeshap ours=$ours peer=$peer unit=s ratio=$(ratio "$ours" "$peer")"
-echo "BENCH explain_treeshap_cpu ours=$ours_cpu peer=$peer_cpu unit=cpu_s ratio=$(ratio "$ours_cpu" "$peer_cpu")"
+echo "BENCH treeshap_xgb_500x6_10k ours=$ours peer=$peer unit=s ratio=$(ratio "$ours" "$peer")"
+echo "BENCH treeshap_xgb_500x6_10k_cpu ours=$ours_cpu peer=$peer_cpu unit=cpu_s ratio=$(ratio "$ours_cpu" "$peer_cpu")"
 echo "BENCH explain_added_p99_100x6 ours=$p99 peer=- unit=ms ratio=-"
