@@ -256,7 +256,7 @@ func (d *Deployments) ExportImage(model string, version int, dest string) (strin
 	if err != nil {
 		return "", err
 	}
-	if err := deployment.Servable(v); err != nil {
+	if err := deployment.Packagable(v); err != nil {
 		return "", err
 	}
 	ctx, done := d.life.call()
@@ -273,7 +273,7 @@ func (d *Deployments) ExportBuildContext(model string, version int, dest string)
 	if err != nil {
 		return err
 	}
-	if err := deployment.Servable(v); err != nil {
+	if err := deployment.Packagable(v); err != nil {
 		return err
 	}
 	return d.packager.WriteBuildContext(d.reg.Dir(v), dest)

@@ -31,6 +31,9 @@ type DockerAPI interface {
 	Remove(ctx context.Context, id string) error
 	List(ctx context.Context, all bool, labels map[string]string) ([]docker.Container, error)
 	ReapImages(ctx context.Context, labels map[string]string, keep func(docker.Image) bool) (int, error)
+	Logs(ctx context.Context, id string, since time.Time) (io.ReadCloser, error)
+	CreateSocketVolume(ctx context.Context, name string, uid int, labels map[string]string) error
+	RemoveVolume(ctx context.Context, name string) error
 }
 
 const servePort = "8080/tcp"
@@ -50,6 +53,9 @@ type DockerLauncher struct {
 	// Memory and Pids bound each container; 0 means 512 MiB and 128.
 	Memory int64
 	Pids   int64
+	// PythonBase is the image pickled scikit-learn models are served on;
+	// empty means PythonBase (tern-sklearn-base:bookworm).
+	PythonBase string
 }
 
 func (d *DockerLauncher) Name() string { return "docker" }
@@ -68,7 +74,7 @@ var tagUnsafe = regexp.MustCompile(`[^a-z0-9_.-]`)
 
 // contextFiles reads the model directory (plain files only) and the
 // binary into the files of a build context.
-func (d *DockerLauncher) contextFiles(modelDir string) (map[string]docker.File, error) {
+func (d *DockerLauncher) contextFiles(modelDir string, python bool) (map[string]docker.File, error) {
 	if d.Binary == nil {
 		return nil, core.Errorf(core.Unavailable, "The tern-runtime binary is not available to build a serving image.")
 	}
@@ -77,6 +83,10 @@ func (d *DockerLauncher) contextFiles(modelDir string) (map[string]docker.File, 
 		return nil, err
 	}
 	files := map[string]docker.File{"Dockerfile": {Data: []byte(serveDockerfile), Mode: 0o644}, "tern-runtime": {Data: bin, Mode: 0o755}}
+	if python {
+		files["Dockerfile"] = docker.File{Data: []byte(pythonDockerfile), Mode: 0o644}
+		files["pyworker.py"] = docker.File{Data: pyworker, Mode: 0o644}
+	}
 	root, err := os.OpenRoot(modelDir)
 	if err != nil {
 		return nil, core.Wrap(err, core.NotFound, "The model folder %s cannot be opened.", modelDir)
@@ -123,7 +133,7 @@ func imageTag(model string, version int, files map[string]docker.File) string {
 // EnsureImage builds the serving image for a model directory if it is
 // not there yet, and returns its tag.
 func (d *DockerLauncher) EnsureImage(ctx context.Context, model string, version int, modelDir string) (string, error) {
-	files, err := d.contextFiles(modelDir)
+	files, err := d.contextFiles(modelDir, false)
 	if err != nil {
 		return "", err
 	}
@@ -136,18 +146,31 @@ func (d *DockerLauncher) EnsureImage(ctx context.Context, model string, version 
 	return tag, nil
 }
 
-func (d *DockerLauncher) Launch(ctx context.Context, s Spec) (Instance, error) {
-	tag, err := d.EnsureImage(ctx, s.Model, s.Version, s.Dir)
-	if err != nil {
-		return Instance{}, err
-	}
-	mem, pids := d.Memory, d.Pids
+// limits are the memory and pids bounds of a model's container.
+func (d *DockerLauncher) limits() (mem, pids int64) {
+	mem, pids = d.Memory, d.Pids
 	if mem == 0 {
 		mem = 512 << 20
 	}
 	if pids == 0 {
 		pids = 128
 	}
+	return mem, pids
+}
+
+func (d *DockerLauncher) Launch(ctx context.Context, s Spec) (Instance, error) {
+	pickle, err := pythonPickle(s.Dir)
+	if err != nil {
+		return Instance{}, err
+	}
+	if pickle != "" {
+		return d.launchPython(ctx, s, pickle)
+	}
+	tag, err := d.EnsureImage(ctx, s.Model, s.Version, s.Dir)
+	if err != nil {
+		return Instance{}, err
+	}
+	mem, pids := d.limits()
 	id, err := d.API.Create(ctx, docker.Spec{
 		Image: tag,
 		User:  "65532:65532",
@@ -167,7 +190,7 @@ func (d *DockerLauncher) Launch(ctx context.Context, s Spec) (Instance, error) {
 	if err != nil {
 		return Instance{}, core.Wrap(err, core.Unavailable, "Docker could not create the serving container for %s v%d.", s.Model, s.Version)
 	}
-	inst := Instance{Backend: s.Backend, Target: "docker", ContainerID: id, Model: s.Model, Version: s.Version}
+	inst := Instance{Backend: s.Backend, Target: "docker", ContainerID: id, Model: s.Model, Version: s.Version, Image: tag}
 	if err := d.API.Start(ctx, id); err != nil {
 		d.Stop(context.Background(), inst)
 		return Instance{}, core.Wrap(err, core.Unavailable, "Docker could not start the serving container for %s v%d.", s.Model, s.Version)
@@ -197,12 +220,14 @@ func (d *DockerLauncher) url(ctx context.Context, id string) (string, error) {
 }
 
 func (d *DockerLauncher) Stop(ctx context.Context, inst Instance) error {
-	if inst.ContainerID == "" {
-		return nil
+	if inst.ContainerID != "" {
+		_ = d.API.Stop(ctx, inst.ContainerID, 10*time.Second)
+		if err := d.API.Remove(ctx, inst.ContainerID); err != nil {
+			return core.Wrap(err, core.Unavailable, "Docker could not remove the serving container.")
+		}
 	}
-	_ = d.API.Stop(ctx, inst.ContainerID, 10*time.Second)
-	if err := d.API.Remove(ctx, inst.ContainerID); err != nil {
-		return core.Wrap(err, core.Unavailable, "Docker could not remove the serving container.")
+	if inst.Worker != "" {
+		return d.stopWorker(ctx, inst.Worker)
 	}
 	return nil
 }
@@ -239,7 +264,8 @@ func (d *DockerLauncher) Running(ctx context.Context, deployment string) ([]Inst
 		if v <= 0 {
 			continue
 		}
-		out = append(out, Instance{Backend: c.Labels[docker.LabelBackend], Target: "docker", URL: url, ContainerID: c.ID, Model: c.Labels[docker.LabelModel], Version: v})
+		out = append(out, Instance{Backend: c.Labels[docker.LabelBackend], Target: "docker", URL: url, ContainerID: c.ID, Model: c.Labels[docker.LabelModel], Version: v,
+			Worker: c.Labels[docker.LabelWorker], Image: c.Image})
 	}
 	return out, nil
 }
@@ -247,7 +273,7 @@ func (d *DockerLauncher) Running(ctx context.Context, deployment string) ([]Inst
 // WriteBuildContext writes a folder that `docker build` turns into the
 // serving image without Tern: Dockerfile, tern-runtime and model/.
 func (d *DockerLauncher) WriteBuildContext(modelDir, dest string) error {
-	files, err := d.contextFiles(modelDir)
+	files, err := d.contextFiles(modelDir, false)
 	if err != nil {
 		return err
 	}

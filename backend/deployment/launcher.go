@@ -29,6 +29,11 @@ type Instance struct {
 	ContainerID string `json:"containerId,omitempty"`
 	Model       string `json:"model"`
 	Version     int    `json:"version"`
+	// Worker names the Python worker container (and socket volume) behind
+	// a front serving a pickled model; empty for native models.
+	Worker string `json:"worker,omitempty"`
+	// Image is the serving image the launcher built for this version.
+	Image string `json:"image,omitempty"`
 }
 
 // Launcher starts and stops serving endpoints. Implementations publish on
@@ -58,6 +63,9 @@ func NewProcessLauncher() *ProcessLauncher {
 func (p *ProcessLauncher) Name() string { return "process" }
 
 func (p *ProcessLauncher) Launch(_ context.Context, s Spec) (Instance, error) {
+	if pickle, err := pythonPickle(s.Dir); err != nil || pickle != "" {
+		return Instance{}, core.Errorf(core.Unavailable, "%s v%d is a pickled Python model: Tern serves it only in a locked-down container with no network, never in its own process, and Docker is not reachable. Start Docker and deploy again.", s.Model, s.Version)
+	}
 	loaded, err := modelserver.LoadDir(s.Dir, s.Model, itoa(s.Version))
 	if err != nil {
 		return Instance{}, err

@@ -9,6 +9,9 @@
 // (backend/docker, the DockerAPI interface in docker.go); this package
 // decides what a serving container is: the image (FROM scratch with the
 // binary and the model), its labels, limits and the port it publishes.
+// A pickled scikit-learn model is served by a pair of containers instead
+// (python.go): a Python worker with no network that unpickles it, behind
+// the same tern-runtime server.
 package deployment
 
 import (
@@ -30,6 +33,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/modelfmt"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
 	"github.com/tern-studio/tern/backend/router"
@@ -228,12 +232,30 @@ func (s *Service) Deploy(ctx context.Context, model, ref string, opt Options) (D
 	return d, nil
 }
 
-// Servable says why tern-runtime cannot serve a version (deploy it or
-// package it as an image), or nil. Pickled Python versions need the
-// locked-down Python container (issue 14), which is not built yet.
+// Servable says why a version cannot be deployed, or nil. Pickled
+// scikit-learn models are served in a locked-down Python worker container
+// behind tern-runtime (python.go); the launcher checks the MLmodel file
+// itself (pickle format, file) before building anything.
 func Servable(v registry.Version) error {
+	if !v.Pickle {
+		return nil
+	}
+	if v.Flavor != modelfmt.FlavorSklearn && v.Flavor != modelfmt.FlavorPyFunc {
+		return core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model of flavor %s; Tern's Python container serves scikit-learn models only. Export the MLmodel folder and serve it with MLflow.", v.Version, v.Model, v.Flavor)
+	}
+	if len(v.Signature.Inputs) == 0 {
+		return core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model without a column signature, so requests could not be checked before they reach the pickle (loading a pickle runs code). Log it with a signature (mlflow.models.infer_signature) and register it again.", v.Version, v.Model)
+	}
+	return nil
+}
+
+// Packagable says why a version cannot be exported as a serving image or
+// build context, or nil: a pickled model is served as two containers (a
+// front and a worker with no network), which one image and one `docker
+// run` cannot express.
+func Packagable(v registry.Version) error {
 	if v.Pickle {
-		return core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model (%s flavor). Tern's own server never unpickles (loading a pickle runs code), so it cannot deploy or package it yet; export the MLmodel folder and serve it with MLflow, or register an XGBoost, LightGBM or built-in model.", v.Version, v.Model, v.Flavor)
+		return core.Errorf(core.Invalid, "Version %d of %q is a pickled Python model: Tern serves it as two containers (a front and a Python worker with no network), which a single image cannot carry. Deploy it in Tern, or export the MLmodel folder and serve it with MLflow.", v.Version, v.Model)
 	}
 	return nil
 }

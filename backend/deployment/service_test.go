@@ -273,22 +273,34 @@ func TestTryItAndBatchScoring(t *testing.T) {
 	assert.Equal(t, core.Conflict, core.ErrorCode(err))
 }
 
-// A pickled Python version (registered through the MLflow API) is refused
-// with words, before anything is launched.
-func TestPickledVersionIsNotDeployed(t *testing.T) {
+// A pickled Python version without a signature is refused with words
+// before anything is launched; with one, it is served only in a container,
+// never in Tern's process, and never exported as one image.
+func TestPickledVersionIsNotDeployedInProcess(t *testing.T) {
 	f := newFixture(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "MLmodel"), []byte("flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.pkl\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.pkl"), []byte("\x80\x04"), 0o644))
-	v, err := f.reg.RegisterDir("churn", dir, registry.Meta{})
-	require.NoError(t, err)
-	require.True(t, v.Pickle)
-	assert.ErrorContains(t, Servable(v), "cannot deploy or package it")
+	mlmodel := "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.pkl\n"
+	register := func(mlmodel string) registry.Version {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "MLmodel"), []byte(mlmodel), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "model.pkl"), []byte("\x80\x04"), 0o644))
+		v, err := f.reg.RegisterDir("churn", dir, registry.Meta{})
+		require.NoError(t, err)
+		require.True(t, v.Pickle)
+		return v
+	}
+	v := register(mlmodel)
+	assert.ErrorContains(t, Servable(v), "without a column signature")
+	assert.ErrorContains(t, Packagable(v), "two containers")
 	svc := f.service(NewProcessLauncher())
 	t.Cleanup(svc.Close)
-	_, err = svc.Deploy(t.Context(), "churn", "1", Options{})
+	_, err := svc.Deploy(t.Context(), "churn", "1", Options{})
 	assert.Equal(t, core.Invalid, core.ErrorCode(err))
-	assert.ErrorContains(t, err, "never unpickles")
+
+	v = register(mlmodel + "signature:\n  inputs: '[{\"name\": \"x\", \"type\": \"double\"}]'\n")
+	require.NoError(t, Servable(v))
+	_, err = svc.Deploy(t.Context(), "churn", "2", Options{})
+	assert.Equal(t, core.Unavailable, core.ErrorCode(err))
+	assert.ErrorContains(t, err, "never in its own process")
 	all, err := svc.List()
 	require.NoError(t, err)
 	assert.Empty(t, all)

@@ -29,6 +29,10 @@ const (
 	LabelBackend         = "io.tern.backend"
 	LabelModel           = "io.tern.model"
 	LabelModelVersion    = "io.tern.model-version"
+	// LabelWorker names the pair a Python serving front and its worker
+	// belong to (and their shared socket volume): the front speaks HTTP,
+	// the worker unpickles the model with no network at all.
+	LabelWorker = "io.tern.worker"
 )
 
 // Kinds (LabelKind) of what Tern creates.
@@ -38,6 +42,9 @@ const (
 	KindUserImage    = "user-image"
 	KindServing      = "serving"
 	KindServingImage = "serving-image"
+	// KindServingWorker is the Python process that holds an unpickled
+	// model, beside its KindServing front.
+	KindServingWorker = "serving-worker"
 )
 
 // Client is one connection to a Docker engine. A nil *Client stands for an

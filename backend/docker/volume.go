@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"io"
+	"strconv"
 
 	"github.com/moby/moby/client"
 )
@@ -15,6 +16,23 @@ func (c *Client) CreateVolume(ctx context.Context, name string, labels map[strin
 		return ErrNoEngine
 	}
 	_, err := c.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: withApp(labels)})
+	return err
+}
+
+// CreateSocketVolume makes a small in-memory (tmpfs) volume owned by
+// uid:gid, mode 0700, for a Unix socket two containers share: a worker
+// with no network listens on it and a front on the bridge connects to it.
+// A tmpfs volume holds nothing on disk and works where bind-mounted host
+// folders cannot carry sockets (Docker Desktop's VM).
+func (c *Client) CreateSocketVolume(ctx context.Context, name string, uid int, labels map[string]string) error {
+	if c == nil {
+		return ErrNoEngine
+	}
+	id := strconv.Itoa(uid)
+	_, err := c.api.VolumeCreate(ctx, client.VolumeCreateOptions{
+		Name: name, Driver: "local", Labels: withApp(labels),
+		DriverOpts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "uid=" + id + ",gid=" + id + ",mode=0700,size=1m"},
+	})
 	return err
 }
 

@@ -5,6 +5,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/tern-studio/tern/backend/core"
 )
 
 // Pickled Python flavors, as MLflow names them.
@@ -71,4 +73,40 @@ func pickleFlavor(flavors map[string]map[string]any) string {
 		return FlavorPyFunc
 	}
 	return ""
+}
+
+// PythonPickle names the pickle file Tern's Python serving container
+// unpickles for this model (relative to the model directory), or says in
+// words why that container cannot serve it: it serves scikit-learn models
+// (the sklearn flavor, or python_function loaded by mlflow.sklearn) saved
+// with pickle or cloudpickle, with a column signature the front checks
+// requests against. Nothing is opened here.
+func (m *Model) PythonPickle() (string, error) {
+	if !m.Pickle {
+		return "", core.Errorf(core.Invalid, "The model is not a pickled Python model.")
+	}
+	file := ""
+	if _, ok := m.MLmodel.Flavors[FlavorSklearn]; ok {
+		file = m.MLmodel.flavorString(FlavorSklearn, "pickled_model")
+		switch f := m.MLmodel.flavorString(FlavorSklearn, "serialization_format"); f {
+		case "", "pickle", "cloudpickle":
+		default:
+			return "", core.Errorf(core.Invalid, "The scikit-learn model is saved as %q; Tern's Python container reads pickle and cloudpickle files only.", f)
+		}
+	} else if lm := m.MLmodel.flavorString(FlavorPyFunc, "loader_module"); lm == "mlflow.sklearn" {
+		file = m.MLmodel.flavorString(FlavorPyFunc, "model_path")
+	} else {
+		return "", core.Errorf(core.Invalid, "The model's flavor is %s (loader %q); Tern's Python container serves scikit-learn models only, because other Python models need MLflow and their own packages inside the image. Export the MLmodel folder and serve it with MLflow.", m.Flavor, lm)
+	}
+	if file == "" {
+		return "", core.Errorf(core.Invalid, "The MLmodel file does not name the pickle file of the scikit-learn model.")
+	}
+	clean := path.Clean(file)
+	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(clean, "\\") {
+		return "", core.Errorf(core.Invalid, "The pickle path %q in the MLmodel file leaves the model folder.", file)
+	}
+	if len(m.Signature.Inputs) == 0 {
+		return "", core.Errorf(core.Invalid, "The model has no column signature, so requests cannot be checked before they reach the pickle. Log it with a signature (mlflow.models.infer_signature) and register it again.")
+	}
+	return clean, nil
 }

@@ -25,6 +25,9 @@ type Batch struct {
 	// Explain says the caller asked for each row's contributions (MLflow
 	// params or V2 parameters {"explain": true}).
 	Explain bool
+	// wantProba says a V2 request wants the "probabilities" output, so a
+	// predictor that computes them only on demand (Worker) computes them.
+	wantProba bool
 }
 
 // set stores one JSON value at row r, column p.

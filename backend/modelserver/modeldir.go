@@ -1,7 +1,9 @@
 package modelserver
 
 import (
+	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/tern-studio/tern/backend/gbdt"
 	"github.com/tern-studio/tern/backend/modelfmt"
@@ -111,4 +113,25 @@ func (p xgbClassifier) Labels(out []float64, nrows int) []any {
 		}
 	}
 	return labels
+}
+
+// LoadWorker readies a pickled scikit-learn model directory for serving
+// through its Python worker at socket: the signature comes from the
+// MLmodel file, the predictions from the worker (see Worker). It waits up
+// to five minutes for the worker to load the model.
+func LoadWorker(ctx context.Context, dir, name, version, socket string) (*Loaded, error) {
+	m, err := modelfmt.Inspect(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.PythonPickle(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	w, err := DialWorker(ctx, socket, m.Signature)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Model: Model{Name: name, Version: version, Signature: m.Signature, Predictor: w.Predictor()}, Flavor: m.Flavor, Example: m.Example}, nil
 }

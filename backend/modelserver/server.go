@@ -370,6 +370,7 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []float64
 	if rerr == nil {
+		b.wantProba = want["probabilities"]
 		out, rerr = s.predict(b)
 	}
 	var x *explain.Explanation

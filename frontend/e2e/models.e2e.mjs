@@ -128,7 +128,7 @@ test('register, deploy, predict from Try-it, move the canary slider, roll back',
   assert.deepEqual(dark.jsErrors, []);
 });
 
-test('a pickled scikit-learn folder is registered, marked, and not offered for deployment', async () => {
+test('a pickled scikit-learn folder is registered, marked as running code, and offered for deployment in a container', async () => {
   // what mlflow.sklearn.log_model writes (the pickle bytes are a stand-in: Tern never opens them)
   const dir = mkdtempSync(join(tmpdir(), 'tern-sklearn-'));
   writeFileSync(join(dir, 'MLmodel'), 'flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n  sklearn:\n    pickled_model: model.pkl\n' +
@@ -147,7 +147,9 @@ test('a pickled scikit-learn folder is registered, marked, and not offered for d
     }
     await page.waitForSelector('[data-testid="pickle-chip"]');
     assert.match(await page.textContent('[data-testid="versions"]'), /sklearn/);
-    assert.ok(await page.isDisabled('[data-testid="deploy-version"]'), 'Deploy is off for a pickle');
+    assert.match(await page.textContent('[data-testid="pickle-chip"]'), /runs code/);
+    assert.ok(!(await page.isDisabled('[data-testid="deploy-version"]')), 'Deploy is on for a pickle with a signature');
+    assert.match(await page.getAttribute('[data-testid="deploy-version"]', 'title'), /locked-down Python container/);
     await page.fill('[data-testid="export-dest"]', join(dir, 'out'));
     assert.ok(await page.isDisabled('[data-testid="export-image"]'), 'no serving image for a pickle');
     assert.ok(!(await page.isDisabled('[data-testid="export-folder"]')), 'the MLmodel folder still exports');

@@ -21,7 +21,11 @@ func init() { commands["serve"] = serve }
 // container's interfaces and Docker publishes the port on the host's
 // 127.0.0.1 only; as a local process it defaults to 127.0.0.1.
 //
-//	tern-runtime serve [-model DIR] [-addr HOST:PORT] [-name NAME] [-model-version V]
+// With -worker, the model is a pickled scikit-learn model held by a
+// Python worker (another container, no network) listening on that Unix
+// socket; this process decodes and checks requests and never unpickles.
+//
+//	tern-runtime serve [-model DIR] [-addr HOST:PORT] [-name NAME] [-model-version V] [-worker SOCKET]
 func serve(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	modelDir := fs.String("model", "/tern/model", "model directory (MLmodel + model file)")
@@ -29,10 +33,11 @@ func serve(ctx context.Context, args []string) int {
 	name := fs.String("name", envOr("TERN_MODEL_NAME", "model"), "model name used by the V2 protocol")
 	ver := fs.String("model-version", envOr("TERN_MODEL_VERSION", "1"), "model version reported by the V2 protocol")
 	maxBody := fs.Int64("max-body", 32<<20, "largest request body in bytes (413 above)")
+	worker := fs.String("worker", "", "Unix socket of the Python worker that holds a pickled model")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	return finish("serve", runServe(ctx, *modelDir, *addr, *name, *ver, *maxBody))
+	return finish("serve", runServe(ctx, *modelDir, *addr, *name, *ver, *maxBody, *worker))
 }
 
 func envOr(key, def string) string {
@@ -42,8 +47,14 @@ func envOr(key, def string) string {
 	return def
 }
 
-func runServe(ctx context.Context, modelDir, addr, name, ver string, maxBody int64) error {
-	loaded, err := modelserver.LoadDir(modelDir, name, ver)
+func runServe(ctx context.Context, modelDir, addr, name, ver string, maxBody int64, worker string) error {
+	var loaded *modelserver.Loaded
+	var err error
+	if worker != "" {
+		loaded, err = modelserver.LoadWorker(ctx, modelDir, name, ver, worker)
+	} else {
+		loaded, err = modelserver.LoadDir(modelDir, name, ver)
+	}
 	if err != nil {
 		return err
 	}

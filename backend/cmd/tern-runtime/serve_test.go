@@ -28,7 +28,7 @@ func TestServeScoresAndStopsCleanly(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, dir, addr, "fraud", "3", 1<<20) }()
+	go func() { done <- runServe(ctx, dir, addr, "fraud", "3", 1<<20, "") }()
 
 	url := "http://" + addr
 	require.Eventually(t, func() bool {
@@ -54,6 +54,6 @@ func TestServeScoresAndStopsCleanly(t *testing.T) {
 	}
 
 	// A folder that is not a model fails with the model's sentence.
-	err = runServe(t.Context(), t.TempDir(), "127.0.0.1:0", "m", "1", 1<<20)
+	err = runServe(t.Context(), t.TempDir(), "127.0.0.1:0", "m", "1", 1<<20, "")
 	assert.ErrorContains(t, err, "no file MLmodel")
 }

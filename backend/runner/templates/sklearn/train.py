@@ -68,14 +68,17 @@ def main():
     df = df.dropna(subset=[target])
     y = df.pop(target)
     X = df
-    classify = y.dtype == object or (y.nunique() <= 10 and np.allclose(y, np.round(y)))
+    # Text columns are "object" before pandas 3 and "str" from it on: ask
+    # whether a column is numeric rather than naming a dtype.
+    numeric = pd.api.types.is_numeric_dtype
+    classify = not numeric(y) or (y.nunique() <= 10 and np.allclose(y, np.round(y)))
     seed = int(params.get("seed", 42))
     max_iter = int(params.get("max_iter", 100))
     lr = float(params.get("learning_rate", 0.1))
     for k, v in [("target", target), ("model", "sklearn-hgb"), ("max_iter", max_iter), ("learning_rate", lr), ("seed", seed)]:
         param(k, v)
 
-    cats = [c for c in X.columns if X[c].dtype == object]
+    cats = [c for c in X.columns if not numeric(X[c])]
     nums = [c for c in X.columns if c not in cats]
     prep = ColumnTransformer([
         ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), nums),
