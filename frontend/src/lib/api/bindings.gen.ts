@@ -650,6 +650,8 @@ export interface Instance {
   containerId?: string;
   model: string;
   version: number;
+  worker?: string;
+  image?: string;
 }
 
 export interface Interval {
