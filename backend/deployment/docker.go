@@ -362,7 +362,11 @@ func DefaultLaunchers(engine *docker.Client, instance string, binaryPath func() 
 // the image stays. Only that tag goes, never another Tern's image of the
 // same version. It is rebuilt from the registry when needed.
 func (d *DockerLauncher) RemoveServingImage(ctx context.Context, model string, version int, modelDir string) (bool, error) {
-	files, err := d.contextFiles(modelDir)
+	pickle, err := pythonPickle(modelDir)
+	if err != nil {
+		return false, err
+	}
+	files, err := d.contextFiles(modelDir, pickle != "")
 	if err != nil {
 		return false, err
 	}

@@ -266,13 +266,18 @@ func TestPythonModelDeployedBesideNative(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []router.Split{{Backend: "v1", Weight: 90}, {Backend: "v2", Weight: 10}}, d.Traffic.Split, "rollback puts the canary split back")
 
-	_, err = svc.Stop(ctx, d.ID)
+	// Deleting removes both containers, the socket volume and the
+	// Python serving image no other deployment uses.
+	require.NoError(t, exec.Command("docker", "image", "inspect", py.Image).Run())
+	res, err := svc.Delete(ctx, d.ID)
 	require.NoError(t, err)
+	assert.Equal(t, 2, res.ImagesRemoved, res.Warning)
+	assert.Error(t, exec.Command("docker", "image", "inspect", py.Image).Run(), "the Python serving image is removed")
 	list, err := cli.List(ctx, true, map[string]string{docker.LabelDeployment: d.ID})
 	require.NoError(t, err)
-	assert.Empty(t, list, "stop removes the front and the worker")
+	assert.Empty(t, list, "delete removes the front and the worker")
 	vols, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label="+docker.LabelWorker+"="+py.Worker).Output()
-	assert.Empty(t, strings.TrimSpace(string(vols)), "stop removes the socket volume")
+	assert.Empty(t, strings.TrimSpace(string(vols)), "delete removes the socket volume")
 }
 
 // removeVolumes removes the socket volumes a test left behind.
