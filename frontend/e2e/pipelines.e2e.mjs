@@ -227,6 +227,8 @@ async function flow(page, dep) {
   // The list shows the pipeline, its trigger and last run.
   await page.click('[data-nav="pipelines"]');
   await page.waitForSelector('[data-testid="pipelines"] [data-testid="pipeline-row"]');
+  // The list reloads a moment (250 ms) after a run's last state change.
+  await page.waitForFunction(() => /#2 succeeded/.test(document.querySelector('[data-testid="pipeline-row"]')?.textContent ?? ''), null, { timeout: 10_000 });
   assert.match(await page.textContent('[data-testid="pipeline-row"]'), /Retrain .* on drift/);
   assert.match(await page.textContent('[data-testid="pipeline-row"]'), /#2 succeeded/);
   await screenshot(page, 'pipelines-list');
@@ -279,4 +281,66 @@ async function flow(page, dep) {
     assert.deepEqual(p.jsErrors, []);
     await p.close();
   }
+
+  await canary(page, dep);
+}
+
+// The version the run made, ramped into the deployment by hand while
+// requests flow: the deployment page shows the stages, each stage's
+// comparison as the watch judges it, and aborts it from the page.
+async function canary(page, dep) {
+  const ramp = await api('Deployments.StartRamp', dep.id, '2', { stages: [{ percent: 50, requests: 100000 }] });
+  const body = (i) => JSON.stringify({ dataframe_split: { columns: ['a', 'b', 'colour'], data: [[(i % 7) / 7 - 0.5, (i % 5) / 5 - 0.5, ['red', 'green', 'blue'][i % 3]]] } });
+  const judged = await until(
+    'the first stage to count requests on both sides',
+    async () => {
+      for (let i = 0; i < 10; i++) await api('Deployments.Predict', dep.id, 'application/json', body(i));
+      const r = (await api('Deployments.Ramps', dep.id)).find((x) => x.id === ramp.id);
+      const s = r?.stages?.[0];
+      return s && s.candidate.requests >= 10 && s.champion.requests >= 10 && r;
+    },
+    180_000,
+    200,
+  );
+  assert.equal(judged.state, 'running', judged.reason);
+  await page.goto(`${env.tern.url}/#/deployments/${dep.id}`);
+  await page.waitForSelector('[data-testid="ramp"][data-state="running"] [data-testid="ramp-stage"]');
+  assert.match(await page.textContent('[data-testid="ramp"]'), /Ramp of churn v2/);
+  assert.equal(await page.textContent('[data-testid="ramp-share"]'), '50 %');
+  // The stage's figures are the watch's: requests on each side, live.
+  const stageText = await page.textContent('[data-testid="ramp-stage"]');
+  assert.match(stageText, /Stage 1 · 50 %/);
+  assert.match(stageText, /Requests\s*\d+\s*\d+/);
+  assert.match(stageText, /Error rate difference/);
+  await page.locator('[data-testid="ramp"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'deployment-ramp');
+  for (const [w, h, scheme] of [
+    [1280, 800, 'dark'],
+    [1024, 640, 'light'],
+  ]) {
+    const p = await env.open({ width: w, height: h, colorScheme: scheme });
+    await p.goto(`${env.tern.url}/#/deployments/${dep.id}`);
+    await p.waitForSelector('[data-testid="ramp-stage"]');
+    await p.locator('[data-testid="ramp"]').scrollIntoViewIfNeeded();
+    await screenshot(p, `deployment-ramp-${scheme}-${w}`);
+    await noSideways(p, `deployment ramp ${scheme} ${w}`);
+    assert.deepEqual(p.jsErrors, []);
+    await p.close();
+  }
+  // Abort from the page: the app's dialog, then v1 has all traffic back.
+  await page.click('[data-testid="ramp-abort"]');
+  await page.click('[data-testid="app-dialog-ok"]');
+  await page.waitForSelector('[data-testid="ramp"][data-state="aborted"]');
+  assert.match(await page.textContent('[data-testid="ramp-state"]'), /aborted/);
+  const after = await until('v1 to take all traffic', async () => {
+    const d = await api('Deployments.Get', dep.id);
+    const v1 = d.backends.find((b) => b.version === 1);
+    return d.traffic.split.some((s) => s.backend === v1.backend && s.weight >= 99.99) && d;
+  }, 30_000);
+  // The page's traffic table follows the ramp's ending, not only the card.
+  const v1 = after.backends.find((b) => b.version === 1).backend;
+  await page.waitForFunction((b) => document.querySelector(`[data-testid="backend-row"][data-backend="${b}"] [data-testid="weight"]`)?.textContent === '100%', v1);
+  assert.equal(await page.textContent('[data-testid="ramp-stage"] .v'), 'ended before a verdict');
+  await screenshot(page, 'deployment-ramp-aborted');
+  assert.deepEqual(page.jsErrors, []);
 }

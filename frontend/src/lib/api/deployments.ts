@@ -91,3 +91,10 @@ export function buildPayload(inputs: Column[], values: Record<string, string>): 
   }
   return { body: JSON.stringify({ dataframe_split: { columns: inputs.map((c) => c.name), data: [row] } }) };
 }
+
+// Ramps: a candidate version's staged way to all traffic, judged per stage.
+export type Ramp = Result<'Deployments.Ramps'>[number];
+export type StageReport = Ramp['stages'][number];
+export const ramps = (id: string) => call('Deployments.Ramps', id).then((x) => x ?? []);
+export const abortRamp = (rampId: string) => call('Deployments.AbortRamp', rampId);
+export const onRamp = (cb: (r: Ramp) => void) => on('deployment.ramp', (d) => cb(d as Ramp));
