@@ -70,7 +70,7 @@ func Bindings(s Services) []any {
 		&System{life: lifetime{s.Context}, svc: s.System, shell: s.Shell},
 		NewDatasets(s.Context, s.Datasets),
 		NewExperiments(s.Tracking),
-		NewTraining(s.Context, s.Runner, s.Datasets),
+		NewTraining(s.Context, s.Runner, s.Datasets, s.Engines),
 		NewModels(s.Registry, s.Deployments),
 		NewDeployments(s.Context, s.Deployments, s.Registry, s.Packager),
 		NewMonitoring(s.Context, s.Monitoring),

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tern-studio/tern/backend/dataset"
+	"github.com/tern-studio/tern/backend/engine"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/runner"
 )
@@ -15,12 +16,13 @@ type Training struct {
 	life     lifetime
 	runner   *runner.Runner
 	datasets *dataset.Service
+	engines  *engine.Service // nil: only this machine's
 }
 
-// NewTraining binds the runner and the datasets it trains on; calls live
-// within ctx.
-func NewTraining(ctx context.Context, r *runner.Runner, d *dataset.Service) *Training {
-	return &Training{life: lifetime{ctx}, runner: r, datasets: d}
+// NewTraining binds the runner, the datasets it trains on and the engines
+// it may train on (nil: this machine only); calls live within ctx.
+func NewTraining(ctx context.Context, r *runner.Runner, d *dataset.Service, en *engine.Service) *Training {
+	return &Training{life: lifetime{ctx}, runner: r, datasets: d, engines: en}
 }
 
 // TrainForm is everything the Train form needs for one dataset version.
@@ -38,6 +40,9 @@ type TrainForm struct {
 	Models    []ml.ModelSpec       `json:"models"`
 	Docker    runner.DockerStatus  `json:"docker"`
 	Resources runner.Resources     `json:"resources"`
+	// Engines are the names of the engines a job may run on, this
+	// machine's ("local") first.
+	Engines []string `json:"engines"`
 }
 
 // Form describes the choices for training on a dataset version.
@@ -52,6 +57,15 @@ func (t *Training) Form(versionID string) (TrainForm, error) {
 		Resources: runner.Resources{MemoryMB: runner.DefaultMemoryMB, CPUs: runner.DefaultCPUs, Pids: runner.DefaultPids}}
 	for _, c := range v.Schema {
 		f.Columns = append(f.Columns, c.Name)
+	}
+	f.Engines = []string{engine.Local}
+	if t.engines != nil {
+		if list, err := t.engines.List(); err == nil {
+			f.Engines = f.Engines[:0]
+			for _, e := range list {
+				f.Engines = append(f.Engines, e.Name)
+			}
+		}
 	}
 	p, err := t.datasets.Profile(versionID)
 	if err != nil {

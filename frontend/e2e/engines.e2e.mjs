@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useTern, screenshot } from './harness.mjs';
+import { useTern, screenshot, dropOn } from './harness.mjs';
 
 const env = useTern();
 
@@ -93,4 +93,38 @@ test('Settings → Engines: the local engine with its CPUs and memory; adding on
   await last.context().close();
   const left = await env.call('Engines.List');
   assert.deepEqual(left.map((h) => h.engine.name), ['local']);
+});
+
+test('Train chooses an engine: one that does not answer fails the job with a sentence naming it', async () => {
+  const port = await closedPort();
+  await env.call('Engines.Add', { name: 'far-box', host: `tcp://127.0.0.1:${port}`, certDir: certs, local: false });
+  const page = await env.open();
+  await page.click('[data-nav="datasets"]');
+  const dt = await page.evaluateHandle(() => {
+    const rows = ['a,b,label\n'];
+    for (let i = 0; i < 200; i++) rows.push(`${i % 7},${i % 5},${i % 7 > 3 ? 'yes' : 'no'}\n`);
+    const d = new DataTransfer();
+    d.items.add(new File(rows, 'remote.csv', { type: 'text/csv' }));
+    return d;
+  });
+  await dropOn(page, '[data-testid="drop-zone"]', dt);
+  await page.waitForSelector('[data-testid="column-table"]', { timeout: 60_000 });
+  await page.click('button:has-text("Train a model")');
+  await page.waitForSelector('[data-testid="train-start"]');
+  await page.click('[data-testid="target-confirm"]');
+  const options = await page.locator('[data-testid="train-engine"] option').allTextContents();
+  assert.deepEqual(options, ['This machine (local)', 'far-box']);
+  await page.selectOption('[data-testid="train-engine"]', 'far-box');
+  await page.locator('[data-testid="train-engine"]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'training-engine-choice');
+  await page.click('[data-testid="train-start"]');
+  await page.waitForSelector('[data-testid="live-job"][data-state="failed"]', { timeout: 30_000 });
+  assert.equal(
+    await page.textContent('[data-testid="job-reason"]'),
+    `The job cannot start: Engine "far-box" at tcp://127.0.0.1:${port} refused the connection: nothing listens on that port. Is dockerd running there, listening on TCP?`,
+  );
+  await screenshot(page, 'training-engine-refused');
+  assert.deepEqual(page.jsErrors, []);
+  await page.context().close();
+  await env.call('Engines.Remove', 'far-box');
 });

@@ -1583,6 +1583,7 @@ export interface TrainForm {
   models: ModelSpec[];
   docker: DockerStatus;
   resources: Resources;
+  engines: string[];
 }
 
 export interface TrainRequest {
