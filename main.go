@@ -39,6 +39,7 @@ import (
 	"github.com/tern-studio/tern/backend/pipeline"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
+	"github.com/tern-studio/tern/backend/runarchive"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/sealed"
 	"github.com/tern-studio/tern/backend/store"
@@ -348,6 +349,8 @@ func open(dataDir, mode string, newToken bool, encrypt string, log *slog.Logger)
 		Datasets:     e.datasets,
 		Tracking:     e.tracking,
 		Runner:       e.runner,
+		RunArchives:  &runarchive.Service{Runner: e.runner, Tracking: e.tracking, Datasets: e.datasets, TernVersion: version},
+		ArchiveDir:   filepath.Join(dataDir, "imports"),
 		Registry:     e.registry,
 		Deployments:  e.deployments,
 		Packager:     packager,

@@ -17,6 +17,7 @@ import (
 	"github.com/tern-studio/tern/backend/pipeline"
 	"github.com/tern-studio/tern/backend/predlog"
 	"github.com/tern-studio/tern/backend/registry"
+	"github.com/tern-studio/tern/backend/runarchive"
 	"github.com/tern-studio/tern/backend/runner"
 	"github.com/tern-studio/tern/backend/sweep"
 	"github.com/tern-studio/tern/backend/system"
@@ -35,6 +36,10 @@ type Services struct {
 	Datasets *dataset.Service
 	Tracking *tracking.Service
 	Runner   *runner.Runner
+	// RunArchives exports and imports runs (nil in tests that do not need
+	// it); ArchiveDir is where imports unpack a build context to keep.
+	RunArchives *runarchive.Service
+	ArchiveDir  string
 	// Registry, Deployments and Packager serve models (Packager may be nil).
 	Registry    *registry.Service
 	Deployments *deployment.Service
@@ -70,7 +75,7 @@ func Bindings(s Services) []any {
 		&System{life: lifetime{s.Context}, svc: s.System, shell: s.Shell},
 		NewDatasets(s.Context, s.Datasets),
 		NewExperiments(s.Tracking),
-		NewTraining(s.Context, s.Runner, s.Datasets, s.Engines),
+		NewTraining(s.Context, s.Runner, s.Datasets, s.Engines, s.RunArchives, s.ArchiveDir),
 		NewModels(s.Registry, s.Deployments),
 		NewDeployments(s.Context, s.Deployments, s.Registry, s.Packager),
 		NewMonitoring(s.Context, s.Monitoring),

@@ -2,10 +2,15 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/dataset"
 	"github.com/tern-studio/tern/backend/engine"
 	"github.com/tern-studio/tern/backend/ml"
+	"github.com/tern-studio/tern/backend/runarchive"
 	"github.com/tern-studio/tern/backend/runner"
 )
 
@@ -17,12 +22,17 @@ type Training struct {
 	runner   *runner.Runner
 	datasets *dataset.Service
 	engines  *engine.Service // nil: only this machine's
+	// archives exports and imports runs (nil in tests that do not need
+	// it); an import unpacks under archiveDir.
+	archives   *runarchive.Service
+	archiveDir string
 }
 
-// NewTraining binds the runner, the datasets it trains on and the engines
-// it may train on (nil: this machine only); calls live within ctx.
-func NewTraining(ctx context.Context, r *runner.Runner, d *dataset.Service, en *engine.Service) *Training {
-	return &Training{life: lifetime{ctx}, runner: r, datasets: d, engines: en}
+// NewTraining binds the runner, the datasets it trains on, the engines it
+// may train on (nil: this machine only) and the run archives; calls live
+// within ctx.
+func NewTraining(ctx context.Context, r *runner.Runner, d *dataset.Service, en *engine.Service, archives *runarchive.Service, archiveDir string) *Training {
+	return &Training{life: lifetime{ctx}, runner: r, datasets: d, engines: en, archives: archives, archiveDir: archiveDir}
 }
 
 // TrainForm is everything the Train form needs for one dataset version.
@@ -114,4 +124,68 @@ func (t *Training) Docker() (runner.DockerStatus, error) {
 	ctx, done := t.life.call()
 	defer done()
 	return t.runner.Docker(ctx), nil
+}
+
+// RunArchive is what ExportRun wrote.
+type RunArchive struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+}
+
+// ExportRun writes a run as one archive (dataset version, job with its
+// parameters and seed, build context, metrics, artifacts) to dest, a new
+// file: written beside it first and renamed into place, so a failure leaves
+// nothing half-written. Another Tern imports it with ImportRun.
+func (t *Training) ExportRun(runID, dest string) (RunArchive, error) {
+	if t.archives == nil {
+		return RunArchive{}, core.Errorf(core.Unavailable, "Run archives are not available in this build.")
+	}
+	dest = strings.TrimSpace(dest)
+	if dest == "" {
+		return RunArchive{}, core.Errorf(core.Invalid, "Name the file to write, e.g. /home/me/run.tern.tar.gz.")
+	}
+	dest, err := filepath.Abs(dest)
+	if err != nil {
+		return RunArchive{}, core.Errorf(core.Invalid, "%q is not a usable path.", dest)
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return RunArchive{}, core.Errorf(core.Conflict, "%s already exists; choose a new file name.", dest)
+	}
+	f, err := os.CreateTemp(filepath.Dir(dest), ".tern-run-*")
+	if err != nil {
+		return RunArchive{}, core.Wrap(err, core.Unavailable, "Tern cannot write in %s: does the folder exist, and may Tern write there?", filepath.Dir(dest))
+	}
+	err = t.archives.Export(runID, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), dest)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return RunArchive{}, err
+	}
+	st, err := os.Stat(dest)
+	if err != nil {
+		return RunArchive{}, core.Wrap(err, core.Internal, "Cannot read back %s.", dest)
+	}
+	return RunArchive{Path: dest, Bytes: st.Size()}, nil
+}
+
+// ImportRun reads a run archive written by ExportRun (here or by another
+// Tern): its dataset version, its run (in an experiment of the same name)
+// and the job that made it, which Rerun then repeats on this machine.
+func (t *Training) ImportRun(path string) (runarchive.Imported, error) {
+	if t.archives == nil {
+		return runarchive.Imported{}, core.Errorf(core.Unavailable, "Run archives are not available in this build.")
+	}
+	f, err := os.Open(strings.TrimSpace(path))
+	if err != nil {
+		return runarchive.Imported{}, core.Wrap(err, core.NotFound, "Cannot open %s: %v.", path, err)
+	}
+	defer f.Close()
+	ctx, cancel := t.life.call()
+	defer cancel()
+	return t.archives.Import(ctx, f, filepath.Join(t.archiveDir, core.NewID()))
 }

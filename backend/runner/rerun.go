@@ -2,6 +2,7 @@ package runner
 
 import (
 	"maps"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 )
@@ -50,4 +51,18 @@ func (r *Runner) Rerun(runID string, data func(versionID string) (TrainData, err
 	spec.Name = old.Spec.Name + " (re-run)"
 	spec.Tags[TagRerunOf] = runID
 	return r.Submit(spec)
+}
+
+// Adopt records spec as the finished job that produced runID, a run that
+// was trained elsewhere and imported (see backend/runarchive), so Rerun
+// repeats it here like any run this runner trained. The job never runs;
+// its note says where it came from.
+func (r *Runner) Adopt(spec JobSpec, runID, note string) (Job, error) {
+	now := time.Now().UTC()
+	j := Job{ID: core.NewID(), RunID: runID, Spec: spec, State: Succeeded, Backend: spec.Backend, Note: note,
+		Reason: "Trained on another machine; imported from a run archive.", CreatedAt: now, FinishedAt: now}
+	if err := r.save(&j); err != nil {
+		return Job{}, err
+	}
+	return j, nil
 }

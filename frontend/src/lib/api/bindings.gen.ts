@@ -632,6 +632,13 @@ export interface ImportantColumn {
   drift: boolean;
 }
 
+export interface Imported {
+  runId: string;
+  experimentId: string;
+  datasetVersion: string;
+  jobId: string;
+}
+
 export interface Info {
   version: string;
   os: string;
@@ -1281,6 +1288,11 @@ export interface Run extends RunInfo {
   lastHeartbeat: number;
 }
 
+export interface RunArchive {
+  path: string;
+  bytes: number;
+}
+
 export interface RunDetail {
   run: Run;
   experiment: Experiment;
@@ -1778,7 +1790,9 @@ export interface Methods {
   'Experiments.Views': () => SavedView[];
   'Training.Cancel': (id: string) => Job;
   'Training.Docker': () => DockerStatus;
+  'Training.ExportRun': (runID: string, dest: string) => RunArchive;
   'Training.Form': (versionID: string) => TrainForm;
+  'Training.ImportRun': (path: string) => Imported;
   'Training.Job': (id: string) => Job;
   'Training.Jobs': () => Job[];
   'Training.Logs': (id: string, tail: number) => string[];
