@@ -679,8 +679,11 @@ func (r *Runner) imageTags(eng engine, j Job) map[string]string {
 		return map[string]string{TagImage: "tern-runtime (local process)", TagImageDigest: id}
 	}
 	tags := map[string]string{TagImage: j.Image}
-	if img, err := r.docker.api.InspectImage(r.ctx, j.Image); err == nil {
-		tags[TagImageDigest] = img.ID
+	// Asked of the engine that ran it: another engine's image is not here.
+	if d, ok := eng.(*dockerEngine); ok {
+		if img, err := d.api.InspectImage(r.ctx, j.Image); err == nil {
+			tags[TagImageDigest] = img.ID
+		}
 	}
 	return tags
 }
