@@ -70,6 +70,8 @@ var followAliasRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
 // alias names a version other than the one serving, traffic starts
 // moving to it.
 func (s *Service) SetFollow(id string, f *Follow) (Deployment, error) {
+	s.followMu.Lock()
+	defer s.followMu.Unlock()
 	ld, err := s.get(id)
 	if err != nil {
 		return Deployment{}, err
@@ -212,6 +214,8 @@ func (s *Service) followAll(ctx context.Context) {
 // followOne brings one deployment in line with its alias (see the top of
 // this file for the rules).
 func (s *Service) followOne(ctx context.Context, id string) {
+	s.followMu.Lock()
+	defer s.followMu.Unlock()
 	d, err := s.Get(id)
 	if err != nil || d.Follow == nil || d.State != StateRunning {
 		return

@@ -115,6 +115,11 @@ type Service struct {
 	saveMu sync.Mutex
 	// follow is the alias follower (follow.go), running after Start.
 	follow *follower
+	// followMu makes a change of what a deployment follows and the
+	// follower's look at it take turns: a look that read the old setting
+	// must not act after the new one is saved (it once switched traffic
+	// for an alias the deployment had just stopped following).
+	followMu sync.Mutex
 }
 
 type liveDeployment struct {
