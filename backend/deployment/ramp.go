@@ -78,6 +78,12 @@ type Plan struct {
 	// realised accuracy (on answers whose labels arrived during the
 	// stage) may fall below the champion's; 0 means 2.
 	AccuracyMarginPct float64 `json:"accuracyMarginPct,omitempty"`
+	// MinLabelled: a live stage passes only once at least this many of
+	// the candidate's answers in it have labels (and realised accuracy
+	// has not failed); a stage that never gets them is rolled back when
+	// its patience runs out. 0: labels are used when they come, never
+	// waited for.
+	MinLabelled int `json:"minLabelled,omitempty"`
 }
 
 // DefaultPlan is 5 → 25 → 50 %, each held 5 minutes and 300 candidate
@@ -161,6 +167,8 @@ func (p Plan) Validate() error {
 		return bad("The patience of %g must be at least 1 (times a stage's hold).", p.Patience)
 	case !finite(p.AccuracyMarginPct) || p.AccuracyMarginPct < 0 || p.AccuracyMarginPct > 100:
 		return bad("The accuracy margin of %g percentage points must be between 0 and 100.", p.AccuracyMarginPct)
+	case p.MinLabelled < 0:
+		return bad("The labelled answers a stage needs (%d) cannot be negative.", p.MinLabelled)
 	}
 	return nil
 }
@@ -583,10 +591,21 @@ func (s *Service) lookAtStage(run *rampRun) bool {
 		}
 	}
 	var realised *ErrorTest
+	labelled := 0
 	if s.cfg.Realised != nil && !st.Shadow {
-		realised = s.realisedTest(r, held)
+		realised, labelled = s.realisedTest(r, held)
 		if realised != nil && realised.Verdict == VerdictFail {
 			j.Verdict, j.Reason = VerdictFail, realised.Reason
+		}
+	}
+	if need := r.Plan.MinLabelled; need > 0 && !st.Shadow && j.Verdict == VerdictPass && labelled < need {
+		// Errors and latency alone do not pass a stage whose plan asks
+		// for labels: a wrong but fast and healthy candidate looks fine
+		// on them.
+		j.Verdict = VerdictPending
+		j.Reason = fmt.Sprintf("Waiting for labels: %d of the candidate's answers in this stage have one, %d are needed before it can pass. %s", labelled, need, j.Reason)
+		if s.cfg.Realised == nil {
+			j.Reason = fmt.Sprintf("The plan needs %d labelled answers per stage, but this Tern reads no labels for ramps.", need)
 		}
 	}
 	run.mu.Lock()
@@ -614,12 +633,13 @@ func (s *Service) lookAtStage(run *rampRun) bool {
 // stage in progress, as the error test compares failures (Fisher's exact
 // test, Newcombe interval, the plan's accuracy margin); before the hold
 // is over a failure needs a ten times stricter level. Nil when no label
-// of the stage has arrived.
-func (s *Service) realisedTest(r Ramp, held bool) *ErrorTest {
+// of the stage has arrived; labelled counts the candidate's labelled
+// answers.
+func (s *Service) realisedTest(r Ramp, held bool) (*ErrorTest, int) {
 	since := time.UnixMilli(r.Stages[len(r.Stages)-1].Started)
 	n, wrong, err := s.cfg.Realised(r.Deployment, since)
 	if err != nil || n[r.CandidateBackend]+n[r.ChampionBackend] == 0 {
-		return nil
+		return nil, 0
 	}
 	c := sideSamples{N: n[r.CandidateBackend], Errors: wrong[r.CandidateBackend]}
 	b := sideSamples{N: n[r.ChampionBackend], Errors: wrong[r.ChampionBackend]}
@@ -641,7 +661,7 @@ func (s *Service) realisedTest(r Ramp, held bool) *ErrorTest {
 			t.Reason = fmt.Sprintf("Realised accuracy: %s; the candidate could still be wrong up to %s more often, above the %s margin: more labels are needed.", rates, pct(t.High), pct(t.Margin))
 		}
 	}
-	return &t
+	return &t, c.N
 }
 
 func shareName(st Stage) string {

@@ -338,6 +338,7 @@ func TestPlanValidation(t *testing.T) {
 		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, ErrorMarginPct: -1}, "error margin"},
 		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, AccuracyMarginPct: 101}, "accuracy margin of 101 percentage points"},
 		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, AccuracyMarginPct: math.NaN()}, "accuracy margin"},
+		{Plan{Stages: []Stage{{Percent: 5, Minutes: 1}}, MinLabelled: -1}, "labelled answers a stage needs (-1) cannot be negative"},
 	} {
 		err := c.plan.WithDefaults().Validate()
 		require.Error(t, err, "%+v", c.plan)
@@ -358,10 +359,17 @@ func TestRampWatchesRealisedAccuracy(t *testing.T) {
 		name                   string
 		n, candWrong, champWrg int
 		want                   string
+		minLabelled            int
 	}{
-		{"worse", 100, 45, 5, RampRolledBack},
-		{"as good", 2000, 100, 110, RampPromoted},
-		{"no labels", 0, -1, -1, RampPromoted},
+		{"worse", 100, 45, 5, RampRolledBack, 0},
+		{"as good", 2000, 100, 110, RampPromoted, 0},
+		{"no labels", 0, -1, -1, RampPromoted, 0},
+		// A plan that asks for labels: a stage without them never
+		// passes on errors and latency alone, and is rolled back when its
+		// patience runs out; with enough of them it passes.
+		{"labels needed, none come", 0, -1, -1, RampRolledBack, 30},
+		{"labels needed, too few", 20, 1, 1, RampRolledBack, 30},
+		{"labels needed and there", 2000, 100, 110, RampPromoted, 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -381,7 +389,12 @@ func TestRampWatchesRealisedAccuracy(t *testing.T) {
 			d, err := svc.Deploy(ctx, "fraud", "1", Options{})
 			require.NoError(t, err)
 			ld := startLoad(t, d.Endpoint, 4)
-			r, err := svc.StartRamp(ctx, d.ID, "2", testPlan())
+			plan := testPlan()
+			plan.MinLabelled = tc.minLabelled
+			if tc.minLabelled > 0 {
+				plan.Patience = 2
+			}
+			r, err := svc.StartRamp(ctx, d.ID, "2", plan)
 			require.NoError(t, err)
 			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
@@ -402,6 +415,16 @@ func TestRampWatchesRealisedAccuracy(t *testing.T) {
 			case "no labels":
 				for _, st := range r.Stages {
 					assert.Nil(t, st.Realised)
+				}
+			case "labels needed, none come":
+				assert.Contains(t, r.Reason, "Stage 2 (20 %) was held 2 times its hold without enough evidence either way")
+				assert.Contains(t, r.Reason, "Waiting for labels: 0 of the candidate's answers in this stage have one, 30 are needed before it can pass.")
+			case "labels needed, too few":
+				assert.Contains(t, r.Reason, "Waiting for labels: 20 of the candidate's answers in this stage have one, 30 are needed")
+			case "labels needed and there":
+				for _, st := range r.Stages[1:] {
+					require.NotNil(t, st.Realised)
+					assert.Equal(t, VerdictPass, st.Verdict, st.Reason)
 				}
 			}
 		})

@@ -789,3 +789,118 @@ func TestRetrainLoopWatchRollsBack(t *testing.T) {
 		})
 	}
 }
+
+// feedLabels hands the traffic's labels to the monitor every 300 ms until
+// the traffic ends; the returned channel closes when it has stopped.
+func (s *scene) feedLabels(ctx context.Context, tr *traffic) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-tr.stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			if b := tr.labelsCSV(); b != nil {
+				_, _ = s.monitors.IngestLabels(ctx, s.monitor.ID, b, monitor.LabelOptions{})
+			}
+		}
+	}()
+	return done
+}
+
+// A worse candidate is never promoted, even past a gate set too loosely
+// to stop it: v2 is trained on shuffled labels, the gate lets any
+// difference through, and the candidate answers fast and without errors
+// — only its answers are wrong. The deploy step asks for labelled
+// answers before a stage may pass, so the watch waits for the labels
+// arriving on live traffic, compares realised accuracy (Fisher's exact
+// test) and rolls v2 back: v1 stays @champion with all the traffic, no
+// client request failed, and the watch step's record holds the stage's
+// figures and a link to the ramp.
+func TestRetrainLoopWatchStopsAWrongCandidatePastALaxGate(t *testing.T) {
+	t.Parallel()
+	s := newScene(t, loopOptions{})
+	ctx := t.Context()
+	for i := range s.pipeline.Steps {
+		switch s.pipeline.Steps[i].Type {
+		case "gate":
+			s.pipeline.Steps[i].Fields = map[string]any{"metric": "roc_auc", "diff_above": -1.0}
+		case "deploy":
+			s.pipeline.Steps[i].Fields["min_labelled"] = 20.0
+		}
+	}
+	var err error
+	s.pipeline, err = s.engine.Save(s.pipeline)
+	require.NoError(t, err)
+
+	// Live traffic is the regime v1 learnt: v1 is right on 95 % of it.
+	oldRows, oldLabels := loopRows(600, 3, "old")
+	tr := startTraffic(s.endpoint, oldRows, oldLabels, 3)
+	defer tr.end()
+	labelled := s.feedLabels(ctx, tr)
+	require.Eventually(t, func() bool { return s.looked() }, 10*time.Second, 20*time.Millisecond, "the folder trigger looked once")
+	require.NoError(t, writeLoopCSV(filepath.Join(s.inbox, "week2.csv"), 1200, 2, "shuffled"))
+	require.Eventually(t, func() bool {
+		vs, err := s.datasets.Versions(s.v1Data.DatasetID)
+		return err == nil && len(vs) == 2
+	}, 30*time.Second, 20*time.Millisecond, "the dropped file became the next version")
+	run, err := s.engine.Start(s.pipeline.ID, StartOptions{})
+	require.NoError(t, err)
+	d := waitRunFor(t, s.engine, run.ID, 5*time.Minute)
+	tr.end()
+	<-labelled
+	require.Equal(t, RunFailed, d.Run.State, dump(d))
+	assert.Equal(t, StepSucceeded, stepStates(d)["gate"], "the lax gate let it through")
+	assert.Equal(t, StepFailed, stepStates(d)["watch"])
+	t.Log(d.Run.Error)
+	assert.Contains(t, d.Run.Error, "ended rolled back")
+	assert.Contains(t, d.Run.Error, "Realised accuracy: candidate wrong on ")
+	assert.Zero(t, tr.failed.Load(), "no client request failed: %s", tr.failures())
+
+	// Each label upload runs the monitor, and its x1 rule alerted on this
+	// traffic too (not looked into: the rows are v1's regime), queueing
+	// another run behind this one. When one comes it reuses the same
+	// trained v2, and its deploy step refuses to ramp the rejected
+	// candidate again (before that check, it ramped v2 a second time).
+	var later []Run
+	require.Eventually(t, func() bool {
+		runs, err := s.engine.Runs(s.pipeline.ID, 0)
+		require.NoError(t, err)
+		later = later[:0]
+		for _, r := range runs {
+			if !r.State.Final() {
+				return false
+			}
+			if r.ID != run.ID {
+				later = append(later, r)
+			}
+		}
+		return true
+	}, 2*time.Minute, 50*time.Millisecond)
+	for _, r := range later {
+		t.Logf("run %d (%s): %s", r.Number, r.Firings[0].Detail, r.Error)
+		assert.Equal(t, RunFailed, r.State)
+		assert.Contains(t, r.Error, `Step "deploy" failed: `+s.model+" v2 was rolled back from "+s.model+" on ")
+		assert.Contains(t, r.Error, "is not ramped again: Stage 1 (20 %) failed: Realised accuracy:")
+	}
+	ramps, err := s.deployments.Ramps(s.dep.ID)
+	require.NoError(t, err)
+	assert.Len(t, ramps, 1, "one ramp of v2, never a second")
+	assert.Equal(t, 1, s.champion(t), "v1 stays @champion")
+	assert.Equal(t, map[int]float64{1: 100}, s.splitOf(t), "v1 takes all the traffic again")
+	w := stepByID(d, "watch")
+	rampID := stepByID(d, "deploy").Outputs["deployment"].Attrs["ramp"]
+	require.NotEmpty(t, rampID)
+	assert.Equal(t, "ramp", hasLink(w, rampID))
+	logs := strings.Join(w.Logs, "\n")
+	assert.Contains(t, logs, "Stage 1 (candidate at 20 %): candidate ")
+	assert.Contains(t, logs, "realised accuracy fail. Verdict fail: Realised accuracy:")
+	ramp, err := s.deployments.Ramp(rampID)
+	require.NoError(t, err)
+	assert.Equal(t, deployment.RampRolledBack, ramp.State)
+	last := ramp.Stages[len(ramp.Stages)-1]
+	require.NotNil(t, last.Realised)
+	assert.Equal(t, deployment.VerdictFail, last.Realised.Verdict, last.Realised.Reason)
+}

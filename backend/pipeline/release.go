@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tern-studio/tern/backend/core"
 	"github.com/tern-studio/tern/backend/deployment"
@@ -39,6 +40,8 @@ type Ramper interface {
 	WaitRamp(ctx context.Context, id string) (deployment.Ramp, error)
 	AbortRamp(id string) (deployment.Ramp, error)
 	Get(id string) (deployment.Deployment, error)
+	// Ramps are a deployment's ramps, newest first.
+	Ramps(deploymentID string) ([]deployment.Ramp, error)
 }
 
 // registerRelease adds the step types whose services exist.
@@ -93,6 +96,7 @@ func registerRelease(t *Types, s Services) {
 				{Name: "latency_margin_pct", Label: "Latency margin (%)", Kind: KindFloat, Default: 20.0, Help: "or this share of the champion's p95, whichever is larger"},
 				{Name: "patience", Label: "Patience", Kind: KindFloat, Default: 3.0, Help: "a stage held this many times its hold without a verdict is rolled back for want of evidence"},
 				{Name: "accuracy_margin_pct", Label: "Accuracy margin (points)", Kind: KindFloat, Default: 2.0, Help: "once labels arrive for a stage's answers, how many percentage points the candidate's realised accuracy may fall below the champion's (Fisher's exact test per stage)"},
+				{Name: "min_labelled", Label: "Labelled answers needed", Kind: KindInt, Default: 0.0, Help: "each live stage passes only once this many of the candidate's answers in it have labels (0: labels are used when they come, never waited for; a stage that never gets them is rolled back when its patience runs out)"},
 				{Name: "alpha", Label: "Significance level", Kind: KindFloat, Default: 0.05, Help: "each test's one-sided level (before a stage's hold is over, a rollback needs a ten times stricter one)"},
 				{Name: "fallback_after_ms", Label: "Fallback deadline (ms)", Kind: KindInt, Default: 2000.0, Help: "a candidate request not answered within it is answered by the champion instead and counted as failed"},
 			},
@@ -271,6 +275,7 @@ func rampPlan(x *Exec) (deployment.Plan, error) {
 	}
 	p.ErrorMarginPct, p.LatencyMarginMs, p.LatencyMarginPct, p.Patience = x.Float("error_margin_pct"), x.Float("latency_margin_ms"), x.Float("latency_margin_pct"), x.Float("patience")
 	p.AccuracyMarginPct, p.Alpha, p.FallbackAfterMs = x.Float("accuracy_margin_pct"), x.Float("alpha"), x.Int("fallback_after_ms")
+	p.MinLabelled = x.Int("min_labelled")
 	for _, f := range []struct {
 		name string
 		v    float64
@@ -343,6 +348,9 @@ func (s deployStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) 
 			Attrs: map[string]string{"model": cand.Attrs["model"], "version": version}}}, nil
 	}
 	if rampID == "" {
+		if err := notRejected(s.r, x, d, cand.Attrs["model"], version); err != nil {
+			return nil, err
+		}
 		plan, err := rampPlan(x)
 		if err != nil {
 			return nil, err
@@ -357,6 +365,30 @@ func (s deployStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) 
 	}
 	return map[string]Value{"deployment": {Type: Deployment, ID: d.ID, Label: d.Name, Identity: "ramp:" + rampID,
 		Attrs: map[string]string{"ramp": rampID, "model": cand.Attrs["model"], "version": version}}}, nil
+}
+
+// notRejected refuses to ramp a version whose last ramp into this
+// deployment was rolled back by its watch: a run queued behind the one
+// that ramped it (a coalesced alert) reuses the same trained candidate,
+// and ramping it again would give it another chance at the traffic on no
+// new evidence — without labels, one it might pass.
+func notRejected(r Ramper, x *Exec, d deployment.Deployment, model, version string) error {
+	ramps, err := r.Ramps(d.ID)
+	if err != nil {
+		return err
+	}
+	for _, rp := range ramps { // newest first
+		if rp.Model != model || strconv.Itoa(rp.Candidate) != version || !rp.Done() {
+			continue
+		}
+		if rp.State == deployment.RampRolledBack {
+			x.Link(Link{Kind: "ramp", ID: rp.ID, Label: fmt.Sprintf("ramp of %s v%d", rp.Model, rp.Candidate)})
+			return core.Errorf(core.Conflict, "%s v%s was rolled back from %s on %s and is not ramped again: %s Train a new candidate, or ramp this one by hand from the deployment page.",
+				model, version, d.Name, time.UnixMilli(rp.Finished).UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSuffix(rp.Reason, ".")+".")
+		}
+		return nil // its last ramp was promoted or aborted by a person
+	}
+	return nil
 }
 
 type watchStep struct{ r Ramper }
@@ -396,6 +428,12 @@ func (s watchStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) {
 		if !r.Done() {
 			continue
 		}
+		// The evidence each stage was judged on stays in the step's
+		// record, whichever way the ramp ended.
+		x.Link(Link{Kind: "ramp", ID: r.ID, Label: fmt.Sprintf("ramp of %s v%d", r.Model, r.Candidate)})
+		for _, sr := range r.Stages {
+			x.Logf("%s", stageEvidence(sr))
+		}
 		if r.State != deployment.RampPromoted {
 			reason := r.Reason
 			if reason == "" {
@@ -409,6 +447,30 @@ func (s watchStep) Run(ctx context.Context, x *Exec) (map[string]Value, error) {
 		return map[string]Value{"model_version": {Type: ModelVersion, ID: id, Label: fmt.Sprintf("%s v%d", r.Model, r.Candidate), Identity: "model:" + id,
 			Attrs: map[string]string{"model": r.Model, "version": strconv.Itoa(r.Candidate)}}}, nil
 	}
+}
+
+// stageEvidence is one stage's figures in a sentence: requests, failures
+// (each answered by the champion instead, so no client saw it), p95
+// latencies, realised accuracy when labels came, and the verdict.
+func stageEvidence(sr deployment.StageReport) string {
+	share := fmt.Sprintf("candidate at %g %%", sr.Percent)
+	if sr.Shadow {
+		share = "shadow copies"
+	}
+	c, b := sr.Candidate, sr.Champion
+	var w strings.Builder
+	fmt.Fprintf(&w, "Stage %d (%s): candidate %d requests, %d failed", sr.Stage+1, share, c.Requests, c.Errors)
+	if c.Errors > 0 && !sr.Shadow {
+		w.WriteString(" (each retried on the champion)")
+	}
+	fmt.Fprintf(&w, ", p95 %.1f ms; champion %d requests, %d failed, p95 %.1f ms", c.P95Ms, b.Requests, b.Errors, b.P95Ms)
+	if sr.Realised != nil {
+		fmt.Fprintf(&w, "; realised accuracy %s", sr.Realised.Verdict)
+	} else if !sr.Shadow {
+		w.WriteString("; no labels arrived")
+	}
+	fmt.Fprintf(&w, ". Verdict %s: %s", sr.Verdict, sr.Reason)
+	return w.String()
 }
 
 func rampEventText(e deployment.RampEvent) string {

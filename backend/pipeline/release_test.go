@@ -70,9 +70,23 @@ func (f *fakeRamper) WaitRamp(ctx context.Context, id string) (deployment.Ramp, 
 	f.ramp.State = f.outcome
 	if f.outcome == deployment.RampRolledBack {
 		f.ramp.Reason = "stage 2: the candidate's error rate exceeds the champion's by more than 1 point (Fisher p = 0.001)"
+		f.ramp.Stages = []deployment.StageReport{
+			{Stage: 0, Percent: 5, Candidate: deployment.Side{Requests: 40, P95Ms: 3.2}, Champion: deployment.Side{Requests: 760, P95Ms: 3.1}, Verdict: "pass", Reason: "fine."},
+			{Stage: 1, Percent: 25, Candidate: deployment.Side{Requests: 50, Errors: 9, P95Ms: 4}, Champion: deployment.Side{Requests: 150, P95Ms: 3},
+				Realised: &deployment.ErrorTest{Verdict: "pending"}, Verdict: "fail", Reason: "too many errors."},
+		}
 	}
 	f.ramp.Events = append(f.ramp.Events, deployment.RampEvent{Kind: f.outcome, Message: "ended " + f.outcome})
 	return f.ramp, nil
+}
+
+func (f *fakeRamper) Ramps(string) ([]deployment.Ramp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ramp.ID == "" {
+		return nil, nil
+	}
+	return []deployment.Ramp{f.ramp}, nil
 }
 
 func (f *fakeRamper) AbortRamp(string) (deployment.Ramp, error) {
@@ -168,7 +182,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	for _, fl := range def.Type.Fields {
 		names = append(names, fl.Name)
 	}
-	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience", "accuracy_margin_pct", "alpha", "fallback_after_ms"}, names)
+	assert.Equal(t, []string{"deployment", "stages", "hold_minutes", "hold_requests", "shadow", "error_margin_pct", "latency_margin_ms", "latency_margin_pct", "patience", "accuracy_margin_pct", "min_labelled", "alpha", "fallback_after_ms"}, names)
 	assert.True(t, def.Type.Cacheable)
 
 	st := openStore(t, t.TempDir())
@@ -185,7 +199,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	}
 	pid := save("by requests", map[string]any{"stages": "10,50", "hold_minutes": 0.0, "hold_requests": 40.0,
 		"error_margin_pct": 2.5, "latency_margin_ms": 30.0, "latency_margin_pct": 10.0, "patience": 8.0, "accuracy_margin_pct": 3.0,
-		"alpha": 0.01, "fallback_after_ms": 500.0})
+		"alpha": 0.01, "fallback_after_ms": 500.0, "min_labelled": 25.0})
 	run, _ := e.Start(pid, StartOptions{})
 	d := waitRun(t, e, run.ID)
 	require.Equal(t, RunSucceeded, d.Run.State, d.Run.Error)
@@ -199,6 +213,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 	assert.Equal(t, 3.0, pl.AccuracyMarginPct)
 	assert.Equal(t, 0.01, pl.Alpha)
 	assert.Equal(t, 500, pl.FallbackAfterMs)
+	assert.Equal(t, 25, pl.MinLabelled)
 	f.mu.Lock()
 	f.hasRamp = false // that ramp ended
 	f.mu.Unlock()
@@ -212,6 +227,7 @@ func TestDeployFieldsMakeThePlan(t *testing.T) {
 		{map[string]any{"hold_minutes": 0.0, "hold_requests": 0.0}, "Stage 1 has no hold: give minutes, requests, or both."},
 		{map[string]any{"stages": "5,x"}, `Step "deploy": stage "x" is not a percentage`},
 		{map[string]any{"alpha": 0.6}, "The significance level 0.6 must be between 0 and 0.5"},
+		{map[string]any{"min_labelled": -2.0}, "The labelled answers a stage needs (-2) cannot be negative."},
 		{map[string]any{"fallback_after_ms": -5.0}, `Step "deploy": fallback_after_ms must be 0 or more, not -5.`},
 		{map[string]any{"accuracy_margin_pct": 150.0}, "The accuracy margin of 150 percentage points must be between 0 and 100."},
 	} {
@@ -235,6 +251,24 @@ func TestWatchReportsARollback(t *testing.T) {
 	d := waitRun(t, e, run.ID)
 	assert.Equal(t, RunFailed, d.Run.State)
 	assert.Equal(t, `Step "watch" failed: The ramp of churn v2 into churn-api ended rolled back: stage 2: the candidate's error rate exceeds the champion's by more than 1 point (Fisher p = 0.001).`, d.Run.Error)
+	// The evidence stays in the failed step's record: each stage's
+	// figures and a link to the ramp.
+	w := stepByID(d, "watch")
+	assert.Equal(t, "ramp", hasLink(w, f.ramp.ID))
+	logs := strings.Join(w.Logs, "\n")
+	assert.Contains(t, logs, "Stage 1 (candidate at 5 %): candidate 40 requests, 0 failed, p95 3.2 ms; champion 760 requests, 0 failed, p95 3.1 ms; no labels arrived. Verdict pass: fine.")
+	assert.Contains(t, logs, "Stage 2 (candidate at 25 %): candidate 50 requests, 9 failed (each retried on the champion), p95 4.0 ms; champion 150 requests, 0 failed, p95 3.0 ms; realised accuracy pending. Verdict fail: too many errors.")
+
+	// The next run (a queued alert, say) reuses the same candidate: it is
+	// not ramped again.
+	f.mu.Lock()
+	f.hasRamp, f.ramp.Finished = false, 1796400000000
+	f.mu.Unlock()
+	again, _ := e.Start(pid, StartOptions{NoCache: true})
+	da := waitRun(t, e, again.ID)
+	assert.Equal(t, RunFailed, da.Run.State)
+	assert.Equal(t, `Step "deploy" failed: churn v2 was rolled back from churn-api on 2026-12-04 16:00 UTC and is not ramped again: stage 2: the candidate's error rate exceeds the champion's by more than 1 point (Fisher p = 0.001). Train a new candidate, or ramp this one by hand from the deployment page.`, da.Run.Error)
+	assert.Len(t, f.plans, 1, "no second ramp")
 
 	f2 := &fakeRamper{serving: 1, startErr: core.Errorf(core.Conflict, "A ramp is already in progress on this deployment; abort it or wait for it to end.")}
 	e2, pid2, close2 := releaseRig(t, f2)

@@ -1012,6 +1012,7 @@ export interface Plan {
   fallbackAfterMs?: number;
   patience?: number;
   accuracyMarginPct?: number;
+  minLabelled?: number;
 }
 
 export interface Point {
