@@ -569,6 +569,17 @@ func TestRetrainLoop(t *testing.T) {
 	t.Parallel()
 	s := newScene(t, loopOptions{})
 	ctx := t.Context()
+	// Each live stage waits for labelled answers, so the watch compares
+	// realised accuracy however fast a stage's requests come (without it
+	// a quick machine passed both stages before the first labels).
+	for i := range s.pipeline.Steps {
+		if s.pipeline.Steps[i].Type == "deploy" {
+			s.pipeline.Steps[i].Fields["min_labelled"] = 5.0
+		}
+	}
+	saved, err := s.engine.Save(s.pipeline)
+	require.NoError(t, err)
+	s.pipeline = saved
 	newRows, newLabels := loopRows(600, 3, "new")
 	tr := startTraffic(s.endpoint, newRows, newLabels, 3)
 	defer tr.end()
