@@ -60,6 +60,11 @@ type Engine struct {
 	clock core.Clock
 	log   *slog.Logger
 
+	// folderMu lets one look at the watched folders run at a time: two
+	// overlapping looks both found a new file settled and fired two runs
+	// for its one import.
+	folderMu sync.Mutex
+
 	mu     sync.Mutex
 	ctx    context.Context // set by Run; nil until then
 	active map[string]*driver

@@ -248,6 +248,8 @@ func (e *Engine) checkFolders(ctx context.Context) {
 	if e.cfg.Datasets == nil {
 		return
 	}
+	e.folderMu.Lock()
+	defer e.folderMu.Unlock()
 	e.eachTrigger(TriggerFolder, func(p Pipeline, t Trigger) {
 		if ctx.Err() != nil {
 			return
