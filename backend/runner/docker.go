@@ -40,6 +40,7 @@ type DockerAPI interface {
 	RemoveVolume(ctx context.Context, name string) error
 	CopyTo(ctx context.Context, id, dir string, tarStream io.Reader) error
 	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
+	Stats(ctx context.Context, id string, fn func(docker.Sample)) error
 }
 
 type dockerEngine struct {
@@ -262,6 +263,11 @@ func (d *dockerEngine) reapImages(ctx context.Context) int {
 	n, _ := d.api.ReapImages(ctx, map[string]string{docker.LabelKind: docker.KindRuntime},
 		func(img docker.Image) bool { return slices.Contains(img.Tags, current) })
 	return n
+}
+
+// samples streams the container's CPU and memory use (see sampler).
+func (p *dockerProc) samples(ctx context.Context, fn func(docker.Sample)) error {
+	return p.api.Stats(ctx, p.id, fn)
 }
 
 type dockerProc struct {

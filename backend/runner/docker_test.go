@@ -434,3 +434,43 @@ func TestDockerReadsDatasetSettings(t *testing.T) {
 	require.Equal(t, Succeeded, b.State, b.Reason)
 	assert.Equal(t, metric(t, e, a.RunID, "test_roc_auc"), metric(t, e, b.RunID, "test_roc_auc"), "same data, same model")
 }
+
+// TestDockerSystemMetrics: while a container trains, its CPU and memory
+// use from the engine's stats are logged on the run under MLflow's
+// system/ names, a reading per interval, within the job's limits.
+func TestDockerSystemMetrics(t *testing.T) {
+	_, e, r := dockerRunner(t, func(c *Config) { c.SampleEvery = 300 * time.Millisecond })
+	j := startSlow(t, e, r, writeCSV(t, 20000, "noisy"), Resources{MemoryMB: 512, CPUs: 1})
+	waitMetric(t, e, j.RunID, MetricCPU, 30*time.Second)
+	require.Eventually(t, func() bool {
+		pts, err := e.track.MetricHistory(j.RunID, MetricMemory)
+		return err == nil && len(pts) >= 3
+	}, 30*time.Second, 200*time.Millisecond, "a reading per interval")
+	require.NoError(t, r.Cancel(j.ID))
+	waitJob(t, r, j.ID, 30*time.Second)
+
+	cpu, err := e.track.MetricHistory(j.RunID, MetricCPU)
+	require.NoError(t, err)
+	mem, err := e.track.MetricHistory(j.RunID, MetricMemory)
+	require.NoError(t, err)
+	pct, err := e.track.MetricHistory(j.RunID, MetricMemoryPercent)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(cpu), 3)
+	require.Len(t, mem, len(cpu))
+	require.Len(t, pct, len(cpu))
+	busy := 0.0
+	for i := range cpu {
+		assert.Equal(t, int64(i), cpu[i].Step, "numbered from 0")
+		assert.GreaterOrEqual(t, float64(cpu[i].Value), 0.0)
+		// One CPU allowed: a little over 100 % is the engine's rounding.
+		assert.LessOrEqual(t, float64(cpu[i].Value), 115.0, "within the 1-CPU limit")
+		busy = max(busy, float64(cpu[i].Value))
+		assert.Greater(t, float64(mem[i].Value), 0.5, "the process holds some memory")
+		assert.Less(t, float64(mem[i].Value), 512.0, "within the 512 MB limit")
+		assert.InDelta(t, float64(mem[i].Value)/512*100, float64(pct[i].Value), 0.5, "percent of the limit")
+		if i > 0 {
+			assert.GreaterOrEqual(t, cpu[i].Timestamp-cpu[i-1].Timestamp, int64(250), "one reading per interval")
+		}
+	}
+	assert.Greater(t, busy, 20.0, "training keeps the CPU busy")
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tern-studio/tern/backend/audit"
 	"github.com/tern-studio/tern/backend/core"
+	"github.com/tern-studio/tern/backend/docker"
 	"github.com/tern-studio/tern/backend/ml"
 	"github.com/tern-studio/tern/backend/store"
 )
@@ -91,6 +92,9 @@ type Config struct {
 	// StopGrace is how long a cancelled job gets to stop before it is
 	// killed (default 1 s).
 	StopGrace time.Duration
+	// SampleEvery is how often a container's CPU and memory use is logged
+	// on its run as system/* metrics (default 5 s).
+	SampleEvery time.Duration
 
 	// after paces the retries taken while the engine is unreachable
 	// (default time.After); tests hold and release them by hand instead of
@@ -143,6 +147,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = time.Second
+	}
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = 5 * time.Second
 	}
 	if cfg.AppVersion == "" {
 		cfg.AppVersion = "dev"
@@ -655,6 +662,48 @@ func (r *Runner) run(t *tracked) {
 	r.monitor(t)
 }
 
+// sampler is a process whose engine reports its resource use (a Docker
+// container; a local process is not sampled).
+type sampler interface {
+	samples(ctx context.Context, fn func(docker.Sample)) error
+}
+
+// System metrics, under MLflow's names for them (mlflow.system_metrics),
+// logged while a job runs so its run shows what it cost beside its curves.
+const (
+	MetricCPU           = "system/cpu_utilization_percentage"
+	MetricMemory        = "system/system_memory_usage_megabytes"
+	MetricMemoryPercent = "system/system_memory_usage_percentage"
+)
+
+// sample logs the job's resource use until ctx ends: a reading every
+// Config.SampleEvery (the engine reads about once a second), numbered from 0 as MLflow numbers them (from 0 again after
+// a reattach).
+func (r *Runner) sample(ctx context.Context, sp sampler, s *streamer) {
+	var step int64 = -1
+	var last time.Time
+	_ = sp.samples(ctx, func(x docker.Sample) {
+		now := time.Now()
+		if now.Sub(last) < r.cfg.SampleEvery {
+			return
+		}
+		last = now
+		step++
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.dirty { // as handle: the cursors saved with it stay the job's
+			s.t.mu.Lock()
+			s.cursors = s.t.job.Cursors
+			s.t.mu.Unlock()
+		}
+		s.dirty = true
+		s.metrics = append(s.metrics,
+			Metric{Key: MetricCPU, Value: x.CPUPercent, Step: step, Time: now},
+			Metric{Key: MetricMemory, Value: x.MemoryMB, Step: step, Time: now},
+			Metric{Key: MetricMemoryPercent, Value: x.MemoryPercent, Step: step, Time: now})
+	})
+}
+
 // Run tags the runner sets: enough to repeat a run exactly.
 const (
 	TagVersion       = "tern.version"        // Tern's version
@@ -732,6 +781,13 @@ func (r *Runner) monitor(t *tracked) {
 			}
 		}
 	}()
+	sampleDone := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		if sp, ok := proc.(sampler); ok {
+			r.sample(streamCtx, sp, s)
+		}
+	}()
 	flushDone := make(chan struct{})
 	go func() {
 		defer close(flushDone)
@@ -758,6 +814,7 @@ func (r *Runner) monitor(t *tracked) {
 	}
 	stopStream()
 	<-streamDone
+	<-sampleDone
 	<-flushDone
 	s.flush()
 	if logf != nil {
