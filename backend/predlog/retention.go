@@ -585,6 +585,10 @@ func (r *Retention) run(ctx context.Context, job *Job, p Policy) error {
 	return nil
 }
 
+// reclaimSettle is how long ReclaimPending lets Badger's read watermark
+// catch up after Open before it compacts.
+const reclaimSettle = time.Second
+
 // reclaimKey marks deletes whose space may not have come back yet.
 var reclaimKey = store.Key(prefixRetention, []byte("reclaim"))
 
@@ -621,6 +625,13 @@ func (r *Retention) ReclaimPending() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// A compaction drops a deleted record only at or below Badger's
+	// discard timestamp, its read watermark, which a goroutine advances
+	// after Open. Flattening at once on a busy machine moved the records
+	// and their tombstones into the last level with the mark still at 0,
+	// and a second Flatten then finds one level and does nothing. There is
+	// no call to wait for the mark, so give it time.
+	time.Sleep(reclaimSettle)
 	if err := r.st.DB.Flatten(1); err != nil {
 		return false, err
 	}
