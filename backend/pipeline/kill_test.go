@@ -193,27 +193,8 @@ func TestSIGKILLDuringTraining(t *testing.T) {
 	}
 	helperError := func() string { b, _ := os.ReadFile(filepath.Join(dir, "helper-error")); return string(b) }
 
-	first := helper("start")
-	require.NoError(t, first.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- first.Wait() }()
-	deadline := time.After(3 * time.Minute)
-wait:
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("the first process ended early (%v): %s", err, helperError())
-		case <-deadline:
-			_ = first.Process.Kill()
-			t.Fatalf("training never started: %s", helperError())
-		case <-time.After(50 * time.Millisecond):
-			if _, err := os.Stat(filepath.Join(dir, "training")); err == nil {
-				break wait
-			}
-		}
-	}
-	require.NoError(t, first.Process.Kill()) // SIGKILL mid-training
-	<-exited
+	// SIGKILL mid-training
+	startThenKill(t, helper("start"), filepath.Join(dir, "training"), 3*time.Minute, "training never started", helperError)
 
 	second := helper("resume")
 	out, err := second.CombinedOutput()
@@ -228,4 +209,32 @@ wait:
 	assert.Equal(t, 1, sum.Jobs, "the training job was reattached, not started again")
 	assert.Equal(t, "succeeded", sum.JobState)
 	assert.Equal(t, 1, sum.Versions, "one registered version")
+}
+
+// startThenKill starts cmd, waits for the file marker to appear and
+// SIGKILLs the process there. The test fails, with logs(), when the
+// process ends first or the marker does not come within limit (what says
+// which moment never came).
+func startThenKill(t *testing.T, cmd *exec.Cmd, marker string, limit time.Duration, what string, logs func() string) {
+	t.Helper()
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(limit)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("the first process ended early (%v):\n%s", err, logs())
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("%s:\n%s", what, logs())
+		case <-time.After(20 * time.Millisecond):
+			if _, err := os.Stat(marker); err == nil {
+				require.NoError(t, cmd.Process.Kill())
+				<-exited
+				return
+			}
+		}
+	}
 }

@@ -155,27 +155,9 @@ func TestSIGKILLDuringRamp(t *testing.T) {
 	logs, err := os.Create(filepath.Join(dir, "first.log"))
 	require.NoError(t, err)
 	first.Stdout, first.Stderr = logs, logs
-	require.NoError(t, first.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- first.Wait() }()
 	firstLog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "first.log")); return string(b) }
-	deadline := time.After(4 * time.Minute)
-wait:
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("the first process ended early (%v):\n%s", err, firstLog())
-		case <-deadline:
-			_ = first.Process.Kill()
-			t.Fatalf("the ramp never reached its second stage:\n%s", firstLog())
-		case <-time.After(20 * time.Millisecond):
-			if _, err := os.Stat(filepath.Join(dir, "ramping.json")); err == nil {
-				break wait
-			}
-		}
-	}
-	require.NoError(t, first.Process.Kill()) // SIGKILL mid-ramp
-	<-exited
+	// SIGKILL mid-ramp
+	startThenKill(t, first, filepath.Join(dir, "ramping.json"), 4*time.Minute, "the ramp never reached its second stage", firstLog)
 	var k rampKill
 	b, err := os.ReadFile(filepath.Join(dir, "ramping.json"))
 	require.NoError(t, err)
